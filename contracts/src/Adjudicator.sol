@@ -1,0 +1,651 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.28;
+
+import {
+    ChannelParams, State, Outcome, AssetOutcome, Signature, SubAlloc, LeafProof, Certificate
+} from "./Types.sol";
+import {ChannelLib, KIND_LEDGER, KIND_VIRTUAL, WrongSigner} from "./ChannelLib.sol";
+import {IApp} from "./IApp.sol";
+
+/// The singleton that holds every Ferry channel's funds and settles disputes. ARCH.md "On-chain specification" is
+/// its specification; the safety rule each check enforces is named next to it.
+contract Adjudicator {
+    using ChannelLib for *;
+
+    /// One slot per channel.
+    struct Status {
+        uint48 version;
+        uint48 finalizesAt;
+        uint16 moves;
+        bool certified;
+        uint136 fingerprint;
+    }
+
+    /// Gas given to an app's `validTransition` (S7).
+    uint256 public constant APP_GAS = 1_000_000;
+    /// Gas given to a pushed ETH payout (S11).
+    uint256 public constant ETH_STIPEND = 2_300;
+    /// Gas given to a pushed token payout (S11).
+    uint256 public constant TOKEN_GAS = 100_000;
+
+    mapping(bytes32 => Status) internal _status;
+    /// (channel, asset) => dep0 | dep1 << 128: cumulative deposits per participant (S12).
+    mapping(bytes32 => mapping(address => uint256)) internal _deposits;
+    /// (channel, asset) => wd0 | wd1 << 128: cumulative withdrawals per participant (S12).
+    mapping(bytes32 => mapping(address => uint256)) internal _withdrawals;
+    /// (ledger, asset) => total paid out by claims (S9).
+    mapping(bytes32 => mapping(address => uint256)) public claimedTotal;
+    /// (ledger, slot >> 8) => bitmap of claimed leaf slots (S9).
+    mapping(bytes32 => mapping(uint256 => uint256)) internal _claimedLeaves;
+    /// V => totals hash of its funding certificate (S3).
+    mapping(bytes32 => bytes32) internal _certTotals;
+    /// (asset, owner) => payouts that could not be pushed (S11).
+    mapping(address => mapping(address => uint256)) public credit;
+
+    bool transient _entered;
+
+    uint256 internal immutable _cachedChainId;
+    bytes32 internal immutable _cachedSeparator;
+
+    /// Funds were deposited into a ledger channel.
+    event Deposited(
+        bytes32 indexed channelId, address indexed asset, uint256 participant, uint256 taken, uint256 depositedTotal
+    );
+    /// A challenge registered (or replaced) a state; it finalizes at `finalizesAt` unless answered.
+    event ChallengeRegistered(bytes32 indexed channelId, uint48 finalizesAt, State state, Signature[] sigs);
+    /// A ledger channel's challenge was cleared by a newer state signed by all.
+    event Checkpointed(bytes32 indexed channelId, uint48 version);
+    /// An app move was registered on-chain.
+    event Progressed(
+        bytes32 indexed channelId, uint48 finalizesAt, uint256 moverIndex, State to, Signature moverSig
+    );
+    /// A channel was finalized at once by a final state.
+    event Concluded(bytes32 indexed channelId, uint48 version);
+    /// A payout left the adjudicator (or was credited, see PayoutCredited).
+    event Withdrawn(bytes32 indexed channelId, address indexed asset, address indexed to, uint256 amount);
+    /// A leaf of a finalized ledger was paid out according to V's finalized outcome.
+    event Claimed(
+        bytes32 indexed ledgerId, bytes32 indexed virtualId, address indexed asset, uint256 toLeft, uint256 toRight
+    );
+    /// A payout could not be pushed and was credited to its owner.
+    event PayoutCredited(address indexed asset, address indexed to, uint256 amount);
+
+    /// Reentrant call.
+    error Reentrancy();
+    /// params.chainId != block.chainid (S1).
+    error WrongChain();
+    /// params.adjudicator != this contract (S1).
+    error WrongAdjudicator();
+    /// The channel is finalized; nothing changes it any more (S1, S4).
+    error ChannelFinalized();
+    /// The channel is not finalized yet.
+    error NotFinalized();
+    /// The state belongs to another channel.
+    error WrongChannel();
+    /// The operation needs the other kind of channel.
+    error WrongKind();
+    /// The state's version is not newer than the registered one (S5).
+    error StaleVersion(uint48 version, uint48 registered);
+    /// conclude needs a final state; challenge and progress refuse one.
+    error FinalityMismatch();
+    /// The participant index is out of range or not an endpoint.
+    error InvalidParticipant();
+    /// msg.value does not fit the asset and amount (S11).
+    error WrongValue();
+    /// Cumulative deposits are below `expectedHeld`.
+    error HeldBelowExpected(uint256 held, uint256 expected);
+    /// A token transfer into the adjudicator failed, or the asset has no code.
+    error TokenTransferFailed();
+    /// A total would not fit in 128 bits.
+    error AmountOverflow();
+    /// An endpoint-signed state of V needs the funding certificate (S4, S5).
+    error MissingCertificate();
+    /// The certificate is not V's post-fund signed by the whole path (S4).
+    error InvalidCertificate();
+    /// The state breaks S3 (asset set, totals, intermediaries' balances).
+    error ConservationViolated();
+    /// The supplied state is not the registered one.
+    error FingerprintMismatch();
+    /// progress needs a pending, unexpired challenge.
+    error NoPendingChallenge();
+    /// The channel has no app, or the app rejected the move (S7).
+    error InvalidTransition();
+    /// No more progress moves are allowed (S7).
+    error TooManyMoves();
+    /// The ledger is not one of V's hops, or its participants are not that hop's path members (S9).
+    error LedgerNotOnPath();
+    /// The leaf belongs to another virtual channel (S9).
+    error LeafMismatch();
+    /// The Merkle proof does not lead to the ledger's sub-channel root (S9).
+    error InvalidProof();
+    /// This leaf was claimed before (S9).
+    error AlreadyClaimed();
+    /// Claims would exceed what the ledger locked (S9).
+    error ClaimExceedsLocked();
+    /// The claim would exceed what the ledger holds (S9).
+    error ClaimExceedsHeld();
+    /// Nothing is credited to the caller for this asset.
+    error NothingCredited();
+    /// Pulling a credited payout failed.
+    error CreditTransferFailed();
+
+    modifier nonReentrant() {
+        if (_entered) revert Reentrancy();
+        _entered = true;
+        _;
+        _entered = false;
+    }
+
+    constructor() {
+        _cachedChainId = block.chainid;
+        _cachedSeparator = ChannelLib.domainSeparator(block.chainid, address(this));
+    }
+
+    // ================================================================ views
+
+    /// The registered status of a channel.
+    function statusOf(bytes32 channelId)
+        external
+        view
+        returns (uint48 version, uint48 finalizesAt, uint16 moves, bool certified, uint136 fingerprint)
+    {
+        Status memory s = _status[channelId];
+        return (s.version, s.finalizesAt, s.moves, s.certified, s.fingerprint);
+    }
+
+    /// Cumulative on-chain deposits and withdrawals per participant, and the total claimed against a ledger.
+    /// After a full payout with nothing locked, both totals are cleared.
+    function holdings(bytes32 channelId, address asset)
+        external
+        view
+        returns (uint256 dep0, uint256 dep1, uint256 wd0, uint256 wd1, uint256 claimed)
+    {
+        uint256 d = _deposits[channelId][asset];
+        uint256 w = _withdrawals[channelId][asset];
+        return (uint128(d), d >> 128, uint128(w), w >> 128, claimedTotal[channelId][asset]);
+    }
+
+    /// The EIP-712 domain separator of this adjudicator.
+    function domainSeparator() public view returns (bytes32) {
+        return block.chainid == _cachedChainId
+            ? _cachedSeparator
+            : ChannelLib.domainSeparator(block.chainid, address(this));
+    }
+
+    /// Whether a leaf slot of a ledger was claimed.
+    function isClaimed(bytes32 ledgerId, uint32 index) external view returns (bool) {
+        return _claimedLeaves[ledgerId][index >> 8] & (1 << (index & 255)) != 0;
+    }
+
+    // ================================================================ deposits
+
+    /// Deposits into a ledger channel for participant 0 or 1. Takes only what brings the channel's cumulative
+    /// deposits for `asset` to `expectedHeld + amount` and refunds the rest (ETH) or pulls only that (tokens).
+    function deposit(address asset, bytes32 channelId, uint256 participant, uint256 expectedHeld, uint256 amount)
+        external
+        payable
+        nonReentrant
+    {
+        if (participant > 1) revert InvalidParticipant();
+        if (_finalized(_status[channelId])) revert ChannelFinalized(); // S1
+        uint256 packed = _deposits[channelId][asset];
+        uint256 held = uint128(packed) + (packed >> 128);
+        if (held < expectedHeld) revert HeldBelowExpected(held, expectedHeld);
+        uint256 wanted = expectedHeld + amount;
+        uint256 take = held >= wanted ? 0 : wanted - held;
+        if (asset == address(0)) {
+            if (msg.value != amount) revert WrongValue(); // S11
+        } else {
+            if (msg.value != 0) revert WrongValue(); // S11
+            if (take > 0) take = _pullToken(asset, take); // S11: credit what actually arrived
+        }
+        if (take > 0) {
+            uint256 shift = participant * 128;
+            uint256 mine = ((packed >> shift) & type(uint128).max) + take;
+            if (mine > type(uint128).max) revert AmountOverflow();
+            packed = (packed & ~(uint256(type(uint128).max) << shift)) | (mine << shift);
+            _deposits[channelId][asset] = packed;
+            held += take;
+        }
+        emit Deposited(channelId, asset, participant, take, held);
+        if (asset == address(0) && amount > take) _pay(bytes32(0), address(0), msg.sender, amount - take);
+    }
+
+    // ================================================================ finalization
+
+    /// Finalizes a channel at once with a final state signed as S4 demands (all participants / the whole path).
+    function conclude(ChannelParams calldata params, State calldata state, Signature[] calldata sigs)
+        external
+        nonReentrant
+    {
+        _conclude(params, state, sigs);
+    }
+
+    /// `conclude` then `withdraw` in one transaction (ledger channels).
+    function concludeAndWithdraw(ChannelParams calldata params, State calldata state, Signature[] calldata sigs)
+        external
+        nonReentrant
+    {
+        if (params.kind != KIND_LEDGER) revert WrongKind();
+        bytes32 id = _conclude(params, state, sigs);
+        _payoutAll(id, params, state.outcome);
+    }
+
+    /// Registers a supported, non-final state; the first challenge fixes the deadline, later newer states replace
+    /// the registered one without moving it (S5).
+    function challenge(
+        ChannelParams calldata params,
+        State calldata state,
+        Signature[] calldata sigs,
+        Certificate calldata cert
+    ) external nonReentrant {
+        bytes32 id = _checkedId(params);
+        if (state.channelId != id) revert WrongChannel();
+        Status memory st = _status[id];
+        if (_finalized(st)) revert ChannelFinalized();
+        if (state.isFinal) revert FinalityMismatch();
+        bool pending = st.finalizesAt != 0;
+        if (pending ? state.version <= st.version : state.version < st.version) {
+            revert StaleVersion(state.version, st.version);
+        }
+        ChannelLib.validateOutcome(state.outcome, params.participants.length, params.kind);
+        bytes32 sh = ChannelLib.hashState(state);
+        bytes32 d = ChannelLib.digest(domainSeparator(), sh);
+        bool certified = st.certified;
+        if (params.kind == KIND_LEDGER || state.version <= 1) {
+            ChannelLib.requireSignedByAll(d, sigs, params.participants); // S4
+            if (params.kind == KIND_VIRTUAL && state.version == 1 && !certified) {
+                _certTotals[id] = ChannelLib.totalsHash(state.outcome);
+                certified = true;
+            }
+        } else {
+            certified = _checkEndpointState(params, id, state, d, sigs, cert, certified);
+        }
+        uint48 finalizesAt = pending ? st.finalizesAt : uint48(block.timestamp) + params.challengeDuration;
+        _status[id] = Status(state.version, finalizesAt, 0, certified, uint136(uint256(sh)));
+        emit ChallengeRegistered(id, finalizesAt, state, sigs);
+    }
+
+    /// Clears a ledger channel's challenge with a newer state signed by all; the channel goes on off-chain (S5).
+    function checkpoint(ChannelParams calldata params, State calldata state, Signature[] calldata sigs)
+        external
+        nonReentrant
+    {
+        if (params.kind != KIND_LEDGER) revert WrongKind(); // a virtual channel has no checkpoint
+        bytes32 id = _checkedId(params);
+        if (state.channelId != id) revert WrongChannel();
+        Status memory st = _status[id];
+        if (_finalized(st)) revert ChannelFinalized();
+        if (state.isFinal) revert FinalityMismatch();
+        if (state.version <= st.version) revert StaleVersion(state.version, st.version);
+        ChannelLib.validateOutcome(state.outcome, 2, KIND_LEDGER);
+        bytes32 sh = ChannelLib.hashState(state);
+        ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
+        _status[id] = Status(state.version, 0, 0, false, uint136(uint256(sh)));
+        emit Checkpointed(id, state.version);
+    }
+
+    /// Registers an app move by an endpoint on top of the registered state (S7).
+    function progress(
+        ChannelParams calldata params,
+        State calldata from,
+        State calldata to,
+        uint256 moverIndex,
+        Signature calldata moverSig
+    ) external nonReentrant {
+        bytes32 id = _checkedId(params);
+        Status memory st = _status[id];
+        if (st.finalizesAt == 0) revert NoPendingChallenge();
+        if (_finalized(st)) revert ChannelFinalized();
+        if (params.app == address(0)) revert InvalidTransition();
+        if (params.kind == KIND_VIRTUAL && !st.certified) revert MissingCertificate();
+        if (uint136(uint256(ChannelLib.hashState(from))) != st.fingerprint) revert FingerprintMismatch();
+        if (to.channelId != id) revert WrongChannel();
+        if (to.isFinal) revert FinalityMismatch();
+        if (to.version != from.version + 1) revert StaleVersion(to.version, from.version);
+        if (st.moves >= params.maxMoves || st.moves == type(uint16).max) revert TooManyMoves();
+        uint256 n = params.participants.length;
+        if (moverIndex != 0 && moverIndex != n - 1) revert InvalidParticipant();
+        ChannelLib.validateOutcome(to.outcome, n, params.kind);
+        if (
+            ChannelLib.totalsHash(to.outcome) != ChannelLib.totalsHash(from.outcome)
+                || !ChannelLib.intermediariesEmpty(to.outcome)
+        ) revert ConservationViolated(); // S3
+        bytes32 sh = ChannelLib.hashState(to);
+        if (ChannelLib.recover(ChannelLib.digest(domainSeparator(), sh), moverSig) != params.participants[moverIndex]) {
+            revert WrongSigner(moverIndex);
+        }
+        _requireAppAccepts(params, from, to, moverIndex);
+        uint48 bumped = uint48(block.timestamp) + params.challengeDuration;
+        uint48 finalizesAt = bumped > st.finalizesAt ? bumped : st.finalizesAt;
+        _status[id] = Status(to.version, finalizesAt, st.moves + 1, st.certified, uint136(uint256(sh)));
+        emit Progressed(id, finalizesAt, moverIndex, to, moverSig);
+    }
+
+    // ================================================================ payouts
+
+    /// Pays a ledger channel's finalized outcome out (S12); `locked` stays for claims. Running it again pays nothing.
+    function withdraw(ChannelParams calldata params, State calldata state) external nonReentrant {
+        if (params.kind != KIND_LEDGER) revert WrongKind();
+        bytes32 id = _checkedId(params);
+        _requireFinalizedState(id, state);
+        _payoutAll(id, params, state.outcome);
+    }
+
+    /// Pays `participant` the partial withdrawals a fully signed state agreed, while the channel stays open (S12).
+    function withdrawPartial(
+        ChannelParams calldata params,
+        State calldata state,
+        Signature[] calldata sigs,
+        uint256 participant
+    ) external nonReentrant {
+        if (params.kind != KIND_LEDGER) revert WrongKind();
+        if (participant > 1) revert InvalidParticipant();
+        bytes32 id = _checkedId(params);
+        if (state.channelId != id) revert WrongChannel();
+        if (_finalized(_status[id])) revert ChannelFinalized();
+        ChannelLib.validateOutcome(state.outcome, 2, KIND_LEDGER);
+        ChannelLib.requireSignedByAll(
+            ChannelLib.digest(domainSeparator(), ChannelLib.hashState(state)), sigs, params.participants
+        );
+        address to = params.participants[participant];
+        uint256 shift = participant * 128;
+        for (uint256 i = 0; i < state.outcome.assets.length; i++) {
+            AssetOutcome calldata a = state.outcome.assets[i];
+            uint256 w = _withdrawals[id][a.asset];
+            uint256 mine = (w >> shift) & type(uint128).max;
+            if (a.withdrawn[participant] <= mine) continue;
+            uint256 amount = a.withdrawn[participant] - mine;
+            uint256 avail = _available(id, a.asset, a.locked, w);
+            if (amount > avail) amount = avail;
+            if (amount == 0) continue;
+            _withdrawals[id][a.asset] = (w & ~(uint256(type(uint128).max) << shift)) | ((mine + amount) << shift);
+            _pay(id, a.asset, to, amount);
+        }
+    }
+
+    /// Pays one leaf of a finalized ledger according to V's finalized outcome (S9).
+    function claim(
+        ChannelParams calldata ledgerParams,
+        State calldata ledgerState,
+        SubAlloc calldata leaf,
+        LeafProof calldata proof,
+        ChannelParams calldata virtualParams,
+        State calldata virtualState
+    ) external nonReentrant {
+        if (ledgerParams.kind != KIND_LEDGER || virtualParams.kind != KIND_VIRTUAL) revert WrongKind();
+        bytes32 lid = _checkedId(ledgerParams);
+        bytes32 vid = _checkedId(virtualParams);
+        if (leaf.channelId != vid) revert LeafMismatch();
+        _requireFinalizedState(lid, ledgerState);
+        _requireFinalizedState(vid, virtualState);
+        (address left, address right) = _sides(lid, ledgerParams, virtualParams);
+        if (ChannelLib.rootFromProof(ChannelLib.leafHash(leaf), proof) != ledgerState.outcome.subRoot) {
+            revert InvalidProof();
+        }
+        uint256 bucket = uint256(proof.index) >> 8;
+        uint256 bit = 1 << (uint256(proof.index) & 255);
+        uint256 word = _claimedLeaves[lid][bucket];
+        if (word & bit != 0) revert AlreadyClaimed();
+        _claimedLeaves[lid][bucket] = word | bit;
+        uint256 m = leaf.amounts.length;
+        if (m != virtualState.outcome.assets.length) revert LeafMismatch();
+        for (uint256 j = 0; j < m; j++) {
+            address asset = leaf.amounts[j].asset;
+            AssetOutcome calldata va = virtualState.outcome.assets[j];
+            if (va.asset != asset) revert LeafMismatch();
+            uint256 amount = leaf.amounts[j].amount;
+            uint256 c = claimedTotal[lid][asset] + amount;
+            if (c > _lockedOf(ledgerState.outcome, asset)) revert ClaimExceedsLocked();
+            if (amount > _held(lid, asset)) revert ClaimExceedsHeld();
+            claimedTotal[lid][asset] = c;
+            uint256 toLeft = va.balances[0] < amount ? va.balances[0] : amount;
+            uint256 toRight = amount - toLeft;
+            emit Claimed(lid, vid, asset, toLeft, toRight);
+            _pay(lid, asset, left, toLeft);
+            _pay(lid, asset, right, toRight);
+        }
+    }
+
+    /// Pulls the caller's credited payouts of `asset` (S11).
+    function withdrawCredit(address asset) external nonReentrant {
+        uint256 amount = credit[asset][msg.sender];
+        if (amount == 0) revert NothingCredited();
+        credit[asset][msg.sender] = 0;
+        bool ok;
+        if (asset == address(0)) {
+            (ok,) = msg.sender.call{value: amount}("");
+        } else {
+            ok = _callToken(asset, abi.encodeWithSelector(0xa9059cbb, msg.sender, amount), gasleft());
+        }
+        if (!ok) revert CreditTransferFailed();
+    }
+
+    // ================================================================ internals
+
+    function _finalized(Status memory s) internal view returns (bool) {
+        return s.finalizesAt != 0 && block.timestamp >= s.finalizesAt;
+    }
+
+    /// Validates params (S1, S2) and returns the channel id.
+    function _checkedId(ChannelParams calldata params) internal view returns (bytes32) {
+        if (params.chainId != block.chainid) revert WrongChain();
+        if (params.adjudicator != address(this)) revert WrongAdjudicator();
+        ChannelLib.validate(params);
+        return ChannelLib.channelId(params);
+    }
+
+    function _conclude(ChannelParams calldata params, State calldata state, Signature[] calldata sigs)
+        internal
+        returns (bytes32 id)
+    {
+        id = _checkedId(params);
+        if (state.channelId != id) revert WrongChannel();
+        Status memory st = _status[id];
+        if (_finalized(st)) revert ChannelFinalized();
+        if (!state.isFinal) revert FinalityMismatch();
+        if (state.version < st.version) revert StaleVersion(state.version, st.version);
+        ChannelLib.validateOutcome(state.outcome, params.participants.length, params.kind);
+        bytes32 sh = ChannelLib.hashState(state);
+        // S4: a final state needs every participant — for V, the whole path.
+        ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
+        _status[id] = Status(state.version, uint48(block.timestamp), st.moves, st.certified, uint136(uint256(sh)));
+        emit Concluded(id, state.version);
+    }
+
+    /// An endpoint-signed state of V (version >= 2, not final): both endpoints' signatures plus the certificate,
+    /// or a certificate already registered; S3 against the certificate's totals. Returns the new certified flag.
+    function _checkEndpointState(
+        ChannelParams calldata params,
+        bytes32 id,
+        State calldata state,
+        bytes32 d,
+        Signature[] calldata sigs,
+        Certificate calldata cert,
+        bool certified
+    ) internal returns (bool) {
+        uint256 n = params.participants.length;
+        if (sigs.length != 2) revert WrongSigner(sigs.length);
+        if (ChannelLib.recover(d, sigs[0]) != params.participants[0]) revert WrongSigner(0);
+        if (ChannelLib.recover(d, sigs[1]) != params.participants[n - 1]) revert WrongSigner(n - 1);
+        bytes32 totals;
+        if (cert.sigs.length != 0) {
+            State calldata c = cert.state;
+            if (c.channelId != id || c.version != 1 || c.isFinal) revert InvalidCertificate();
+            ChannelLib.validateOutcome(c.outcome, n, KIND_VIRTUAL);
+            ChannelLib.requireSignedByAll(
+                ChannelLib.digest(domainSeparator(), ChannelLib.hashState(c)), cert.sigs, params.participants
+            );
+            totals = ChannelLib.totalsHash(c.outcome);
+            if (!certified) {
+                _certTotals[id] = totals;
+                certified = true;
+            } else if (_certTotals[id] != totals) {
+                revert InvalidCertificate();
+            }
+        } else {
+            if (!certified) revert MissingCertificate();
+            totals = _certTotals[id];
+        }
+        if (ChannelLib.totalsHash(state.outcome) != totals || !ChannelLib.intermediariesEmpty(state.outcome)) {
+            revert ConservationViolated(); // S3
+        }
+        return certified;
+    }
+
+    function _requireAppAccepts(
+        ChannelParams calldata params,
+        State calldata from,
+        State calldata to,
+        uint256 moverIndex
+    ) internal view {
+        bytes memory data = abi.encodeCall(IApp.validTransition, (params, from, to, moverIndex));
+        address app = params.app;
+        uint256 gasCap = APP_GAS;
+        bool ok;
+        uint256 verdict;
+        assembly ("memory-safe") {
+            ok := staticcall(gasCap, app, add(data, 0x20), mload(data), 0x00, 0x20)
+            verdict := mload(0x00)
+            if lt(returndatasize(), 0x20) { ok := 0 }
+        }
+        if (!ok || verdict != 1) revert InvalidTransition(); // S7: a revert or anything but true is invalid
+    }
+
+    function _requireFinalizedState(bytes32 id, State calldata state) internal view {
+        Status memory st = _status[id];
+        if (!_finalized(st)) revert NotFinalized();
+        if (state.channelId != id || uint136(uint256(ChannelLib.hashState(state))) != st.fingerprint) {
+            revert FingerprintMismatch();
+        }
+    }
+
+    /// S9: k is found by searching V's hops for the ledger id; the ledger's participants are {P_k, P_k+1}; the one
+    /// equal to P_k stands for A's side (left).
+    function _sides(bytes32 lid, ChannelParams calldata lp, ChannelParams calldata vp)
+        internal
+        pure
+        returns (address left, address right)
+    {
+        uint256 hops = vp.hops.length;
+        for (uint256 k = 0; k < hops; k++) {
+            if (vp.hops[k] == lid) {
+                left = vp.participants[k];
+                right = vp.participants[k + 1];
+                address l0 = lp.participants[0];
+                address l1 = lp.participants[1];
+                if ((l0 == left && l1 == right) || (l0 == right && l1 == left)) return (left, right);
+                revert LedgerNotOnPath();
+            }
+        }
+        revert LedgerNotOnPath();
+    }
+
+    function _lockedOf(Outcome calldata o, address asset) internal pure returns (uint256) {
+        for (uint256 i = 0; i < o.assets.length; i++) {
+            if (o.assets[i].asset == asset) return o.assets[i].locked;
+        }
+        return 0;
+    }
+
+    /// What a ledger still holds of an asset: deposits - withdrawals - claims.
+    function _held(bytes32 id, address asset) internal view returns (uint256) {
+        uint256 d = _deposits[id][asset];
+        uint256 w = _withdrawals[id][asset];
+        uint256 inflow = uint128(d) + (d >> 128);
+        uint256 outflow = uint128(w) + (w >> 128) + claimedTotal[id][asset];
+        return inflow > outflow ? inflow - outflow : 0;
+    }
+
+    /// What withdrawals may pay of an asset without touching `locked`: deposits - withdrawals - locked.
+    function _available(bytes32 id, address asset, uint256 locked, uint256 w) internal view returns (uint256) {
+        uint256 d = _deposits[id][asset];
+        uint256 inflow = uint128(d) + (d >> 128);
+        uint256 outflow = uint128(w) + (w >> 128) + locked;
+        return inflow > outflow ? inflow - outflow : 0;
+    }
+
+    /// S12: payout_p = balance + (dep_onchain - dep_state) - (wd_onchain - wd_state), saturating at 0, paid in
+    /// participant order while `deposits - withdrawals - locked` lasts. A full payout with nothing locked clears
+    /// the channel's totals (nothing can be deposited or withdrawn afterwards).
+    function _payoutAll(bytes32 id, ChannelParams calldata params, Outcome calldata o) internal {
+        for (uint256 i = 0; i < o.assets.length; i++) {
+            AssetOutcome calldata a = o.assets[i];
+            uint256 d = _deposits[id][a.asset];
+            uint256 w = _withdrawals[id][a.asset];
+            uint256 avail = _available(id, a.asset, a.locked, w);
+            uint256[2] memory pay;
+            for (uint256 p = 0; p < 2; p++) {
+                uint256 shift = p * 128;
+                uint256 plus = a.balances[p] + ((d >> shift) & type(uint128).max) + a.withdrawn[p];
+                uint256 minus = a.deposited[p] + ((w >> shift) & type(uint128).max);
+                uint256 owed = plus > minus ? plus - minus : 0;
+                uint256 paid = owed < avail ? owed : avail;
+                avail -= paid;
+                pay[p] = paid;
+            }
+            if (avail == 0 && a.locked == 0 && claimedTotal[id][a.asset] == 0) {
+                if (d != 0) delete _deposits[id][a.asset];
+                if (w != 0) delete _withdrawals[id][a.asset];
+            } else if (pay[0] != 0 || pay[1] != 0) {
+                uint256 w0 = uint128(w) + pay[0];
+                uint256 w1 = (w >> 128) + pay[1];
+                _withdrawals[id][a.asset] = w0 | (w1 << 128);
+            }
+            _pay(id, a.asset, params.participants[0], pay[0]);
+            _pay(id, a.asset, params.participants[1], pay[1]);
+        }
+    }
+
+    /// Pushes a payout; a recipient that cannot take it is credited instead (S11).
+    function _pay(bytes32 id, address asset, address to, uint256 amount) internal {
+        if (amount == 0) return;
+        bool ok;
+        if (asset == address(0)) {
+            uint256 stipend = ETH_STIPEND;
+            assembly ("memory-safe") {
+                ok := call(stipend, to, amount, 0, 0, 0, 0)
+            }
+        } else {
+            ok = _callToken(asset, abi.encodeWithSelector(0xa9059cbb, to, amount), TOKEN_GAS);
+        }
+        if (ok) {
+            if (id != bytes32(0)) emit Withdrawn(id, asset, to, amount);
+        } else {
+            credit[asset][to] += amount;
+            emit PayoutCredited(asset, to, amount);
+        }
+    }
+
+    /// Calls a token with bounded gas and no unbounded return-data copy; success = no revert and (no data or true).
+    function _callToken(address token, bytes memory data, uint256 gasCap) internal returns (bool ok) {
+        if (token.code.length == 0) return false;
+        assembly ("memory-safe") {
+            ok := call(gasCap, token, 0, add(data, 0x20), mload(data), 0x00, 0x20)
+            if ok {
+                if returndatasize() {
+                    ok := and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1))
+                }
+            }
+        }
+    }
+
+    /// Pulls `amount` of a token from the caller; returns what actually arrived (fee-on-transfer safe, S11).
+    function _pullToken(address token, uint256 amount) internal returns (uint256 received) {
+        if (token.code.length == 0) revert TokenTransferFailed();
+        uint256 before = _balanceOf(token);
+        bool ok = _callToken(
+            token, abi.encodeWithSelector(0x23b872dd, msg.sender, address(this), amount), gasleft()
+        );
+        if (!ok) revert TokenTransferFailed();
+        uint256 afterwards = _balanceOf(token);
+        if (afterwards < before) revert TokenTransferFailed();
+        received = afterwards - before;
+    }
+
+    function _balanceOf(address token) internal view returns (uint256 bal) {
+        (bool ok, bytes memory ret) = token.staticcall(abi.encodeWithSelector(0x70a08231, address(this)));
+        if (!ok || ret.length < 32) revert TokenTransferFailed();
+        bal = abi.decode(ret, (uint256));
+    }
+}
