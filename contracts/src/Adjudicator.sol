@@ -4,12 +4,14 @@ pragma solidity ^0.8.28;
 import {
     ChannelParams, State, Outcome, AssetOutcome, Signature, SubAlloc, LeafProof, Certificate
 } from "./Types.sol";
-import {ChannelLib, KIND_LEDGER, KIND_VIRTUAL, WrongSigner} from "./ChannelLib.sol";
+import {ChannelLib, KIND_LEDGER, KIND_VIRTUAL} from "./ChannelLib.sol";
+import {WrongSigner} from "./Errors.sol";
+import {IAdjudicator} from "./IAdjudicator.sol";
 import {IApp} from "./IApp.sol";
 
 /// The singleton that holds every Ferry channel's funds and settles disputes. ARCH.md "On-chain specification" is
 /// its specification; the safety rule each check enforces is named next to it.
-contract Adjudicator {
+contract Adjudicator is IAdjudicator {
     using ChannelLib for *;
 
     /// One slot per channel.
@@ -46,88 +48,6 @@ contract Adjudicator {
 
     uint256 internal immutable _cachedChainId;
     bytes32 internal immutable _cachedSeparator;
-
-    /// Funds were deposited into a ledger channel.
-    event Deposited(
-        bytes32 indexed channelId, address indexed asset, uint256 participant, uint256 taken, uint256 depositedTotal
-    );
-    /// A challenge registered (or replaced) a state; it finalizes at `finalizesAt` unless answered.
-    event ChallengeRegistered(bytes32 indexed channelId, uint48 finalizesAt, State state, Signature[] sigs);
-    /// A ledger channel's challenge was cleared by a newer state signed by all.
-    event Checkpointed(bytes32 indexed channelId, uint48 version);
-    /// An app move was registered on-chain.
-    event Progressed(
-        bytes32 indexed channelId, uint48 finalizesAt, uint256 moverIndex, State to, Signature moverSig
-    );
-    /// A channel was finalized at once by a final state.
-    event Concluded(bytes32 indexed channelId, uint48 version);
-    /// A payout left the adjudicator (or was credited, see PayoutCredited).
-    event Withdrawn(bytes32 indexed channelId, address indexed asset, address indexed to, uint256 amount);
-    /// A leaf of a finalized ledger was paid out according to V's finalized outcome.
-    event Claimed(
-        bytes32 indexed ledgerId, bytes32 indexed virtualId, address indexed asset, uint256 toLeft, uint256 toRight
-    );
-    /// A payout could not be pushed and was credited to its owner.
-    event PayoutCredited(address indexed asset, address indexed to, uint256 amount);
-
-    /// Reentrant call.
-    error Reentrancy();
-    /// params.chainId != block.chainid (S1).
-    error WrongChain();
-    /// params.adjudicator != this contract (S1).
-    error WrongAdjudicator();
-    /// The channel is finalized; nothing changes it any more (S1, S4).
-    error ChannelFinalized();
-    /// The channel is not finalized yet.
-    error NotFinalized();
-    /// The state belongs to another channel.
-    error WrongChannel();
-    /// The operation needs the other kind of channel.
-    error WrongKind();
-    /// The state's version is not newer than the registered one (S5).
-    error StaleVersion(uint48 version, uint48 registered);
-    /// conclude needs a final state; challenge and progress refuse one.
-    error FinalityMismatch();
-    /// The participant index is out of range or not an endpoint.
-    error InvalidParticipant();
-    /// msg.value does not fit the asset and amount (S11).
-    error WrongValue();
-    /// Cumulative deposits are below `expectedHeld`.
-    error HeldBelowExpected(uint256 held, uint256 expected);
-    /// A token transfer into the adjudicator failed, or the asset has no code.
-    error TokenTransferFailed();
-    /// A total would not fit in 128 bits.
-    error AmountOverflow();
-    /// An endpoint-signed state of V needs the funding certificate (S4, S5).
-    error MissingCertificate();
-    /// The certificate is not V's post-fund signed by the whole path (S4).
-    error InvalidCertificate();
-    /// The state breaks S3 (asset set, totals, intermediaries' balances).
-    error ConservationViolated();
-    /// The supplied state is not the registered one.
-    error FingerprintMismatch();
-    /// progress needs a pending, unexpired challenge.
-    error NoPendingChallenge();
-    /// The channel has no app, or the app rejected the move (S7).
-    error InvalidTransition();
-    /// No more progress moves are allowed (S7).
-    error TooManyMoves();
-    /// The ledger is not one of V's hops, or its participants are not that hop's path members (S9).
-    error LedgerNotOnPath();
-    /// The leaf belongs to another virtual channel (S9).
-    error LeafMismatch();
-    /// The Merkle proof does not lead to the ledger's sub-channel root (S9).
-    error InvalidProof();
-    /// This leaf was claimed before (S9).
-    error AlreadyClaimed();
-    /// Claims would exceed what the ledger locked (S9).
-    error ClaimExceedsLocked();
-    /// The claim would exceed what the ledger holds (S9).
-    error ClaimExceedsHeld();
-    /// Nothing is credited to the caller for this asset.
-    error NothingCredited();
-    /// Pulling a credited payout failed.
-    error CreditTransferFailed();
 
     modifier nonReentrant() {
         if (_entered) revert Reentrancy();

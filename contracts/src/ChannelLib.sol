@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {
     ChannelParams, State, Outcome, AssetOutcome, Signature, SubAlloc, LeafProof, Voucher
 } from "./Types.sol";
+import {InvalidParams, InvalidSignature, WrongSigner, InvalidOutcome} from "./Errors.sol";
 
 // Channel kinds (`ChannelParams.kind`).
 uint8 constant KIND_LEDGER = 0;
@@ -11,15 +12,6 @@ uint8 constant KIND_LEDGER = 0;
 uint8 constant KIND_VIRTUAL = 1;
 // Depth of the fixed-depth sub-channel tree.
 uint256 constant TREE_DEPTH = 32;
-
-/// Params break S1/S2 (reason code: see `ChannelLib.validate`).
-error InvalidParams(uint256 reason);
-/// A signature is malformed: bad v, r or s out of range, high s, or it recovers to no address (S1, S4).
-error InvalidSignature();
-/// The signature at `index` was not made by the required signer, or the signature count is wrong (S4).
-error WrongSigner(uint256 index);
-/// The outcome breaks the outcome rules (reason code: see `ChannelLib.validateOutcome`).
-error InvalidOutcome(uint256 reason);
 
 /// EIP-712 hashing, signature recovery, params/outcome validation and the sub-channel tree: the rules both the
 /// Adjudicator and the Rust side implement (ARCH.md "On-chain specification").

@@ -5,9 +5,10 @@ import {
     ChannelParams, State, Outcome, Signature, SubAlloc, LeafProof, Voucher
 } from "./Types.sol";
 import {ChannelLib} from "./ChannelLib.sol";
+import {IFerryHarness} from "./IFerryHarness.sol";
 
 /// Exposes ChannelLib for the Rust differential tests (deployed only by tests): the same code the Adjudicator runs.
-contract FerryHarness {
+contract FerryHarness is IFerryHarness {
     /// `keccak256(abi.encode(params))`.
     function channelId(ChannelParams calldata params) external pure returns (bytes32) {
         return ChannelLib.channelId(params);

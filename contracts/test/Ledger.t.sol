@@ -3,7 +3,8 @@ pragma solidity ^0.8.28;
 
 import {FerryBase} from "./utils/FerryBase.sol";
 import {Adjudicator} from "../src/Adjudicator.sol";
-import {InvalidParams, InvalidSignature, WrongSigner, InvalidOutcome} from "../src/ChannelLib.sol";
+import {IAdjudicator} from "../src/IAdjudicator.sol";
+import {InvalidParams, InvalidSignature, WrongSigner, InvalidOutcome} from "../src/Errors.sol";
 import {FeeOnTransferToken} from "../src/tokens/TestTokens.sol";
 import {ChannelParams, State, Signature, Certificate} from "../src/Types.sol";
 
@@ -42,17 +43,17 @@ contract LedgerTest is FerryBase {
     function test_deposit_revertsBelowExpectedHeld() public {
         bytes32 cid = id(ledgerParams(alice, hub));
         vm.prank(hub);
-        vm.expectRevert(abi.encodeWithSelector(Adjudicator.HeldBelowExpected.selector, 0, 1 ether));
+        vm.expectRevert(abi.encodeWithSelector(IAdjudicator.HeldBelowExpected.selector, 0, 1 ether));
         adj.deposit{value: 1 ether}(address(0), cid, 1, 1 ether, 1 ether);
     }
 
     function test_deposit_rejectsWrongValueAndParticipant() public {
         bytes32 cid = id(ledgerParams(alice, hub));
         vm.prank(alice);
-        vm.expectRevert(Adjudicator.WrongValue.selector);
+        vm.expectRevert(IAdjudicator.WrongValue.selector);
         adj.deposit{value: 1}(address(0), cid, 0, 0, 2);
         vm.prank(alice);
-        vm.expectRevert(Adjudicator.InvalidParticipant.selector);
+        vm.expectRevert(IAdjudicator.InvalidParticipant.selector);
         adj.deposit{value: 1}(address(0), cid, 2, 0, 1);
     }
 
@@ -62,7 +63,7 @@ contract LedgerTest is FerryBase {
         vm.prank(alice);
         token.approve(address(adj), 10);
         vm.prank(alice);
-        vm.expectRevert(Adjudicator.WrongValue.selector);
+        vm.expectRevert(IAdjudicator.WrongValue.selector);
         adj.deposit{value: 1}(address(token), cid, 0, 0, 10);
     }
 
@@ -82,7 +83,7 @@ contract LedgerTest is FerryBase {
     function test_s11_depositOfTokenWithoutCodeReverts() public {
         bytes32 cid = id(ledgerParams(alice, hub));
         vm.prank(alice);
-        vm.expectRevert(Adjudicator.TokenTransferFailed.selector);
+        vm.expectRevert(IAdjudicator.TokenTransferFailed.selector);
         adj.deposit(address(0xdead), cid, 0, 0, 1);
     }
 
@@ -93,7 +94,7 @@ contract LedgerTest is FerryBase {
         State memory s = ledgerState(cid, 5, address(0), 1 ether, 1 ether, true);
         adj.concludeAndWithdraw(p, s, signAll(s, pks(ALICE_PK, HUB_PK)));
         vm.prank(alice);
-        vm.expectRevert(Adjudicator.ChannelFinalized.selector);
+        vm.expectRevert(IAdjudicator.ChannelFinalized.selector);
         adj.deposit{value: 1}(address(0), cid, 0, 0, 1);
     }
 
@@ -138,11 +139,11 @@ contract LedgerTest is FerryBase {
         ChannelParams memory p = ledgerParams(alice, hub);
         State memory s = ledgerState(id(p), 1, address(0), 0, 0, false);
         Signature[] memory sigs = signAll(s, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(Adjudicator.FinalityMismatch.selector);
+        vm.expectRevert(IAdjudicator.FinalityMismatch.selector);
         adj.conclude(p, s, sigs);
         State memory other = ledgerState(keccak256("other"), 1, address(0), 0, 0, true);
         Signature[] memory otherSigs = signAll(other, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(Adjudicator.WrongChannel.selector);
+        vm.expectRevert(IAdjudicator.WrongChannel.selector);
         adj.conclude(p, other, otherSigs);
     }
 
@@ -166,7 +167,7 @@ contract LedgerTest is FerryBase {
         p.chainId = block.chainid + 1;
         State memory s = ledgerState(id(p), 1, address(0), 0, 0, true);
         Signature[] memory sigs = signAll(s, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(Adjudicator.WrongChain.selector);
+        vm.expectRevert(IAdjudicator.WrongChain.selector);
         adj.conclude(p, s, sigs);
     }
 
@@ -175,7 +176,7 @@ contract LedgerTest is FerryBase {
         p.adjudicator = address(0xbeef);
         State memory s = ledgerState(id(p), 1, address(0), 0, 0, true);
         Signature[] memory sigs = signAll(s, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(Adjudicator.WrongAdjudicator.selector);
+        vm.expectRevert(IAdjudicator.WrongAdjudicator.selector);
         adj.conclude(p, s, sigs);
     }
 
@@ -201,13 +202,13 @@ contract LedgerTest is FerryBase {
         adj.conclude(p, fin, signAll(fin, pks(ALICE_PK, HUB_PK)));
         State memory later = ledgerState(cid, 10, address(0), 0, 0, false);
         Signature[] memory sigs = signAll(later, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(Adjudicator.ChannelFinalized.selector);
+        vm.expectRevert(IAdjudicator.ChannelFinalized.selector);
         adj.challenge(p, later, sigs, noCert());
-        vm.expectRevert(Adjudicator.ChannelFinalized.selector);
+        vm.expectRevert(IAdjudicator.ChannelFinalized.selector);
         adj.checkpoint(p, later, sigs);
         State memory fin2 = ledgerState(cid, 11, address(0), 0, 0, true);
         Signature[] memory sigs2 = signAll(fin2, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(Adjudicator.ChannelFinalized.selector);
+        vm.expectRevert(IAdjudicator.ChannelFinalized.selector);
         adj.conclude(p, fin2, sigs2);
     }
 
@@ -242,7 +243,7 @@ contract LedgerTest is FerryBase {
         State memory s = ledgerState(cid, 4, address(0), 2 ether, 2 ether, false);
         s.outcome.assets[0].balances = u2(3 ether, 1 ether);
         adj.challenge(p, s, signAll(s, pks(ALICE_PK, HUB_PK)), noCert());
-        vm.expectRevert(Adjudicator.NotFinalized.selector);
+        vm.expectRevert(IAdjudicator.NotFinalized.selector);
         adj.withdraw(p, s);
         vm.warp(block.timestamp + DURATION);
         uint256 a0 = alice.balance;
@@ -272,10 +273,10 @@ contract LedgerTest is FerryBase {
         adj.challenge(p, s7, signAll(s7, pks(ALICE_PK, HUB_PK)), noCert());
         State memory s5 = ledgerState(cid, 5, address(0), 0, 0, false);
         Signature[] memory sigs = signAll(s5, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(abi.encodeWithSelector(Adjudicator.StaleVersion.selector, 5, 7));
+        vm.expectRevert(abi.encodeWithSelector(IAdjudicator.StaleVersion.selector, 5, 7));
         adj.challenge(p, s5, sigs, noCert());
         Signature[] memory same = signAll(s7, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(abi.encodeWithSelector(Adjudicator.StaleVersion.selector, 7, 7));
+        vm.expectRevert(abi.encodeWithSelector(IAdjudicator.StaleVersion.selector, 7, 7));
         adj.challenge(p, s7, same, noCert());
     }
 
@@ -291,7 +292,7 @@ contract LedgerTest is FerryBase {
         assertEq(finalizesAt, 0, "challenge cleared");
         // The stale state can no longer be used to challenge.
         Signature[] memory sigs = signAll(s3, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(abi.encodeWithSelector(Adjudicator.StaleVersion.selector, 3, 8));
+        vm.expectRevert(abi.encodeWithSelector(IAdjudicator.StaleVersion.selector, 3, 8));
         adj.challenge(p, s3, sigs, noCert());
     }
 
@@ -301,11 +302,11 @@ contract LedgerTest is FerryBase {
         State memory s3 = ledgerState(cid, 3, address(0), 0, 0, false);
         adj.challenge(p, s3, signAll(s3, pks(ALICE_PK, HUB_PK)), noCert());
         Signature[] memory sigs = signAll(s3, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(abi.encodeWithSelector(Adjudicator.StaleVersion.selector, 3, 3));
+        vm.expectRevert(abi.encodeWithSelector(IAdjudicator.StaleVersion.selector, 3, 3));
         adj.checkpoint(p, s3, sigs);
         State memory fin = ledgerState(cid, 9, address(0), 0, 0, true);
         Signature[] memory finSigs = signAll(fin, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(Adjudicator.FinalityMismatch.selector);
+        vm.expectRevert(IAdjudicator.FinalityMismatch.selector);
         adj.checkpoint(p, fin, finSigs);
     }
 
@@ -325,7 +326,7 @@ contract LedgerTest is FerryBase {
         ChannelParams memory p = ledgerParams(alice, hub);
         State memory fin = ledgerState(id(p), 4, address(0), 0, 0, true);
         Signature[] memory sigs = signAll(fin, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(Adjudicator.FinalityMismatch.selector);
+        vm.expectRevert(IAdjudicator.FinalityMismatch.selector);
         adj.challenge(p, fin, sigs, noCert());
     }
 
@@ -384,7 +385,7 @@ contract LedgerTest is FerryBase {
         State memory fin = ledgerState(cid, 3, address(0), 0, 0, true);
         adj.conclude(p, fin, signAll(fin, pks(ALICE_PK, HUB_PK)));
         Signature[] memory sigs = signAll(s, pks(ALICE_PK, HUB_PK));
-        vm.expectRevert(Adjudicator.ChannelFinalized.selector);
+        vm.expectRevert(IAdjudicator.ChannelFinalized.selector);
         adj.withdrawPartial(p, s, sigs, 0);
     }
 
@@ -397,7 +398,7 @@ contract LedgerTest is FerryBase {
         vm.warp(block.timestamp + DURATION);
         State memory forged = ledgerState(cid, 2, address(0), 1 ether, 1 ether, false);
         forged.outcome.assets[0].balances = u2(2 ether, 0);
-        vm.expectRevert(Adjudicator.FingerprintMismatch.selector);
+        vm.expectRevert(IAdjudicator.FingerprintMismatch.selector);
         adj.withdraw(p, forged);
     }
 
@@ -409,7 +410,7 @@ contract LedgerTest is FerryBase {
         adj.deposit{value: first}(address(0), cid, 0, 0, first);
         if (expected > first) {
             vm.prank(hub);
-            vm.expectRevert(abi.encodeWithSelector(Adjudicator.HeldBelowExpected.selector, first, expected));
+            vm.expectRevert(abi.encodeWithSelector(IAdjudicator.HeldBelowExpected.selector, first, expected));
             adj.deposit{value: amount}(address(0), cid, 1, expected, amount);
             return;
         }

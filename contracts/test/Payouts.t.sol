@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {FerryBase} from "./utils/FerryBase.sol";
 import {Adjudicator} from "../src/Adjudicator.sol";
+import {IAdjudicator} from "../src/IAdjudicator.sol";
 import {RevertingToken, GasBurningToken, TestToken} from "../src/tokens/TestTokens.sol";
 import {ChannelParams, State, Signature, Certificate} from "../src/Types.sol";
 
@@ -49,7 +50,7 @@ contract ReentrantReceiver {
         if (!armed) revert("push refused"); // refuse pushed payouts so they get credited
         armed = false;
         try adj.withdrawCredit(address(0)) {} catch (bytes memory reason) {
-            reentryRefused = bytes4(reason) == Adjudicator.Reentrancy.selector;
+            reentryRefused = bytes4(reason) == IAdjudicator.Reentrancy.selector;
         }
     }
 }
@@ -90,7 +91,7 @@ contract PayoutsTest is FerryBase {
         closeWith(p, address(0), 1 ether, 2 ether);
         assertEq(alice.balance - a0, 1 ether, "alice paid despite the other recipient");
         assertEq(adj.credit(address(0), r), 2 ether, "refused payout credited");
-        vm.expectRevert(Adjudicator.CreditTransferFailed.selector);
+        vm.expectRevert(IAdjudicator.CreditTransferFailed.selector);
         RevertingReceiver(payable(r)).pull(adj);
         assertEq(adj.credit(address(0), r), 2 ether, "credit kept after a failed pull");
     }
@@ -117,7 +118,7 @@ contract PayoutsTest is FerryBase {
         adj.withdrawCredit(address(t));
         assertEq(t.balanceOf(bob), 20, "pulled later");
         vm.prank(bob);
-        vm.expectRevert(Adjudicator.NothingCredited.selector);
+        vm.expectRevert(IAdjudicator.NothingCredited.selector);
         adj.withdrawCredit(address(t));
     }
 

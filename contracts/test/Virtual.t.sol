@@ -3,7 +3,8 @@ pragma solidity ^0.8.28;
 
 import {FerryBase} from "./utils/FerryBase.sol";
 import {Adjudicator} from "../src/Adjudicator.sol";
-import {InvalidParams, WrongSigner} from "../src/ChannelLib.sol";
+import {IAdjudicator} from "../src/IAdjudicator.sol";
+import {InvalidParams, WrongSigner} from "../src/Errors.sol";
 import {
     ChannelParams,
     State,
@@ -129,7 +130,7 @@ contract VirtualTest is FerryBase {
         State memory so = ledgerStateFull(id(other), 3, address(0), u2(0, 0), u2(1 ether, 1 ether), u2(0, 0), 2 ether, root, true);
         adj.conclude(other, so, signAll(so, pks(ALICE_PK, HUB2_PK)));
         State memory fin = concludeV(0);
-        vm.expectRevert(Adjudicator.LedgerNotOnPath.selector);
+        vm.expectRevert(IAdjudicator.LedgerNotOnPath.selector);
         adj.claim(other, so, leaf, proof, v, fin);
     }
 
@@ -148,7 +149,7 @@ contract VirtualTest is FerryBase {
         adj.conclude(ab, sab, signAll(sab, pks(ALICE_PK, BOB_PK)));
         State memory fin = virtualState(id(bad), 4, 3, 0, 4 ether, "", true);
         adj.conclude(bad, fin, signAll(fin, pks(ALICE_PK, HUB_PK, BOB_PK)));
-        vm.expectRevert(Adjudicator.LedgerNotOnPath.selector);
+        vm.expectRevert(IAdjudicator.LedgerNotOnPath.selector);
         adj.claim(ab, sab, badLeaf, badProof, bad, fin);
     }
 
@@ -156,7 +157,7 @@ contract VirtualTest is FerryBase {
         (State memory s1,) = finalizeLedgersWithLeaf();
         State memory fin = concludeV(1 ether);
         adj.claim(l1, s1, leaf, proof, v, fin);
-        vm.expectRevert(Adjudicator.AlreadyClaimed.selector);
+        vm.expectRevert(IAdjudicator.AlreadyClaimed.selector);
         adj.claim(l1, s1, leaf, proof, v, fin);
         assertTrue(adj.isClaimed(id(l1), 0), "slot marked");
     }
@@ -165,13 +166,13 @@ contract VirtualTest is FerryBase {
         (State memory s1,) = finalizeLedgersWithLeaf();
         State memory fin = concludeV(1 ether);
         LeafProof memory wrong = LeafProof(1, new bytes32[](0));
-        vm.expectRevert(Adjudicator.InvalidProof.selector);
+        vm.expectRevert(IAdjudicator.InvalidProof.selector);
         adj.claim(l1, s1, leaf, wrong, v, fin);
         SubAlloc memory inflated = leafFor(vid, LEAF * 2);
-        vm.expectRevert(Adjudicator.InvalidProof.selector);
+        vm.expectRevert(IAdjudicator.InvalidProof.selector);
         adj.claim(l1, s1, inflated, proof, v, fin);
         SubAlloc memory foreign = leafFor(keccak256("other"), LEAF);
-        vm.expectRevert(Adjudicator.LeafMismatch.selector);
+        vm.expectRevert(IAdjudicator.LeafMismatch.selector);
         adj.claim(l1, s1, foreign, proof, v, fin);
     }
 
@@ -180,10 +181,10 @@ contract VirtualTest is FerryBase {
             ledgerStateFull(id(l1), 3, address(0), u2(2 ether, 4 ether), u2(5 ether, 5 ether), u2(0, 0), LEAF, root, false);
         adj.challenge(l1, s1, signAll(s1, pks(ALICE_PK, HUB_PK)), noCert());
         State memory fin = vState(7, 1 ether, true);
-        vm.expectRevert(Adjudicator.NotFinalized.selector);
+        vm.expectRevert(IAdjudicator.NotFinalized.selector);
         adj.claim(l1, s1, leaf, proof, v, fin);
         vm.warp(block.timestamp + DURATION);
-        vm.expectRevert(Adjudicator.NotFinalized.selector);
+        vm.expectRevert(IAdjudicator.NotFinalized.selector);
         adj.claim(l1, s1, leaf, proof, v, fin);
         adj.conclude(v, fin, signAll(fin, pks(ALICE_PK, HUB_PK, BOB_PK)));
         adj.claim(l1, s1, leaf, proof, v, fin);
@@ -218,7 +219,7 @@ contract VirtualTest is FerryBase {
         State memory fin = virtualState(id(vx), 3, 3, 1_000 ether, 0, "", true);
         adj.conclude(vx, fin, signAll(fin, pks(m1, m2, m3)));
         uint256 before = address(adj).balance;
-        vm.expectRevert(Adjudicator.ClaimExceedsHeld.selector);
+        vm.expectRevert(IAdjudicator.ClaimExceedsHeld.selector);
         adj.claim(lx, sx, big, bigProof, vx, fin);
         assertEq(address(adj).balance, before, "no one else's funds moved");
     }
@@ -241,7 +242,7 @@ contract VirtualTest is FerryBase {
         bytes32[] memory sib = new bytes32[](1);
         sib[0] = l;
         adj.claim(l1, s1, leaf, LeafProof(0, sib), v, fin);
-        vm.expectRevert(Adjudicator.ClaimExceedsLocked.selector);
+        vm.expectRevert(IAdjudicator.ClaimExceedsLocked.selector);
         adj.claim(l1, s1, leaf, LeafProof(1, sib), v, fin);
     }
 
@@ -289,7 +290,7 @@ contract VirtualTest is FerryBase {
     function test_s4_endpointSignedStateNeedsTheCertificate() public {
         State memory s5 = vState(5, 1 ether, false);
         Signature[] memory sigs = endpointSigs(s5);
-        vm.expectRevert(Adjudicator.MissingCertificate.selector);
+        vm.expectRevert(IAdjudicator.MissingCertificate.selector);
         adj.challenge(v, s5, sigs, noCert());
         adj.challenge(v, s5, sigs, certificate());
         (uint48 version,,, bool certified,) = adj.statusOf(vid);
@@ -309,7 +310,7 @@ contract VirtualTest is FerryBase {
         adj.challenge(v, s5, sigs, c);
         State memory pre = vState(0, 0, false);
         Certificate memory preCert = Certificate(pre, signAll(pre, pks(ALICE_PK, HUB_PK, BOB_PK)));
-        vm.expectRevert(Adjudicator.InvalidCertificate.selector);
+        vm.expectRevert(IAdjudicator.InvalidCertificate.selector);
         adj.challenge(v, s5, sigs, preCert);
     }
 
@@ -325,7 +326,7 @@ contract VirtualTest is FerryBase {
         State memory f2 = vState(7, 2 ether, true);
         adj.conclude(v, f1, signAll(f1, pks(ALICE_PK, HUB_PK, BOB_PK)));
         Signature[] memory sigs2 = signAll(f2, pks(ALICE_PK, HUB_PK, BOB_PK));
-        vm.expectRevert(Adjudicator.ChannelFinalized.selector);
+        vm.expectRevert(IAdjudicator.ChannelFinalized.selector);
         adj.conclude(v, f2, sigs2);
     }
 
@@ -337,12 +338,12 @@ contract VirtualTest is FerryBase {
         more.outcome.assets[0].deposited = u3(A_FUNDS, 0, B_FUNDS + 1);
         Signature[] memory sigs = endpointSigs(more);
         Certificate memory c = certificate();
-        vm.expectRevert(Adjudicator.ConservationViolated.selector);
+        vm.expectRevert(IAdjudicator.ConservationViolated.selector);
         adj.challenge(v, more, sigs, c);
         State memory hubPaid = vState(5, 0, false);
         hubPaid.outcome.assets[0].balances = u3(A_FUNDS - 1, 1, B_FUNDS);
         Signature[] memory sigs2 = endpointSigs(hubPaid);
-        vm.expectRevert(Adjudicator.ConservationViolated.selector);
+        vm.expectRevert(IAdjudicator.ConservationViolated.selector);
         adj.challenge(v, hubPaid, sigs2, c);
     }
 
@@ -362,14 +363,14 @@ contract VirtualTest is FerryBase {
         vm.warp(deadline);
         State memory late = vState(20, 1 ether, false);
         Signature[] memory sigs = endpointSigs(late);
-        vm.expectRevert(Adjudicator.ChannelFinalized.selector);
+        vm.expectRevert(IAdjudicator.ChannelFinalized.selector);
         adj.challenge(v, late, sigs, noCert());
     }
 
     function test_s5_virtualChannelHasNoCheckpoint() public {
         State memory s = vState(1, 0, false);
         Signature[] memory sigs = signAll(s, pks(ALICE_PK, HUB_PK, BOB_PK));
-        vm.expectRevert(Adjudicator.WrongKind.selector);
+        vm.expectRevert(IAdjudicator.WrongKind.selector);
         adj.checkpoint(v, s, sigs);
     }
 
@@ -379,7 +380,7 @@ contract VirtualTest is FerryBase {
         for (uint48 ver = 2; ver <= 6; ver++) {
             State memory stale = vState(ver, 1 ether, false);
             Signature[] memory sigs = endpointSigs(stale);
-            vm.expectRevert(abi.encodeWithSelector(Adjudicator.StaleVersion.selector, ver, 6));
+            vm.expectRevert(abi.encodeWithSelector(IAdjudicator.StaleVersion.selector, ver, 6));
             adj.challenge(v, stale, sigs, noCert());
         }
     }
@@ -432,12 +433,12 @@ contract VirtualTest is FerryBase {
         f[0] = 2 ether;
         theft.appData = abi.encode(PaymentData(f, new uint256[](1), noVouchers));
         Signature memory bobSig = signState(theft, BOB_PK);
-        vm.expectRevert(Adjudicator.InvalidTransition.selector);
+        vm.expectRevert(IAdjudicator.InvalidTransition.selector);
         adj.progress(v, s5, theft, 2, bobSig);
         // The hub is not an endpoint.
         State memory s6 = voucherMove(s5, 2 ether);
         Signature memory hubSig = signState(s6, HUB_PK);
-        vm.expectRevert(Adjudicator.InvalidParticipant.selector);
+        vm.expectRevert(IAdjudicator.InvalidParticipant.selector);
         adj.progress(v, s5, s6, 1, hubSig);
         // Signed by someone other than the mover.
         Signature memory aliceSig = signState(s6, ALICE_PK);
@@ -447,18 +448,18 @@ contract VirtualTest is FerryBase {
         State memory fin = voucherMove(s5, 2 ether);
         fin.isFinal = true;
         Signature memory finSig = signState(fin, BOB_PK);
-        vm.expectRevert(Adjudicator.FinalityMismatch.selector);
+        vm.expectRevert(IAdjudicator.FinalityMismatch.selector);
         adj.progress(v, s5, fin, 2, finSig);
         // The version steps by exactly one.
         State memory skip = voucherMove(s5, 2 ether);
         skip.version = 7;
         Signature memory skipSig = signState(skip, BOB_PK);
-        vm.expectRevert(abi.encodeWithSelector(Adjudicator.StaleVersion.selector, 7, 5));
+        vm.expectRevert(abi.encodeWithSelector(IAdjudicator.StaleVersion.selector, 7, 5));
         adj.progress(v, s5, skip, 2, skipSig);
         // From a state that is not the registered one.
         State memory other = vState(5, 0, false);
         Signature memory okSig = signState(s6, BOB_PK);
-        vm.expectRevert(Adjudicator.FingerprintMismatch.selector);
+        vm.expectRevert(IAdjudicator.FingerprintMismatch.selector);
         adj.progress(v, other, s6, 2, okSig);
     }
 
@@ -474,7 +475,7 @@ contract VirtualTest is FerryBase {
         adj.progress(v, s5, s6, 2, signState(s6, BOB_PK));
         State memory s7 = voucherMove(s6, 2.5 ether);
         Signature memory sig7 = signState(s7, BOB_PK);
-        vm.expectRevert(Adjudicator.TooManyMoves.selector);
+        vm.expectRevert(IAdjudicator.TooManyMoves.selector);
         adj.progress(v, s6, s7, 2, sig7);
     }
 
@@ -482,7 +483,7 @@ contract VirtualTest is FerryBase {
         State memory s5 = vState(5, 1 ether, false);
         State memory s6 = voucherMove(s5, 2 ether);
         Signature memory sig = signState(s6, BOB_PK);
-        vm.expectRevert(Adjudicator.NoPendingChallenge.selector);
+        vm.expectRevert(IAdjudicator.NoPendingChallenge.selector);
         adj.progress(v, s5, s6, 2, sig);
     }
 
@@ -511,7 +512,7 @@ contract VirtualTest is FerryBase {
         // A reveals paper against rock: wins the stake.
         State memory bad = gameState(4, A_FUNDS + 0.5 ether, B_FUNDS - 0.5 ether, GameData(0, 0.5 ether, commitment, 1, 3, salt));
         Signature memory badSig = signState(bad, ALICE_PK);
-        vm.expectRevert(Adjudicator.InvalidTransition.selector);
+        vm.expectRevert(IAdjudicator.InvalidTransition.selector);
         adj.progress(v, played, bad, 0, badSig);
         State memory revealed = gameState(4, A_FUNDS + 0.5 ether, B_FUNDS - 0.5 ether, GameData(0, 0.5 ether, commitment, 1, 2, salt));
         adj.progress(v, played, revealed, 0, signState(revealed, ALICE_PK));
