@@ -5,9 +5,9 @@ import {
     ChannelParams, State, Outcome, AssetOutcome, Signature, SubAlloc, LeafProof, Certificate
 } from "./Types.sol";
 import {ChannelLib, KIND_LEDGER, KIND_VIRTUAL} from "./ChannelLib.sol";
-import {WrongSigner} from "./Errors.sol";
-import {IAdjudicator} from "./IAdjudicator.sol";
-import {IApp} from "./IApp.sol";
+import {WrongSigner} from "./Types.sol";
+import {IAdjudicator} from "./Types.sol";
+import {IApp} from "./Types.sol";
 
 /// The singleton that holds every Ferry channel's funds and settles disputes. ARCH.md "On-chain specification" is
 /// its specification; the safety rule each check enforces is named next to it.

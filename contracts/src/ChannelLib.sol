@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {
     ChannelParams, State, Outcome, AssetOutcome, Signature, SubAlloc, LeafProof, Voucher
 } from "./Types.sol";
-import {InvalidParams, InvalidSignature, WrongSigner, InvalidOutcome} from "./Errors.sol";
+import {InvalidParams, InvalidSignature, WrongSigner, InvalidOutcome} from "./Types.sol";
 
 // Channel kinds (`ChannelParams.kind`).
 uint8 constant KIND_LEDGER = 0;

@@ -5,7 +5,7 @@ import {
     ChannelParams, State, Outcome, Signature, SubAlloc, LeafProof, Voucher
 } from "./Types.sol";
 import {ChannelLib} from "./ChannelLib.sol";
-import {IFerryHarness} from "./IFerryHarness.sol";
+import {IFerryHarness} from "./Types.sol";
 
 /// Exposes ChannelLib for the Rust differential tests (deployed only by tests): the same code the Adjudicator runs.
 contract FerryHarness is IFerryHarness {

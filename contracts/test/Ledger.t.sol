@@ -3,8 +3,8 @@ pragma solidity ^0.8.28;
 
 import {FerryBase} from "./utils/FerryBase.sol";
 import {Adjudicator} from "../src/Adjudicator.sol";
-import {IAdjudicator} from "../src/IAdjudicator.sol";
-import {InvalidParams, InvalidSignature, WrongSigner, InvalidOutcome} from "../src/Errors.sol";
+import {IAdjudicator} from "../src/Types.sol";
+import {InvalidParams, InvalidSignature, WrongSigner, InvalidOutcome} from "../src/Types.sol";
 import {FeeOnTransferToken} from "../src/tokens/TestTokens.sol";
 import {ChannelParams, State, Signature, Certificate} from "../src/Types.sol";
 

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {FerryBase} from "./utils/FerryBase.sol";
 import {Adjudicator} from "../src/Adjudicator.sol";
-import {IAdjudicator} from "../src/IAdjudicator.sol";
+import {IAdjudicator} from "../src/Types.sol";
 import {RevertingToken, GasBurningToken, TestToken} from "../src/tokens/TestTokens.sol";
 import {ChannelParams, State, Signature, Certificate} from "../src/Types.sol";
 

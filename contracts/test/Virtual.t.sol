@@ -3,8 +3,8 @@ pragma solidity ^0.8.28;
 
 import {FerryBase} from "./utils/FerryBase.sol";
 import {Adjudicator} from "../src/Adjudicator.sol";
-import {IAdjudicator} from "../src/IAdjudicator.sol";
-import {InvalidParams, WrongSigner} from "../src/Errors.sol";
+import {IAdjudicator} from "../src/Types.sol";
+import {InvalidParams, WrongSigner} from "../src/Types.sol";
 import {
     ChannelParams,
     State,

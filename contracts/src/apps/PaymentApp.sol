@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {ChannelParams, State, AssetOutcome, PaymentData, Signature, Voucher} from "../Types.sol";
 import {ChannelLib} from "../ChannelLib.sol";
-import {IApp} from "../IApp.sol";
+import {IApp} from "../Types.sol";
 
 /// Payments by vouchers (ARCH.md "Apps"). `PaymentData` tracks, per asset, what each endpoint paid the other in
 /// total. A move may raise the mover's own total freely (it signs the move) and the other endpoint's total only
