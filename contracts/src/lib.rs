@@ -50,7 +50,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The EIP-712 domain of Ferry's signatures: name "Ferry", version "1", the chain id and the adjudicator.
 pub fn domain(chain_id: U256, adjudicator: Address) -> Eip712Domain {
-    Eip712Domain::new(Some("Ferry".into()), Some("1".into()), Some(chain_id), Some(adjudicator), None)
+    Eip712Domain::new(
+        Some("Ferry".into()),
+        Some("1".into()),
+        Some(chain_id),
+        Some(adjudicator),
+        None,
+    )
 }
 
 /// The channel id: `keccak256(abi.encode(params))`.
@@ -147,10 +153,15 @@ impl Artifact {
         struct Raw {
             bytecode: Bytes,
         }
-        let raw: Raw = serde_json::from_str(self.json())
-            .map_err(|e| Error::Artifact { name: self.name(), reason: e.to_string() })?;
+        let raw: Raw = serde_json::from_str(self.json()).map_err(|e| Error::Artifact {
+            name: self.name(),
+            reason: e.to_string(),
+        })?;
         if raw.bytecode.is_empty() {
-            return Err(Error::Artifact { name: self.name(), reason: "empty bytecode".into() });
+            return Err(Error::Artifact {
+                name: self.name(),
+                reason: "empty bytecode".into(),
+            });
         }
         Ok(raw.bytecode)
     }
@@ -252,10 +263,21 @@ mod tests {
 
     #[test]
     fn reverts_are_named() {
-        let data = IAdjudicator::StaleVersion { version: 3u64.try_into().unwrap_or_default(), registered: Default::default() }
-            .abi_encode();
+        let data = IAdjudicator::StaleVersion {
+            version: 3u64.try_into().unwrap_or_default(),
+            registered: Default::default(),
+        }
+        .abi_encode();
         assert!(decode_revert(&data).contains("StaleVersion"));
-        assert!(decode_revert(&WrongSigner { index: U256::from(1) }.abi_encode()).contains("WrongSigner"));
+        assert!(
+            decode_revert(
+                &WrongSigner {
+                    index: U256::from(1)
+                }
+                .abi_encode()
+            )
+            .contains("WrongSigner")
+        );
         assert_eq!(decode_revert(&[]), "reverted without data");
         assert_eq!(decode_revert(&[0xde, 0xad]), "0xdead");
     }

@@ -1,5 +1,6 @@
 //! Ferry's channel primitives.
 //!
+//! - [`channel`]: builders for params and states.
 //! - [`params`]: channel params, validation (S1, S2), ids, fresh nonces.
 //! - [`outcome`]: outcome rules and the S3 totals.
 //! - [`signature`]: channel keys, low-s signatures over EIP-712 digests, recovery.
@@ -11,6 +12,7 @@
 //! from the Solidity sources, and are re-exported here. This crate has no tokio, no sockets and no clock.
 
 pub mod app;
+pub mod channel;
 mod error;
 pub mod outcome;
 pub mod params;
@@ -21,8 +23,8 @@ pub mod support;
 pub use error::{Error, Result};
 pub use ferry_contracts as contracts;
 pub use ferry_contracts::{
-    AssetAmount, AssetOutcome, Certificate, ChannelParams, GameData, LeafProof, Outcome, PaymentData, Signature,
-    State, SubAlloc, Voucher,
+    AssetAmount, AssetOutcome, Certificate, ChannelParams, GameData, LeafProof, Outcome,
+    PaymentData, Signature, State, SubAlloc, Voucher,
 };
 pub use signature::Signer;
 pub use sub_tree::SubTree;

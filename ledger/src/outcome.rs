@@ -23,7 +23,9 @@ pub fn validate(outcome: &Outcome, participants: usize, kind: u8) -> Result<()> 
         {
             return Err(Error::InvalidOutcome(2));
         }
-        let lhs = sum(&a.balances)?.checked_add(a.locked).ok_or(Error::Overflow)?;
+        let lhs = sum(&a.balances)?
+            .checked_add(a.locked)
+            .ok_or(Error::Overflow)?;
         let dep = sum(&a.deposited)?;
         let wd = sum(&a.withdrawn)?;
         if dep < wd || lhs != dep - wd {
@@ -41,7 +43,9 @@ pub fn validate(outcome: &Outcome, participants: usize, kind: u8) -> Result<()> 
 
 /// Checked sum.
 pub fn sum(values: &[U256]) -> Result<U256> {
-    values.iter().try_fold(U256::ZERO, |acc, v| acc.checked_add(*v).ok_or(Error::Overflow))
+    values.iter().try_fold(U256::ZERO, |acc, v| {
+        acc.checked_add(*v).ok_or(Error::Overflow)
+    })
 }
 
 /// Per asset, `sum(balances) + locked` (saturating, like the contract's checked math on valid outcomes).
@@ -49,7 +53,14 @@ pub fn totals(outcome: &Outcome) -> Vec<(Address, U256)> {
     outcome
         .assets
         .iter()
-        .map(|a| (a.asset, a.balances.iter().fold(a.locked, |acc, b| acc.saturating_add(*b))))
+        .map(|a| {
+            (
+                a.asset,
+                a.balances
+                    .iter()
+                    .fold(a.locked, |acc, b| acc.saturating_add(*b)),
+            )
+        })
         .collect()
 }
 

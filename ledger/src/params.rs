@@ -52,7 +52,10 @@ pub fn validate(params: &ChannelParams) -> Result<()> {
 /// [`validate`] plus the chain context of S1: the params name this chain and this adjudicator. Returns the id.
 pub fn validate_for(params: &ChannelParams, chain_id: u64, adjudicator: Address) -> Result<B256> {
     if params.chainId != U256::from(chain_id) {
-        return Err(Error::WrongChain { got: params.chainId.saturating_to(), expected: chain_id });
+        return Err(Error::WrongChain {
+            got: params.chainId.saturating_to(),
+            expected: chain_id,
+        });
     }
     if params.adjudicator != adjudicator {
         return Err(Error::WrongAdjudicator);

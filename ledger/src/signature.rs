@@ -15,7 +15,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,11 +62,18 @@ impl Signer {
             Err(_) => unreachable_signing(),
         };
         let (sig, recid) = match sig.normalize_s() {
-            Some(low) => (low, RecoveryId::new(!recid.is_y_odd(), recid.is_x_reduced())),
+            Some(low) => (
+                low,
+                RecoveryId::new(!recid.is_y_odd(), recid.is_x_reduced()),
+            ),
             None => (sig, recid),
         };
         let (r, s) = sig.split_bytes();
-        Signature { v: 27 + recid.to_byte(), r: B256::from_slice(&r), s: B256::from_slice(&s) }
+        Signature {
+            v: 27 + recid.to_byte(),
+            r: B256::from_slice(&r),
+            s: B256::from_slice(&s),
+        }
     }
 }
 

@@ -32,7 +32,10 @@ impl PartialEq for SubTree {
 impl SubTree {
     /// An empty table (root = the empty root).
     pub fn new() -> Self {
-        Self { root: ferry_contracts::empty_root(), ..Default::default() }
+        Self {
+            root: ferry_contracts::empty_root(),
+            ..Default::default()
+        }
     }
 
     /// Builds a table from leaves placed in slots `0..n` in order, in O(n) hashing.
@@ -40,7 +43,8 @@ impl SubTree {
         let mut tree = Self::new();
         let mut hashes = Vec::new();
         for leaf in leaves {
-            let slot = u32::try_from(tree.leaves.len()).map_err(|_| Error::SlotUnavailable(u64::MAX))?;
+            let slot =
+                u32::try_from(tree.leaves.len()).map_err(|_| Error::SlotUnavailable(u64::MAX))?;
             if tree.slots.insert(leaf.channelId, slot).is_some() {
                 return Err(Error::DuplicateSubChannel(leaf.channelId));
             }
@@ -94,7 +98,10 @@ impl SubTree {
 
     /// Every leaf with its slot, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &SubAlloc)> {
-        self.leaves.iter().enumerate().filter_map(|(i, l)| l.as_ref().map(|l| (i as u32, l)))
+        self.leaves
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.as_ref().map(|l| (i as u32, l)))
     }
 
     /// The lowest free slot.
@@ -139,9 +146,14 @@ impl SubTree {
 
     /// Removes a virtual channel's leaf; its slot becomes free.
     pub fn remove(&mut self, channel_id: &B256) -> Result<SubAlloc> {
-        let slot = self.slots.remove(channel_id).ok_or(Error::UnknownSubChannel(*channel_id))?;
+        let slot = self
+            .slots
+            .remove(channel_id)
+            .ok_or(Error::UnknownSubChannel(*channel_id))?;
         let idx = slot as usize;
-        let leaf = self.leaves[idx].take().ok_or(Error::UnknownSubChannel(*channel_id))?;
+        let leaf = self.leaves[idx]
+            .take()
+            .ok_or(Error::UnknownSubChannel(*channel_id))?;
         self.free.push(Reverse(slot));
         self.set_leaf_hash(idx, EMPTY_SUBTREES[0]);
         Ok(leaf)
@@ -149,7 +161,9 @@ impl SubTree {
 
     /// Replaces a virtual channel's leaf amounts in place.
     pub fn update(&mut self, leaf: SubAlloc) -> Result<()> {
-        let slot = self.slot_of(&leaf.channelId).ok_or(Error::UnknownSubChannel(leaf.channelId))?;
+        let slot = self
+            .slot_of(&leaf.channelId)
+            .ok_or(Error::UnknownSubChannel(leaf.channelId))?;
         let idx = slot as usize;
         let hash = leaf_hash(&leaf);
         self.leaves[idx] = Some(leaf);
@@ -159,11 +173,16 @@ impl SubTree {
 
     /// The inclusion proof of a virtual channel's leaf, trimmed of trailing empty-subtree siblings.
     pub fn proof(&self, channel_id: &B256) -> Result<LeafProof> {
-        let slot = self.slot_of(channel_id).ok_or(Error::UnknownSubChannel(*channel_id))?;
+        let slot = self
+            .slot_of(channel_id)
+            .ok_or(Error::UnknownSubChannel(*channel_id))?;
         let mut siblings: Vec<B256> = (0..self.levels.len().saturating_sub(1))
             .map(|h| {
                 let sib = ((slot as usize) >> h) ^ 1;
-                self.levels[h].get(sib).copied().unwrap_or(EMPTY_SUBTREES[h])
+                self.levels[h]
+                    .get(sib)
+                    .copied()
+                    .unwrap_or(EMPTY_SUBTREES[h])
             })
             .collect();
         while let Some(last) = siblings.last() {
@@ -173,7 +192,10 @@ impl SubTree {
                 break;
             }
         }
-        Ok(LeafProof { index: slot, siblings })
+        Ok(LeafProof {
+            index: slot,
+            siblings,
+        })
     }
 
     fn set_leaf_hash(&mut self, idx: usize, hash: B256) {
@@ -197,7 +219,10 @@ impl SubTree {
         for h in 0..self.levels.len() - 1 {
             let parent = i / 2;
             let left = self.levels[h][parent * 2];
-            let right = self.levels[h].get(parent * 2 + 1).copied().unwrap_or(EMPTY_SUBTREES[h]);
+            let right = self.levels[h]
+                .get(parent * 2 + 1)
+                .copied()
+                .unwrap_or(EMPTY_SUBTREES[h]);
             self.levels[h + 1][parent] = tree_node(&left, &right);
             i = parent;
         }
@@ -205,7 +230,9 @@ impl SubTree {
     }
 
     fn fold_root(&self) -> B256 {
-        let Some(top) = self.levels.last() else { return ferry_contracts::empty_root() };
+        let Some(top) = self.levels.last() else {
+            return ferry_contracts::empty_root();
+        };
         let height = self.levels.len() - 1;
         let mut cur = top.first().copied().unwrap_or(EMPTY_SUBTREES[height]);
         for h in height..TREE_DEPTH {
@@ -223,7 +250,11 @@ pub fn root_from_proof(leaf: &SubAlloc, proof: &LeafProof) -> Result<B256> {
     let mut cur = leaf_hash(leaf);
     for h in 0..TREE_DEPTH {
         let sib = proof.siblings.get(h).copied().unwrap_or(EMPTY_SUBTREES[h]);
-        cur = if (proof.index >> h) & 1 == 0 { tree_node(&cur, &sib) } else { tree_node(&sib, &cur) };
+        cur = if (proof.index >> h) & 1 == 0 {
+            tree_node(&cur, &sib)
+        } else {
+            tree_node(&sib, &cur)
+        };
     }
     Ok(cur)
 }

@@ -44,7 +44,12 @@ pub fn version_of(state: &State) -> u64 {
 
 /// Checks a final state as `conclude` does (S4): params valid for `ctx`, the state is final, of this channel, a
 /// valid outcome, and signed by every participant (for V, the whole path).
-pub fn check_final(ctx: &ChainContext, params: &ChannelParams, state: &State, sigs: &[Signature]) -> Result<()> {
+pub fn check_final(
+    ctx: &ChainContext,
+    params: &ChannelParams,
+    state: &State,
+    sigs: &[Signature],
+) -> Result<()> {
     let id = params::validate_for(params, ctx.chain_id, ctx.adjudicator)?;
     check_channel(id, state)?;
     if !state.isFinal {
@@ -70,9 +75,16 @@ pub fn check_challenge(
         return Err(Error::WrongKind("finals go through conclude"));
     }
     let version = version_of(state);
-    let stale = if registered.pending { version <= registered.version } else { version < registered.version };
+    let stale = if registered.pending {
+        version <= registered.version
+    } else {
+        version < registered.version
+    };
     if stale {
-        return Err(Error::StaleVersion { version, reference: registered.version });
+        return Err(Error::StaleVersion {
+            version,
+            reference: registered.version,
+        });
     }
     outcome::validate(&state.outcome, params.participants.len(), params.kind)?;
     let digest = ctx.digest(state);
@@ -93,16 +105,27 @@ pub fn check_challenge(
                 None => (totals, Some(totals)),
             }
         }
-        None => (registered.certified_totals.ok_or(Error::MissingCertificate)?, None),
+        None => (
+            registered
+                .certified_totals
+                .ok_or(Error::MissingCertificate)?,
+            None,
+        ),
     };
-    if outcome::totals_hash(&state.outcome) != totals || !outcome::intermediaries_empty(&state.outcome) {
+    if outcome::totals_hash(&state.outcome) != totals
+        || !outcome::intermediaries_empty(&state.outcome)
+    {
         return Err(Error::ConservationViolated);
     }
     Ok(newly)
 }
 
 /// A virtual state after the certificate: signed by the two endpoints `[A, B]` (S4).
-pub fn check_endpoint_signed(params: &ChannelParams, digest: &B256, sigs: &[Signature]) -> Result<()> {
+pub fn check_endpoint_signed(
+    params: &ChannelParams,
+    digest: &B256,
+    sigs: &[Signature],
+) -> Result<()> {
     if sigs.len() != 2 {
         return Err(Error::WrongSigner { index: sigs.len() });
     }
@@ -118,7 +141,12 @@ pub fn check_endpoint_signed(params: &ChannelParams, digest: &B256, sigs: &[Sign
 
 /// V's funding certificate: its post-fund (version 1, not final, valid outcome) signed by the whole path. Returns
 /// its S3 totals hash.
-pub fn check_certificate(ctx: &ChainContext, params: &ChannelParams, id: B256, cert: &Certificate) -> Result<B256> {
+pub fn check_certificate(
+    ctx: &ChainContext,
+    params: &ChannelParams,
+    id: B256,
+    cert: &Certificate,
+) -> Result<B256> {
     let c = &cert.state;
     if c.channelId != id || version_of(c) != 1 || c.isFinal {
         return Err(Error::InvalidCertificate);
@@ -145,7 +173,10 @@ pub fn check_checkpoint(
         return Err(Error::WrongKind("checkpoint needs a non-final state"));
     }
     if version_of(state) <= registered_version {
-        return Err(Error::StaleVersion { version: version_of(state), reference: registered_version });
+        return Err(Error::StaleVersion {
+            version: version_of(state),
+            reference: registered_version,
+        });
     }
     outcome::validate(&state.outcome, 2, KIND_LEDGER)?;
     check_signed_by_all(&ctx.digest(state), sigs, &params.participants)
@@ -169,7 +200,10 @@ pub fn check_move(
         return Err(Error::WrongKind("a move is never final"));
     }
     if version_of(to) != version_of(from) + 1 {
-        return Err(Error::StaleVersion { version: version_of(to), reference: version_of(from) });
+        return Err(Error::StaleVersion {
+            version: version_of(to),
+            reference: version_of(from),
+        });
     }
     let n = params.participants.len();
     if mover != 0 && mover != n - 1 {
@@ -185,7 +219,10 @@ pub fn check_move(
 
 fn check_channel(id: B256, state: &State) -> Result<()> {
     if state.channelId != id {
-        return Err(Error::WrongChannel { got: state.channelId, expected: id });
+        return Err(Error::WrongChannel {
+            got: state.channelId,
+            expected: id,
+        });
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 mod payment;
 mod rps;
 
-pub use payment::{PaymentApp, payment_data, sign_voucher, voucher_move};
+pub use payment::{PaymentApp, payment_data, payment_data_bytes, sign_voucher, voucher_move};
 pub use rps::{Hand, RockPaperScissors, commitment};
 
 use ferry_contracts::{ChannelParams, State};
@@ -15,5 +15,11 @@ use crate::Result;
 /// The rules of an app.
 pub trait App: Send + Sync {
     /// Whether `to` is a valid move from `from` by the endpoint at `mover` (`IApp.validTransition`).
-    fn valid_transition(&self, params: &ChannelParams, from: &State, to: &State, mover: usize) -> Result<()>;
+    fn valid_transition(
+        &self,
+        params: &ChannelParams,
+        from: &State,
+        to: &State,
+        mover: usize,
+    ) -> Result<()>;
 }

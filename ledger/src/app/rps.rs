@@ -42,11 +42,21 @@ fn first_gets_back(first: u8, last: u8, stake: U256) -> U256 {
         return stake;
     }
     let wins = matches!((first, last), (1, 3) | (2, 1) | (3, 2));
-    if wins { stake.saturating_mul(U256::from(2u8)) } else { U256::ZERO }
+    if wins {
+        stake.saturating_mul(U256::from(2u8))
+    } else {
+        U256::ZERO
+    }
 }
 
 impl App for RockPaperScissors {
-    fn valid_transition(&self, params: &ChannelParams, from: &State, to: &State, mover: usize) -> Result<()> {
+    fn valid_transition(
+        &self,
+        params: &ChannelParams,
+        from: &State,
+        to: &State,
+        mover: usize,
+    ) -> Result<()> {
         let reject = Err;
         let last = params.participants.len() - 1;
         let f = decode(from)?;
@@ -60,12 +70,21 @@ impl App for RockPaperScissors {
         }
         let (fa, ta) = (&from.outcome.assets[0], &to.outcome.assets[0]);
         if fa.asset != ta.asset || fa.locked != ta.locked {
-            return reject(Error::InvalidTransition("assets and locked amounts are fixed"));
+            return reject(Error::InvalidTransition(
+                "assets and locked amounts are fixed",
+            ));
         }
         if (1..last).any(|p| ta.balances[p] != fa.balances[p]) {
-            return reject(Error::InvalidTransition("intermediaries' balances are fixed"));
+            return reject(Error::InvalidTransition(
+                "intermediaries' balances are fixed",
+            ));
         }
-        let (f_first, f_last, t_first, t_last) = (fa.balances[0], fa.balances[last], ta.balances[0], ta.balances[last]);
+        let (f_first, f_last, t_first, t_last) = (
+            fa.balances[0],
+            fa.balances[last],
+            ta.balances[0],
+            ta.balances[last],
+        );
         let ok = match f.phase {
             READY => {
                 mover == 0
@@ -100,13 +119,18 @@ impl App for RockPaperScissors {
                     && t.commitment == f.commitment
                     && t.moveLast == f.moveLast
                     && (1..=3).contains(&t.moveFirst)
-                    && keccak256((U256::from(t.moveFirst), t.salt).abi_encode_params()) == f.commitment
+                    && keccak256((U256::from(t.moveFirst), t.salt).abi_encode_params())
+                        == f.commitment
                     && f_last >= back
                     && Some(t_first) == f_first.checked_add(back)
                     && Some(t_last) == f_last.checked_sub(back)
             }
             _ => false,
         };
-        if ok { Ok(()) } else { reject(Error::InvalidTransition("not a valid game move")) }
+        if ok {
+            Ok(())
+        } else {
+            reject(Error::InvalidTransition("not a valid game move"))
+        }
     }
 }
