@@ -20,4 +20,4 @@ pub use chain::{BlockInfo, Chain, ChainEvent, ChannelStatus, Holdings, Receipt, 
 pub use client::{AdjudicatorClient, empty_certificate};
 pub use embedded::{ACCOUNT_FUNDS_ETH, DEFAULT_CHAIN_ID, EmbeddedChain, GENESIS_TIME, TX_GAS_LIMIT};
 pub use error::{Error, Result};
-// pub use rpc::{RpcChain, RpcConfig};
+pub use rpc::{RpcChain, RpcConfig};
