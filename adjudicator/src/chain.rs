@@ -7,7 +7,8 @@ use alloy::primitives::{Address, B256, Bytes, Log, U256};
 use alloy::sol_types::SolEventInterface;
 use async_trait::async_trait;
 use ferry_contracts::IAdjudicator::IAdjudicatorEvents;
-use futures::Stream;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use crate::{Error, Result};
 
@@ -93,15 +94,26 @@ pub struct Holdings {
 }
 
 /// Decodes the adjudicator's logs among `logs`, skipping other contracts' logs.
-pub fn decode_events(adjudicator: Address, block: u64, first_index: u64, logs: &[Log]) -> Result<Vec<ChainEvent>> {
+pub fn decode_events(
+    adjudicator: Address,
+    block: u64,
+    first_index: u64,
+    logs: &[Log],
+) -> Result<Vec<ChainEvent>> {
     let mut out = Vec::new();
     for (i, log) in logs.iter().enumerate() {
         if log.address != adjudicator {
             continue;
         }
-        let event = IAdjudicatorEvents::decode_log(log)
-            .map_err(|e| Error::Decode { what: "adjudicator event", reason: e.to_string() })?;
-        out.push(ChainEvent { block, log_index: first_index + i as u64, event: event.data });
+        let event = IAdjudicatorEvents::decode_log(log).map_err(|e| Error::Decode {
+            what: "adjudicator event",
+            reason: e.to_string(),
+        })?;
+        out.push(ChainEvent {
+            block,
+            log_index: first_index + i as u64,
+            event: event.data,
+        });
     }
     Ok(out)
 }
@@ -147,13 +159,20 @@ pub trait Chain: Send + Sync + 'static {
 
 /// Streams the adjudicator's events from `from_block` on: first every past block, then new blocks as they come.
 /// A watcher that persists the last block it processed restarts from there and misses nothing.
-pub fn event_stream(chain: Arc<dyn Chain>, from_block: u64) -> impl Stream<Item = Result<ChainEvent>> {
+pub fn event_stream(
+    chain: Arc<dyn Chain>,
+    from_block: u64,
+) -> BoxStream<'static, Result<ChainEvent>> {
     struct Cursor {
         chain: Arc<dyn Chain>,
         next: u64,
         queue: std::collections::VecDeque<ChainEvent>,
     }
-    let cursor = Cursor { chain, next: from_block, queue: Default::default() };
+    let cursor = Cursor {
+        chain,
+        next: from_block,
+        queue: Default::default(),
+    };
     futures::stream::unfold(cursor, |mut c| async move {
         loop {
             if let Some(ev) = c.queue.pop_front() {
@@ -171,9 +190,14 @@ pub fn event_stream(chain: Arc<dyn Chain>, from_block: u64) -> impl Stream<Item 
                     }
                     Err(e) => return Some((Err(e), c)),
                 }
-            } else if let Err(e) = c.chain.wait_for_block(head, Duration::from_millis(500)).await {
+            } else if let Err(e) = c
+                .chain
+                .wait_for_block(head, Duration::from_millis(500))
+                .await
+            {
                 return Some((Err(e), c));
             }
         }
     })
+    .boxed()
 }

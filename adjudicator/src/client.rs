@@ -6,7 +6,9 @@ use alloy::primitives::aliases::U48;
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::SolCall;
 use ferry_contracts::IAdjudicator as Adj;
-use ferry_contracts::{Artifact, Certificate, ChannelParams, LeafProof, Signature, State, SubAlloc};
+use ferry_contracts::{
+    Artifact, Certificate, ChannelParams, LeafProof, Signature, State, SubAlloc,
+};
 
 use crate::chain::{Chain, ChannelStatus, Holdings, Receipt, TxRequest};
 use crate::{Error, Result};
@@ -28,7 +30,9 @@ pub struct AdjudicatorClient {
 
 impl std::fmt::Debug for AdjudicatorClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdjudicatorClient").field("adjudicator", &self.chain.adjudicator()).finish()
+        f.debug_struct("AdjudicatorClient")
+            .field("adjudicator", &self.chain.adjudicator())
+            .finish()
     }
 }
 
@@ -44,12 +48,22 @@ impl AdjudicatorClient {
     }
 
     async fn send(&self, from: Address, data: Vec<u8>, value: U256) -> Result<Receipt> {
-        self.chain.send(TxRequest { from, to: self.chain.adjudicator(), data: Bytes::from(data), value }).await
+        self.chain
+            .send(TxRequest {
+                from,
+                to: self.chain.adjudicator(),
+                data: Bytes::from(data),
+                value,
+            })
+            .await
     }
 
     async fn view<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return> {
         let out = self.chain.call(to, Bytes::from(call.abi_encode())).await?;
-        C::abi_decode_returns(&out).map_err(|e| Error::Decode { what: "call return", reason: e.to_string() })
+        C::abi_decode_returns(&out).map_err(|e| Error::Decode {
+            what: "call return",
+            reason: e.to_string(),
+        })
     }
 
     /// `deposit`: ETH when `asset` is zero (sent along), otherwise a token the sender approved.
@@ -69,19 +83,43 @@ impl AdjudicatorClient {
             expectedHeld: expected_held,
             amount,
         };
-        let value = if asset == Address::ZERO { amount } else { U256::ZERO };
+        let value = if asset == Address::ZERO {
+            amount
+        } else {
+            U256::ZERO
+        };
         self.send(from, call.abi_encode(), value).await
     }
 
     /// `conclude`.
-    pub async fn conclude(&self, from: Address, params: &ChannelParams, state: &State, sigs: &[Signature]) -> Result<Receipt> {
-        let call = Adj::concludeCall { params: params.clone(), state: state.clone(), sigs: sigs.to_vec() };
+    pub async fn conclude(
+        &self,
+        from: Address,
+        params: &ChannelParams,
+        state: &State,
+        sigs: &[Signature],
+    ) -> Result<Receipt> {
+        let call = Adj::concludeCall {
+            params: params.clone(),
+            state: state.clone(),
+            sigs: sigs.to_vec(),
+        };
         self.send(from, call.abi_encode(), U256::ZERO).await
     }
 
     /// `concludeAndWithdraw`: a ledger channel's happy-path close in one transaction.
-    pub async fn conclude_and_withdraw(&self, from: Address, params: &ChannelParams, state: &State, sigs: &[Signature]) -> Result<Receipt> {
-        let call = Adj::concludeAndWithdrawCall { params: params.clone(), state: state.clone(), sigs: sigs.to_vec() };
+    pub async fn conclude_and_withdraw(
+        &self,
+        from: Address,
+        params: &ChannelParams,
+        state: &State,
+        sigs: &[Signature],
+    ) -> Result<Receipt> {
+        let call = Adj::concludeAndWithdrawCall {
+            params: params.clone(),
+            state: state.clone(),
+            sigs: sigs.to_vec(),
+        };
         self.send(from, call.abi_encode(), U256::ZERO).await
     }
 
@@ -95,13 +133,28 @@ impl AdjudicatorClient {
         cert: Option<&Certificate>,
     ) -> Result<Receipt> {
         let cert = cert.cloned().unwrap_or_else(empty_certificate);
-        let call = Adj::challengeCall { params: params.clone(), state: state.clone(), sigs: sigs.to_vec(), cert };
+        let call = Adj::challengeCall {
+            params: params.clone(),
+            state: state.clone(),
+            sigs: sigs.to_vec(),
+            cert,
+        };
         self.send(from, call.abi_encode(), U256::ZERO).await
     }
 
     /// `checkpoint` (ledger channels).
-    pub async fn checkpoint(&self, from: Address, params: &ChannelParams, state: &State, sigs: &[Signature]) -> Result<Receipt> {
-        let call = Adj::checkpointCall { params: params.clone(), state: state.clone(), sigs: sigs.to_vec() };
+    pub async fn checkpoint(
+        &self,
+        from: Address,
+        params: &ChannelParams,
+        state: &State,
+        sigs: &[Signature],
+    ) -> Result<Receipt> {
+        let call = Adj::checkpointCall {
+            params: params.clone(),
+            state: state.clone(),
+            sigs: sigs.to_vec(),
+        };
         self.send(from, call.abi_encode(), U256::ZERO).await
     }
 
@@ -126,8 +179,16 @@ impl AdjudicatorClient {
     }
 
     /// `withdraw`: pays a finalized ledger channel's registered outcome out.
-    pub async fn withdraw(&self, from: Address, params: &ChannelParams, state: &State) -> Result<Receipt> {
-        let call = Adj::withdrawCall { params: params.clone(), state: state.clone() };
+    pub async fn withdraw(
+        &self,
+        from: Address,
+        params: &ChannelParams,
+        state: &State,
+    ) -> Result<Receipt> {
+        let call = Adj::withdrawCall {
+            params: params.clone(),
+            state: state.clone(),
+        };
         self.send(from, call.abi_encode(), U256::ZERO).await
     }
 
@@ -174,12 +235,24 @@ impl AdjudicatorClient {
 
     /// `withdrawCredit`: pulls payouts that could not be pushed.
     pub async fn withdraw_credit(&self, from: Address, asset: Address) -> Result<Receipt> {
-        self.send(from, Adj::withdrawCreditCall { asset }.abi_encode(), U256::ZERO).await
+        self.send(
+            from,
+            Adj::withdrawCreditCall { asset }.abi_encode(),
+            U256::ZERO,
+        )
+        .await
     }
 
     /// `statusOf`.
     pub async fn status_of(&self, channel_id: alloy::primitives::B256) -> Result<ChannelStatus> {
-        let r = self.view(self.chain.adjudicator(), Adj::statusOfCall { channelId: channel_id }).await?;
+        let r = self
+            .view(
+                self.chain.adjudicator(),
+                Adj::statusOfCall {
+                    channelId: channel_id,
+                },
+            )
+            .await?;
         Ok(ChannelStatus {
             version: r.version.to::<u64>(),
             finalizes_at: r.finalizesAt.to::<u64>(),
@@ -190,14 +263,31 @@ impl AdjudicatorClient {
     }
 
     /// `holdings`.
-    pub async fn holdings(&self, channel_id: alloy::primitives::B256, asset: Address) -> Result<Holdings> {
-        let r = self.view(self.chain.adjudicator(), Adj::holdingsCall { channelId: channel_id, asset }).await?;
-        Ok(Holdings { deposited: [r.dep0, r.dep1], withdrawn: [r.wd0, r.wd1], claimed: r.claimed })
+    pub async fn holdings(
+        &self,
+        channel_id: alloy::primitives::B256,
+        asset: Address,
+    ) -> Result<Holdings> {
+        let r = self
+            .view(
+                self.chain.adjudicator(),
+                Adj::holdingsCall {
+                    channelId: channel_id,
+                    asset,
+                },
+            )
+            .await?;
+        Ok(Holdings {
+            deposited: [r.dep0, r.dep1],
+            withdrawn: [r.wd0, r.wd1],
+            claimed: r.claimed,
+        })
     }
 
     /// `credit`: payouts credited to `owner`.
     pub async fn credit(&self, asset: Address, owner: Address) -> Result<U256> {
-        self.view(self.chain.adjudicator(), Adj::creditCall { asset, owner }).await
+        self.view(self.chain.adjudicator(), Adj::creditCall { asset, owner })
+            .await
     }
 
     /// Deploys one of the bundled contracts (apps, test tokens, the harness).
@@ -206,15 +296,39 @@ impl AdjudicatorClient {
     }
 
     /// Mints test tokens.
-    pub async fn mint(&self, from: Address, token: Address, to: Address, amount: U256) -> Result<Receipt> {
+    pub async fn mint(
+        &self,
+        from: Address,
+        token: Address,
+        to: Address,
+        amount: U256,
+    ) -> Result<Receipt> {
         let data = IERC20Min::mintCall { to, amount }.abi_encode();
-        self.chain.send(TxRequest { from, to: token, data: data.into(), value: U256::ZERO }).await
+        self.chain
+            .send(TxRequest {
+                from,
+                to: token,
+                data: data.into(),
+                value: U256::ZERO,
+            })
+            .await
     }
 
     /// Approves the adjudicator to pull `amount` of `token` from `from`.
     pub async fn approve(&self, from: Address, token: Address, amount: U256) -> Result<Receipt> {
-        let data = IERC20Min::approveCall { spender: self.chain.adjudicator(), amount }.abi_encode();
-        self.chain.send(TxRequest { from, to: token, data: data.into(), value: U256::ZERO }).await
+        let data = IERC20Min::approveCall {
+            spender: self.chain.adjudicator(),
+            amount,
+        }
+        .abi_encode();
+        self.chain
+            .send(TxRequest {
+                from,
+                to: token,
+                data: data.into(),
+                value: U256::ZERO,
+            })
+            .await
     }
 
     /// A token balance.
@@ -224,7 +338,11 @@ impl AdjudicatorClient {
 
     /// ETH or token balance, by asset.
     pub async fn asset_balance(&self, asset: Address, owner: Address) -> Result<U256> {
-        if asset == Address::ZERO { self.chain.balance(owner).await } else { self.token_balance(asset, owner).await }
+        if asset == Address::ZERO {
+            self.chain.balance(owner).await
+        } else {
+            self.token_balance(asset, owner).await
+        }
     }
 }
 
@@ -234,7 +352,10 @@ pub fn empty_certificate() -> Certificate {
         state: State {
             channelId: Default::default(),
             version: U48::ZERO,
-            outcome: ferry_contracts::Outcome { assets: vec![], subRoot: Default::default() },
+            outcome: ferry_contracts::Outcome {
+                assets: vec![],
+                subRoot: Default::default(),
+            },
             appData: Bytes::new(),
             isFinal: false,
         },

@@ -82,12 +82,35 @@ impl EmbeddedChain {
         for a in &accounts {
             db.insert_account_info(*a, AccountInfo::from_balance(eth(ACCOUNT_FUNDS_ETH)));
         }
-        let mut inner = Inner { db, chain_id, number: 0, timestamp: GENESIS_TIME, logs: vec![], txs: 0 };
-        let deployer = *accounts.first().ok_or(Error::Unsupported("a chain needs at least one account"))?;
-        let receipt = inner.execute(deployer, TxKind::Create, Artifact::Adjudicator.bytecode()?, U256::ZERO, Address::ZERO)?;
-        let adjudicator = receipt.contract_address.ok_or_else(|| Error::Node("adjudicator deployment created no contract".into()))?;
+        let mut inner = Inner {
+            db,
+            chain_id,
+            number: 0,
+            timestamp: GENESIS_TIME,
+            logs: vec![],
+            txs: 0,
+        };
+        let deployer = *accounts
+            .first()
+            .ok_or(Error::Unsupported("a chain needs at least one account"))?;
+        let receipt = inner.execute(
+            deployer,
+            TxKind::Create,
+            Artifact::Adjudicator.bytecode()?,
+            U256::ZERO,
+            Address::ZERO,
+        )?;
+        let adjudicator = receipt
+            .contract_address
+            .ok_or_else(|| Error::Node("adjudicator deployment created no contract".into()))?;
         let (blocks, _) = watch::channel(inner.number);
-        Ok(Self { inner: Mutex::new(inner), chain_id, adjudicator, accounts, blocks })
+        Ok(Self {
+            inner: Mutex::new(inner),
+            chain_id,
+            adjudicator,
+            accounts,
+            blocks,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -127,11 +150,23 @@ impl Inner {
     }
 
     fn nonce(&self, who: Address) -> u64 {
-        self.db.basic_ref(who).ok().flatten().map(|a| a.nonce).unwrap_or(0)
+        self.db
+            .basic_ref(who)
+            .ok()
+            .flatten()
+            .map(|a| a.nonce)
+            .unwrap_or(0)
     }
 
     /// Runs a transaction in the open block; commits its state only if it succeeds and `commit` is set.
-    fn run(&mut self, from: Address, kind: TxKind, data: Bytes, value: U256, commit: bool) -> Result<ExecutionResult> {
+    fn run(
+        &mut self,
+        from: Address,
+        kind: TxKind,
+        data: Bytes,
+        value: U256,
+        commit: bool,
+    ) -> Result<ExecutionResult> {
         let tx = TxEnv::builder()
             .caller(from)
             .kind(kind)
@@ -145,17 +180,21 @@ impl Inner {
             .map_err(|e| Error::InvalidTransaction(format!("{e:?}")))?;
         let (chain_id, number, timestamp) = (self.chain_id, self.number, self.timestamp);
         let db = std::mem::replace(&mut self.db, CacheDB::new(EmptyDB::default()));
-        let mut evm = Context::<BlockEnv, TxEnv, CfgEnv, Db, Journal<Db>, ()>::new(db, SpecId::PRAGUE)
-            .modify_cfg_chained(|cfg| cfg.chain_id = chain_id)
-            .modify_block_chained(|b: &mut BlockEnv| {
-                b.number = U256::from(number);
-                b.timestamp = U256::from(timestamp);
-                b.basefee = 0;
-                b.gas_limit = 30_000_000;
-            })
-            .build_mainnet();
+        let mut evm =
+            Context::<BlockEnv, TxEnv, CfgEnv, Db, Journal<Db>, ()>::new(db, SpecId::PRAGUE)
+                .modify_cfg_chained(|cfg| cfg.chain_id = chain_id)
+                .modify_block_chained(|b: &mut BlockEnv| {
+                    b.number = U256::from(number);
+                    b.timestamp = U256::from(timestamp);
+                    b.basefee = 0;
+                    b.gas_limit = 30_000_000;
+                })
+                .build_mainnet();
         let out = evm.transact(tx);
-        let mut db = std::mem::replace(&mut evm.ctx.journaled_state.database, CacheDB::new(EmptyDB::default()));
+        let mut db = std::mem::replace(
+            &mut evm.ctx.journaled_state.database,
+            CacheDB::new(EmptyDB::default()),
+        );
         let result = match out {
             Ok(out) => {
                 if commit && out.result.is_success() {
@@ -170,9 +209,18 @@ impl Inner {
     }
 
     /// Executes a transaction in the open block; commits and mines only if it succeeds.
-    fn execute(&mut self, from: Address, kind: TxKind, data: Bytes, value: U256, adjudicator: Address) -> Result<Receipt> {
+    fn execute(
+        &mut self,
+        from: Address,
+        kind: TxKind,
+        data: Bytes,
+        value: U256,
+        adjudicator: Address,
+    ) -> Result<Receipt> {
         match self.run(from, kind, data, value, true)? {
-            ExecutionResult::Success { gas, logs, output, .. } => {
+            ExecutionResult::Success {
+                gas, logs, output, ..
+            } => {
                 let contract_address = match output {
                     Output::Create(_, addr) => addr,
                     Output::Call(_) => None,
@@ -182,7 +230,13 @@ impl Inner {
                 let events = decode_events(adjudicator, self.number, 0, &logs)?;
                 let block = self.number;
                 self.mine(logs);
-                Ok(Receipt { tx_hash, block, gas_used: gas.tx_gas_used(), events, contract_address })
+                Ok(Receipt {
+                    tx_hash,
+                    block,
+                    gas_used: gas.tx_gas_used(),
+                    events,
+                    contract_address,
+                })
             }
             ExecutionResult::Revert { output, .. } => Err(Error::reverted(output)),
             ExecutionResult::Halt { reason, .. } => Err(Error::Halted(format!("{reason:?}"))),
@@ -208,7 +262,13 @@ impl Chain for EmbeddedChain {
         if !self.accounts.contains(&tx.from) {
             return Err(Error::UnknownSender(tx.from));
         }
-        let receipt = self.lock().execute(tx.from, TxKind::Call(tx.to), tx.data, tx.value, self.adjudicator)?;
+        let receipt = self.lock().execute(
+            tx.from,
+            TxKind::Call(tx.to),
+            tx.data,
+            tx.value,
+            self.adjudicator,
+        )?;
         self.blocks.send_replace(receipt.block + 1);
         Ok(receipt)
     }
@@ -217,13 +277,20 @@ impl Chain for EmbeddedChain {
         if !self.accounts.contains(&from) {
             return Err(Error::UnknownSender(from));
         }
-        let receipt = self.lock().execute(from, TxKind::Create, code, U256::ZERO, self.adjudicator)?;
+        let receipt =
+            self.lock()
+                .execute(from, TxKind::Create, code, U256::ZERO, self.adjudicator)?;
         self.blocks.send_replace(receipt.block + 1);
-        receipt.contract_address.ok_or_else(|| Error::Node("deployment created no contract".into()))
+        receipt
+            .contract_address
+            .ok_or_else(|| Error::Node("deployment created no contract".into()))
     }
 
     async fn call(&self, to: Address, data: Bytes) -> Result<Bytes> {
-        match self.lock().run(Address::ZERO, TxKind::Call(to), data, U256::ZERO, false)? {
+        match self
+            .lock()
+            .run(Address::ZERO, TxKind::Call(to), data, U256::ZERO, false)?
+        {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
             ExecutionResult::Revert { output, .. } => Err(Error::reverted(output)),
             ExecutionResult::Halt { reason, .. } => Err(Error::Halted(format!("{reason:?}"))),
@@ -233,12 +300,21 @@ impl Chain for EmbeddedChain {
     async fn head(&self) -> Result<BlockInfo> {
         let inner = self.lock();
         // The sealed head is the block before the open one.
-        Ok(BlockInfo { number: inner.number.saturating_sub(1), timestamp: inner.timestamp.saturating_sub(1) })
+        Ok(BlockInfo {
+            number: inner.number.saturating_sub(1),
+            timestamp: inner.timestamp.saturating_sub(1),
+        })
     }
 
     async fn balance(&self, who: Address) -> Result<U256> {
         let inner = self.lock();
-        Ok(inner.db.basic_ref(who).ok().flatten().map(|a| a.balance).unwrap_or_default())
+        Ok(inner
+            .db
+            .basic_ref(who)
+            .ok()
+            .flatten()
+            .map(|a| a.balance)
+            .unwrap_or_default())
     }
 
     async fn events_between(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>> {

@@ -55,7 +55,10 @@ pub enum Error {
 impl Error {
     /// A revert from its raw data.
     pub fn reverted(data: Bytes) -> Self {
-        Error::Reverted { reason: ferry_contracts::decode_revert(&data), data }
+        Error::Reverted {
+            reason: ferry_contracts::decode_revert(&data),
+            data,
+        }
     }
 
     /// The revert's decoded name, if this is a revert.

@@ -16,8 +16,13 @@ mod embedded;
 mod error;
 mod rpc;
 
-pub use chain::{BlockInfo, Chain, ChainEvent, ChannelStatus, Holdings, Receipt, TxRequest, decode_events, event_stream};
+pub use chain::{
+    BlockInfo, Chain, ChainEvent, ChannelStatus, Holdings, Receipt, TxRequest, decode_events,
+    event_stream,
+};
 pub use client::{AdjudicatorClient, empty_certificate};
-pub use embedded::{ACCOUNT_FUNDS_ETH, DEFAULT_CHAIN_ID, EmbeddedChain, GENESIS_TIME, TX_GAS_LIMIT};
+pub use embedded::{
+    ACCOUNT_FUNDS_ETH, DEFAULT_CHAIN_ID, EmbeddedChain, GENESIS_TIME, TX_GAS_LIMIT,
+};
 pub use error::{Error, Result};
 pub use rpc::{RpcChain, RpcConfig};

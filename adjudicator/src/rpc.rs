@@ -35,7 +35,14 @@ pub struct RpcConfig {
 impl RpcConfig {
     /// A config with one confirmation and 100 ms polling.
     pub fn new(url: impl Into<String>, chain_id: u64, keys: Vec<B256>) -> Self {
-        Self { url: url.into(), chain_id, keys, adjudicator: None, confirmations: 1, poll_interval: Duration::from_millis(100) }
+        Self {
+            url: url.into(),
+            chain_id,
+            keys,
+            adjudicator: None,
+            confirmations: 1,
+            poll_interval: Duration::from_millis(100),
+        }
     }
 }
 
@@ -60,7 +67,10 @@ fn rpc_error(e: RpcError<TransportErrorKind>) -> Error {
             return Error::Halted(msg);
         }
         if msg.contains("revert") {
-            return Error::Reverted { reason: msg, data: Bytes::new() };
+            return Error::Reverted {
+                reason: msg,
+                data: Bytes::new(),
+            };
         }
         return Error::Node(msg);
     }
@@ -74,9 +84,12 @@ impl RpcChain {
     /// Connects, checks the node's chain id, and attaches to (or deploys) the Adjudicator.
     pub async fn connect(config: RpcConfig) -> Result<Self> {
         let mut signers = config.keys.iter().map(|k| {
-            PrivateKeySigner::from_bytes(k).map_err(|e| Error::Node(format!("bad private key: {e}")))
+            PrivateKeySigner::from_bytes(k)
+                .map_err(|e| Error::Node(format!("bad private key: {e}")))
         });
-        let first = signers.next().ok_or(Error::Unsupported("an RPC chain needs at least one key"))??;
+        let first = signers
+            .next()
+            .ok_or(Error::Unsupported("an RPC chain needs at least one key"))??;
         let mut accounts = vec![first.address()];
         let mut wallet = EthereumWallet::from(first);
         for s in signers {
@@ -84,7 +97,13 @@ impl RpcChain {
             accounts.push(s.address());
             wallet.register_signer(s);
         }
+        // Nonces are fetched from the node for every transaction: a locally cached nonce would drift after a
+        // transaction that fails gas estimation (a revert) and leave the account stuck behind a nonce gap.
         let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(wallet)
             .connect(&config.url)
             .await
@@ -92,7 +111,10 @@ impl RpcChain {
             .erased();
         let actual = provider.get_chain_id().await.map_err(rpc_error)?;
         if actual != config.chain_id {
-            return Err(Error::WrongChainId { expected: config.chain_id, actual });
+            return Err(Error::WrongChainId {
+                expected: config.chain_id,
+                actual,
+            });
         }
         let mut chain = Self {
             provider,
@@ -106,11 +128,17 @@ impl RpcChain {
             Some(a) => {
                 let code = chain.provider.get_code_at(a).await.map_err(rpc_error)?;
                 if code.is_empty() {
-                    return Err(Error::Node(format!("no contract at adjudicator address {a}")));
+                    return Err(Error::Node(format!(
+                        "no contract at adjudicator address {a}"
+                    )));
                 }
                 a
             }
-            None => chain.deploy(chain.accounts[0], Artifact::Adjudicator.bytecode()?).await?,
+            None => {
+                chain
+                    .deploy(chain.accounts[0], Artifact::Adjudicator.bytecode()?)
+                    .await?
+            }
         };
         Ok(chain)
     }
@@ -121,7 +149,11 @@ impl RpcChain {
     }
 
     async fn submit(&self, req: TransactionRequest) -> Result<Receipt> {
-        let pending = self.provider.send_transaction(req).await.map_err(rpc_error)?;
+        let pending = self
+            .provider
+            .send_transaction(req)
+            .await
+            .map_err(rpc_error)?;
         let receipt = pending
             .with_required_confirmations(self.confirmations)
             .with_timeout(Some(Duration::from_secs(120)))
@@ -130,10 +162,23 @@ impl RpcChain {
             .map_err(|e| Error::Node(e.to_string()))?;
         let block = receipt.block_number.unwrap_or_default();
         if !receipt.status() {
-            return Err(Error::Reverted { reason: "reverted on-chain".into(), data: Bytes::new() });
+            return Err(Error::Reverted {
+                reason: "reverted on-chain".into(),
+                data: Bytes::new(),
+            });
         }
-        let logs: Vec<alloy::primitives::Log> = receipt.inner.logs().iter().map(|l| l.inner.clone()).collect();
-        let first_index = receipt.inner.logs().first().and_then(|l| l.log_index).unwrap_or_default();
+        let logs: Vec<alloy::primitives::Log> = receipt
+            .inner
+            .logs()
+            .iter()
+            .map(|l| l.inner.clone())
+            .collect();
+        let first_index = receipt
+            .inner
+            .logs()
+            .first()
+            .and_then(|l| l.log_index)
+            .unwrap_or_default();
         Ok(Receipt {
             tx_hash: receipt.transaction_hash,
             block,
@@ -162,7 +207,11 @@ impl Chain for RpcChain {
         if !self.accounts.contains(&tx.from) {
             return Err(Error::UnknownSender(tx.from));
         }
-        let req = TransactionRequest::default().with_from(tx.from).with_to(tx.to).with_input(tx.data).with_value(tx.value);
+        let req = TransactionRequest::default()
+            .with_from(tx.from)
+            .with_to(tx.to)
+            .with_input(tx.data)
+            .with_value(tx.value);
         self.submit(req).await
     }
 
@@ -170,8 +219,13 @@ impl Chain for RpcChain {
         if !self.accounts.contains(&from) {
             return Err(Error::UnknownSender(from));
         }
-        let req = TransactionRequest::default().with_from(from).with_deploy_code(code);
-        self.submit(req).await?.contract_address.ok_or_else(|| Error::Node("deployment created no contract".into()))
+        let req = TransactionRequest::default()
+            .with_from(from)
+            .with_deploy_code(code);
+        self.submit(req)
+            .await?
+            .contract_address
+            .ok_or_else(|| Error::Node("deployment created no contract".into()))
     }
 
     async fn call(&self, to: Address, data: Bytes) -> Result<Bytes> {
@@ -186,7 +240,10 @@ impl Chain for RpcChain {
             .await
             .map_err(rpc_error)?
             .ok_or_else(|| Error::Node("no latest block".into()))?;
-        Ok(BlockInfo { number: block.header.number, timestamp: block.header.timestamp })
+        Ok(BlockInfo {
+            number: block.header.number,
+            timestamp: block.header.timestamp,
+        })
     }
 
     async fn balance(&self, who: Address) -> Result<U256> {
@@ -194,13 +251,21 @@ impl Chain for RpcChain {
     }
 
     async fn events_between(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>> {
-        let filter = Filter::new().address(self.adjudicator).from_block(from).to_block(to);
+        let filter = Filter::new()
+            .address(self.adjudicator)
+            .from_block(from)
+            .to_block(to);
         let logs = self.provider.get_logs(&filter).await.map_err(rpc_error)?;
         let mut out = Vec::with_capacity(logs.len());
         for log in logs {
             let block = log.block_number.unwrap_or_default();
             let index = log.log_index.unwrap_or_default();
-            out.extend(decode_events(self.adjudicator, block, index, std::slice::from_ref(&log.inner))?);
+            out.extend(decode_events(
+                self.adjudicator,
+                block,
+                index,
+                std::slice::from_ref(&log.inner),
+            )?);
         }
         Ok(out)
     }
