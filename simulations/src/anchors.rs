@@ -47,14 +47,19 @@ fn numbers(raw: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, u64> {
 impl Anchors {
     /// Parses the embedded `gas.json`.
     pub fn load() -> Result<Self> {
-        let raw: RawAnchors = serde_json::from_str(GAS_JSON).map_err(|e| Error::Anchors(e.to_string()))?;
+        let raw: RawAnchors =
+            serde_json::from_str(GAS_JSON).map_err(|e| Error::Anchors(e.to_string()))?;
         let nitro_source = raw
             .nitro
             .get("source")
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_owned();
-        Ok(Self { nitro: numbers(&raw.nitro), raiden: numbers(&raw.raiden), nitro_source })
+        Ok(Self {
+            nitro: numbers(&raw.nitro),
+            raiden: numbers(&raw.raiden),
+            nitro_source,
+        })
     }
 
     /// Nitro's figure for `key` (e.g. `eth_deposit_first`, `sad_exit_virtual_funded_parts.challenge_virtual`).
@@ -76,7 +81,10 @@ mod tests {
     fn embedded_anchor_figures_parse() -> Result<()> {
         let anchors = Anchors::load()?;
         assert_eq!(anchors.nitro("eth_deposit_first"), Some(46_496));
-        assert_eq!(anchors.nitro("sad_exit_virtual_funded_parts.challenge_virtual"), Some(172_692));
+        assert_eq!(
+            anchors.nitro("sad_exit_virtual_funded_parts.challenge_virtual"),
+            Some(172_692)
+        );
         assert_eq!(anchors.raiden("settle_channel"), Some(108_569));
         assert_eq!(anchors.nitro("no_such_row"), None);
         assert!(anchors.nitro_source.contains("go-nitro"));

@@ -1,1 +1,24 @@
-//! placeholder
+//! Ferry's simulations, differential tests, benchmarks and the gas report.
+//!
+//! - [`anchors`]: the anchors' published gas figures, embedded.
+//! - [`gas`]: the gas report: every on-chain path on the embedded chain, beside Nitro's figures.
+
+pub mod anchors;
+pub mod gas;
+
+/// Errors of the simulations crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The embedded anchor figures do not parse.
+    #[error("anchor figures: {0}")]
+    Anchors(String),
+    /// A chain operation failed.
+    #[error(transparent)]
+    Chain(#[from] ferry_adjudicator::Error),
+    /// A channel rule refused something the report built.
+    #[error(transparent)]
+    Ledger(#[from] ferry_ledger::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

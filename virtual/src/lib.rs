@@ -1,1 +1,13 @@
-//! placeholder
+//! Ferry's SDK for app builders.
+//!
+//! One dependency gives an app builder everything Ferry offers today:
+//! - [`ledger`]: channel params and ids, states and outcomes, signatures, the sub-channel tree, the support rules,
+//!   the [`ledger::app::App`] trait and the bundled payment and rock-paper-scissors apps;
+//! - [`adjudicator`]: the [`adjudicator::Chain`] trait with the embedded chain and the JSON-RPC chain, and the
+//!   typed [`adjudicator::AdjudicatorClient`] for every on-chain path (deposit, conclude, challenge, checkpoint,
+//!   progress, withdraw, claim).
+//!
+//! The sans-IO virtual-channel protocol and the QUIC node runtime are built in this crate on top of these.
+
+pub use ferry_adjudicator as adjudicator;
+pub use ferry_ledger as ledger;

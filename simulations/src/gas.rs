@@ -1,0 +1,1 @@
+//! The gas report (see `gas_report`).
