@@ -4,6 +4,9 @@
 //! lifecycle (a ledger channel's happy path, a direct dispute, a ledger-funded dispute and a virtual-funded dispute
 //! with a claim, each as one party's exit). Claims are also measured against sub-channel tables of growing size:
 //! the proof carries ⌈log2 n⌉ siblings, so the claim's gas grows as O(log n).
+//!
+//! Measured in the steady state of a live chain: the participants' accounts exist and the adjudicator already holds
+//! the token, so no row pays the one-off cost of creating an account (25,000) or a token balance (20,000).
 
 use std::sync::Arc;
 
@@ -133,6 +136,12 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
         rows: vec![],
     };
 
+    // Steady state, as on a live chain: the participants' accounts exist (they hold some ETH), so payouts do not
+    // pay the 25,000 gas of creating an account.
+    for who in [b.alice.address(), b.hub.address(), b.bob.address()] {
+        b.chain.fund(who, U256::from(1u8));
+    }
+
     // Deployment.
     let code = Artifact::Adjudicator.bytecode().map_err(ferry_adjudicator::Error::from)?;
     let deploy = b.chain.deploy(b.tx[0], code).await?;
@@ -155,6 +164,10 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
     for i in 0..2 {
         b.client.mint(b.tx[i], token, b.tx[i], eth(100)).await?;
         b.client.approve(b.tx[i], token, eth(100)).await?;
+    }
+    // Steady state: the adjudicator already holds this token for other channels, and the participants hold some.
+    for who in [b.chain.adjudicator(), alice.address(), hub.address()] {
+        b.client.mint(b.tx[0], token, who, U256::from(1u8)).await?;
     }
     let lt = b.ledger(&alice, &hub);
     let id = channel_id(&lt);
