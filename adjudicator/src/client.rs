@@ -3,24 +3,19 @@
 use std::sync::Arc;
 
 use alloy::primitives::aliases::U48;
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::SolCall;
 use ferry_contracts::IAdjudicator as Adj;
 use ferry_contracts::{
     Artifact, Certificate, ChannelParams, LeafProof, Signature, State, SubAlloc,
 };
 
-use crate::chain::{Chain, ChannelStatus, Holdings, Receipt, TxRequest};
-use crate::{Error, Result};
+use futures::stream::BoxStream;
 
-alloy::sol! {
-    /// The ERC-20 subset Ferry uses, plus the test tokens' `mint`.
-    interface IERC20Min {
-        function approve(address spender, uint256 amount) external returns (bool);
-        function balanceOf(address owner) external view returns (uint256);
-        function mint(address to, uint256 amount) external;
-    }
-}
+use crate::chain::{
+    Chain, ChainEvent, ChannelStatus, Holdings, IERC20, Receipt, TxRequest, event_stream,
+};
+use crate::{Error, Result};
 
 /// A handle on the Adjudicator of a chain.
 #[derive(Clone)]
@@ -47,14 +42,14 @@ impl AdjudicatorClient {
         &self.chain
     }
 
+    /// The Adjudicator's address.
+    pub fn address(&self) -> Address {
+        self.chain.adjudicator()
+    }
+
     async fn send(&self, from: Address, data: Vec<u8>, value: U256) -> Result<Receipt> {
         self.chain
-            .send(TxRequest {
-                from,
-                to: self.chain.adjudicator(),
-                data: Bytes::from(data),
-                value,
-            })
+            .send(TxRequest::new(from, self.chain.adjudicator(), data).with_value(value))
             .await
     }
 
@@ -66,12 +61,17 @@ impl AdjudicatorClient {
         })
     }
 
+    /// The Adjudicator's events from `from_block` on, past ones first, then live (see [`event_stream`]).
+    pub fn events(&self, from_block: u64) -> BoxStream<'static, Result<ChainEvent>> {
+        event_stream(self.chain.clone(), from_block)
+    }
+
     /// `deposit`: ETH when `asset` is zero (sent along), otherwise a token the sender approved.
     pub async fn deposit(
         &self,
         from: Address,
         asset: Address,
-        channel_id: alloy::primitives::B256,
+        channel_id: B256,
         participant: u8,
         expected_held: U256,
         amount: U256,
@@ -244,44 +244,37 @@ impl AdjudicatorClient {
     }
 
     /// `statusOf`.
-    pub async fn status_of(&self, channel_id: alloy::primitives::B256) -> Result<ChannelStatus> {
-        let r = self
-            .view(
-                self.chain.adjudicator(),
-                Adj::statusOfCall {
-                    channelId: channel_id,
-                },
-            )
-            .await?;
-        Ok(ChannelStatus {
-            version: r.version.to::<u64>(),
-            finalizes_at: r.finalizesAt.to::<u64>(),
-            moves: r.moves,
-            certified: r.certified,
-            fingerprint: U256::from(r.fingerprint),
-        })
+    pub async fn status_of(&self, channel_id: B256) -> Result<ChannelStatus> {
+        self.chain.status_of(channel_id).await
     }
 
     /// `holdings`.
-    pub async fn holdings(
-        &self,
-        channel_id: alloy::primitives::B256,
-        asset: Address,
-    ) -> Result<Holdings> {
-        let r = self
-            .view(
-                self.chain.adjudicator(),
-                Adj::holdingsCall {
-                    channelId: channel_id,
-                    asset,
-                },
-            )
-            .await?;
-        Ok(Holdings {
-            deposited: [r.dep0, r.dep1],
-            withdrawn: [r.wd0, r.wd1],
-            claimed: r.claimed,
-        })
+    pub async fn holdings(&self, channel_id: B256, asset: Address) -> Result<Holdings> {
+        self.chain.holdings(channel_id, asset).await
+    }
+
+    /// `claimedTotal`: paid out by claims against a ledger.
+    pub async fn claimed_total(&self, ledger_id: B256, asset: Address) -> Result<U256> {
+        self.view(
+            self.chain.adjudicator(),
+            Adj::claimedTotalCall {
+                ledgerId: ledger_id,
+                asset,
+            },
+        )
+        .await
+    }
+
+    /// `isClaimed`: whether a leaf slot of a ledger was claimed.
+    pub async fn is_claimed(&self, ledger_id: B256, slot: u32) -> Result<bool> {
+        self.view(
+            self.chain.adjudicator(),
+            Adj::isClaimedCall {
+                ledgerId: ledger_id,
+                index: slot,
+            },
+        )
+        .await
     }
 
     /// `credit`: payouts credited to `owner`.
@@ -290,12 +283,47 @@ impl AdjudicatorClient {
             .await
     }
 
-    /// Deploys one of the bundled contracts (apps, test tokens, the harness).
+    /// Deploys one of the bundled contracts (apps, test tokens, the harness) and returns its address.
     pub async fn deploy(&self, from: Address, artifact: Artifact) -> Result<Address> {
+        Ok(self
+            .deploy_receipt(from, artifact)
+            .await?
+            .contract_address
+            .unwrap_or_default())
+    }
+
+    /// Deploys one of the bundled contracts; the receipt has its address and the deployment's gas.
+    pub async fn deploy_receipt(&self, from: Address, artifact: Artifact) -> Result<Receipt> {
         self.chain.deploy(from, artifact.bytecode()?).await
     }
 
-    /// Mints test tokens.
+    /// Deploys a fresh [`Artifact::TestToken`] (an ERC-20 with a public mint).
+    pub async fn deploy_test_token(&self, from: Address) -> Result<Address> {
+        self.deploy(from, Artifact::TestToken).await
+    }
+
+    /// The chain's payment app, deploying one from `from` if the chain has none.
+    pub async fn payment_app(&self, from: Address) -> Result<Address> {
+        self.bundled_app(from, Artifact::PaymentApp).await
+    }
+
+    /// The chain's rock-paper-scissors app, deploying one from `from` if the chain has none.
+    pub async fn rock_paper_scissors(&self, from: Address) -> Result<Address> {
+        self.bundled_app(from, Artifact::RockPaperScissors).await
+    }
+
+    async fn bundled_app(&self, from: Address, artifact: Artifact) -> Result<Address> {
+        match self.chain.deployed(artifact) {
+            Some(a) => Ok(a),
+            None => self.deploy(from, artifact).await,
+        }
+    }
+
+    async fn token_tx(&self, from: Address, token: Address, data: Vec<u8>) -> Result<Receipt> {
+        self.chain.send(TxRequest::new(from, token, data)).await
+    }
+
+    /// Mints test tokens (any of the bundled test tokens).
     pub async fn mint(
         &self,
         from: Address,
@@ -303,46 +331,60 @@ impl AdjudicatorClient {
         to: Address,
         amount: U256,
     ) -> Result<Receipt> {
-        let data = IERC20Min::mintCall { to, amount }.abi_encode();
-        self.chain
-            .send(TxRequest {
-                from,
-                to: token,
-                data: data.into(),
-                value: U256::ZERO,
-            })
+        self.token_tx(from, token, IERC20::mintCall { to, amount }.abi_encode())
             .await
     }
 
     /// Approves the adjudicator to pull `amount` of `token` from `from`.
     pub async fn approve(&self, from: Address, token: Address, amount: U256) -> Result<Receipt> {
-        let data = IERC20Min::approveCall {
-            spender: self.chain.adjudicator(),
-            amount,
-        }
-        .abi_encode();
-        self.chain
-            .send(TxRequest {
-                from,
-                to: token,
-                data: data.into(),
-                value: U256::ZERO,
-            })
-            .await
+        let spender = self.chain.adjudicator();
+        self.token_tx(
+            from,
+            token,
+            IERC20::approveCall { spender, amount }.abi_encode(),
+        )
+        .await
+    }
+
+    /// Transfers `amount` of `token` from `from` to `to`.
+    pub async fn transfer(
+        &self,
+        from: Address,
+        token: Address,
+        to: Address,
+        amount: U256,
+    ) -> Result<Receipt> {
+        self.token_tx(
+            from,
+            token,
+            IERC20::transferCall { to, amount }.abi_encode(),
+        )
+        .await
+    }
+
+    /// `RevertingToken`/`GasBurningToken`: makes transfers to `who` fail (or work again).
+    pub async fn set_blocked(
+        &self,
+        from: Address,
+        token: Address,
+        who: Address,
+        blocked: bool,
+    ) -> Result<Receipt> {
+        let call = IERC20::setBlockedCall {
+            who,
+            isBlocked: blocked,
+        };
+        self.token_tx(from, token, call.abi_encode()).await
     }
 
     /// A token balance.
     pub async fn token_balance(&self, token: Address, owner: Address) -> Result<U256> {
-        self.view(token, IERC20Min::balanceOfCall { owner }).await
+        self.chain.token_balance(token, owner).await
     }
 
     /// ETH or token balance, by asset.
     pub async fn asset_balance(&self, asset: Address, owner: Address) -> Result<U256> {
-        if asset == Address::ZERO {
-            self.chain.balance(owner).await
-        } else {
-            self.token_balance(asset, owner).await
-        }
+        self.chain.asset_balance(asset, owner).await
     }
 }
 

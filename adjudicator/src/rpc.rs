@@ -1,11 +1,15 @@
 //! `RpcChain`: any Ethereum JSON-RPC node (HTTP or WebSocket) through an alloy provider: anvil locally, any EVM
 //! chain or rollup in production.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use alloy::consensus::Transaction as _;
+use alloy::eips::BlockId;
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, PendingTransactionError, Provider, ProviderBuilder};
 use alloy::rpc::types::{BlockNumberOrTag, Filter, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError, TransportErrorKind};
@@ -13,6 +17,7 @@ use async_trait::async_trait;
 use ferry_contracts::Artifact;
 
 use crate::chain::{BlockInfo, Chain, ChainEvent, Receipt, TxRequest, decode_events};
+use crate::error::ContractError;
 use crate::{Error, Result};
 
 /// How to reach and use a JSON-RPC chain.
@@ -24,24 +29,39 @@ pub struct RpcConfig {
     pub chain_id: u64,
     /// Private keys of the accounts that send transactions.
     pub keys: Vec<B256>,
-    /// The Adjudicator to attach to; `None` deploys a fresh one from the first account.
+    /// The Adjudicator to attach to; `None` deploys a fresh one from the first account, followed by the bundled
+    /// apps that are not given below.
     pub adjudicator: Option<Address>,
-    /// Blocks to wait on top of a transaction's block before its receipt counts (1 = mined).
+    /// The payment app to use (deployed with a fresh Adjudicator when `None`).
+    pub payment_app: Option<Address>,
+    /// The rock-paper-scissors app to use (deployed with a fresh Adjudicator when `None`).
+    pub rock_paper_scissors: Option<Address>,
+    /// Blocks a transaction's block needs on top of it, itself included, before its receipt counts and its events
+    /// are streamed (1 = mined).
     pub confirmations: u64,
     /// How often to poll for new blocks.
     pub poll_interval: Duration,
+    /// How long to wait for a transaction to be mined and confirmed.
+    pub receipt_timeout: Duration,
+    /// The most blocks one `eth_getLogs` request spans (public nodes cap it); longer ranges are split.
+    pub max_log_range: u64,
 }
 
 impl RpcConfig {
-    /// A config with one confirmation and 100 ms polling.
+    /// A config with one confirmation, 100 ms polling and a two-minute receipt timeout, deploying a fresh
+    /// Adjudicator and the bundled apps.
     pub fn new(url: impl Into<String>, chain_id: u64, keys: Vec<B256>) -> Self {
         Self {
             url: url.into(),
             chain_id,
             keys,
             adjudicator: None,
+            payment_app: None,
+            rock_paper_scissors: None,
             confirmations: 1,
             poll_interval: Duration::from_millis(100),
+            receipt_timeout: Duration::from_secs(120),
+            max_log_range: 10_000,
         }
     }
 }
@@ -52,11 +72,18 @@ pub struct RpcChain {
     provider: DynProvider,
     chain_id: u64,
     adjudicator: Address,
+    contracts: HashMap<Artifact, Address>,
     accounts: Vec<Address>,
+    /// One lock per account, held from nonce assignment until the node accepted the transaction, so concurrent
+    /// sends from one account get distinct nonces.
+    send_locks: HashMap<Address, Arc<tokio::sync::Mutex<()>>>,
     confirmations: u64,
     poll_interval: Duration,
+    receipt_timeout: Duration,
+    max_log_range: u64,
 }
 
+/// Maps a JSON-RPC failure: reverts with their data, out of gas, transport failures as [`Error::Unreachable`].
 fn rpc_error(e: RpcError<TransportErrorKind>) -> Error {
     if let Some(payload) = e.as_error_resp() {
         if let Some(data) = payload.as_revert_data() {
@@ -64,13 +91,20 @@ fn rpc_error(e: RpcError<TransportErrorKind>) -> Error {
         }
         let msg = payload.message.to_string();
         if msg.contains("out of gas") || msg.contains("gas required exceeds") {
-            return Error::Halted(msg);
+            return Error::OutOfGas { gas_limit: 0 };
         }
         if msg.contains("revert") {
             return Error::Reverted {
                 reason: msg,
+                error: Box::new(ContractError::Unknown(Bytes::new())),
                 data: Bytes::new(),
             };
+        }
+        if msg.contains("nonce")
+            || msg.contains("intrinsic gas")
+            || msg.contains("insufficient funds")
+        {
+            return Error::InvalidTransaction(msg);
         }
         return Error::Node(msg);
     }
@@ -80,16 +114,25 @@ fn rpc_error(e: RpcError<TransportErrorKind>) -> Error {
     }
 }
 
+fn pending_error(e: PendingTransactionError) -> Error {
+    match e {
+        PendingTransactionError::TransportError(e) => rpc_error(e),
+        PendingTransactionError::TxWatcher(w) => Error::Timeout(w.to_string()),
+        other => Error::Node(other.to_string()),
+    }
+}
+
 impl RpcChain {
-    /// Connects, checks the node's chain id, and attaches to (or deploys) the Adjudicator.
+    /// Connects, checks the node's chain id ([`Error::WrongChainId`]), and attaches to (or deploys) the
+    /// Adjudicator and the bundled apps. A node that does not answer is [`Error::Unreachable`].
     pub async fn connect(config: RpcConfig) -> Result<Self> {
         let mut signers = config.keys.iter().map(|k| {
             PrivateKeySigner::from_bytes(k)
-                .map_err(|e| Error::Node(format!("bad private key: {e}")))
+                .map_err(|e| Error::Config(format!("bad private key: {e}")))
         });
         let first = signers
             .next()
-            .ok_or(Error::Unsupported("an RPC chain needs at least one key"))??;
+            .ok_or_else(|| Error::Config("an RPC chain needs at least one key".into()))??;
         let mut accounts = vec![first.address()];
         let mut wallet = EthereumWallet::from(first);
         for s in signers {
@@ -97,8 +140,8 @@ impl RpcChain {
             accounts.push(s.address());
             wallet.register_signer(s);
         }
-        // Nonces are fetched from the node for every transaction: a locally cached nonce would drift after a
-        // transaction that fails gas estimation (a revert) and leave the account stuck behind a nonce gap.
+        // Nonces are fetched from the node (pending tag) for every transaction: a locally cached nonce would drift
+        // after a transaction that fails gas estimation (a revert) and leave the account behind a nonce gap.
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
             .with_gas_estimation()
@@ -116,30 +159,56 @@ impl RpcChain {
                 actual,
             });
         }
+        let send_locks = accounts
+            .iter()
+            .map(|a| (*a, Arc::new(tokio::sync::Mutex::new(()))))
+            .collect();
         let mut chain = Self {
             provider,
             chain_id: actual,
             adjudicator: Address::ZERO,
+            contracts: HashMap::new(),
             accounts,
+            send_locks,
             confirmations: config.confirmations.max(1),
             poll_interval: config.poll_interval,
+            receipt_timeout: config.receipt_timeout,
+            max_log_range: config.max_log_range.max(1),
         };
-        chain.adjudicator = match config.adjudicator {
-            Some(a) => {
-                let code = chain.provider.get_code_at(a).await.map_err(rpc_error)?;
-                if code.is_empty() {
-                    return Err(Error::Node(format!(
-                        "no contract at adjudicator address {a}"
-                    )));
+        let fresh = config.adjudicator.is_none();
+        for (artifact, given) in [
+            (Artifact::Adjudicator, config.adjudicator),
+            (Artifact::PaymentApp, config.payment_app),
+            (Artifact::RockPaperScissors, config.rock_paper_scissors),
+        ] {
+            let address = match given {
+                Some(a) => {
+                    let code = chain.provider.get_code_at(a).await.map_err(rpc_error)?;
+                    if code.is_empty() {
+                        return Err(Error::Config(format!(
+                            "no contract at the {} address {a}",
+                            artifact.name()
+                        )));
+                    }
+                    a
                 }
-                a
-            }
-            None => {
-                chain
-                    .deploy(chain.accounts[0], Artifact::Adjudicator.bytecode()?)
-                    .await?
-            }
-        };
+                None if fresh => {
+                    let from = chain.accounts[0];
+                    chain
+                        .deploy(from, artifact.bytecode()?)
+                        .await?
+                        .contract_address
+                        .ok_or_else(|| Error::Node("deployment created no contract".into()))?
+                }
+                None => continue,
+            };
+            chain.contracts.insert(artifact, address);
+        }
+        chain.adjudicator = chain
+            .contracts
+            .get(&Artifact::Adjudicator)
+            .copied()
+            .unwrap_or_default();
         Ok(chain)
     }
 
@@ -148,24 +217,37 @@ impl RpcChain {
         &self.provider
     }
 
-    async fn submit(&self, req: TransactionRequest) -> Result<Receipt> {
-        let pending = self
-            .provider
-            .send_transaction(req)
+    /// Asks a development node (anvil) to mine a block now (`evm_mine`).
+    pub async fn mine(&self) -> Result<()> {
+        self.provider
+            .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
             .await
-            .map_err(rpc_error)?;
+            .map_err(|_| Error::Unsupported("the node cannot mine on demand (evm_mine)"))?;
+        Ok(())
+    }
+
+    async fn submit(&self, from: Address, req: TransactionRequest) -> Result<Receipt> {
+        let lock = self
+            .send_locks
+            .get(&from)
+            .ok_or(Error::UnknownSender(from))?
+            .clone();
+        let pending = {
+            let _guard = lock.lock().await;
+            self.provider
+                .send_transaction(req.clone())
+                .await
+                .map_err(rpc_error)?
+        };
         let receipt = pending
             .with_required_confirmations(self.confirmations)
-            .with_timeout(Some(Duration::from_secs(120)))
+            .with_timeout(Some(self.receipt_timeout))
             .get_receipt()
             .await
-            .map_err(|e| Error::Node(e.to_string()))?;
+            .map_err(pending_error)?;
         let block = receipt.block_number.unwrap_or_default();
         if !receipt.status() {
-            return Err(Error::Reverted {
-                reason: "reverted on-chain".into(),
-                data: Bytes::new(),
-            });
+            return Err(self.explain_failure(req, &receipt).await);
         }
         let logs: Vec<alloy::primitives::Log> = receipt
             .inner
@@ -184,8 +266,44 @@ impl RpcChain {
             block,
             gas_used: receipt.gas_used,
             events: decode_events(self.adjudicator, block, first_index, &logs)?,
+            logs,
             contract_address: receipt.contract_address,
         })
+    }
+
+    /// Why a mined transaction failed: out of gas when it used all its gas, otherwise the revert it gives when
+    /// replayed on the state before its block.
+    async fn explain_failure(
+        &self,
+        req: TransactionRequest,
+        receipt: &alloy::rpc::types::TransactionReceipt,
+    ) -> Error {
+        let gas_limit = match self
+            .provider
+            .get_transaction_by_hash(receipt.transaction_hash)
+            .await
+        {
+            Ok(Some(tx)) => tx.inner.gas_limit(),
+            _ => req.gas.unwrap_or_default(),
+        };
+        if gas_limit != 0 && receipt.gas_used >= gas_limit {
+            return Error::OutOfGas { gas_limit };
+        }
+        let before = receipt.block_number.unwrap_or_default().saturating_sub(1);
+        match self
+            .provider
+            .call(req)
+            .block(BlockId::number(before))
+            .await
+            .map_err(rpc_error)
+        {
+            Err(e @ Error::Reverted { .. }) => e,
+            _ => Error::Reverted {
+                reason: "reverted on-chain".into(),
+                error: Box::new(ContractError::Unknown(Bytes::new())),
+                data: Bytes::new(),
+            },
+        }
     }
 }
 
@@ -199,33 +317,39 @@ impl Chain for RpcChain {
         self.adjudicator
     }
 
+    fn deployed(&self, artifact: Artifact) -> Option<Address> {
+        self.contracts.get(&artifact).copied()
+    }
+
     fn accounts(&self) -> Vec<Address> {
         self.accounts.clone()
     }
 
+    fn confirmations(&self) -> u64 {
+        self.confirmations
+    }
+
     async fn send(&self, tx: TxRequest) -> Result<Receipt> {
-        if !self.accounts.contains(&tx.from) {
-            return Err(Error::UnknownSender(tx.from));
-        }
-        let req = TransactionRequest::default()
+        let mut req = TransactionRequest::default()
             .with_from(tx.from)
             .with_to(tx.to)
             .with_input(tx.data)
             .with_value(tx.value);
-        self.submit(req).await
+        if let Some(gas) = tx.gas_limit {
+            req.set_gas_limit(gas);
+        }
+        self.submit(tx.from, req).await
     }
 
-    async fn deploy(&self, from: Address, code: Bytes) -> Result<Address> {
-        if !self.accounts.contains(&from) {
-            return Err(Error::UnknownSender(from));
-        }
+    async fn deploy(&self, from: Address, code: Bytes) -> Result<Receipt> {
         let req = TransactionRequest::default()
             .with_from(from)
             .with_deploy_code(code);
-        self.submit(req)
-            .await?
-            .contract_address
-            .ok_or_else(|| Error::Node("deployment created no contract".into()))
+        let receipt = self.submit(from, req).await?;
+        if receipt.contract_address.is_none() {
+            return Err(Error::Node("deployment created no contract".into()));
+        }
+        Ok(receipt)
     }
 
     async fn call(&self, to: Address, data: Bytes) -> Result<Bytes> {
@@ -251,21 +375,32 @@ impl Chain for RpcChain {
     }
 
     async fn events_between(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>> {
-        let filter = Filter::new()
-            .address(self.adjudicator)
-            .from_block(from)
-            .to_block(to);
-        let logs = self.provider.get_logs(&filter).await.map_err(rpc_error)?;
-        let mut out = Vec::with_capacity(logs.len());
-        for log in logs {
-            let block = log.block_number.unwrap_or_default();
-            let index = log.log_index.unwrap_or_default();
-            out.extend(decode_events(
-                self.adjudicator,
-                block,
-                index,
-                std::slice::from_ref(&log.inner),
-            )?);
+        let mut out = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let end = to.min(start.saturating_add(self.max_log_range - 1));
+            let filter = Filter::new()
+                .address(self.adjudicator)
+                .from_block(start)
+                .to_block(end);
+            let logs = self.provider.get_logs(&filter).await.map_err(rpc_error)?;
+            for log in logs {
+                if log.removed {
+                    continue;
+                }
+                let block = log.block_number.unwrap_or_default();
+                let index = log.log_index.unwrap_or_default();
+                out.extend(decode_events(
+                    self.adjudicator,
+                    block,
+                    index,
+                    std::slice::from_ref(&log.inner),
+                )?);
+            }
+            match end.checked_add(1) {
+                Some(next) => start = next,
+                None => break,
+            }
         }
         Ok(out)
     }
@@ -286,10 +421,6 @@ impl Chain for RpcChain {
             .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (secs,))
             .await
             .map_err(|_| Error::Unsupported("the node cannot move its clock (evm_increaseTime)"))?;
-        self.provider
-            .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
-            .await
-            .map_err(|_| Error::Unsupported("the node cannot mine on demand (evm_mine)"))?;
-        Ok(())
+        self.mine().await
     }
 }
