@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use ferry_adjudicator::{AdjudicatorClient, Chain, EmbeddedChain};
-use ferry_contracts::{Artifact, AssetAmount, Certificate, ChannelParams, State, SubAlloc, channel_id};
+use ferry_contracts::{
+    Artifact, AssetAmount, Certificate, ChannelParams, State, SubAlloc, channel_id,
+};
 use ferry_ledger::channel::{funded_asset, ledger_params, sign_all, state, virtual_params};
 use ferry_ledger::support::ChainContext;
 use ferry_ledger::{Signer, SubTree};
@@ -73,8 +75,19 @@ struct Bench {
 }
 
 impl Bench {
-    fn row(&mut self, section: &'static str, operation: &str, gas: u64, anchor: Option<&'static str>) -> u64 {
-        self.rows.push(GasRow { section, operation: operation.to_owned(), ferry: gas, anchor });
+    fn row(
+        &mut self,
+        section: &'static str,
+        operation: &str,
+        gas: u64,
+        anchor: Option<&'static str>,
+    ) -> u64 {
+        self.rows.push(GasRow {
+            section,
+            operation: operation.to_owned(),
+            ferry: gas,
+            anchor,
+        });
         gas
     }
 
@@ -88,14 +101,28 @@ impl Bench {
 
     async fn fund(&self, p: &ChannelParams, a: U256, b: U256) -> Result<(u64, u64)> {
         let id = channel_id(p);
-        let first = self.client.deposit(self.tx[0], Address::ZERO, id, 0, U256::ZERO, a).await?;
-        let second = self.client.deposit(self.tx[1], Address::ZERO, id, 1, a, b).await?;
+        let first = self
+            .client
+            .deposit(self.tx[0], Address::ZERO, id, 0, U256::ZERO, a)
+            .await?;
+        let second = self
+            .client
+            .deposit(self.tx[1], Address::ZERO, id, 1, a, b)
+            .await?;
         Ok((first.gas_used, second.gas_used))
     }
 
-    /// A ledger state holding `leaves` in its table; `balances` exclude the locked amount.
-    fn ledger_state_with(&self, p: &ChannelParams, version: u64, b: [U256; 2], dep: [U256; 2], tree: &SubTree, locked: U256, fin: bool) -> State {
-        let mut a = funded_asset(Address::ZERO, dep.to_vec());
+    /// A state of a ledger both sides funded with 5 ETH, holding `tree` in its table; `b` excludes the locked amount.
+    fn ledger_state_with(
+        &self,
+        p: &ChannelParams,
+        version: u64,
+        b: [U256; 2],
+        tree: &SubTree,
+        locked: U256,
+        fin: bool,
+    ) -> State {
+        let mut a = funded_asset(Address::ZERO, vec![eth(5), eth(5)]);
         a.balances = b.to_vec();
         a.locked = locked;
         let mut s = state(p, version, vec![a], Bytes::new(), fin);
@@ -103,7 +130,15 @@ impl Bench {
         s
     }
 
-    fn virtual_state(&self, v: &ChannelParams, version: u64, a_funds: U256, b_funds: U256, paid: U256, fin: bool) -> State {
+    fn virtual_state(
+        &self,
+        v: &ChannelParams,
+        version: u64,
+        a_funds: U256,
+        b_funds: U256,
+        paid: U256,
+        fin: bool,
+    ) -> State {
         let n = v.participants.len();
         let mut funded = vec![U256::ZERO; n];
         funded[0] = a_funds;
@@ -114,9 +149,18 @@ impl Bench {
         state(v, version, vec![asset], Bytes::new(), fin)
     }
 
-    fn certificate(&self, v: &ChannelParams, a_funds: U256, b_funds: U256, path: &[&Signer]) -> Certificate {
+    fn certificate(
+        &self,
+        v: &ChannelParams,
+        a_funds: U256,
+        b_funds: U256,
+        path: &[&Signer],
+    ) -> Certificate {
         let post = self.virtual_state(v, 1, a_funds, b_funds, U256::ZERO, false);
-        Certificate { sigs: self.sign(&post, path), state: post }
+        Certificate {
+            sigs: self.sign(&post, path),
+            state: post,
+        }
     }
 }
 
@@ -124,7 +168,10 @@ impl Bench {
 pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
     let chain = Arc::new(EmbeddedChain::new()?);
     let client = AdjudicatorClient::new(chain.clone());
-    let ctx = ChainContext { chain_id: chain.chain_id(), adjudicator: chain.adjudicator() };
+    let ctx = ChainContext {
+        chain_id: chain.chain_id(),
+        adjudicator: chain.adjudicator(),
+    };
     let mut b = Bench {
         tx: chain.accounts(),
         chain,
@@ -143,21 +190,58 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
     }
 
     // Deployment.
-    let code = Artifact::Adjudicator.bytecode().map_err(ferry_adjudicator::Error::from)?;
+    let code = Artifact::Adjudicator
+        .bytecode()
+        .map_err(ferry_adjudicator::Error::from)?;
     let deploy = b.chain.deploy(b.tx[0], code).await?;
-    b.row("deployment", "deploy Adjudicator (singleton)", deploy.gas_used, Some("deploy_adjudicator"));
+    b.row(
+        "deployment",
+        "deploy Adjudicator (singleton)",
+        deploy.gas_used,
+        Some("deploy_adjudicator"),
+    );
 
     // Deposits and the happy path, ETH.
     let (alice, hub) = (b.alice.clone(), b.hub.clone());
     let l = b.ledger(&alice, &hub);
     let (first, second) = b.fund(&l, eth(3), eth(5)).await?;
-    b.row("operations", "ETH deposit, first participant", first, Some("eth_deposit_first"));
-    b.row("operations", "ETH deposit, second participant", second, Some("eth_deposit_second"));
-    let mut fin = state(&l, 12, vec![funded_asset(Address::ZERO, vec![eth(3), eth(5)])], Bytes::new(), true);
+    b.row(
+        "operations",
+        "ETH deposit, first participant",
+        first,
+        Some("eth_deposit_first"),
+    );
+    b.row(
+        "operations",
+        "ETH deposit, second participant",
+        second,
+        Some("eth_deposit_second"),
+    );
+    let mut fin = state(
+        &l,
+        12,
+        vec![funded_asset(Address::ZERO, vec![eth(3), eth(5)])],
+        Bytes::new(),
+        true,
+    );
     fin.outcome.assets[0].balances = vec![eth(2), eth(6)];
-    let close = b.client.conclude_and_withdraw(b.tx[2], &l, &fin, &b.sign(&fin, &[&alice, &hub])).await?.gas_used;
-    b.row("operations", "concludeAndWithdraw (happy close), ETH", close, Some("happy_exit_eth_conclude_and_transfer_all"));
-    b.row("lifecycles", "ledger channel, whole life (2 deposits + close), ETH", first + second + close, None);
+    let close = b
+        .client
+        .conclude_and_withdraw(b.tx[2], &l, &fin, &b.sign(&fin, &[&alice, &hub]))
+        .await?
+        .gas_used;
+    b.row(
+        "operations",
+        "concludeAndWithdraw (happy close), ETH",
+        close,
+        Some("happy_exit_eth_conclude_and_transfer_all"),
+    );
+    b.row(
+        "lifecycles",
+        "ledger channel, whole life (2 deposits + close), ETH",
+        first + second + close,
+        None,
+    );
 
     // ERC-20.
     let token = b.client.deploy(b.tx[0], Artifact::TestToken).await?;
@@ -171,37 +255,123 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
     }
     let lt = b.ledger(&alice, &hub);
     let id = channel_id(&lt);
-    let t1 = b.client.deposit(b.tx[0], token, id, 0, U256::ZERO, eth(10)).await?.gas_used;
-    let t2 = b.client.deposit(b.tx[1], token, id, 1, eth(10), eth(20)).await?.gas_used;
-    b.row("operations", "ERC-20 deposit, first participant", t1, Some("erc20_deposit_first"));
-    b.row("operations", "ERC-20 deposit, second participant", t2, Some("erc20_deposit_second"));
-    let tfin = state(&lt, 3, vec![funded_asset(token, vec![eth(10), eth(20)])], Bytes::new(), true);
-    let tclose = b.client.conclude_and_withdraw(b.tx[2], &lt, &tfin, &b.sign(&tfin, &[&alice, &hub])).await?.gas_used;
-    b.row("operations", "concludeAndWithdraw (happy close), ERC-20", tclose, Some("happy_exit_erc20_conclude_and_transfer_all"));
+    let t1 = b
+        .client
+        .deposit(b.tx[0], token, id, 0, U256::ZERO, eth(10))
+        .await?
+        .gas_used;
+    let t2 = b
+        .client
+        .deposit(b.tx[1], token, id, 1, eth(10), eth(20))
+        .await?
+        .gas_used;
+    b.row(
+        "operations",
+        "ERC-20 deposit, first participant",
+        t1,
+        Some("erc20_deposit_first"),
+    );
+    b.row(
+        "operations",
+        "ERC-20 deposit, second participant",
+        t2,
+        Some("erc20_deposit_second"),
+    );
+    let tfin = state(
+        &lt,
+        3,
+        vec![funded_asset(token, vec![eth(10), eth(20)])],
+        Bytes::new(),
+        true,
+    );
+    let tclose = b
+        .client
+        .conclude_and_withdraw(b.tx[2], &lt, &tfin, &b.sign(&tfin, &[&alice, &hub]))
+        .await?
+        .gas_used;
+    b.row(
+        "operations",
+        "concludeAndWithdraw (happy close), ERC-20",
+        tclose,
+        Some("happy_exit_erc20_conclude_and_transfer_all"),
+    );
 
     // Direct dispute: challenge, time out, withdraw.
     let ld = b.ledger(&alice, &hub);
     b.fund(&ld, eth(2), eth(2)).await?;
-    let s = state(&ld, 20, vec![funded_asset(Address::ZERO, vec![eth(2), eth(2)])], Bytes::new(), false);
-    let ch = b.client.challenge(b.tx[0], &ld, &s, &b.sign(&s, &[&alice, &hub]), None).await?.gas_used;
+    let s = state(
+        &ld,
+        20,
+        vec![funded_asset(Address::ZERO, vec![eth(2), eth(2)])],
+        Bytes::new(),
+        false,
+    );
+    let ch = b
+        .client
+        .challenge(b.tx[0], &ld, &s, &b.sign(&s, &[&alice, &hub]), None)
+        .await?
+        .gas_used;
     b.chain.advance_time(3601).await?;
     let wd = b.client.withdraw(b.tx[0], &ld, &s).await?.gas_used;
-    b.row("operations", "challenge (ledger channel)", ch, Some("sad_exit_direct_challenge"));
-    b.row("operations", "withdraw after a challenge", wd, Some("sad_exit_direct_transfer"));
-    b.row("lifecycles", "direct dispute: challenge + withdraw", ch + wd, Some("sad_exit_direct_total"));
+    b.row(
+        "operations",
+        "challenge (ledger channel)",
+        ch,
+        Some("sad_exit_direct_challenge"),
+    );
+    b.row(
+        "operations",
+        "withdraw after a challenge",
+        wd,
+        Some("sad_exit_direct_transfer"),
+    );
+    b.row(
+        "lifecycles",
+        "direct dispute: challenge + withdraw",
+        ch + wd,
+        Some("sad_exit_direct_total"),
+    );
 
     // Checkpoints.
     let lc = b.ledger(&alice, &hub);
     b.fund(&lc, eth(1), eth(1)).await?;
-    let sc = |v| state(&lc, v, vec![funded_asset(Address::ZERO, vec![eth(1), eth(1)])], Bytes::new(), false);
+    let sc = |v| {
+        state(
+            &lc,
+            v,
+            vec![funded_asset(Address::ZERO, vec![eth(1), eth(1)])],
+            Bytes::new(),
+            false,
+        )
+    };
     let s4 = sc(4);
-    let cp = b.client.checkpoint(b.tx[0], &lc, &s4, &b.sign(&s4, &[&alice, &hub])).await?.gas_used;
-    b.row("operations", "checkpoint (no challenge pending)", cp, Some("checkpoint_direct"));
+    let cp = b
+        .client
+        .checkpoint(b.tx[0], &lc, &s4, &b.sign(&s4, &[&alice, &hub]))
+        .await?
+        .gas_used;
+    b.row(
+        "operations",
+        "checkpoint (no challenge pending)",
+        cp,
+        Some("checkpoint_direct"),
+    );
     let s6 = sc(6);
-    b.client.challenge(b.tx[0], &lc, &s6, &b.sign(&s6, &[&alice, &hub]), None).await?;
+    b.client
+        .challenge(b.tx[0], &lc, &s6, &b.sign(&s6, &[&alice, &hub]), None)
+        .await?;
     let s9 = sc(9);
-    let resp = b.client.checkpoint(b.tx[1], &lc, &s9, &b.sign(&s9, &[&alice, &hub])).await?.gas_used;
-    b.row("operations", "challenge answered by checkpoint", resp, Some("challenge_response_direct"));
+    let resp = b
+        .client
+        .checkpoint(b.tx[1], &lc, &s9, &b.sign(&s9, &[&alice, &hub]))
+        .await?
+        .gas_used;
+    b.row(
+        "operations",
+        "challenge answered by checkpoint",
+        resp,
+        Some("challenge_response_direct"),
+    );
 
     // Ledger-funded dispute: V = [alice, bob] inside their direct ledger.
     ledger_funded(&mut b).await?;
@@ -212,31 +382,69 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
     for &n in claim_sizes {
         claims.push(claim_against_table(&mut b, n).await?);
     }
-    Ok(GasReport { rows: b.rows, claims })
+    Ok(GasReport {
+        rows: b.rows,
+        claims,
+    })
 }
 
 async fn ledger_funded(b: &mut Bench) -> Result<()> {
     let (alice, bob) = (b.alice.clone(), b.bob.clone());
     let la = b.ledger(&alice, &bob);
     b.fund(&la, eth(5), eth(5)).await?;
-    let v = virtual_params(&b.ctx, vec![alice.address(), bob.address()], vec![channel_id(&la)], Address::ZERO, 3600, 0);
-    let leaf = SubAlloc { channelId: channel_id(&v), amounts: vec![AssetAmount { asset: Address::ZERO, amount: eth(4) }] };
+    let v = virtual_params(
+        &b.ctx,
+        vec![alice.address(), bob.address()],
+        vec![channel_id(&la)],
+        Address::ZERO,
+        3600,
+        0,
+    );
+    let leaf = SubAlloc {
+        channelId: channel_id(&v),
+        amounts: vec![AssetAmount {
+            asset: Address::ZERO,
+            amount: eth(4),
+        }],
+    };
     let mut tree = SubTree::new();
     tree.insert(leaf.clone())?;
-    let sl = b.ledger_state_with(&la, 7, [eth(2), eth(4)], [eth(5), eth(5)], &tree, eth(4), false);
-    let c1 = b.client.challenge(b.tx[0], &la, &sl, &b.sign(&sl, &[&alice, &bob]), None).await?.gas_used;
+    let sl = b.ledger_state_with(&la, 7, [eth(2), eth(4)], &tree, eth(4), false);
+    let c1 = b
+        .client
+        .challenge(b.tx[0], &la, &sl, &b.sign(&sl, &[&alice, &bob]), None)
+        .await?
+        .gas_used;
     let sv = b.virtual_state(&v, 25, eth(3), eth(1), eth(1), false);
     let cert = b.certificate(&v, eth(3), eth(1), &[&alice, &bob]);
-    let c2 = b.client.challenge(b.tx[0], &v, &sv, &b.sign(&sv, &[&alice, &bob]), Some(&cert)).await?.gas_used;
+    let c2 = b
+        .client
+        .challenge(b.tx[0], &v, &sv, &b.sign(&sv, &[&alice, &bob]), Some(&cert))
+        .await?
+        .gas_used;
     b.chain.advance_time(3601).await?;
     let w = b.client.withdraw(b.tx[0], &la, &sl).await?.gas_used;
     let proof = tree.proof(&leaf.channelId)?;
-    let cl = b.client.claim(b.tx[0], &la, &sl, &leaf, &proof, &v, &sv).await?.gas_used;
+    let cl = b
+        .client
+        .claim(b.tx[0], &la, &sl, &leaf, &proof, &v, &sv)
+        .await?
+        .gas_used;
     b.row("ledger-funded dispute", "challenge ledger", c1, None);
-    b.row("ledger-funded dispute", "challenge V (endpoint state + certificate)", c2, None);
+    b.row(
+        "ledger-funded dispute",
+        "challenge V (endpoint state + certificate)",
+        c2,
+        None,
+    );
     b.row("ledger-funded dispute", "withdraw ledger", w, None);
     b.row("ledger-funded dispute", "claim V's leaf", cl, None);
-    b.row("lifecycles", "ledger-funded dispute: total", c1 + c2 + w + cl, Some("sad_exit_ledger_funded_total"));
+    b.row(
+        "lifecycles",
+        "ledger-funded dispute: total",
+        c1 + c2 + w + cl,
+        Some("sad_exit_ledger_funded_total"),
+    );
     Ok(())
 }
 
@@ -247,24 +455,74 @@ async fn virtual_funded(b: &mut Bench) -> Result<()> {
     b.fund(&l1, eth(5), eth(5)).await?;
     b.fund(&l2, eth(5), eth(5)).await?;
     let path = vec![alice.address(), hub.address(), bob.address()];
-    let v = virtual_params(&b.ctx, path, vec![channel_id(&l1), channel_id(&l2)], Address::ZERO, 3600, 0);
-    let leaf = SubAlloc { channelId: channel_id(&v), amounts: vec![AssetAmount { asset: Address::ZERO, amount: eth(4) }] };
+    let v = virtual_params(
+        &b.ctx,
+        path,
+        vec![channel_id(&l1), channel_id(&l2)],
+        Address::ZERO,
+        3600,
+        0,
+    );
+    let leaf = SubAlloc {
+        channelId: channel_id(&v),
+        amounts: vec![AssetAmount {
+            asset: Address::ZERO,
+            amount: eth(4),
+        }],
+    };
     let mut tree = SubTree::new();
     tree.insert(leaf.clone())?;
-    let s1 = b.ledger_state_with(&l1, 9, [eth(2), eth(4)], [eth(5), eth(5)], &tree, eth(4), false);
-    let c1 = b.client.challenge(b.tx[0], &l1, &s1, &b.sign(&s1, &[&alice, &hub]), None).await?.gas_used;
+    let s1 = b.ledger_state_with(&l1, 9, [eth(2), eth(4)], &tree, eth(4), false);
+    let c1 = b
+        .client
+        .challenge(b.tx[0], &l1, &s1, &b.sign(&s1, &[&alice, &hub]), None)
+        .await?
+        .gas_used;
     let sv = b.virtual_state(&v, 40, eth(3), eth(1), eth(2), false);
     let cert = b.certificate(&v, eth(3), eth(1), &[&alice, &hub, &bob]);
-    let c2 = b.client.challenge(b.tx[0], &v, &sv, &b.sign(&sv, &[&alice, &bob]), Some(&cert)).await?.gas_used;
+    let c2 = b
+        .client
+        .challenge(b.tx[0], &v, &sv, &b.sign(&sv, &[&alice, &bob]), Some(&cert))
+        .await?
+        .gas_used;
     b.chain.advance_time(3601).await?;
     let w = b.client.withdraw(b.tx[0], &l1, &s1).await?.gas_used;
     let proof = tree.proof(&leaf.channelId)?;
-    let cl = b.client.claim(b.tx[0], &l1, &s1, &leaf, &proof, &v, &sv).await?.gas_used;
-    b.row("virtual-funded dispute", "challenge ledger", c1, Some("sad_exit_virtual_funded_parts.challenge_ledger"));
-    b.row("virtual-funded dispute", "challenge V (endpoint state + certificate)", c2, Some("sad_exit_virtual_funded_parts.challenge_virtual"));
-    b.row("virtual-funded dispute", "claim V's leaf (Nitro: reclaim)", cl, Some("sad_exit_virtual_funded_parts.reclaim_ledger"));
-    b.row("virtual-funded dispute", "withdraw ledger (Nitro: transfer all)", w, Some("sad_exit_virtual_funded_parts.transfer_all_ledger"));
-    b.row("lifecycles", "virtual-funded dispute with a claim: total", c1 + c2 + w + cl, Some("sad_exit_virtual_funded_total"));
+    let cl = b
+        .client
+        .claim(b.tx[0], &l1, &s1, &leaf, &proof, &v, &sv)
+        .await?
+        .gas_used;
+    b.row(
+        "virtual-funded dispute",
+        "challenge ledger",
+        c1,
+        Some("sad_exit_virtual_funded_parts.challenge_ledger"),
+    );
+    b.row(
+        "virtual-funded dispute",
+        "challenge V (endpoint state + certificate)",
+        c2,
+        Some("sad_exit_virtual_funded_parts.challenge_virtual"),
+    );
+    b.row(
+        "virtual-funded dispute",
+        "claim V's leaf (Nitro: reclaim)",
+        cl,
+        Some("sad_exit_virtual_funded_parts.reclaim_ledger"),
+    );
+    b.row(
+        "virtual-funded dispute",
+        "withdraw ledger (Nitro: transfer all)",
+        w,
+        Some("sad_exit_virtual_funded_parts.transfer_all_ledger"),
+    );
+    b.row(
+        "lifecycles",
+        "virtual-funded dispute with a claim: total",
+        c1 + c2 + w + cl,
+        Some("sad_exit_virtual_funded_total"),
+    );
     Ok(())
 }
 
@@ -275,24 +533,52 @@ async fn claim_against_table(b: &mut Bench, n: usize) -> Result<ClaimScaling> {
     b.fund(&l, eth(5), eth(5)).await?;
     let path = vec![alice.address(), hub.address(), bob.address()];
     let other_hop = B256::from(U256::from(n as u64 + 1));
-    let v = virtual_params(&b.ctx, path, vec![channel_id(&l), other_hop], Address::ZERO, 3600, 0);
-    let leaf = SubAlloc { channelId: channel_id(&v), amounts: vec![AssetAmount { asset: Address::ZERO, amount: eth(4) }] };
-    let others = (1..n as u64).map(|i| SubAlloc { channelId: keccak256(i.to_be_bytes()), amounts: vec![] });
+    let v = virtual_params(
+        &b.ctx,
+        path,
+        vec![channel_id(&l), other_hop],
+        Address::ZERO,
+        3600,
+        0,
+    );
+    let leaf = SubAlloc {
+        channelId: channel_id(&v),
+        amounts: vec![AssetAmount {
+            asset: Address::ZERO,
+            amount: eth(4),
+        }],
+    };
+    let others = (1..n as u64).map(|i| SubAlloc {
+        channelId: keccak256(i.to_be_bytes()),
+        amounts: vec![],
+    });
     let tree = SubTree::from_leaves(others.chain(std::iter::once(leaf.clone())))?;
-    let s = b.ledger_state_with(&l, 5, [eth(2), eth(4)], [eth(5), eth(5)], &tree, eth(4), true);
-    b.client.conclude(b.tx[0], &l, &s, &b.sign(&s, &[&alice, &hub])).await?;
+    let s = b.ledger_state_with(&l, 5, [eth(2), eth(4)], &tree, eth(4), true);
+    b.client
+        .conclude(b.tx[0], &l, &s, &b.sign(&s, &[&alice, &hub]))
+        .await?;
     let vfin = b.virtual_state(&v, 30, eth(3), eth(1), eth(1), true);
-    b.client.conclude(b.tx[0], &v, &vfin, &b.sign(&vfin, &[&alice, &hub, &bob])).await?;
+    b.client
+        .conclude(b.tx[0], &v, &vfin, &b.sign(&vfin, &[&alice, &hub, &bob]))
+        .await?;
     let proof = tree.proof(&leaf.channelId)?;
-    let gas = b.client.claim(b.tx[0], &l, &s, &leaf, &proof, &v, &vfin).await?.gas_used;
-    Ok(ClaimScaling { sub_channels: n, siblings: proof.siblings.len(), gas })
+    let gas = b
+        .client
+        .claim(b.tx[0], &l, &s, &leaf, &proof, &v, &vfin)
+        .await?
+        .gas_used;
+    Ok(ClaimScaling {
+        sub_channels: n,
+        siblings: proof.siblings.len(),
+        gas,
+    })
 }
 
 fn thousands(x: u64) -> String {
     let s = x.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -317,13 +603,25 @@ impl GasReport {
                 }
                 None => ("—".into(), "—".into()),
             };
-            out.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.section, r.operation, thousands(r.ferry), n, ratio));
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                r.section,
+                r.operation,
+                thousands(r.ferry),
+                n,
+                ratio
+            ));
         }
         let reclaim = anchors.nitro("sad_exit_virtual_funded_parts.reclaim_ledger");
         for c in &self.claims {
             let (n, ratio) = match reclaim {
-                Some(n) if c.sub_channels <= 2000 => (thousands(n), format!("{:.2}", c.gas as f64 / n as f64)),
-                _ => ("n/a: Nitro caps a ledger at ~2,000 guarantees".into(), "—".into()),
+                Some(n) if c.sub_channels <= 2000 => {
+                    (thousands(n), format!("{:.2}", c.gas as f64 / n as f64))
+                }
+                _ => (
+                    "n/a: Nitro caps a ledger at ~2,000 guarantees".into(),
+                    "—".into(),
+                ),
             };
             out.push_str(&format!(
                 "| claim scaling | claim against {} sub-channels ({} proof siblings) | {} | {} | {} |\n",

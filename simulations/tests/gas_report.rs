@@ -4,7 +4,8 @@ use ferry_simulations::anchors::Anchors;
 use ferry_simulations::gas::measure;
 
 #[tokio::test]
-async fn gas_report_covers_every_path_and_claims_grow_with_log_n() -> Result<(), ferry_simulations::Error> {
+async fn gas_report_covers_every_path_and_claims_grow_with_log_n()
+-> Result<(), ferry_simulations::Error> {
     let report = measure(&[1, 1_000]).await?;
     let anchors = Anchors::load()?;
     for key in [
@@ -27,7 +28,10 @@ async fn gas_report_covers_every_path_and_claims_grow_with_log_n() -> Result<(),
     assert_eq!(report.claims[0].siblings, 0);
     assert_eq!(report.claims[1].siblings, 10);
     assert!(report.claims[1].gas > report.claims[0].gas);
-    assert!(report.claims[1].gas - report.claims[0].gas < 10 * 2_000, "about one hash and 32 calldata bytes per level");
+    assert!(
+        report.claims[1].gas - report.claims[0].gas < 10 * 2_000,
+        "about one hash and 32 calldata bytes per level"
+    );
     let table = report.render(&anchors);
     assert!(table.contains("| lifecycles | virtual-funded dispute with a claim: total |"));
     assert!(table.contains("claim against 1,000 sub-channels (10 proof siblings)"));

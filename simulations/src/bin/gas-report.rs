@@ -13,17 +13,29 @@ fn parse_sizes(args: &[String]) -> Result<Vec<usize>, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--claim-sizes" => {
-                let list = it.next().ok_or("--claim-sizes needs a comma-separated list, e.g. 1,1000")?;
+                let list = it
+                    .next()
+                    .ok_or("--claim-sizes needs a comma-separated list, e.g. 1,1000")?;
                 sizes = list
                     .split(',')
-                    .map(|s| s.trim().parse::<usize>().map_err(|_| format!("not a size: {s:?}")))
+                    .map(|s| {
+                        s.trim()
+                            .parse::<usize>()
+                            .map_err(|_| format!("not a size: {s:?}"))
+                    })
                     .collect::<Result<_, _>>()?;
                 if sizes.contains(&0) || sizes.iter().any(|&s| s > 10_000_000) {
                     return Err("claim sizes must be between 1 and 10,000,000".into());
                 }
             }
-            "-h" | "--help" => return Err("usage: gas-report [--claim-sizes 1,1000,1000000]".into()),
-            other => return Err(format!("unknown argument {other:?}; usage: gas-report [--claim-sizes 1,1000,1000000]")),
+            "-h" | "--help" => {
+                return Err("usage: gas-report [--claim-sizes 1,1000,1000000]".into());
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: gas-report [--claim-sizes 1,1000,1000000]"
+                ));
+            }
         }
     }
     Ok(sizes)
@@ -38,7 +50,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -52,7 +67,9 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(table) => {
-            println!("Ferry gas report (embedded chain, Prague rules; receipt gas incl. 21,000 base and calldata)\n");
+            println!(
+                "Ferry gas report (embedded chain, Prague rules; receipt gas incl. 21,000 base and calldata)\n"
+            );
             println!("{table}");
             ExitCode::SUCCESS
         }
