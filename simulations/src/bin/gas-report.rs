@@ -68,7 +68,7 @@ fn main() -> ExitCode {
     match result {
         Ok(table) => {
             println!(
-                "Ferry gas report (embedded chain, Prague rules; receipt gas incl. 21,000 base and calldata)\n"
+                "Ferry gas report (embedded chain, Osaka rules; receipt gas incl. 21,000 base and calldata)\n"
             );
             println!("{table}");
             ExitCode::SUCCESS
