@@ -1,20 +1,30 @@
 //! Ferry's on-chain types and contracts, seen from Rust.
 //!
-//! - The types (`ChannelParams`, `State`, `Outcome`, `SubAlloc`, …), the Adjudicator's interface (calls, events,
-//!   errors), the app interface and the test harness are generated with `sol!` from the very Solidity files the
-//!   contracts are compiled from (`contracts/src/Types.sol`), so ABI encodings and EIP-712 hashes cannot drift
-//!   between the two sides.
-//! - [`domain`], [`state_hash`], [`state_digest`], [`voucher_digest`] and [`channel_id`] are the hashing rules of
-//!   ARCH.md "Identity and hashing".
-//! - [`Artifact`] gives the compiled creation bytecode of each deployable contract (from the committed
-//!   `contracts/artifacts/*.json`).
+//! - **Types** (`ChannelParams`, `State`, `Outcome`, `AssetOutcome`, `Signature`, `SubAlloc`, `LeafProof`,
+//!   `Certificate`, `Voucher`, `PaymentData`, `GameData`), the shared errors (`InvalidParams`, `InvalidSignature`,
+//!   `WrongSigner`, `InvalidOutcome`) and the interfaces (`IAdjudicator` with its calls, events and errors, `IApp`,
+//!   `IFerryHarness`) are generated with `sol!` from `contracts/src/Types.sol`, the very file solc compiles, so ABI
+//!   encodings and EIP-712 hashes cannot drift between the two sides. Every struct derives `Debug`, `Clone`,
+//!   `PartialEq`, `Eq`, `Hash`, `Default` and serde's `Serialize`/`Deserialize`.
+//! - **Hashing** (ARCH.md "Identity and hashing"): [`domain`], [`domain_separator`], [`channel_id`],
+//!   [`state_hash`], [`state_digest`], [`voucher_hash`], [`voucher_digest`], [`fingerprint`]; all EIP-712 hashing
+//!   goes through alloy's [`SolStruct::eip712_hash_struct`] and [`SolStruct::eip712_signing_hash`].
+//! - **Sub-channel tree hashing** (ARCH.md "Sub-channel tree"): [`TREE_DEPTH`], [`EMPTY_SUBTREES`],
+//!   [`empty_root`], [`tree_node`], [`leaf_hash`]. The tree itself lives in `ferry-ledger`.
+//! - **Bindings** ([`bindings`]): the compiled contracts (`contracts/artifacts/*.json`) with their bytecode, and
+//!   `From` conversions between their structs and the types above. [`Artifact`] names each deployable contract.
 //! - [`decode_revert`] names a revert of the Adjudicator, the apps or the harness.
+//!
+//! This crate only needs alloy's `sol-types` and `json` support: no provider, no signer, no async runtime.
+
+#![deny(missing_docs)]
 
 use std::sync::LazyLock;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy::sol_types::{Eip712Domain, SolError, SolInterface, SolStruct, SolValue};
+use alloy::sol_types::{Eip712Domain, SolError, SolInterface, SolStruct};
 
+/// Everything generated from `Types.sol`; re-exported at the crate root.
 mod generated {
     #![allow(missing_docs, clippy::all)]
     alloy::sol!(
@@ -23,19 +33,26 @@ mod generated {
     );
 }
 
+pub mod bindings;
+
 pub use generated::*;
 
 /// `ChannelParams.kind` of a ledger channel.
 pub const KIND_LEDGER: u8 = 0;
 /// `ChannelParams.kind` of a virtual channel.
 pub const KIND_VIRTUAL: u8 = 1;
-/// Depth of the fixed-depth sub-channel tree.
+/// Depth of the fixed-depth sub-channel tree: leaf slots are `0 <= index < 2^32`.
 pub const TREE_DEPTH: usize = 32;
+/// EIP-712 domain name of Ferry's signatures.
+pub const DOMAIN_NAME: &str = "Ferry";
+/// EIP-712 domain version of Ferry's signatures.
+pub const DOMAIN_VERSION: &str = "1";
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A committed artifact could not be read.
+    /// A committed artifact could not be read (kept for callers matching on it; the bytecode is now embedded at
+    /// compile time, so no current function returns it).
     #[error("artifact {name}: {reason}")]
     Artifact {
         /// The contract name.
@@ -48,33 +65,46 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The EIP-712 domain of Ferry's signatures: name "Ferry", version "1", the chain id and the adjudicator.
+// ---------------------------------------------------------------------------------------------- hashing (S1)
+
+/// The EIP-712 domain of Ferry's signatures: name "Ferry", version "1", the chain id and the adjudicator as the
+/// verifying contract (no salt).
 pub fn domain(chain_id: U256, adjudicator: Address) -> Eip712Domain {
     Eip712Domain::new(
-        Some("Ferry".into()),
-        Some("1".into()),
+        Some(DOMAIN_NAME.into()),
+        Some(DOMAIN_VERSION.into()),
         Some(chain_id),
         Some(adjudicator),
         None,
     )
 }
 
-/// The channel id: `keccak256(abi.encode(params))`.
-pub fn channel_id(params: &ChannelParams) -> B256 {
-    keccak256(params.abi_encode())
+/// The EIP-712 domain separator (`hashStruct(EIP712Domain)`), what the Adjudicator's `domainSeparator()` returns.
+pub fn domain_separator(chain_id: U256, adjudicator: Address) -> B256 {
+    domain(chain_id, adjudicator).separator()
 }
 
-/// EIP-712 `hashStruct(State)`; truncated to 136 bits it is the state's on-chain fingerprint.
+/// The channel id: `keccak256(abi.encode(params))`, the struct encoded as one tuple.
+pub fn channel_id(params: &ChannelParams) -> B256 {
+    keccak256(alloy::sol_types::SolValue::abi_encode(params))
+}
+
+/// EIP-712 `hashStruct(State)`; its low 136 bits are the state's on-chain [`fingerprint`].
 pub fn state_hash(state: &State) -> B256 {
     state.eip712_hash_struct()
 }
 
-/// The EIP-712 digest participants sign for `state`.
+/// The EIP-712 digest participants sign for `state` (`keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(state))`).
 pub fn state_digest(state: &State, chain_id: U256, adjudicator: Address) -> B256 {
     state.eip712_signing_hash(&domain(chain_id, adjudicator))
 }
 
-/// The EIP-712 digest a payer signs for `voucher`.
+/// EIP-712 `hashStruct(Voucher)`.
+pub fn voucher_hash(voucher: &Voucher) -> B256 {
+    voucher.eip712_hash_struct()
+}
+
+/// The EIP-712 digest a payer signs for `voucher`, in the same domain as states.
 pub fn voucher_digest(voucher: &Voucher, chain_id: U256, adjudicator: Address) -> B256 {
     voucher.eip712_signing_hash(&domain(chain_id, adjudicator))
 }
@@ -84,6 +114,35 @@ pub fn fingerprint(state: &State) -> U256 {
     let hash = U256::from_be_bytes(state_hash(state).0);
     hash & ((U256::from(1u8) << 136) - U256::from(1u8))
 }
+
+// ---------------------------------------------------------------------------------------------- signatures
+
+impl Signature {
+    /// Length of the packed form `r ‖ s ‖ v`.
+    pub const BYTES: usize = 65;
+
+    /// The packed 65-byte form `r ‖ s ‖ v` (what wallets and `ecrecover`-style APIs use).
+    pub fn to_bytes(&self) -> [u8; 65] {
+        let mut out = [0u8; 65];
+        out[..32].copy_from_slice(self.r.as_slice());
+        out[32..64].copy_from_slice(self.s.as_slice());
+        out[64] = self.v;
+        out
+    }
+
+    /// Parses the packed form `r ‖ s ‖ v`; `None` unless exactly 65 bytes. The values are not checked here
+    /// (recovery rejects bad `v`, out-of-range `r`/`s` and high `s`).
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; 65] = bytes.try_into().ok()?;
+        Some(Self {
+            r: B256::from_slice(&bytes[..32]),
+            s: B256::from_slice(&bytes[32..64]),
+            v: bytes[64],
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- artifacts
 
 /// The deployable contracts whose compiled artifacts are committed in `contracts/artifacts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,46 +192,47 @@ impl Artifact {
         }
     }
 
-    fn json(self) -> &'static str {
+    /// The creation bytecode, embedded at compile time (no constructor arguments: none of Ferry's contracts takes
+    /// any).
+    pub fn creation_code(self) -> Bytes {
+        use bindings::*;
         match self {
-            Artifact::Adjudicator => include_str!("../artifacts/Adjudicator.json"),
-            Artifact::PaymentApp => include_str!("../artifacts/PaymentApp.json"),
-            Artifact::RockPaperScissors => include_str!("../artifacts/RockPaperScissors.json"),
-            Artifact::TestToken => include_str!("../artifacts/TestToken.json"),
-            Artifact::FeeOnTransferToken => include_str!("../artifacts/FeeOnTransferToken.json"),
-            Artifact::RevertingToken => include_str!("../artifacts/RevertingToken.json"),
-            Artifact::GasBurningToken => include_str!("../artifacts/GasBurningToken.json"),
-            Artifact::FerryHarness => include_str!("../artifacts/FerryHarness.json"),
+            Artifact::Adjudicator => Adjudicator::BYTECODE.clone(),
+            Artifact::PaymentApp => PaymentApp::BYTECODE.clone(),
+            Artifact::RockPaperScissors => RockPaperScissors::BYTECODE.clone(),
+            Artifact::TestToken => TestToken::BYTECODE.clone(),
+            Artifact::FeeOnTransferToken => FeeOnTransferToken::BYTECODE.clone(),
+            Artifact::RevertingToken => RevertingToken::BYTECODE.clone(),
+            Artifact::GasBurningToken => GasBurningToken::BYTECODE.clone(),
+            Artifact::FerryHarness => FerryHarness::BYTECODE.clone(),
         }
     }
 
-    /// The creation bytecode (no constructor arguments: none of Ferry's contracts takes any).
+    /// The runtime bytecode, as deployed.
+    pub fn deployed_code(self) -> Bytes {
+        use bindings::*;
+        match self {
+            Artifact::Adjudicator => Adjudicator::DEPLOYED_BYTECODE.clone(),
+            Artifact::PaymentApp => PaymentApp::DEPLOYED_BYTECODE.clone(),
+            Artifact::RockPaperScissors => RockPaperScissors::DEPLOYED_BYTECODE.clone(),
+            Artifact::TestToken => TestToken::DEPLOYED_BYTECODE.clone(),
+            Artifact::FeeOnTransferToken => FeeOnTransferToken::DEPLOYED_BYTECODE.clone(),
+            Artifact::RevertingToken => RevertingToken::DEPLOYED_BYTECODE.clone(),
+            Artifact::GasBurningToken => GasBurningToken::DEPLOYED_BYTECODE.clone(),
+            Artifact::FerryHarness => FerryHarness::DEPLOYED_BYTECODE.clone(),
+        }
+    }
+
+    /// The creation bytecode as a `Result`, for callers written against the earlier fallible API; never fails.
     pub fn bytecode(self) -> Result<Bytes> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Raw {
-            bytecode: Bytes,
-        }
-        let raw: Raw = serde_json::from_str(self.json()).map_err(|e| Error::Artifact {
-            name: self.name(),
-            reason: e.to_string(),
-        })?;
-        if raw.bytecode.is_empty() {
-            return Err(Error::Artifact {
-                name: self.name(),
-                reason: "empty bytecode".into(),
-            });
-        }
-        Ok(raw.bytecode)
+        Ok(self.creation_code())
     }
 }
 
-/// The root of the empty sub-channel tree, `Z[32]` (ARCH.md "Sub-channel tree").
-pub fn empty_root() -> B256 {
-    EMPTY_SUBTREES[TREE_DEPTH]
-}
+// ---------------------------------------------------------------------------------------------- sub-channel tree
 
-/// `Z[i]`: the root of an empty subtree of height `i`, for `i` in `0..=32`.
+/// `Z[i]`: the root of an empty subtree of height `i`, for `i` in `0..=32`; `Z[0] = bytes32(0)`,
+/// `Z[i+1] = node(Z[i], Z[i])`. Computed once.
 pub static EMPTY_SUBTREES: LazyLock<[B256; TREE_DEPTH + 1]> = LazyLock::new(|| {
     let mut z = [B256::ZERO; TREE_DEPTH + 1];
     for i in 0..TREE_DEPTH {
@@ -180,6 +240,12 @@ pub static EMPTY_SUBTREES: LazyLock<[B256; TREE_DEPTH + 1]> = LazyLock::new(|| {
     }
     z
 });
+
+/// The root of the empty sub-channel tree, `Z[32]` (`EMPTY_ROOT`): the `subRoot` of a ledger state without
+/// sub-channels and of every virtual state.
+pub fn empty_root() -> B256 {
+    EMPTY_SUBTREES[TREE_DEPTH]
+}
 
 /// An inner node of the sub-channel tree: `keccak256(0x01 ‖ left ‖ right)`.
 pub fn tree_node(left: &B256, right: &B256) -> B256 {
@@ -190,17 +256,28 @@ pub fn tree_node(left: &B256, right: &B256) -> B256 {
     keccak256(buf)
 }
 
-/// A leaf of the sub-channel tree: `keccak256(0x00 ‖ abi.encode(leaf.channelId, leaf.amounts))`.
+/// A leaf of the sub-channel tree: `keccak256(0x00 ‖ abi.encode(leaf.channelId, leaf.amounts))`, the two values
+/// encoded as a parameter list (Solidity's `abi.encode(a, b)`). Never zero, so never the empty leaf `Z[0]`.
 pub fn leaf_hash(leaf: &SubAlloc) -> B256 {
-    let encoded = (leaf.channelId, leaf.amounts.clone()).abi_encode_params();
-    let mut buf = Vec::with_capacity(1 + encoded.len());
+    // abi.encode(bytes32, (address, uint256)[]): id ‖ offset 0x40 ‖ length ‖ (asset, amount)*. Written by hand to
+    // avoid cloning the amounts; the tests compare it with alloy's encoder.
+    let mut buf = Vec::with_capacity(1 + 96 + 64 * leaf.amounts.len());
     buf.push(0x00);
-    buf.extend_from_slice(&encoded);
+    buf.extend_from_slice(leaf.channelId.as_slice());
+    buf.extend_from_slice(&U256::from(0x40u8).to_be_bytes::<32>());
+    buf.extend_from_slice(&U256::from(leaf.amounts.len()).to_be_bytes::<32>());
+    for a in &leaf.amounts {
+        buf.extend_from_slice(&[0u8; 12]);
+        buf.extend_from_slice(a.asset.as_slice());
+        buf.extend_from_slice(&a.amount.to_be_bytes::<32>());
+    }
     keccak256(buf)
 }
 
+// ---------------------------------------------------------------------------------------------- reverts
+
 /// Names a revert of Ferry's contracts from its return data: `Name(arg, …)`, `Error("reason")` for a `require`
-/// message, or the raw bytes in hex when nothing matches.
+/// message, `Panic(code)`, or the raw bytes in hex when nothing matches.
 pub fn decode_revert(data: &[u8]) -> String {
     if data.is_empty() {
         return "reverted without data".into();
@@ -226,59 +303,4 @@ pub fn decode_revert(data: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_artifact_has_bytecode() -> Result<()> {
-        for a in Artifact::ALL {
-            assert!(a.bytecode()?.len() > 100, "{}", a.name());
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn empty_root_is_32_levels_of_zero_nodes() {
-        let mut z = B256::ZERO;
-        for _ in 0..TREE_DEPTH {
-            z = tree_node(&z, &z);
-        }
-        assert_eq!(empty_root(), z);
-        assert_ne!(empty_root(), B256::ZERO);
-    }
-
-    #[test]
-    fn typehash_matches_the_contract_strings() {
-        assert_eq!(
-            State::eip712_encode_type(),
-            "State(bytes32 channelId,uint48 version,Outcome outcome,bytes appData,bool isFinal)\
-             AssetOutcome(address asset,uint256[] balances,uint256[] deposited,uint256[] withdrawn,uint256 locked)\
-             Outcome(AssetOutcome[] assets,bytes32 subRoot)"
-        );
-        assert_eq!(
-            Voucher::eip712_encode_type(),
-            "Voucher(bytes32 channelId,address payer,address asset,uint256 amount)"
-        );
-    }
-
-    #[test]
-    fn reverts_are_named() {
-        let data = IAdjudicator::StaleVersion {
-            version: 3u64.try_into().unwrap_or_default(),
-            registered: Default::default(),
-        }
-        .abi_encode();
-        assert!(decode_revert(&data).contains("StaleVersion"));
-        assert!(
-            decode_revert(
-                &WrongSigner {
-                    index: U256::from(1)
-                }
-                .abi_encode()
-            )
-            .contains("WrongSigner")
-        );
-        assert_eq!(decode_revert(&[]), "reverted without data");
-        assert_eq!(decode_revert(&[0xde, 0xad]), "0xdead");
-    }
-}
+mod tests;

@@ -1,4 +1,4 @@
-//! Builders for params and states: what an app builder or a test needs to put a channel together.
+//! Builders for params, outcomes and states: what an app builder or a test needs to put a channel together.
 
 use alloy::primitives::aliases::U48;
 use alloy::primitives::{Address, B256, Bytes, U256};
@@ -83,6 +83,17 @@ pub fn state(
         appData: app_data,
         isFinal: is_final,
     }
+}
+
+/// A ledger state's outcome assets from a sub-channel table: each asset's `locked` set to the table's total for it
+/// and the `subRoot` to the table's root, balances as given. The caller keeps the funding invariant (S12) by moving
+/// what it locks out of the balances.
+pub fn with_sub_table(mut state: State, table: &crate::SubTree) -> State {
+    for a in &mut state.outcome.assets {
+        a.locked = table.locked(&a.asset);
+    }
+    state.outcome.subRoot = table.root();
+    state
 }
 
 /// Signs `state` with each signer in order.

@@ -1,18 +1,24 @@
 //! The one error type of `ferry-ledger`.
 
-use alloy::primitives::B256;
+use alloy::primitives::{Address, B256, U256};
 
-/// Everything that can be wrong with channel data handed to this crate. Each variant leaves the caller's state as
-/// it was: checks run before anything changes.
+/// Everything that can be wrong with channel data handed to this crate. Every check runs before anything changes,
+/// so an error leaves the caller's data (a [`SubTree`](crate::SubTree), a [`SignedState`](crate::SignedState)) as
+/// it was.
+///
+/// Where the contract has a matching revert, the variant carries the same reason code and
+/// [`Error::revert_name`] gives the Solidity error's name, so differential tests can compare verdicts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// Params break S1/S2; the reason code is the contract's (`InvalidParams(reason)` in `Types.sol`).
+    /// Params break S1/S2; the reason code is the contract's (`InvalidParams(reason)` in `Types.sol`): 1 unknown
+    /// kind, 2 participant count, 3 zero participant, 4 repeated participant, 5 hops count, 6 repeated hop, 7 zero
+    /// challenge duration, 8 proof longer than the tree.
     #[error("invalid channel params: {}", params_reason(*.0))]
     InvalidParams(u8),
     /// `params.chain_id` is not the chain this node is on (S1).
     #[error("channel is for chain {got}, expected {expected}")]
     WrongChain {
-        /// The chain the params name.
+        /// The chain the params name (saturated to `u64`).
         got: u64,
         /// The chain expected.
         expected: u64,
@@ -20,16 +26,20 @@ pub enum Error {
     /// `params.adjudicator` is not the adjudicator this node uses (S1).
     #[error("channel is for another adjudicator")]
     WrongAdjudicator,
-    /// The outcome breaks the outcome rules; the reason code is the contract's (`InvalidOutcome(reason)`).
+    /// The outcome breaks the outcome rules; the reason code is the contract's (`InvalidOutcome(reason)`): 1 asset
+    /// order, 2 array length, 3 `sum(balances) + locked != sum(deposited) - sum(withdrawn)`, 4 a virtual channel
+    /// that locks funds or hosts sub-channels.
     #[error("invalid outcome: {}", outcome_reason(*.0))]
     InvalidOutcome(u8),
-    /// A signature is malformed: bad v, r or s out of range, high s, or no address recovers (S1, S4).
+    /// A signature is malformed: bad v, r or s out of range, high s, or no address recovers (S1, S4). The contract
+    /// folds all of these into one revert; [`signature::check_form`](crate::signature::check_form) names the fault.
     #[error("malformed signature")]
     InvalidSignature,
     /// The signature at `index` is not by the required signer, or the count is wrong (S4).
     #[error("signature {index} is not by the required signer")]
     WrongSigner {
-        /// Position of the offending signature (or the count given, when the count is wrong).
+        /// Position of the offending signature (or the count given, when the count is wrong), as the contract
+        /// reports it: for an endpoint-signed virtual state the second endpoint is reported as `n - 1`.
         index: usize,
     },
     /// The state belongs to another channel.
@@ -40,16 +50,20 @@ pub enum Error {
         /// The channel expected.
         expected: B256,
     },
-    /// The operation needs the other kind of channel or a state of another finality.
-    #[error("wrong kind of channel or state: {0}")]
+    /// The operation needs the other kind of channel (ledger / virtual).
+    #[error("wrong kind of channel: {0}")]
     WrongKind(&'static str),
+    /// The operation needs a state of the other finality (`conclude` takes finals; `challenge`, `checkpoint` and
+    /// moves refuse them).
+    #[error("wrong finality: {0}")]
+    FinalityMismatch(&'static str),
     /// An endpoint-signed state of V needs the funding certificate (S4, S5).
     #[error("an endpoint-signed virtual state needs the funding certificate")]
     MissingCertificate,
-    /// The certificate is not V's post-fund signed by the whole path (S4).
+    /// The certificate is not V's post-fund signed by the whole path, or not the one registered (S4).
     #[error("invalid funding certificate")]
     InvalidCertificate,
-    /// The state breaks S3 (asset set, totals, intermediaries' balances).
+    /// The state breaks S3: another asset list, other per-asset totals, or an intermediary holding funds.
     #[error("state breaks conservation (S3)")]
     ConservationViolated,
     /// The version does not follow the rules (stale, or not exactly one step for a move).
@@ -63,24 +77,98 @@ pub enum Error {
     /// The mover is not an endpoint, or a participant index is out of range.
     #[error("participant {0} cannot do this")]
     InvalidParticipant(usize),
-    /// The app rejects the move (S7).
+    /// The app rejects the move, or the channel has no app (S7).
     #[error("invalid move: {0}")]
     InvalidTransition(&'static str),
+    /// App data could not be decoded as the app's struct.
+    #[error("app data does not decode: {0}")]
+    AppData(String),
     /// A sub-channel leaf for this virtual channel is already in the table (one position per V).
     #[error("sub-channel {0} is already in the table")]
     DuplicateSubChannel(B256),
     /// The sub-channel is not in the table.
     #[error("sub-channel {0} is not in the table")]
     UnknownSubChannel(B256),
-    /// The slot is taken or outside the tree.
-    #[error("slot {0} is taken or outside the tree")]
+    /// The slot is taken, or beyond the next free slot of the table.
+    #[error("slot {0} is taken or not available")]
     SlotUnavailable(u64),
-    /// App data could not be decoded.
-    #[error("app data does not decode: {0}")]
-    AppData(String),
-    /// An amount overflowed.
+    /// The table holds as many sub-channels as it may.
+    #[error("the sub-channel table is full ({capacity} leaves)")]
+    TreeFull {
+        /// The table's capacity.
+        capacity: u64,
+    },
+    /// A leaf's amounts are not strictly ascending by asset.
+    #[error("invalid sub-channel leaf: {0}")]
+    InvalidLeaf(&'static str),
+    /// A ledger outcome's `locked` differs from the sum of its sub-channel leaves for an asset.
+    #[error("locked {locked} of asset {asset} differs from the sub-channel total {expected}")]
+    LockedMismatch {
+        /// The asset.
+        asset: Address,
+        /// The outcome's `locked`.
+        locked: U256,
+        /// The sum of the leaves' amounts.
+        expected: U256,
+    },
+    /// A ledger outcome's `subRoot` is not the root of its sub-channel table.
+    #[error("sub-channel root {got} differs from the table's {expected}")]
+    SubRootMismatch {
+        /// The outcome's `subRoot`.
+        got: B256,
+        /// The table's root.
+        expected: B256,
+    },
+    /// The ledger is not one of V's hops, or its participants are not that hop's path members (S9).
+    #[error("the ledger is not on the virtual channel's path")]
+    LedgerNotOnPath,
+    /// The leaf belongs to another virtual channel, or its assets differ from V's (S9).
+    #[error("the leaf does not match the virtual channel")]
+    LeafMismatch,
+    /// The Merkle proof does not lead to the ledger's sub-channel root (S9).
+    #[error("the proof does not lead to the sub-channel root")]
+    InvalidProof,
+    /// An amount overflowed 256 bits (the contract reverts with a panic).
     #[error("amount overflow")]
     Overflow,
+}
+
+impl Error {
+    /// The name of the contract's revert that matches this error (`"InvalidParams"`, `"StaleVersion"`, …), or
+    /// `"Panic"` for an overflow; `None` for errors that only exist off-chain (the sub-channel table's bookkeeping,
+    /// app-data decoding, a chain or adjudicator mismatch, which the contract names `WrongChain` /
+    /// `WrongAdjudicator` without arguments and returns here as well).
+    pub fn revert_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::InvalidParams(_) => "InvalidParams",
+            Error::WrongChain { .. } => "WrongChain",
+            Error::WrongAdjudicator => "WrongAdjudicator",
+            Error::InvalidOutcome(_) => "InvalidOutcome",
+            Error::InvalidSignature => "InvalidSignature",
+            Error::WrongSigner { .. } => "WrongSigner",
+            Error::WrongChannel { .. } => "WrongChannel",
+            Error::WrongKind(_) => "WrongKind",
+            Error::FinalityMismatch(_) => "FinalityMismatch",
+            Error::MissingCertificate => "MissingCertificate",
+            Error::InvalidCertificate => "InvalidCertificate",
+            Error::ConservationViolated => "ConservationViolated",
+            Error::StaleVersion { .. } => "StaleVersion",
+            Error::InvalidParticipant(_) => "InvalidParticipant",
+            Error::InvalidTransition(_) => "InvalidTransition",
+            Error::LedgerNotOnPath => "LedgerNotOnPath",
+            Error::LeafMismatch => "LeafMismatch",
+            Error::InvalidProof => "InvalidProof",
+            Error::Overflow => "Panic",
+            Error::AppData(_)
+            | Error::DuplicateSubChannel(_)
+            | Error::UnknownSubChannel(_)
+            | Error::SlotUnavailable(_)
+            | Error::TreeFull { .. }
+            | Error::InvalidLeaf(_)
+            | Error::LockedMismatch { .. }
+            | Error::SubRootMismatch { .. } => return None,
+        })
+    }
 }
 
 /// `Result` with this crate's [`Error`].

@@ -1,15 +1,57 @@
-//! Ferry's channel primitives.
+//! Ferry's channel primitives: everything a participant checks and computes about a channel without touching the
+//! chain, with the same verdicts and the same hashes as the contracts (ARCH.md "On-chain specification").
 //!
-//! - [`channel`]: builders for params and states.
-//! - [`params`]: channel params, validation (S1, S2), ids, fresh nonces.
-//! - [`outcome`]: outcome rules and the S3 totals.
-//! - [`signature`]: channel keys, low-s signatures over EIP-712 digests, recovery.
-//! - [`support`]: who must sign what (S4), what challenge / conclude / checkpoint / progress accept (S5, S7).
-//! - [`sub_tree`]: the sub-channel Merkle tree a ledger state commits to (O(log n) insert, remove, proof).
-//! - [`app`]: the app trait and the bundled payment and rock-paper-scissors apps.
+//! - [`params`]: channel params, their validation (S1, S2), ids, fresh nonces, a ledger's position on a virtual
+//!   channel's path.
+//! - [`outcome`]: the outcome rules (asset order, lengths, the funding invariant of S12), the S3 totals, the link
+//!   between a ledger outcome and its sub-channel table.
+//! - [`state`]: versions, who must sign a state (S4), [`SignedState`].
+//! - [`signature`]: channel keys ([`Signer`]), low-s signatures over EIP-712 digests, strict recovery.
+//! - [`support`]: what `conclude`, `challenge`, `checkpoint`, `progress`, `withdrawPartial` and `claim` accept
+//!   (S3–S5, S7, S9), apart from what needs chain storage.
+//! - [`sub_tree`]: the sub-channel table, a fixed-depth Merkle tree of `SubAlloc` leaves ([`SubTree`]): O(log n)
+//!   insert, remove and proof, cached root, room for a million leaves.
+//! - [`app`]: the [`App`](app::App) trait and the bundled payment and rock-paper-scissors apps, with the helpers to
+//!   build their moves.
+//! - [`channel`]: builders for params, outcomes and states.
 //!
 //! The on-chain types themselves (`ChannelParams`, `State`, `Outcome`, …) come from `ferry-contracts`, generated
-//! from the Solidity sources, and are re-exported here. This crate has no tokio, no sockets and no clock.
+//! from the Solidity sources, and are re-exported here. Every error is an [`Error`]; nothing here panics on input
+//! from a peer. This crate has no tokio, no sockets and no clock.
+//!
+//! ```
+//! use ferry_ledger::channel::{funded_asset, ledger_params, state};
+//! use ferry_ledger::contracts::{Address, B256, Bytes, U256};
+//! use ferry_ledger::support::{Registered, check_challenge};
+//! use ferry_ledger::{AssetAmount, ChainContext, SignedState, Signer, SubAlloc, SubTree, sub_tree};
+//!
+//! # fn main() -> ferry_ledger::Result<()> {
+//! let ctx = ChainContext { chain_id: 31337, adjudicator: Address::repeat_byte(0xad) };
+//! let (alice, hub) = (Signer::random(), Signer::random());
+//! let params = ledger_params(&ctx, alice.address(), hub.address(), 3600);
+//!
+//! // The ledger hosts one virtual channel holding 3 wei of ETH.
+//! let mut table = SubTree::new();
+//! let leaf = SubAlloc {
+//!     channelId: B256::repeat_byte(7),
+//!     amounts: vec![AssetAmount { asset: Address::ZERO, amount: U256::from(3) }],
+//! };
+//! table.insert(leaf.clone())?;
+//! let mut asset = funded_asset(Address::ZERO, vec![U256::from(10), U256::from(10)]);
+//! asset.balances[0] -= U256::from(3); // Alice's share of V moves from her balance into `locked`
+//! let s = ferry_ledger::channel::with_sub_table(state(&params, 2, vec![asset], Bytes::new(), false), &table);
+//! ferry_ledger::outcome::check_sub_table(&s.outcome, &table)?;
+//!
+//! // Both sign; the chain would accept it as a challenge; the leaf is provable against the state.
+//! let signed = SignedState::sign(&ctx, s, &[&alice, &hub]);
+//! check_challenge(&ctx, &params, &signed.state, &signed.sigs, None, &Registered::default())?;
+//! let proof = table.proof(&leaf.channelId)?;
+//! assert!(sub_tree::verify(&signed.state.outcome.subRoot, &leaf, &proof));
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
 
 pub mod app;
 pub mod channel;
@@ -17,6 +59,7 @@ mod error;
 pub mod outcome;
 pub mod params;
 pub mod signature;
+pub mod state;
 pub mod sub_tree;
 pub mod support;
 
@@ -27,4 +70,6 @@ pub use ferry_contracts::{
     PaymentData, Signature, State, SubAlloc, Voucher,
 };
 pub use signature::Signer;
+pub use state::SignedState;
 pub use sub_tree::SubTree;
+pub use support::ChainContext;

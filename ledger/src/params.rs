@@ -1,4 +1,4 @@
-//! Channel params: validation (S1, S2), ids and fresh nonces.
+//! Channel params: validation (S1, S2), ids, fresh nonces, and where a ledger sits on a virtual channel's path.
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{ChannelParams, KIND_LEDGER, KIND_VIRTUAL};
@@ -6,9 +6,15 @@ use rand::RngCore;
 
 use crate::{Error, Result};
 
-/// The structural checks of S1/S2, with the contract's reason codes (`ChannelLib.validate`): ledger channels have
-/// exactly two participants and no hops; virtual channels have at least two participants, one hop per neighbour
-/// pair and distinct hops; participants are non-zero and distinct; the challenge duration is positive.
+pub use ferry_contracts::channel_id;
+
+/// The structural checks of S1/S2, with the contract's reason codes (`ChannelLib.validate`, same order):
+/// - kind 0 (ledger): exactly two participants (2) and no hops (5);
+/// - kind 1 (virtual): at least two participants (2) — `[A, B]` is a sub-channel of their direct ledger, `[A, I1,
+///   …, In, B]` goes through n intermediaries — and `hops.len() == participants.len() - 1` (5), hops pairwise
+///   distinct (6);
+/// - any other kind (1);
+/// - participants non-zero (3) and pairwise distinct (4); a positive challenge duration (7).
 pub fn validate(params: &ChannelParams) -> Result<()> {
     let n = params.participants.len();
     match params.kind {
@@ -49,7 +55,8 @@ pub fn validate(params: &ChannelParams) -> Result<()> {
     Ok(())
 }
 
-/// [`validate`] plus the chain context of S1: the params name this chain and this adjudicator. Returns the id.
+/// [`validate`] after the chain context of S1 (the contract's order: chain, adjudicator, structure): the params
+/// name this chain and this adjudicator. Returns the channel id.
 pub fn validate_for(params: &ChannelParams, chain_id: u64, adjudicator: Address) -> Result<B256> {
     if params.chainId != U256::from(chain_id) {
         return Err(Error::WrongChain {
@@ -61,17 +68,76 @@ pub fn validate_for(params: &ChannelParams, chain_id: u64, adjudicator: Address)
         return Err(Error::WrongAdjudicator);
     }
     validate(params)?;
-    Ok(ferry_contracts::channel_id(params))
+    Ok(channel_id(params))
 }
 
-/// A fresh random 256-bit nonce (S1).
+/// A fresh random 256-bit nonce (S1), from the thread-local CSPRNG.
 pub fn fresh_nonce() -> U256 {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     U256::from_be_bytes(bytes)
 }
 
-/// Index of the last participant (endpoint B of a virtual channel; participant 1 of a ledger channel).
+/// Index of the last participant (endpoint B of a virtual channel; participant 1 of a ledger channel); 0 when
+/// there are no participants.
 pub fn last_index(params: &ChannelParams) -> usize {
     params.participants.len().saturating_sub(1)
+}
+
+/// Whether `index` is an endpoint (0 or n-1) of a channel with at least one participant.
+pub fn is_endpoint(params: &ChannelParams, index: usize) -> bool {
+    !params.participants.is_empty() && (index == 0 || index == last_index(params))
+}
+
+/// The two endpoints `(A, B)` (first and last participant); `None` with fewer than two participants.
+pub fn endpoints(params: &ChannelParams) -> Option<(Address, Address)> {
+    match params.participants.as_slice() {
+        [first, .., last] => Some((*first, *last)),
+        _ => None,
+    }
+}
+
+/// Where a ledger channel sits on a virtual channel's path (S2, S8, S9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PathPosition {
+    /// k: the ledger is `hops[k]`, between `participants[k]` and `participants[k + 1]` of V.
+    pub hop: usize,
+    /// The ledger participant that stands for A's side (`V.participants[k]`), paid `min(A's balance, leaf)` by a
+    /// claim.
+    pub left: Address,
+    /// The ledger participant that stands for B's side (`V.participants[k + 1]`).
+    pub right: Address,
+    /// Index (0 or 1) of `left` among the ledger's participants: the ledger's participants may be in either order
+    /// (ARCH.md "a ledger's participants may appear in either order on a virtual path").
+    pub left_index: usize,
+}
+
+/// Finds a ledger on V's path as the contract's `claim` does: k is found by searching `V.hops` for the ledger's id
+/// (never taken from the caller), and the ledger's participants must be `{P_k, P_k+1}` in either order.
+pub fn path_position(ledger: &ChannelParams, virt: &ChannelParams) -> Result<PathPosition> {
+    let lid = channel_id(ledger);
+    let k = virt
+        .hops
+        .iter()
+        .position(|h| *h == lid)
+        .ok_or(Error::LedgerNotOnPath)?;
+    let (Some(left), Some(right)) = (virt.participants.get(k), virt.participants.get(k + 1)) else {
+        return Err(Error::LedgerNotOnPath);
+    };
+    let [l0, l1] = ledger.participants.as_slice() else {
+        return Err(Error::LedgerNotOnPath);
+    };
+    let left_index = if l0 == left && l1 == right {
+        0
+    } else if l0 == right && l1 == left {
+        1
+    } else {
+        return Err(Error::LedgerNotOnPath);
+    };
+    Ok(PathPosition {
+        hop: k,
+        left: *left,
+        right: *right,
+        left_index,
+    })
 }

@@ -1,12 +1,111 @@
-//! secp256k1 signatures over EIP-712 digests: 65 bytes, `v ∈ {27, 28}`, low s only.
+//! secp256k1 signatures over EIP-712 digests: 65 bytes, `v ∈ {27, 28}`, `0 < r < n`, `0 < s <= n/2` (low s),
+//! a non-zero recovered address (ARCH.md "Identity and hashing"; `ChannelLib.recover`).
 
-use alloy::primitives::{Address, B256, keccak256};
-use ferry_contracts::Signature;
+use alloy::primitives::{Address, B256, U256, keccak256};
+use ferry_contracts::{Signature, State};
 use k256::ecdsa::{RecoveryId, Signature as K256Signature, SigningKey, VerifyingKey};
 
+use crate::support::ChainContext;
 use crate::{Error, Result};
 
-/// A channel key: signs digests and knows its Ethereum address.
+/// The secp256k1 group order n.
+pub const SECP256K1_N: U256 = U256::from_be_slice(&[
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE,
+    0xBA, 0xAE, 0xDC, 0xE6, 0xAF, 0x48, 0xA0, 0x3B, 0xBF, 0xD2, 0x5E, 0x8C, 0xD0, 0x36, 0x41, 0x41,
+]);
+
+/// `n / 2`: the largest `s` a low-s signature may have.
+pub const SECP256K1_HALF_N: U256 = U256::from_be_slice(&[
+    0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0x5D, 0x57, 0x6E, 0x73, 0x57, 0xA4, 0x50, 0x1D, 0xDF, 0xE9, 0x2F, 0x46, 0x68, 0x1B, 0x20, 0xA0,
+]);
+
+/// What is wrong with a malformed signature. The contract reverts with `InvalidSignature()` for all of them, and
+/// so does [`recover`] ([`Error::InvalidSignature`]); this names the fault for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureFault {
+    /// `v` is neither 27 nor 28.
+    BadV,
+    /// `r` is zero.
+    ZeroR,
+    /// `r >= n`.
+    ROutOfRange,
+    /// `s` is zero.
+    ZeroS,
+    /// `s > n/2`: the high-s twin of a valid signature (malleability).
+    HighS,
+    /// No public key recovers from `(digest, r, s, v)` (no curve point has x = r), or it hashes to address 0.
+    Unrecoverable,
+}
+
+/// The checks `ChannelLib.recover` makes before `ecrecover`, in its order.
+pub fn check_form(sig: &Signature) -> Result<(), SignatureFault> {
+    let r = U256::from_be_bytes(sig.r.0);
+    let s = U256::from_be_bytes(sig.s.0);
+    if sig.v != 27 && sig.v != 28 {
+        return Err(SignatureFault::BadV);
+    }
+    if r.is_zero() {
+        return Err(SignatureFault::ZeroR);
+    }
+    if r >= SECP256K1_N {
+        return Err(SignatureFault::ROutOfRange);
+    }
+    if s.is_zero() {
+        return Err(SignatureFault::ZeroS);
+    }
+    if s > SECP256K1_HALF_N {
+        return Err(SignatureFault::HighS);
+    }
+    Ok(())
+}
+
+/// Recovers the signer of `digest`, or names the fault.
+pub fn recover_detailed(digest: &B256, sig: &Signature) -> Result<Address, SignatureFault> {
+    check_form(sig)?;
+    // v = 27 + y parity; `ecrecover` takes r itself as the x coordinate (never r + n).
+    let recid = RecoveryId::new(sig.v == 28, false);
+    let parsed =
+        K256Signature::from_scalars(sig.r.0, sig.s.0).map_err(|_| SignatureFault::Unrecoverable)?;
+    let key = VerifyingKey::recover_from_prehash(digest.as_slice(), &parsed, recid)
+        .map_err(|_| SignatureFault::Unrecoverable)?;
+    let address = address_of(&key);
+    if address == Address::ZERO {
+        return Err(SignatureFault::Unrecoverable);
+    }
+    Ok(address)
+}
+
+/// Recovers the signer of `digest` (`ChannelLib.recover`): rejects `v ∉ {27, 28}`, r or s zero or ≥ n, high s,
+/// and signatures from which no address recovers, all as [`Error::InvalidSignature`].
+pub fn recover(digest: &B256, sig: &Signature) -> Result<Address> {
+    recover_detailed(digest, sig).map_err(|_| Error::InvalidSignature)
+}
+
+/// Exactly one signature per signer, in order (S4; `ChannelLib.requireSignedByAll`): a wrong count is
+/// `WrongSigner { index: sigs.len() }`, a malformed signature `InvalidSignature`, another signer
+/// `WrongSigner { index }`.
+pub fn check_signed_by_all(digest: &B256, sigs: &[Signature], signers: &[Address]) -> Result<()> {
+    if sigs.len() != signers.len() {
+        return Err(Error::WrongSigner { index: sigs.len() });
+    }
+    for (index, (sig, signer)) in sigs.iter().zip(signers).enumerate() {
+        if recover(digest, sig)? != *signer {
+            return Err(Error::WrongSigner { index });
+        }
+    }
+    Ok(())
+}
+
+/// The Ethereum address of a public key: the last 20 bytes of `keccak256(x ‖ y)`.
+pub fn address_of(key: &VerifyingKey) -> Address {
+    let point = key.to_encoded_point(false);
+    let hash = keccak256(&point.as_bytes()[1..]);
+    Address::from_slice(&hash[12..])
+}
+
+/// A channel key: a k256 [`SigningKey`] with its Ethereum address. Signs digests deterministically (RFC 6979),
+/// always in low-s form.
 #[derive(Clone)]
 pub struct Signer {
     key: SigningKey,
@@ -21,27 +120,38 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+impl PartialEq for Signer {
+    fn eq(&self, other: &Self) -> bool {
+        self.address == other.address
+    }
+}
+
+impl Eq for Signer {}
+
+impl From<SigningKey> for Signer {
+    fn from(key: SigningKey) -> Self {
+        let address = address_of(key.verifying_key());
+        Self { key, address }
+    }
+}
+
 impl Signer {
-    /// A signer from a 32-byte secret key; rejects zero and out-of-range keys.
+    /// A signer from a 32-byte secret key; rejects zero and keys ≥ n ([`Error::InvalidSignature`]).
     pub fn from_bytes(secret: &B256) -> Result<Self> {
         let key = SigningKey::from_bytes(&secret.0.into()).map_err(|_| Error::InvalidSignature)?;
-        Ok(Self::from_key(key))
+        Ok(Self::from(key))
     }
 
-    /// A fresh random key.
+    /// A fresh random key from the thread-local CSPRNG.
     pub fn random() -> Self {
         let mut bytes = [0u8; 32];
         loop {
             rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+            // Fails only for 0 and values ≥ n: probability below 2^-127.
             if let Ok(s) = Self::from_bytes(&B256::from(bytes)) {
                 return s;
             }
         }
-    }
-
-    fn from_key(key: SigningKey) -> Self {
-        let address = address_of(key.verifying_key());
-        Self { key, address }
     }
 
     /// The signer's Ethereum address.
@@ -49,72 +159,43 @@ impl Signer {
         self.address
     }
 
+    /// The k256 key.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// The secret key bytes (for persisting the key).
     pub fn secret_bytes(&self) -> B256 {
         B256::from_slice(&self.key.to_bytes())
     }
 
-    /// Signs a 32-byte digest: low s, `v = 27 + recovery id`.
+    /// Signs a 32-byte digest: low s, `v = 27 + y parity`. [`recover`] gives back [`Signer::address`].
     pub fn sign_digest(&self, digest: &B256) -> Signature {
-        // k256 signs deterministically (RFC 6979); a prehash of 32 bytes never fails.
         let (sig, recid) = match self.key.sign_prehash_recoverable(digest.as_slice()) {
             Ok(pair) => pair,
+            // Only a prehash shorter than half the field size (16 bytes) makes k256 fail; a digest is 32 bytes.
             Err(_) => unreachable_signing(),
         };
-        let (sig, recid) = match sig.normalize_s() {
-            Some(low) => (
-                low,
-                RecoveryId::new(!recid.is_y_odd(), recid.is_x_reduced()),
-            ),
-            None => (sig, recid),
+        // Low s: negating s flips the parity of the recovered point's y.
+        let (sig, y_odd) = match sig.normalize_s() {
+            Some(low) => (low, !recid.is_y_odd()),
+            None => (sig, recid.is_y_odd()),
         };
         let (r, s) = sig.split_bytes();
         Signature {
-            v: 27 + recid.to_byte(),
+            v: 27 + u8::from(y_odd),
             r: B256::from_slice(&r),
             s: B256::from_slice(&s),
         }
+    }
+
+    /// Signs a state's EIP-712 digest in a chain context.
+    pub fn sign_state(&self, ctx: &ChainContext, state: &State) -> Signature {
+        self.sign_digest(&ctx.digest(state))
     }
 }
 
 #[cold]
 fn unreachable_signing() -> ! {
-    // `sign_prehash_recoverable` fails only for prehashes shorter than the field size; ours are 32 bytes.
     panic!("signing a 32-byte digest cannot fail")
-}
-
-fn address_of(key: &VerifyingKey) -> Address {
-    let point = key.to_encoded_point(false);
-    let hash = keccak256(&point.as_bytes()[1..]);
-    Address::from_slice(&hash[12..])
-}
-
-/// Recovers the signer of `digest` (`ChannelLib.recover`): rejects `v ∉ {27, 28}`, r or s zero or ≥ n, high s.
-pub fn recover(digest: &B256, sig: &Signature) -> Result<Address> {
-    let recid = match sig.v {
-        27 => RecoveryId::new(false, false),
-        28 => RecoveryId::new(true, false),
-        _ => return Err(Error::InvalidSignature),
-    };
-    let parsed =
-        K256Signature::from_scalars(sig.r.0, sig.s.0).map_err(|_| Error::InvalidSignature)?;
-    if parsed.normalize_s().is_some() {
-        return Err(Error::InvalidSignature); // high s
-    }
-    let key = VerifyingKey::recover_from_prehash(digest.as_slice(), &parsed, recid)
-        .map_err(|_| Error::InvalidSignature)?;
-    Ok(address_of(&key))
-}
-
-/// Exactly one signature per signer, in order (S4).
-pub fn check_signed_by_all(digest: &B256, sigs: &[Signature], signers: &[Address]) -> Result<()> {
-    if sigs.len() != signers.len() {
-        return Err(Error::WrongSigner { index: sigs.len() });
-    }
-    for (index, (sig, signer)) in sigs.iter().zip(signers).enumerate() {
-        if recover(digest, sig)? != *signer {
-            return Err(Error::WrongSigner { index });
-        }
-    }
-    Ok(())
 }

@@ -1,17 +1,23 @@
-//! The support rules (S4, S5) and S3 for states handed to the adjudicator: who must have signed what, and what a
-//! challenge, a conclude or a checkpoint will accept. Same verdicts as the contract's checks that do not depend on
-//! chain storage; the on-chain part (registered version, deadline) is passed in.
+//! The support rules (S4, S5, S7), S3, and the other preconditions of the Adjudicator's entry points that do not
+//! depend on chain storage: who must have signed what, and what `conclude`, `challenge`, `checkpoint`,
+//! `progress`, `withdrawPartial` and `claim` will accept; plus the off-chain check of a proposed leaf (S8). Each function returns the error the contract reverts
+//! with, checked in the contract's order; the on-chain facts they need (registered version, pending challenge,
+//! certificate totals) are passed in. What they leave to the chain: finalization, fingerprints of registered
+//! states, move counts, claimed flags and holdings.
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{
-    Certificate, ChannelParams, KIND_LEDGER, KIND_VIRTUAL, Signature, State, state_digest,
+    AssetAmount, Certificate, ChannelParams, KIND_LEDGER, KIND_VIRTUAL, LeafProof, Signature,
+    State, SubAlloc, state_digest,
 };
 
 use crate::signature::{check_signed_by_all, recover};
-use crate::{Error, Result, outcome, params};
+use crate::{Error, Result, outcome, params, sub_tree};
 
-/// The chain context states are signed for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub use crate::state::version_of;
+
+/// The chain context states are signed for (the EIP-712 domain's chain id and verifying contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChainContext {
     /// The chain id.
     pub chain_id: u64,
@@ -24,43 +30,55 @@ impl ChainContext {
     pub fn digest(&self, state: &State) -> B256 {
         state_digest(state, U256::from(self.chain_id), self.adjudicator)
     }
+
+    /// The EIP-712 domain of this context.
+    pub fn domain(&self) -> alloy::sol_types::Eip712Domain {
+        ferry_contracts::domain(U256::from(self.chain_id), self.adjudicator)
+    }
 }
 
 /// What the chain knows of a channel that bears on a challenge.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Registered {
-    /// The registered version.
+    /// The registered version (0 when nothing is registered).
     pub version: u64,
-    /// Whether a challenge is pending (not yet finalized).
+    /// Whether a challenge is pending (registered, not yet finalized).
     pub pending: bool,
     /// For V: the S3 totals hash of its certificate, once V is registered as certified.
     pub certified_totals: Option<B256>,
 }
 
-/// Numeric value of a `uint48` version.
-pub fn version_of(state: &State) -> u64 {
-    state.version.to::<u64>()
-}
-
-/// Checks a final state as `conclude` does (S4): params valid for `ctx`, the state is final, of this channel, a
-/// valid outcome, and signed by every participant (for V, the whole path).
+/// Checks a final state as `conclude` does (S4): params valid for `ctx`, a state of this channel, final, not older
+/// than the registered version, a valid outcome, signed by every participant (for V, the whole path).
 pub fn check_final(
     ctx: &ChainContext,
     params: &ChannelParams,
     state: &State,
     sigs: &[Signature],
+    registered_version: u64,
 ) -> Result<()> {
     let id = params::validate_for(params, ctx.chain_id, ctx.adjudicator)?;
     check_channel(id, state)?;
     if !state.isFinal {
-        return Err(Error::WrongKind("conclude needs a final state"));
+        return Err(Error::FinalityMismatch("conclude needs a final state"));
+    }
+    if version_of(state) < registered_version {
+        return Err(Error::StaleVersion {
+            version: version_of(state),
+            reference: registered_version,
+        });
     }
     outcome::validate(&state.outcome, params.participants.len(), params.kind)?;
     check_signed_by_all(&ctx.digest(state), sigs, &params.participants)
 }
 
-/// Checks a state as `challenge` does (S4, S5, S3) against what is registered. Returns the certificate totals to
-/// remember when the state certifies V (a version-1 whole-path state or a supplied certificate).
+/// Checks a state as `challenge` does (S4, S5, S3) against what is registered: not final; newer than the
+/// registered version (or as new, when no challenge is pending); a valid outcome; signed by all (a ledger state,
+/// or V up to its post-fund), or by V's endpoints with the certificate — given, or already registered. A
+/// certificate with no signatures counts as none, as on-chain.
+///
+/// Returns the certificate totals the chain starts remembering when this challenge certifies V (a whole-path
+/// version-1 state or a certificate, while V is not yet certified); `None` otherwise.
 pub fn check_challenge(
     ctx: &ChainContext,
     params: &ChannelParams,
@@ -72,7 +90,7 @@ pub fn check_challenge(
     let id = params::validate_for(params, ctx.chain_id, ctx.adjudicator)?;
     check_channel(id, state)?;
     if state.isFinal {
-        return Err(Error::WrongKind("finals go through conclude"));
+        return Err(Error::FinalityMismatch("finals go through conclude"));
     }
     let version = version_of(state);
     let stale = if registered.pending {
@@ -96,7 +114,7 @@ pub fn check_challenge(
         return Ok(None);
     }
     check_endpoint_signed(params, &digest, sigs)?;
-    let (totals, newly) = match cert {
+    let (totals, newly) = match cert.filter(|c| !c.sigs.is_empty()) {
         Some(c) => {
             let totals = check_certificate(ctx, params, id, c)?;
             match registered.certified_totals {
@@ -112,29 +130,28 @@ pub fn check_challenge(
             None,
         ),
     };
-    if outcome::totals_hash(&state.outcome) != totals
-        || !outcome::intermediaries_empty(&state.outcome)
-    {
-        return Err(Error::ConservationViolated);
-    }
+    outcome::check_conserved_hash(&totals, &state.outcome)?;
     Ok(newly)
 }
 
-/// A virtual state after the certificate: signed by the two endpoints `[A, B]` (S4).
+/// A virtual state after the certificate: signed by the two endpoints `[A, B]` (S4). A wrong count is
+/// `WrongSigner { index: sigs.len() }`; B's signature is reported at index `n - 1`, as on-chain.
 pub fn check_endpoint_signed(
     params: &ChannelParams,
     digest: &B256,
     sigs: &[Signature],
 ) -> Result<()> {
-    if sigs.len() != 2 {
+    let [sig_a, sig_b] = sigs else {
         return Err(Error::WrongSigner { index: sigs.len() });
-    }
-    let last = params::last_index(params);
-    if recover(digest, &sigs[0])? != params.participants[0] {
+    };
+    let (a, b) = params::endpoints(params).ok_or(Error::InvalidParams(2))?;
+    if recover(digest, sig_a)? != a {
         return Err(Error::WrongSigner { index: 0 });
     }
-    if recover(digest, &sigs[1])? != params.participants[last] {
-        return Err(Error::WrongSigner { index: last });
+    if recover(digest, sig_b)? != b {
+        return Err(Error::WrongSigner {
+            index: params::last_index(params),
+        });
     }
     Ok(())
 }
@@ -156,7 +173,8 @@ pub fn check_certificate(
     Ok(outcome::totals_hash(&c.outcome))
 }
 
-/// Checks a state as `checkpoint` does: a ledger channel, a newer non-final state signed by all.
+/// Checks a state as `checkpoint` does: a ledger channel (a virtual channel has no checkpoint), a state of it,
+/// not final, newer than the registered version, a valid outcome, signed by both participants.
 pub fn check_checkpoint(
     ctx: &ChainContext,
     params: &ChannelParams,
@@ -170,7 +188,9 @@ pub fn check_checkpoint(
     let id = params::validate_for(params, ctx.chain_id, ctx.adjudicator)?;
     check_channel(id, state)?;
     if state.isFinal {
-        return Err(Error::WrongKind("checkpoint needs a non-final state"));
+        return Err(Error::FinalityMismatch(
+            "checkpoint needs a non-final state",
+        ));
     }
     if version_of(state) <= registered_version {
         return Err(Error::StaleVersion {
@@ -182,9 +202,10 @@ pub fn check_checkpoint(
     check_signed_by_all(&ctx.digest(state), sigs, &params.participants)
 }
 
-/// Checks a move as `progress` does, apart from the registered fingerprint, deadline and move count: the version
-/// steps by one, the move is not final, the mover is an endpoint and signed it, the outcome is valid, S3 holds
-/// between `from` and `to`, and the app accepts it.
+/// Checks a move as `progress` does, apart from the pending challenge, V being certified, the registered
+/// fingerprint of `from` and the move count: the channel has an app, `to` is a non-final state of this channel one
+/// version after `from`, the mover is an endpoint, `to`'s outcome is valid, S3 holds between `from` and `to`, the
+/// mover signed `to`, and the app accepts the move.
 pub fn check_move(
     ctx: &ChainContext,
     params: &ChannelParams,
@@ -195,9 +216,12 @@ pub fn check_move(
     mover_sig: &Signature,
 ) -> Result<()> {
     let id = params::validate_for(params, ctx.chain_id, ctx.adjudicator)?;
+    if params.app == Address::ZERO {
+        return Err(Error::InvalidTransition("the channel has no app"));
+    }
     check_channel(id, to)?;
     if to.isFinal {
-        return Err(Error::WrongKind("a move is never final"));
+        return Err(Error::FinalityMismatch("a move is never final"));
     }
     if version_of(to) != version_of(from) + 1 {
         return Err(Error::StaleVersion {
@@ -206,7 +230,7 @@ pub fn check_move(
         });
     }
     let n = params.participants.len();
-    if mover != 0 && mover != n - 1 {
+    if !params::is_endpoint(params, mover) {
         return Err(Error::InvalidParticipant(mover));
     }
     outcome::validate(&to.outcome, n, params.kind)?;
@@ -215,6 +239,146 @@ pub fn check_move(
         return Err(Error::WrongSigner { index: mover });
     }
     app.valid_transition(params, from, to, mover)
+}
+
+/// Checks a partial withdrawal as `withdrawPartial` does, apart from finalization: a ledger channel, participant 0
+/// or 1, a state of this channel with a valid outcome, signed by both.
+pub fn check_withdraw_partial(
+    ctx: &ChainContext,
+    params: &ChannelParams,
+    state: &State,
+    sigs: &[Signature],
+    participant: usize,
+) -> Result<()> {
+    if params.kind != KIND_LEDGER {
+        return Err(Error::WrongKind(
+            "partial withdrawals are for ledger channels",
+        ));
+    }
+    if participant > 1 {
+        return Err(Error::InvalidParticipant(participant));
+    }
+    let id = params::validate_for(params, ctx.chain_id, ctx.adjudicator)?;
+    check_channel(id, state)?;
+    outcome::validate(&state.outcome, 2, KIND_LEDGER)?;
+    check_signed_by_all(&ctx.digest(state), sigs, &params.participants)
+}
+
+/// What a claim pays for one asset of a leaf (S9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClaimPayout {
+    /// The asset.
+    pub asset: Address,
+    /// `min(A's balance in V, leaf amount)`, paid to the ledger participant standing for A.
+    pub to_left: U256,
+    /// The rest of the leaf amount, paid to the other ledger participant.
+    pub to_right: U256,
+}
+
+/// What a claim of one leaf does (S9).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Claim {
+    /// Where the ledger sits on V's path, and who stands for which side.
+    pub position: params::PathPosition,
+    /// Per asset of the leaf, in order.
+    pub payouts: Vec<ClaimPayout>,
+}
+
+/// Checks a claim as `claim` does, apart from what needs chain storage (both channels finalized, both states
+/// matching their fingerprints, the slot not claimed yet, claims within the ledger's locked and held amounts): the
+/// kinds; both params valid for `ctx`; the leaf is V's; the ledger is on V's path with the right participants; the
+/// proof leads to the ledger state's `subRoot`; the leaf lists V's assets in order. Returns the payouts.
+pub fn check_claim(
+    ctx: &ChainContext,
+    ledger: &ChannelParams,
+    ledger_state: &State,
+    leaf: &SubAlloc,
+    proof: &LeafProof,
+    virt: &ChannelParams,
+    virtual_state: &State,
+) -> Result<Claim> {
+    if ledger.kind != KIND_LEDGER || virt.kind != KIND_VIRTUAL {
+        return Err(Error::WrongKind(
+            "claim needs a ledger and a virtual channel",
+        ));
+    }
+    params::validate_for(ledger, ctx.chain_id, ctx.adjudicator)?;
+    let vid = params::validate_for(virt, ctx.chain_id, ctx.adjudicator)?;
+    if leaf.channelId != vid {
+        return Err(Error::LeafMismatch);
+    }
+    let position = params::path_position(ledger, virt)?;
+    if sub_tree::root_from_proof(leaf, proof)? != ledger_state.outcome.subRoot {
+        return Err(Error::InvalidProof);
+    }
+    if leaf.amounts.len() != virtual_state.outcome.assets.len() {
+        return Err(Error::LeafMismatch);
+    }
+    let mut payouts = Vec::with_capacity(leaf.amounts.len());
+    for (l, va) in leaf.amounts.iter().zip(&virtual_state.outcome.assets) {
+        if va.asset != l.asset {
+            return Err(Error::LeafMismatch);
+        }
+        // The contract reads balances[0]; a finalized V has a valid outcome, so it exists.
+        let a_balance = va.balances.first().copied().unwrap_or_default();
+        let to_left = a_balance.min(l.amount);
+        payouts.push(ClaimPayout {
+            asset: l.asset,
+            to_left,
+            to_right: l.amount - to_left,
+        });
+    }
+    Ok(Claim { position, payouts })
+}
+
+/// The leaf a ledger adds for V (S8): V's id and, per asset of V's pre-fund outcome in order, its total
+/// (`sum(balances)`; a virtual outcome locks nothing).
+pub fn leaf_of(virt: &ChannelParams, prefund: &State) -> SubAlloc {
+    SubAlloc {
+        channelId: ferry_contracts::channel_id(virt),
+        amounts: prefund
+            .outcome
+            .assets
+            .iter()
+            .map(|a| AssetAmount {
+                asset: a.asset,
+                amount: outcome::asset_total(a),
+            })
+            .collect(),
+    }
+}
+
+/// The checks of S8 on a proposed leaf that need no chain: V's params are valid for `ctx`, the pre-fund is V's
+/// version-0 non-final state with a valid outcome, signed by the whole path, and the leaf is exactly
+/// [`leaf_of`] that pre-fund (V's id, V's assets in order, the pre-fund's totals).
+pub fn check_leaf(
+    ctx: &ChainContext,
+    virt: &ChannelParams,
+    prefund: &State,
+    prefund_sigs: &[Signature],
+    leaf: &SubAlloc,
+) -> Result<()> {
+    if virt.kind != KIND_VIRTUAL {
+        return Err(Error::WrongKind("a leaf hosts a virtual channel"));
+    }
+    let id = params::validate_for(virt, ctx.chain_id, ctx.adjudicator)?;
+    check_channel(id, prefund)?;
+    if version_of(prefund) != 0 {
+        return Err(Error::StaleVersion {
+            version: version_of(prefund),
+            reference: 0,
+        });
+    }
+    if prefund.isFinal {
+        return Err(Error::FinalityMismatch("the pre-fund is not final"));
+    }
+    outcome::validate(&prefund.outcome, virt.participants.len(), KIND_VIRTUAL)?;
+    check_signed_by_all(&ctx.digest(prefund), prefund_sigs, &virt.participants)?;
+    sub_tree::validate_leaf(leaf)?;
+    if *leaf != leaf_of(virt, prefund) {
+        return Err(Error::LeafMismatch);
+    }
+    Ok(())
 }
 
 fn check_channel(id: B256, state: &State) -> Result<()> {

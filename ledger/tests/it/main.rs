@@ -2,6 +2,7 @@
 
 mod apps;
 mod roundtrip;
+mod rules;
 mod signatures;
 mod support;
 mod tree;

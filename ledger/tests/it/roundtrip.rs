@@ -8,6 +8,7 @@ use ferry_contracts::{
     AssetAmount, AssetOutcome, Certificate, ChannelParams, GameData, LeafProof, Outcome,
     PaymentData, Signature, State, SubAlloc, Voucher,
 };
+use ferry_ledger::{SignedState, SubTree};
 use proptest::prelude::*;
 
 fn address() -> impl Strategy<Value = Address> {
@@ -108,6 +109,23 @@ fn sub_alloc() -> impl Strategy<Value = SubAlloc> {
     })
 }
 
+fn check_serde<T>(value: &T) -> Result<(), TestCaseError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let json = serde_json::to_string(value).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let back: T = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&back, value);
+    let cfg = bincode::config::standard();
+    let bin = bincode::serde::encode_to_vec(value, cfg)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let (back, used): (T, usize) = bincode::serde::decode_from_slice(&bin, cfg)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(used, bin.len());
+    prop_assert_eq!(&back, value);
+    Ok(())
+}
+
 fn check_all<T>(value: &T) -> Result<(), TestCaseError>
 where
     T: SolValue
@@ -144,7 +162,47 @@ proptest! {
     fn states_round_trip(s in state()) { check_all(&s)?; }
 
     #[test]
-    fn sub_allocs_round_trip(l in sub_alloc()) { check_all(&l)?; }
+    fn outcomes_round_trip(s in state()) {
+        check_all(&s.outcome)?;
+        for a in &s.outcome.assets {
+            check_all(a)?;
+        }
+    }
+
+    #[test]
+    fn sub_allocs_round_trip(l in sub_alloc()) {
+        check_all(&l)?;
+        for a in &l.amounts {
+            check_all(a)?;
+        }
+    }
+
+    #[test]
+    fn signed_states_round_trip(s in state(), sigs in prop::collection::vec(signature(), 0..4)) {
+        check_serde(&SignedState { state: s, sigs })?;
+    }
+
+    #[test]
+    fn sub_tables_round_trip(ids in prop::collection::btree_set(any::<u64>(), 0..30), removals in prop::collection::vec(any::<prop::sample::Index>(), 0..10)) {
+        let mut table = SubTree::new();
+        let leaves: Vec<SubAlloc> = ids.iter().map(|i| SubAlloc {
+            channelId: B256::from(U256::from(*i)),
+            amounts: vec![AssetAmount { asset: Address::ZERO, amount: U256::from(*i) }],
+        }).collect();
+        for l in &leaves {
+            table.insert(l.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
+        if !leaves.is_empty() {
+            for r in removals {
+                let _ = table.remove(&leaves[r.index(leaves.len())].channelId);
+            }
+        }
+        check_serde(&table)?;
+        let json = serde_json::to_string(&table).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back: SubTree = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(back.next_slot(), table.next_slot());
+        prop_assert_eq!(back.locked_totals(), table.locked_totals());
+    }
 
     #[test]
     fn signatures_round_trip(s in signature()) { check_all(&s)?; }

@@ -1,5 +1,7 @@
 use alloy::primitives::{B256, U256, keccak256};
-use ferry_ledger::signature::{check_signed_by_all, recover};
+use ferry_ledger::signature::{
+    SECP256K1_HALF_N, SignatureFault, check_form, check_signed_by_all, recover, recover_detailed,
+};
 use ferry_ledger::{Error, Signer};
 use proptest::prelude::*;
 
@@ -39,6 +41,56 @@ proptest! {
         sig.v = if sig.v == 27 { 28 } else { 27 };
         prop_assert_eq!(recover(&d, &sig), Err(Error::InvalidSignature));
     }
+}
+
+#[test]
+fn half_order_constant_is_n_over_2() {
+    assert_eq!(SECP256K1_HALF_N, N / U256::from(2));
+    assert_eq!(ferry_ledger::signature::SECP256K1_N, N);
+}
+
+#[test]
+fn s1_each_malformation_is_named() {
+    let s = signer(3);
+    let d = B256::repeat_byte(1);
+    let good = s.sign_digest(&d);
+    assert_eq!(check_form(&good), Ok(()));
+    let with = |f: &dyn Fn(&mut ferry_contracts::Signature)| {
+        let mut sig = good.clone();
+        f(&mut sig);
+        sig
+    };
+    let cases = [
+        (with(&|x| x.v = 0), SignatureFault::BadV),
+        (with(&|x| x.v = 1), SignatureFault::BadV),
+        (with(&|x| x.r = B256::ZERO), SignatureFault::ZeroR),
+        (with(&|x| x.r = B256::from(N)), SignatureFault::ROutOfRange),
+        (
+            with(&|x| x.r = B256::repeat_byte(0xff)),
+            SignatureFault::ROutOfRange,
+        ),
+        (with(&|x| x.s = B256::ZERO), SignatureFault::ZeroS),
+        (
+            with(&|x| x.s = B256::from(SECP256K1_HALF_N + U256::from(1))),
+            SignatureFault::HighS,
+        ),
+        (with(&|x| x.s = B256::from(N)), SignatureFault::HighS),
+    ];
+    for (sig, fault) in cases {
+        assert_eq!(check_form(&sig), Err(fault), "{sig:?}");
+        assert_eq!(recover_detailed(&d, &sig), Err(fault));
+        assert_eq!(recover(&d, &sig), Err(Error::InvalidSignature));
+    }
+    // s = n/2 exactly is still low.
+    let edge = with(&|x| x.s = B256::from(SECP256K1_HALF_N));
+    assert_eq!(check_form(&edge), Ok(()));
+    // An r with no curve point (x = 5 has no y on secp256k1): well-formed, but nothing recovers.
+    let no_point = with(&|x| x.r = B256::from(U256::from(5)));
+    assert_eq!(check_form(&no_point), Ok(()));
+    assert_eq!(
+        recover_detailed(&d, &no_point),
+        Err(SignatureFault::Unrecoverable)
+    );
 }
 
 #[test]
@@ -82,9 +134,22 @@ fn s4_one_signature_per_signer_in_order() {
 }
 
 #[test]
+fn signers_compare_by_address_and_hide_their_key() {
+    let a = signer(1);
+    assert_eq!(a, signer(1));
+    assert_ne!(a, signer(2));
+    let shown = format!("{a:?}");
+    assert!(shown.contains("address"));
+    assert!(!shown.contains(&format!("{}", a.secret_bytes())));
+    let from_key = Signer::from(a.signing_key().clone());
+    assert_eq!(from_key.address(), a.address());
+}
+
+#[test]
 fn secret_bytes_round_trip() {
     let s = Signer::random();
     let back = Signer::from_bytes(&s.secret_bytes());
     assert_eq!(back.map(|b| b.address()), Ok(s.address()));
     assert!(Signer::from_bytes(&B256::ZERO).is_err());
+    assert!(Signer::from_bytes(&B256::from(N)).is_err());
 }

@@ -5,6 +5,8 @@ use ferry_ledger::{Error, SubTree};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
+use ferry_ledger::sub_tree::MAX_LEAVES;
+
 fn leaf(id: u64, amount: u64) -> SubAlloc {
     SubAlloc {
         channelId: B256::from(U256::from(id)),
@@ -108,12 +110,17 @@ proptest! {
             }
             prop_assert_eq!(tree.root(), naive_root(&model));
             prop_assert_eq!(tree.len(), model.len());
+            // The width is one past the highest used slot; the locked total is the sum of the leaves.
+            prop_assert_eq!(tree.width(), model.keys().next_back().map_or(0, |m| *m as usize + 1));
+            let total: U256 = model.values().map(|l| l.amounts[0].amount).sum();
+            prop_assert_eq!(tree.locked(&Address::ZERO), total);
         }
         for (slot, l) in &model {
             let p = tree.proof(&l.channelId);
             prop_assert!(p.is_ok());
             if let Ok(p) = p {
                 prop_assert_eq!(p.index, *slot);
+                prop_assert!(p.siblings.len() <= tree.height());
                 prop_assert!(verify(&tree.root(), l, &p));
                 let mut other = l.clone();
                 other.amounts[0].amount += U256::from(1);
@@ -158,20 +165,25 @@ fn empty_tree_has_the_constant_empty_root() {
 }
 
 #[test]
-fn slots_are_reused_lowest_first_and_explicit_slots_are_checked() -> Result<(), Error> {
+fn slots_are_reused_lowest_first() -> Result<(), Error> {
     let mut t = SubTree::new();
     for i in 0..4 {
         t.insert(leaf(i, 1))?;
     }
     t.remove(&leaf(1, 1).channelId)?;
     t.remove(&leaf(3, 1).channelId)?;
+    assert_eq!(t.width(), 3);
     assert_eq!(t.insert(leaf(10, 1))?, 1);
     assert_eq!(t.insert_at(0, leaf(11, 1)), Err(Error::SlotUnavailable(0)));
-    t.insert_at(7, leaf(12, 1))?;
+    assert_eq!(t.insert_at(7, leaf(12, 1)), Err(Error::SlotUnavailable(7)));
     assert_eq!(t.insert(leaf(13, 1))?, 3);
     assert_eq!(t.insert(leaf(14, 1))?, 4);
     assert_eq!(
         t.remove(&leaf(99, 1).channelId),
+        Err(Error::UnknownSubChannel(leaf(99, 1).channelId))
+    );
+    assert_eq!(
+        t.proof(&leaf(99, 1).channelId),
         Err(Error::UnknownSubChannel(leaf(99, 1).channelId))
     );
     Ok(())
@@ -187,4 +199,210 @@ fn proof_longer_than_the_tree_is_rejected() {
         root_from_proof(&leaf(1, 1), &p),
         Err(Error::InvalidParams(8))
     );
+}
+
+#[test]
+fn explicit_slots_are_free_slots_or_the_next_one() -> Result<(), Error> {
+    let mut t = SubTree::new();
+    // A far slot is refused before anything is allocated.
+    assert_eq!(
+        t.insert_at(u32::MAX, leaf(1, 1)),
+        Err(Error::SlotUnavailable(u64::from(u32::MAX)))
+    );
+    assert_eq!(t.insert_at(1, leaf(1, 1)), Err(Error::SlotUnavailable(1)));
+    assert_eq!(t.width(), 0);
+    t.insert_at(0, leaf(1, 1))?;
+    t.insert_at(1, leaf(2, 1))?;
+    t.insert_at(2, leaf(3, 1))?;
+    assert_eq!(t.insert_at(1, leaf(4, 1)), Err(Error::SlotUnavailable(1)));
+    t.remove(&leaf(2, 1).channelId)?;
+    assert_eq!(t.next_slot()?, 1);
+    t.insert_at(3, leaf(4, 1))?;
+    t.insert_at(1, leaf(5, 1))?;
+    assert_eq!(t.at(1), Some(&leaf(5, 1)));
+    assert_eq!(t.slot_of(&leaf(4, 1).channelId), Some(3));
+    assert!(t.contains(&leaf(4, 1).channelId));
+    Ok(())
+}
+
+#[test]
+fn one_position_per_virtual_channel() -> Result<(), Error> {
+    let mut t = SubTree::new();
+    t.insert(leaf(1, 1))?;
+    let root = t.root();
+    assert_eq!(
+        t.insert(leaf(1, 2)),
+        Err(Error::DuplicateSubChannel(leaf(1, 1).channelId))
+    );
+    assert_eq!(
+        t.insert_at(1, leaf(1, 2)),
+        Err(Error::DuplicateSubChannel(leaf(1, 1).channelId))
+    );
+    assert_eq!(
+        SubTree::from_leaves(vec![leaf(1, 1), leaf(1, 2)]),
+        Err(Error::DuplicateSubChannel(leaf(1, 1).channelId))
+    );
+    assert_eq!(t.root(), root);
+    assert_eq!(t.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn capacity_is_enforced_and_freed_by_removals() -> Result<(), Error> {
+    let mut t = SubTree::with_max_leaves(3);
+    for i in 0..3 {
+        t.insert(leaf(i, 1))?;
+    }
+    assert_eq!(t.insert(leaf(9, 1)), Err(Error::TreeFull { capacity: 3 }));
+    assert_eq!(
+        t.insert_at(3, leaf(9, 1)),
+        Err(Error::TreeFull { capacity: 3 })
+    );
+    assert_eq!(t.next_slot(), Err(Error::TreeFull { capacity: 3 }));
+    t.remove(&leaf(1, 1).channelId)?;
+    assert_eq!(t.insert(leaf(9, 1))?, 1);
+    assert_eq!(SubTree::with_max_leaves(u64::MAX).max_leaves(), MAX_LEAVES);
+    assert_eq!(
+        SubTree::from_slots(1, vec![(0, leaf(1, 1)), (1, leaf(2, 1))]),
+        Err(Error::TreeFull { capacity: 1 })
+    );
+    Ok(())
+}
+
+#[test]
+fn leaves_with_several_assets_are_tracked_per_asset() -> Result<(), Error> {
+    let two = |id: u8, a: u8, b: u8| SubAlloc {
+        channelId: B256::repeat_byte(id),
+        amounts: vec![
+            AssetAmount {
+                asset: Address::repeat_byte(a),
+                amount: U256::from(1),
+            },
+            AssetAmount {
+                asset: Address::repeat_byte(b),
+                amount: U256::from(2),
+            },
+        ],
+    };
+    assert!(matches!(
+        ferry_ledger::sub_tree::validate_leaf(&two(7, 2, 1)),
+        Err(Error::InvalidLeaf(_))
+    ));
+    assert!(matches!(
+        ferry_ledger::sub_tree::validate_leaf(&two(7, 1, 1)),
+        Err(Error::InvalidLeaf(_))
+    ));
+    assert_eq!(ferry_ledger::sub_tree::validate_leaf(&two(7, 1, 2)), Ok(()));
+    let mut t = SubTree::new();
+    t.insert(two(7, 1, 2))?;
+    t.insert(two(8, 2, 3))?;
+    assert_eq!(t.locked(&Address::repeat_byte(1)), U256::from(1));
+    assert_eq!(t.locked(&Address::repeat_byte(2)), U256::from(3));
+    assert_eq!(t.locked(&Address::repeat_byte(3)), U256::from(2));
+    t.update(two(7, 3, 4))?;
+    assert_eq!(t.locked(&Address::repeat_byte(1)), U256::ZERO);
+    assert_eq!(t.locked(&Address::repeat_byte(3)), U256::from(3));
+    assert_eq!(t.locked(&Address::repeat_byte(4)), U256::from(2));
+    assert_eq!(t.locked_totals().len(), 3);
+    Ok(())
+}
+
+#[test]
+fn locked_totals_never_overflow_and_errors_change_nothing() -> Result<(), Error> {
+    let big = |id: u64| SubAlloc {
+        channelId: B256::from(U256::from(id)),
+        amounts: vec![AssetAmount {
+            asset: Address::ZERO,
+            amount: U256::MAX,
+        }],
+    };
+    let mut t = SubTree::new();
+    t.insert(big(1))?;
+    let (root, width) = (t.root(), t.width());
+    assert_eq!(t.insert(big(2)), Err(Error::Overflow));
+    assert_eq!((t.root(), t.width(), t.len()), (root, width, 1));
+    assert_eq!(
+        t.update(leaf(1, 5)).map(|_| t.locked(&Address::ZERO)),
+        Ok(U256::from(5))
+    );
+    assert_eq!(
+        t.update(leaf(2, 5)),
+        Err(Error::UnknownSubChannel(leaf(2, 5).channelId))
+    );
+    t.remove(&leaf(1, 5).channelId)?;
+    assert!(t.locked_totals().is_empty());
+    Ok(())
+}
+
+#[test]
+fn removing_the_last_leaves_narrows_the_table() -> Result<(), Error> {
+    let mut t = SubTree::from_leaves((0..9).map(|i| leaf(i, 1)))?;
+    assert_eq!((t.width(), t.height()), (9, 4));
+    for i in [5, 6, 7] {
+        t.remove(&leaf(i, 1).channelId)?;
+    }
+    assert_eq!(t.width(), 9);
+    t.remove(&leaf(8, 1).channelId)?;
+    // Slots 5..8 were free: the table narrows to slots 0..5.
+    assert_eq!((t.width(), t.height()), (5, 3));
+    assert_eq!(t.next_slot()?, 5);
+    let same = SubTree::from_leaves((0..5).map(|i| leaf(i, 1)))?;
+    assert_eq!(t.root(), same.root());
+    assert_eq!(t, same);
+    for i in 0..5 {
+        t.remove(&leaf(i, 1).channelId)?;
+    }
+    assert_eq!(
+        (t.width(), t.height(), t.root()),
+        (0, 0, ferry_contracts::empty_root())
+    );
+    Ok(())
+}
+
+#[test]
+fn tables_rebuild_from_their_slots() -> Result<(), Error> {
+    let mut t = SubTree::new();
+    for i in 0..20 {
+        t.insert(leaf(i, i + 1))?;
+    }
+    for i in (0..20).step_by(3) {
+        t.remove(&leaf(i, i + 1).channelId)?;
+    }
+    let slots: Vec<(u32, SubAlloc)> = t.iter().map(|(s, l)| (s, l.clone())).collect();
+    let back = SubTree::from_slots(MAX_LEAVES, slots.clone())?;
+    assert_eq!(back.root(), t.root());
+    assert_eq!(back.next_slot()?, t.next_slot()?);
+    assert_eq!(back.locked_totals(), t.locked_totals());
+    let mut twice = slots;
+    twice.push((1, leaf(99, 1)));
+    assert_eq!(
+        SubTree::from_slots(MAX_LEAVES, twice),
+        Err(Error::SlotUnavailable(1))
+    );
+    let (l, p) = t.leaf_with_proof(&leaf(1, 2).channelId)?;
+    assert!(verify(&t.root(), &l, &p));
+    Ok(())
+}
+
+/// The design target: a million sub-channels in one ledger. Built in O(n), then updated and proven in O(log n).
+/// Ignored by default (a few seconds and ~250 MB); run with `cargo test -p ferry-ledger --release -- --ignored`.
+#[test]
+#[ignore]
+fn a_million_leaves() -> Result<(), Error> {
+    let n = 1_000_000u64;
+    let start = std::time::Instant::now();
+    let mut t = SubTree::from_leaves((0..n).map(|i| leaf(i, 1)))?;
+    let built = start.elapsed();
+    let start = std::time::Instant::now();
+    for i in 0..1000 {
+        t.remove(&leaf(i * 997, 1).channelId)?;
+        t.insert(leaf(n + i, 2))?;
+    }
+    let updates = start.elapsed();
+    let p = t.proof(&leaf(n + 5, 2).channelId)?;
+    assert_eq!(p.siblings.len(), 20);
+    assert!(verify(&t.root(), &leaf(n + 5, 2), &p));
+    assert_eq!(t.len(), n as usize);
+    eprintln!("built {n} leaves in {built:?}; 1000 remove+insert pairs in {updates:?}");
+    Ok(())
 }
