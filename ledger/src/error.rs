@@ -131,6 +131,9 @@ pub enum Error {
     /// An amount overflowed 256 bits (the contract reverts with a panic).
     #[error("amount overflow")]
     Overflow,
+    /// The channel's durations are outside this node's policy (S6).
+    #[error("channel durations outside policy: {0}")]
+    DurationPolicy(String),
 }
 
 impl Error {
@@ -166,7 +169,8 @@ impl Error {
             | Error::TreeFull { .. }
             | Error::InvalidLeaf(_)
             | Error::LockedMismatch { .. }
-            | Error::SubRootMismatch { .. } => return None,
+            | Error::SubRootMismatch { .. }
+            | Error::DurationPolicy(_) => return None,
         })
     }
 }

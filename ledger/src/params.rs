@@ -141,3 +141,44 @@ pub fn path_position(ledger: &ChannelParams, virt: &ChannelParams) -> Result<Pat
         left_index,
     })
 }
+
+/// A node's duration policy (S6): the shortest challenge window its watcher can guarantee to answer in, and the
+/// longest it accepts to have funds locked by one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DurationPolicy {
+    /// Minimum `challenge_duration` in seconds (the watcher's guaranteed response time).
+    pub min_challenge: u64,
+    /// Maximum time in seconds one channel may keep funds locked on-chain.
+    pub max_lock: u64,
+}
+
+impl DurationPolicy {
+    /// S6: refuses, at open, a channel whose challenge window is shorter than `min_challenge`, or whose worst-case
+    /// on-chain lock time exceeds `max_lock`: for a ledger channel its challenge duration, for a virtual channel
+    /// `challenge_duration * (1 + max_moves)` (every `progress` move may push the deadline one window further).
+    pub fn check(&self, params: &ChannelParams) -> Result<()> {
+        let duration = params.challengeDuration.to::<u64>();
+        if duration < self.min_challenge {
+            return Err(Error::DurationPolicy(format!(
+                "challenge duration {duration}s is below the minimum {}s",
+                self.min_challenge
+            )));
+        }
+        let moves = if params.kind == KIND_VIRTUAL {
+            params.maxMoves.to::<u64>()
+        } else {
+            0
+        };
+        let lock = moves.checked_add(1).and_then(|m| m.checked_mul(duration));
+        match lock {
+            Some(lock) if lock <= self.max_lock => Ok(()),
+            Some(lock) => Err(Error::DurationPolicy(format!(
+                "worst-case lock {lock}s exceeds the maximum {}s",
+                self.max_lock
+            ))),
+            None => Err(Error::DurationPolicy(
+                "worst-case lock time overflows".into(),
+            )),
+        }
+    }
+}

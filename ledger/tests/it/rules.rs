@@ -363,3 +363,76 @@ proptest! {
         prop_assert_eq!(validate(&outcome(broken), 2, KIND_LEDGER), Err(Error::InvalidOutcome(3)));
     }
 }
+
+mod s6 {
+    use alloy::primitives::Address;
+    use alloy::primitives::aliases::U48;
+    use ferry_ledger::Error;
+    use ferry_ledger::channel::{ledger_params, virtual_params};
+    use ferry_ledger::params::DurationPolicy;
+    use ferry_ledger::support::ChainContext;
+
+    const POLICY: DurationPolicy = DurationPolicy {
+        min_challenge: 600,
+        max_lock: 6 * 3600,
+    };
+
+    fn ctx() -> ChainContext {
+        ChainContext {
+            chain_id: 31337,
+            adjudicator: Address::repeat_byte(0xad),
+        }
+    }
+
+    #[test]
+    fn s6_challenge_window_below_the_watchers_response_time_is_refused() {
+        let short = ledger_params(
+            &ctx(),
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            599,
+        );
+        assert!(matches!(
+            POLICY.check(&short),
+            Err(Error::DurationPolicy(_))
+        ));
+        let ok = ledger_params(
+            &ctx(),
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            600,
+        );
+        assert_eq!(POLICY.check(&ok), Ok(()));
+        let long = ledger_params(
+            &ctx(),
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            6 * 3600 + 1,
+        );
+        assert!(matches!(POLICY.check(&long), Err(Error::DurationPolicy(_))));
+    }
+
+    #[test]
+    fn s6_virtual_lock_counts_every_progress_move() {
+        let path = vec![
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            Address::repeat_byte(3),
+        ];
+        let hops = vec![
+            alloy::primitives::B256::repeat_byte(1),
+            alloy::primitives::B256::repeat_byte(2),
+        ];
+        // 3600 s × (1 + 5 moves) = 6 h: exactly the maximum.
+        let mut v = virtual_params(&ctx(), path, hops, Address::repeat_byte(9), 3600, 5);
+        assert_eq!(POLICY.check(&v), Ok(()));
+        v.maxMoves = U48::from(6u8);
+        assert!(matches!(POLICY.check(&v), Err(Error::DurationPolicy(_))));
+        v.maxMoves = U48::MAX;
+        v.challengeDuration = U48::MAX;
+        assert!(
+            matches!(POLICY.check(&v), Err(Error::DurationPolicy(_))),
+            "overflow is refused, not wrapped"
+        );
+    }
+}
