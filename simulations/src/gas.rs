@@ -388,57 +388,71 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
     })
 }
 
-async fn ledger_funded(b: &mut Bench) -> Result<()> {
-    let (alice, bob) = (b.alice.clone(), b.bob.clone());
-    let la = b.ledger(&alice, &bob);
-    b.fund(&la, eth(5), eth(5)).await?;
-    let v = virtual_params(
-        &b.ctx,
-        vec![alice.address(), bob.address()],
-        vec![channel_id(&la)],
-        Address::ZERO,
-        3600,
-        0,
-    );
+/// One party's exit from a virtual channel over `path` (one ledger per hop, each funded with 5 ETH a side, V
+/// holding 3 ETH of A and 1 of B): challenge A's ledger, challenge V with an endpoint state and the certificate,
+/// wait out the window, withdraw A's ledger and claim V's leaf in it. Returns the four receipts' gas.
+async fn exit_through_claim(b: &mut Bench, path: &[Signer]) -> Result<[u64; 4]> {
+    let mut ledgers = Vec::new();
+    for pair in path.windows(2) {
+        let l = b.ledger(&pair[0], &pair[1]);
+        b.fund(&l, eth(5), eth(5)).await?;
+        ledgers.push(l);
+    }
+    let addresses = path.iter().map(Signer::address).collect();
+    let hops = ledgers.iter().map(channel_id).collect();
+    let v = virtual_params(&b.ctx, addresses, hops, Address::ZERO, 3600, 0);
+    let amounts = vec![AssetAmount {
+        asset: Address::ZERO,
+        amount: eth(4),
+    }];
     let leaf = SubAlloc {
         channelId: channel_id(&v),
-        amounts: vec![AssetAmount {
-            asset: Address::ZERO,
-            amount: eth(4),
-        }],
+        amounts,
     };
     let mut tree = SubTree::new();
     tree.insert(leaf.clone())?;
-    let sl = b.ledger_state_with(&la, 7, [eth(2), eth(4)], &tree, eth(4), false);
+    let (first, second) = (&path[0], &path[1]);
+    let l = &ledgers[0];
+    let sl = b.ledger_state_with(l, 9, [eth(2), eth(4)], &tree, eth(4), false);
     let c1 = b
         .client
-        .challenge(b.tx[0], &la, &sl, &b.sign(&sl, &[&alice, &bob]), None)
+        .challenge(b.tx[0], l, &sl, &b.sign(&sl, &[first, second]), None)
         .await?
         .gas_used;
-    let sv = b.virtual_state(&v, 25, eth(3), eth(1), eth(1), false);
-    let cert = b.certificate(&v, eth(3), eth(1), &[&alice, &bob]);
+    let sv = b.virtual_state(&v, 40, eth(3), eth(1), eth(2), false);
+    let everyone: Vec<&Signer> = path.iter().collect();
+    let cert = b.certificate(&v, eth(3), eth(1), &everyone);
+    let endpoints = [first, &path[path.len() - 1]];
     let c2 = b
         .client
-        .challenge(b.tx[0], &v, &sv, &b.sign(&sv, &[&alice, &bob]), Some(&cert))
+        .challenge(b.tx[0], &v, &sv, &b.sign(&sv, &endpoints), Some(&cert))
         .await?
         .gas_used;
     b.chain.advance_time(3601).await?;
-    let w = b.client.withdraw(b.tx[0], &la, &sl).await?.gas_used;
+    let w = b.client.withdraw(b.tx[0], l, &sl).await?.gas_used;
     let proof = tree.proof(&leaf.channelId)?;
     let cl = b
         .client
-        .claim(b.tx[0], &la, &sl, &leaf, &proof, &v, &sv)
+        .claim(b.tx[0], l, &sl, &leaf, &proof, &v, &sv)
         .await?
         .gas_used;
-    b.row("ledger-funded dispute", "challenge ledger", c1, None);
+    Ok([c1, c2, w, cl])
+}
+
+/// V = [alice, bob] inside their direct ledger (Nitro's ledger-funded channel).
+async fn ledger_funded(b: &mut Bench) -> Result<()> {
+    let path = [b.alice.clone(), b.bob.clone()];
+    let [c1, c2, w, cl] = exit_through_claim(b, &path).await?;
+    let section = "ledger-funded dispute";
+    b.row(section, "challenge ledger", c1, None);
     b.row(
-        "ledger-funded dispute",
+        section,
         "challenge V (endpoint state + certificate)",
         c2,
         None,
     );
-    b.row("ledger-funded dispute", "withdraw ledger", w, None);
-    b.row("ledger-funded dispute", "claim V's leaf", cl, None);
+    b.row(section, "withdraw ledger", w, None);
+    b.row(section, "claim V's leaf", cl, None);
     b.row(
         "lifecycles",
         "ledger-funded dispute: total",
@@ -448,71 +462,31 @@ async fn ledger_funded(b: &mut Bench) -> Result<()> {
     Ok(())
 }
 
+/// V = [alice, hub, bob]; alice exits through her ledger with the hub.
 async fn virtual_funded(b: &mut Bench) -> Result<()> {
-    let (alice, hub, bob) = (b.alice.clone(), b.hub.clone(), b.bob.clone());
-    let l1 = b.ledger(&alice, &hub);
-    let l2 = b.ledger(&hub, &bob);
-    b.fund(&l1, eth(5), eth(5)).await?;
-    b.fund(&l2, eth(5), eth(5)).await?;
-    let path = vec![alice.address(), hub.address(), bob.address()];
-    let v = virtual_params(
-        &b.ctx,
-        path,
-        vec![channel_id(&l1), channel_id(&l2)],
-        Address::ZERO,
-        3600,
-        0,
-    );
-    let leaf = SubAlloc {
-        channelId: channel_id(&v),
-        amounts: vec![AssetAmount {
-            asset: Address::ZERO,
-            amount: eth(4),
-        }],
-    };
-    let mut tree = SubTree::new();
-    tree.insert(leaf.clone())?;
-    let s1 = b.ledger_state_with(&l1, 9, [eth(2), eth(4)], &tree, eth(4), false);
-    let c1 = b
-        .client
-        .challenge(b.tx[0], &l1, &s1, &b.sign(&s1, &[&alice, &hub]), None)
-        .await?
-        .gas_used;
-    let sv = b.virtual_state(&v, 40, eth(3), eth(1), eth(2), false);
-    let cert = b.certificate(&v, eth(3), eth(1), &[&alice, &hub, &bob]);
-    let c2 = b
-        .client
-        .challenge(b.tx[0], &v, &sv, &b.sign(&sv, &[&alice, &bob]), Some(&cert))
-        .await?
-        .gas_used;
-    b.chain.advance_time(3601).await?;
-    let w = b.client.withdraw(b.tx[0], &l1, &s1).await?.gas_used;
-    let proof = tree.proof(&leaf.channelId)?;
-    let cl = b
-        .client
-        .claim(b.tx[0], &l1, &s1, &leaf, &proof, &v, &sv)
-        .await?
-        .gas_used;
+    let path = [b.alice.clone(), b.hub.clone(), b.bob.clone()];
+    let [c1, c2, w, cl] = exit_through_claim(b, &path).await?;
+    let section = "virtual-funded dispute";
     b.row(
-        "virtual-funded dispute",
+        section,
         "challenge ledger",
         c1,
         Some("sad_exit_virtual_funded_parts.challenge_ledger"),
     );
     b.row(
-        "virtual-funded dispute",
+        section,
         "challenge V (endpoint state + certificate)",
         c2,
         Some("sad_exit_virtual_funded_parts.challenge_virtual"),
     );
     b.row(
-        "virtual-funded dispute",
+        section,
         "claim V's leaf (Nitro: reclaim)",
         cl,
         Some("sad_exit_virtual_funded_parts.reclaim_ledger"),
     );
     b.row(
-        "virtual-funded dispute",
+        section,
         "withdraw ledger (Nitro: transfer all)",
         w,
         Some("sad_exit_virtual_funded_parts.transfer_all_ledger"),
