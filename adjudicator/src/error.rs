@@ -132,6 +132,9 @@ pub enum Error {
     /// A contract artifact is unusable.
     #[error(transparent)]
     Artifact(#[from] ferry_contracts::Error),
+    /// The channel protocol refused an input or its store failed.
+    #[error(transparent)]
+    Ledger(#[from] ferry_ledger::Error),
 }
 
 impl Error {

@@ -8,6 +8,8 @@
 //! - [`RpcChain`]: any Ethereum JSON-RPC node over HTTP or WebSocket (anvil locally, any EVM chain in production),
 //!   with a chain-id check at connect and confirmations.
 //! - [`AdjudicatorClient`]: the Adjudicator's entry points as typed async methods over any [`Chain`].
+//! - [`watcher`]: feeds a [`LedgerNode`](ferry_ledger::protocol::LedgerNode) the chain's events from its persisted
+//!   cursor on (so a restart misses nothing) and submits the transactions its channels ask for.
 //!
 //! Reverts come back as [`Error::Reverted`] with the contract error decoded ([`ContractError`]: name and
 //! arguments, e.g. `StaleVersion { version, registered }`); running out of gas as [`Error::OutOfGas`].
@@ -17,6 +19,7 @@ mod client;
 mod embedded;
 mod error;
 mod rpc;
+pub mod watcher;
 
 pub use chain::{
     BlockInfo, Chain, ChainEvent, ChannelStatus, Holdings, IERC20, Receipt, TxRequest,

@@ -25,10 +25,13 @@ contract Adjudicator is IAdjudicator {
 
     /// Gas given to an app's `validTransition` (S7).
     uint256 public constant APP_GAS = 1_000_000;
-    /// Gas given to a pushed ETH payout (S11).
+    /// Gas a pushed ETH payout's recipient gets (S11): the EVM's value-transfer stipend, as `transfer` gives it.
     uint256 public constant ETH_STIPEND = 2_300;
     /// Gas given to a pushed token payout (S11).
     uint256 public constant TOKEN_GAS = 100_000;
+    /// Gas a token payout needs left before the call so that the call gets all of `TOKEN_GAS`: 64/63 of it (EIP-150)
+    /// plus the call's own cost (cold account access, calldata in memory).
+    uint256 internal constant TOKEN_GAS_NEEDED = TOKEN_GAS * 64 / 63 + 10_000;
 
     mapping(bytes32 => Status) internal _status;
     /// (channel, asset) => dep0 | dep1 << 128: cumulative deposits per participant (S12).
@@ -44,16 +47,17 @@ contract Adjudicator is IAdjudicator {
     /// (asset, owner) => payouts that could not be pushed (S11).
     mapping(address => mapping(address => uint256)) public credit;
 
-    bool transient _entered;
+    /// Reentrancy lock (S11); a full transient word, so setting it needs no read-modify-write.
+    uint256 transient _locked;
 
     uint256 internal immutable _cachedChainId;
     bytes32 internal immutable _cachedSeparator;
 
     modifier nonReentrant() {
-        if (_entered) revert Reentrancy();
-        _entered = true;
+        if (_locked != 0) revert Reentrancy();
+        _locked = 1;
         _;
-        _entered = false;
+        _locked = 0;
     }
 
     constructor() {
@@ -107,28 +111,36 @@ contract Adjudicator is IAdjudicator {
         nonReentrant
     {
         if (participant > 1) revert InvalidParticipant();
-        if (_finalized(_status[channelId])) revert ChannelFinalized(); // S1
+        uint256 finalizesAt = _status[channelId].finalizesAt;
+        if (finalizesAt != 0 && block.timestamp >= finalizesAt) revert ChannelFinalized(); // S1
         uint256 packed = _deposits[channelId][asset];
-        uint256 held = uint128(packed) + (packed >> 128);
+        uint256 held;
+        unchecked {
+            held = uint128(packed) + (packed >> 128); // two 128-bit totals: no overflow
+        }
         if (held < expectedHeld) revert HeldBelowExpected(held, expectedHeld);
         uint256 wanted = expectedHeld + amount;
-        uint256 take = held >= wanted ? 0 : wanted - held;
+        uint256 take;
+        unchecked {
+            take = held >= wanted ? 0 : wanted - held;
+        }
         if (asset == address(0)) {
             if (msg.value != amount) revert WrongValue(); // S11
         } else {
             if (msg.value != 0) revert WrongValue(); // S11
-            if (take > 0) take = _pullToken(asset, take); // S11: credit what actually arrived
+            if (take != 0) take = _pullToken(asset, take); // S11: credit what actually arrived
         }
-        if (take > 0) {
-            uint256 shift = participant * 128;
+        if (take != 0) {
+            uint256 shift = participant << 7;
             uint256 mine = ((packed >> shift) & type(uint128).max) + take;
             if (mine > type(uint128).max) revert AmountOverflow();
-            packed = (packed & ~(uint256(type(uint128).max) << shift)) | (mine << shift);
-            _deposits[channelId][asset] = packed;
-            held += take;
+            _deposits[channelId][asset] = (packed & ~(uint256(type(uint128).max) << shift)) | (mine << shift);
+            unchecked {
+                held += take; // the new two 128-bit totals: no overflow
+            }
         }
         emit Deposited(channelId, asset, participant, take, held);
-        if (asset == address(0) && amount > take) _pay(bytes32(0), address(0), msg.sender, amount - take);
+        if (asset == address(0) && amount != take) _pay(bytes32(0), address(0), msg.sender, amount - take);
     }
 
     // ================================================================ finalization
@@ -168,22 +180,18 @@ contract Adjudicator is IAdjudicator {
         if (pending ? state.version <= st.version : state.version < st.version) {
             revert StaleVersion(state.version, st.version);
         }
-        ChannelLib.validateOutcome(state.outcome, params.participants.length, params.kind);
-        bytes32 sh = ChannelLib.hashState(state);
-        bytes32 d = ChannelLib.digest(domainSeparator(), sh);
-        bool certified = st.certified;
-        if (params.kind == KIND_LEDGER || state.version <= 1) {
-            ChannelLib.requireSignedByAll(d, sigs, params.participants); // S4
-            if (params.kind == KIND_VIRTUAL && state.version == 1 && !certified) {
-                _certTotals[id] = ChannelLib.totalsHash(state.outcome);
-                certified = true;
-            }
-        } else {
-            certified = _checkEndpointState(params, id, state, d, sigs, cert, certified);
+        bytes32 sh = ChannelLib.checkedStateHash(state, params.participants.length, params.kind);
+        st.certified = _challengeSupport(params, id, state, sh, sigs, cert, st.certified);
+        if (!pending) {
+            st.finalizesAt = uint48(block.timestamp) + params.challengeDuration;
+            st.moves = 0;
         }
-        uint48 finalizesAt = pending ? st.finalizesAt : uint48(block.timestamp) + params.challengeDuration;
-        _status[id] = Status(state.version, finalizesAt, 0, certified, uint136(uint256(sh)));
-        emit ChallengeRegistered(id, finalizesAt, state, sigs);
+        // A replacement keeps the deadline (S5) and the move count: each move extends the deadline, so resetting
+        // the count would let colluding endpoints hold V open forever (S6: at most duration * (1 + maxMoves)).
+        st.version = state.version;
+        st.fingerprint = uint136(uint256(sh));
+        _status[id] = st;
+        emit ChallengeRegistered(id, st.finalizesAt, state, sigs);
     }
 
     /// Clears a ledger channel's challenge with a newer state signed by all; the channel goes on off-chain (S5).
@@ -198,8 +206,7 @@ contract Adjudicator is IAdjudicator {
         if (_finalized(st)) revert ChannelFinalized();
         if (state.isFinal) revert FinalityMismatch();
         if (state.version <= st.version) revert StaleVersion(state.version, st.version);
-        ChannelLib.validateOutcome(state.outcome, 2, KIND_LEDGER);
-        bytes32 sh = ChannelLib.hashState(state);
+        bytes32 sh = ChannelLib.checkedStateHash(state, 2, KIND_LEDGER);
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
         _status[id] = Status(state.version, 0, 0, false, uint136(uint256(sh)));
         emit Checkpointed(id, state.version);
@@ -226,12 +233,11 @@ contract Adjudicator is IAdjudicator {
         if (st.moves >= params.maxMoves || st.moves == type(uint16).max) revert TooManyMoves();
         uint256 n = params.participants.length;
         if (moverIndex != 0 && moverIndex != n - 1) revert InvalidParticipant();
-        ChannelLib.validateOutcome(to.outcome, n, params.kind);
+        bytes32 sh = ChannelLib.checkedStateHash(to, n, params.kind);
         if (
             ChannelLib.totalsHash(to.outcome) != ChannelLib.totalsHash(from.outcome)
                 || !ChannelLib.intermediariesEmpty(to.outcome)
         ) revert ConservationViolated(); // S3
-        bytes32 sh = ChannelLib.hashState(to);
         if (ChannelLib.recover(ChannelLib.digest(domainSeparator(), sh), moverSig) != params.participants[moverIndex]) {
             revert WrongSigner(moverIndex);
         }
@@ -247,9 +253,27 @@ contract Adjudicator is IAdjudicator {
     /// Pays a ledger channel's finalized outcome out (S12); `locked` stays for claims. Running it again pays nothing.
     function withdraw(ChannelParams calldata params, State calldata state) external nonReentrant {
         if (params.kind != KIND_LEDGER) revert WrongKind();
-        bytes32 id = _checkedId(params);
+        bytes32 id = ChannelLib.channelId(params); // finalized => validated when first registered
         _requireFinalizedState(id, state);
         _payoutAll(id, params, state.outcome);
+    }
+
+    /// Returns what a finalized ledger channel holds of an asset its registered state does not list (S12): that
+    /// state's view of the asset is all zero, so each participant gets its on-chain deposits minus its on-chain
+    /// withdrawals (a top-up in an asset the peer never countersigned). Running it again pays nothing.
+    function withdrawUnlisted(ChannelParams calldata params, State calldata state, address asset)
+        external
+        nonReentrant
+    {
+        if (params.kind != KIND_LEDGER) revert WrongKind();
+        bytes32 id = ChannelLib.channelId(params); // finalized => validated when first registered
+        _requireFinalizedState(id, state);
+        AssetOutcome[] calldata assets = state.outcome.assets;
+        for (uint256 i = 0; i < assets.length; i++) {
+            if (assets[i].asset == asset) revert AssetListed();
+        }
+        // The state's view of the asset is zero; nothing of it is locked, so nothing of it can be claimed.
+        _payoutAsset(id, params, asset, [uint256(0), 0], [uint256(0), 0], 0);
     }
 
     /// Pays `participant` the partial withdrawals a fully signed state agreed, while the channel stays open (S12).
@@ -264,9 +288,10 @@ contract Adjudicator is IAdjudicator {
         bytes32 id = _checkedId(params);
         if (state.channelId != id) revert WrongChannel();
         if (_finalized(_status[id])) revert ChannelFinalized();
-        ChannelLib.validateOutcome(state.outcome, 2, KIND_LEDGER);
         ChannelLib.requireSignedByAll(
-            ChannelLib.digest(domainSeparator(), ChannelLib.hashState(state)), sigs, params.participants
+            ChannelLib.digest(domainSeparator(), ChannelLib.checkedStateHash(state, 2, KIND_LEDGER)),
+            sigs,
+            params.participants
         );
         address to = params.participants[participant];
         uint256 shift = participant * 128;
@@ -279,7 +304,9 @@ contract Adjudicator is IAdjudicator {
             uint256 avail = _available(id, a.asset, a.locked, w);
             if (amount > avail) amount = avail;
             if (amount == 0) continue;
-            _withdrawals[id][a.asset] = (w & ~(uint256(type(uint128).max) << shift)) | ((mine + amount) << shift);
+            uint256 total = mine + amount;
+            if (total > type(uint128).max) revert AmountOverflow();
+            _withdrawals[id][a.asset] = (w & ~(uint256(type(uint128).max) << shift)) | (total << shift);
             _pay(id, a.asset, to, amount);
         }
     }
@@ -294,8 +321,10 @@ contract Adjudicator is IAdjudicator {
         State calldata virtualState
     ) external nonReentrant {
         if (ledgerParams.kind != KIND_LEDGER || virtualParams.kind != KIND_VIRTUAL) revert WrongKind();
-        bytes32 lid = _checkedId(ledgerParams);
-        bytes32 vid = _checkedId(virtualParams);
+        // Both must be finalized, and a status is only ever written for params that passed `_checkedId`
+        // (S1, S2), whose hash is the id: finalized params need no second validation.
+        bytes32 lid = ChannelLib.channelId(ledgerParams);
+        bytes32 vid = ChannelLib.channelId(virtualParams);
         if (leaf.channelId != vid) revert LeafMismatch();
         _requireFinalizedState(lid, ledgerState);
         _requireFinalizedState(vid, virtualState);
@@ -315,10 +344,10 @@ contract Adjudicator is IAdjudicator {
             AssetOutcome calldata va = virtualState.outcome.assets[j];
             if (va.asset != asset) revert LeafMismatch();
             uint256 amount = leaf.amounts[j].amount;
-            uint256 c = claimedTotal[lid][asset] + amount;
-            if (c > _lockedOf(ledgerState.outcome, asset)) revert ClaimExceedsLocked();
-            if (amount > _held(lid, asset)) revert ClaimExceedsHeld();
-            claimedTotal[lid][asset] = c;
+            uint256 claimed = claimedTotal[lid][asset];
+            if (claimed + amount > _lockedOf(ledgerState.outcome, asset)) revert ClaimExceedsLocked();
+            if (amount > _held(lid, asset, claimed)) revert ClaimExceedsHeld();
+            claimedTotal[lid][asset] = claimed + amount;
             uint256 toLeft = va.balances[0] < amount ? va.balances[0] : amount;
             uint256 toRight = amount - toLeft;
             emit Claimed(lid, vid, asset, toLeft, toRight);
@@ -365,12 +394,34 @@ contract Adjudicator is IAdjudicator {
         if (_finalized(st)) revert ChannelFinalized();
         if (!state.isFinal) revert FinalityMismatch();
         if (state.version < st.version) revert StaleVersion(state.version, st.version);
-        ChannelLib.validateOutcome(state.outcome, params.participants.length, params.kind);
-        bytes32 sh = ChannelLib.hashState(state);
+        bytes32 sh = ChannelLib.checkedStateHash(state, params.participants.length, params.kind);
         // S4: a final state needs every participant — for V, the whole path.
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
         _status[id] = Status(state.version, uint48(block.timestamp), st.moves, st.certified, uint136(uint256(sh)));
         emit Concluded(id, state.version);
+    }
+
+    /// S4 for a challenge: a ledger state or V up to its post-fund signed by all (V's post-fund certifies V), or an
+    /// endpoint-signed state of V. Returns the new certified flag.
+    function _challengeSupport(
+        ChannelParams calldata params,
+        bytes32 id,
+        State calldata state,
+        bytes32 sh,
+        Signature[] calldata sigs,
+        Certificate calldata cert,
+        bool certified
+    ) internal returns (bool) {
+        bytes32 d = ChannelLib.digest(domainSeparator(), sh);
+        if (params.kind == KIND_LEDGER || state.version <= 1) {
+            ChannelLib.requireSignedByAll(d, sigs, params.participants);
+            if (params.kind == KIND_VIRTUAL && state.version == 1 && !certified) {
+                _certTotals[id] = ChannelLib.totalsHash(state.outcome);
+                certified = true;
+            }
+            return certified;
+        }
+        return _checkEndpointState(params, id, state, d, sigs, cert, certified);
     }
 
     /// An endpoint-signed state of V (version >= 2, not final): both endpoints' signatures plus the certificate,
@@ -392,9 +443,10 @@ contract Adjudicator is IAdjudicator {
         if (cert.sigs.length != 0) {
             State calldata c = cert.state;
             if (c.channelId != id || c.version != 1 || c.isFinal) revert InvalidCertificate();
-            ChannelLib.validateOutcome(c.outcome, n, KIND_VIRTUAL);
             ChannelLib.requireSignedByAll(
-                ChannelLib.digest(domainSeparator(), ChannelLib.hashState(c)), cert.sigs, params.participants
+                ChannelLib.digest(domainSeparator(), ChannelLib.checkedStateHash(c, n, KIND_VIRTUAL)),
+                cert.sigs,
+                params.participants
             );
             totals = ChannelLib.totalsHash(c.outcome);
             if (!certified) {
@@ -469,11 +521,11 @@ contract Adjudicator is IAdjudicator {
     }
 
     /// What a ledger still holds of an asset: deposits - withdrawals - claims.
-    function _held(bytes32 id, address asset) internal view returns (uint256) {
+    function _held(bytes32 id, address asset, uint256 claimed) internal view returns (uint256) {
         uint256 d = _deposits[id][asset];
         uint256 w = _withdrawals[id][asset];
         uint256 inflow = uint128(d) + (d >> 128);
-        uint256 outflow = uint128(w) + (w >> 128) + claimedTotal[id][asset];
+        uint256 outflow = uint128(w) + (w >> 128) + claimed;
         return inflow > outflow ? inflow - outflow : 0;
     }
 
@@ -487,34 +539,55 @@ contract Adjudicator is IAdjudicator {
 
     /// S12: payout_p = balance + (dep_onchain - dep_state) - (wd_onchain - wd_state), saturating at 0, paid in
     /// participant order while `deposits - withdrawals - locked` lasts. A full payout with nothing locked clears
-    /// the channel's totals (nothing can be deposited or withdrawn afterwards).
+    /// the channel's totals (nothing can be deposited or withdrawn afterwards). `o` is the finalized state's
+    /// outcome, so claims against this ledger are bounded by its `locked` (`claim`): with `locked == 0` nothing was
+    /// or will be claimed of that asset.
     function _payoutAll(bytes32 id, ChannelParams calldata params, Outcome calldata o) internal {
-        for (uint256 i = 0; i < o.assets.length; i++) {
-            AssetOutcome calldata a = o.assets[i];
-            uint256 d = _deposits[id][a.asset];
-            uint256 w = _withdrawals[id][a.asset];
-            uint256 avail = _available(id, a.asset, a.locked, w);
-            uint256[2] memory pay;
-            for (uint256 p = 0; p < 2; p++) {
-                uint256 shift = p * 128;
-                uint256 plus = a.balances[p] + ((d >> shift) & type(uint128).max) + a.withdrawn[p];
-                uint256 minus = a.deposited[p] + ((w >> shift) & type(uint128).max);
-                uint256 owed = plus > minus ? plus - minus : 0;
-                uint256 paid = owed < avail ? owed : avail;
-                avail -= paid;
-                pay[p] = paid;
-            }
-            if (avail == 0 && a.locked == 0 && claimedTotal[id][a.asset] == 0) {
-                if (d != 0) delete _deposits[id][a.asset];
-                if (w != 0) delete _withdrawals[id][a.asset];
-            } else if (pay[0] != 0 || pay[1] != 0) {
-                uint256 w0 = uint128(w) + pay[0];
-                uint256 w1 = (w >> 128) + pay[1];
-                _withdrawals[id][a.asset] = w0 | (w1 << 128);
-            }
-            _pay(id, a.asset, params.participants[0], pay[0]);
-            _pay(id, a.asset, params.participants[1], pay[1]);
+        AssetOutcome[] calldata assets = o.assets;
+        for (uint256 i = 0; i < assets.length; i++) {
+            AssetOutcome calldata a = assets[i];
+            uint256[] calldata b = a.balances;
+            uint256[] calldata dep = a.deposited;
+            uint256[] calldata wd = a.withdrawn;
+            _payoutAsset(id, params, a.asset, [b[0] + wd[0], b[1] + wd[1]], [dep[0], dep[1]], a.locked);
         }
+    }
+
+    /// S12 for one asset: `payout_p = credit_p + dep_onchain_p - debit_p - wd_onchain_p` (saturating at 0), where
+    /// the state's view gives `credit_p = balance_p + withdrawn_p` and `debit_p = deposited_p`; paid in participant
+    /// order while `deposits - withdrawals - locked` lasts.
+    function _payoutAsset(
+        bytes32 id,
+        ChannelParams calldata params,
+        address asset,
+        uint256[2] memory credits,
+        uint256[2] memory debits,
+        uint256 locked
+    ) internal {
+        uint256 d = _deposits[id][asset];
+        uint256 w = _withdrawals[id][asset];
+        uint256 avail = _available(id, asset, locked, w);
+        uint256[2] memory pay;
+        for (uint256 p = 0; p < 2; p++) {
+            uint256 shift = p * 128;
+            uint256 plus = credits[p] + ((d >> shift) & type(uint128).max);
+            uint256 minus = debits[p] + ((w >> shift) & type(uint128).max);
+            uint256 owed = plus > minus ? plus - minus : 0;
+            uint256 paid = owed < avail ? owed : avail;
+            avail -= paid;
+            pay[p] = paid;
+        }
+        if (avail == 0 && locked == 0) {
+            if (d != 0) delete _deposits[id][asset];
+            if (w != 0) delete _withdrawals[id][asset];
+        } else if (pay[0] != 0 || pay[1] != 0) {
+            uint256 w0 = uint128(w) + pay[0];
+            uint256 w1 = (w >> 128) + pay[1];
+            if (w0 > type(uint128).max || w1 > type(uint128).max) revert AmountOverflow();
+            _withdrawals[id][asset] = w0 | (w1 << 128);
+        }
+        _pay(id, asset, params.participants[0], pay[0]);
+        _pay(id, asset, params.participants[1], pay[1]);
     }
 
     /// Pushes a payout; a recipient that cannot take it is credited instead (S11).
@@ -522,11 +595,15 @@ contract Adjudicator is IAdjudicator {
         if (amount == 0) return;
         bool ok;
         if (asset == address(0)) {
-            uint256 stipend = ETH_STIPEND;
+            // A value call adds the 2,300 stipend (ETH_STIPEND) to the gas passed: pass none, copy no return data.
             assembly ("memory-safe") {
-                ok := call(stipend, to, amount, 0, 0, 0, 0)
+                ok := call(0, to, amount, 0, 0, 0, 0)
             }
         } else {
+            // A caller passing too little gas could starve the token call (EIP-150 forwards at most 63/64 of
+            // what is left) and turn the payout into a credit: make sure the call gets its whole cap, or revert
+            // like an out-of-gas.
+            if (gasleft() < TOKEN_GAS_NEEDED) revert();
             ok = _callToken(asset, abi.encodeWithSelector(0xa9059cbb, to, amount), TOKEN_GAS);
         }
         if (ok) {
@@ -551,21 +628,39 @@ contract Adjudicator is IAdjudicator {
     }
 
     /// Pulls `amount` of a token from the caller; returns what actually arrived (fee-on-transfer safe, S11).
+    /// An address without code fails at the first `balanceOf`, which must return a word.
     function _pullToken(address token, uint256 amount) internal returns (uint256 received) {
-        if (token.code.length == 0) revert TokenTransferFailed();
-        uint256 before = _balanceOf(token);
-        bool ok = _callToken(
-            token, abi.encodeWithSelector(0x23b872dd, msg.sender, address(this), amount), gasleft()
-        );
+        bool ok;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            // balanceOf(this) before.
+            mstore(ptr, shl(224, 0x70a08231))
+            mstore(add(ptr, 0x04), address())
+            ok := staticcall(gas(), token, ptr, 0x24, 0x00, 0x20)
+            ok := and(ok, gt(returndatasize(), 0x1f))
+            let before := mload(0x00)
+            // transferFrom(msg.sender, this, amount): success = no revert and (no data or true).
+            mstore(ptr, shl(224, 0x23b872dd))
+            mstore(add(ptr, 0x04), caller())
+            mstore(add(ptr, 0x24), address())
+            mstore(add(ptr, 0x44), amount)
+            if ok {
+                ok := call(gas(), token, 0, ptr, 0x64, 0x00, 0x20)
+                if and(ok, iszero(iszero(returndatasize()))) {
+                    ok := and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1))
+                }
+            }
+            // balanceOf(this) after.
+            if ok {
+                mstore(ptr, shl(224, 0x70a08231))
+                mstore(add(ptr, 0x04), address())
+                ok := staticcall(gas(), token, ptr, 0x24, 0x00, 0x20)
+                ok := and(ok, gt(returndatasize(), 0x1f))
+                let afterwards := mload(0x00)
+                ok := and(ok, iszero(lt(afterwards, before)))
+                received := sub(afterwards, before)
+            }
+        }
         if (!ok) revert TokenTransferFailed();
-        uint256 afterwards = _balanceOf(token);
-        if (afterwards < before) revert TokenTransferFailed();
-        received = afterwards - before;
-    }
-
-    function _balanceOf(address token) internal view returns (uint256 bal) {
-        (bool ok, bytes memory ret) = token.staticcall(abi.encodeWithSelector(0x70a08231, address(this)));
-        if (!ok || ret.length < 32) revert TokenTransferFailed();
-        bal = abi.decode(ret, (uint256));
     }
 }

@@ -237,6 +237,8 @@ interface IAdjudicator {
     error NothingCredited();
     /// Pulling a credited payout failed.
     error CreditTransferFailed();
+    /// `withdrawUnlisted` was asked for an asset the registered state lists (use `withdraw`).
+    error AssetListed();
 
     /// Deposits into a ledger channel for participant 0 or 1 (ETH: `msg.value == amount`; tokens: pulled).
     function deposit(address asset, bytes32 channelId, uint256 participant, uint256 expectedHeld, uint256 amount)
@@ -272,6 +274,9 @@ interface IAdjudicator {
 
     /// Pays a finalized ledger channel's outcome out (S12).
     function withdraw(ChannelParams calldata params, State calldata state) external;
+
+    /// Returns a finalized ledger's on-chain deposits of an asset its registered state does not list (S12).
+    function withdrawUnlisted(ChannelParams calldata params, State calldata state, address asset) external;
 
     /// Pays a participant the partial withdrawals a fully signed state agreed (S12).
     function withdrawPartial(

@@ -134,6 +134,20 @@ pub enum Error {
     /// The channel's durations are outside this node's policy (S6).
     #[error("channel durations outside policy: {0}")]
     DurationPolicy(String),
+    /// The store failed (I/O, a corrupt database, a transaction that could not commit); nothing was written.
+    #[error("store: {0}")]
+    Store(String),
+    /// Stored or received bytes could not be decoded (unknown format version, truncated or malformed data).
+    #[error("decode {what}: {reason}")]
+    Codec {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A protocol message or command was refused; the channel is unchanged.
+    #[error(transparent)]
+    Protocol(#[from] crate::protocol::ProtocolError),
 }
 
 impl Error {
@@ -170,7 +184,10 @@ impl Error {
             | Error::InvalidLeaf(_)
             | Error::LockedMismatch { .. }
             | Error::SubRootMismatch { .. }
-            | Error::DurationPolicy(_) => return None,
+            | Error::DurationPolicy(_)
+            | Error::Store(_)
+            | Error::Codec { .. }
+            | Error::Protocol(_) => return None,
         })
     }
 }

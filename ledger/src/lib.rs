@@ -58,8 +58,10 @@ pub mod channel;
 mod error;
 pub mod outcome;
 pub mod params;
+pub mod protocol;
 pub mod signature;
 pub mod state;
+pub mod store;
 pub mod sub_tree;
 pub mod support;
 

@@ -2,9 +2,12 @@
 //!
 //! - [`anchors`]: the anchors' published gas figures, embedded.
 //! - [`gas`]: the gas report: every on-chain path on the embedded chain, beside Nitro's figures.
+//! - [`ledger_net`]: a deterministic network of ledger nodes over the embedded chain (faulty wire, crashes,
+//!   byzantine hooks) for end-to-end tests, property tests and benchmarks.
 
 pub mod anchors;
 pub mod gas;
+pub mod ledger_net;
 
 /// Errors of the simulations crate.
 #[derive(Debug, thiserror::Error)]

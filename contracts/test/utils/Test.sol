@@ -16,12 +16,31 @@ interface Vm {
     function assume(bool) external pure;
     function label(address, string calldata) external;
     function etch(address, bytes calldata) external;
+    function cool(address) external;
+    function chainId(uint256) external;
+    function lastCallGas() external view returns (Gas memory);
+    function expectEmit(bool, bool, bool, bool) external;
+    function expectEmit(bool, bool, bool, bool, address) external;
+}
+
+/// Gas of the last call (forge's `lastCallGas`).
+struct Gas {
+    uint64 gasLimit;
+    uint64 gasTotalUsed;
+    uint64 gasMemoryUsed;
+    int64 gasRefunded;
+    uint64 gasRemaining;
 }
 
 /// Minimal assertions and helpers for forge tests.
 abstract contract Test {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
     bool public IS_TEST = true;
+
+    /// Printed by forge with -vv.
+    event log_named_uint(string key, uint256 val);
+    /// Printed by forge with -vv.
+    event log_string(string val);
 
     function fail(string memory why) internal pure {
         revert(why);
