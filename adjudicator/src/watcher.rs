@@ -40,7 +40,11 @@ pub async fn sync<S: Store>(
 }
 
 /// Submits one transaction a channel asked for, from `from` (a token deposit is approved first).
-pub async fn submit(client: &AdjudicatorClient, from: alloy::primitives::Address, tx: &ChainTx) -> Result<Receipt> {
+pub async fn submit(
+    client: &AdjudicatorClient,
+    from: alloy::primitives::Address,
+    tx: &ChainTx,
+) -> Result<Receipt> {
     match tx {
         ChainTx::Deposit {
             channel_id,
@@ -53,7 +57,14 @@ pub async fn submit(client: &AdjudicatorClient, from: alloy::primitives::Address
                 client.approve(from, *asset, *amount).await?;
             }
             client
-                .deposit(from, *asset, *channel_id, *participant, *expected_held, *amount)
+                .deposit(
+                    from,
+                    *asset,
+                    *channel_id,
+                    *participant,
+                    *expected_held,
+                    *amount,
+                )
                 .await
         }
         ChainTx::ConcludeAndWithdraw { params, state } => {
@@ -106,7 +117,9 @@ pub async fn drive<S: Store>(
                 round.landed.push((tx.name(), receipt.gas_used));
                 node.handle_tx_done(&tx)?;
             }
-            Err(e @ (Error::Ledger(_) | Error::Config(_) | Error::UnknownSender(_))) => return Err(e),
+            Err(e @ (Error::Ledger(_) | Error::Config(_) | Error::UnknownSender(_))) => {
+                return Err(e);
+            }
             Err(e) => {
                 round.failed.push((tx.name(), e.to_string()));
                 node.handle_tx_failed(&tx, e.to_string())?;

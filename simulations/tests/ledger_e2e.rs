@@ -36,7 +36,12 @@ async fn open<S: Store>(net: &mut LedgerNet<S>) -> B256 {
     let now = net.now;
     let id = net
         .node(0)
-        .open(b, &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])], WINDOW, now)
+        .open(
+            b,
+            &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])],
+            WINDOW,
+            now,
+        )
         .expect("open");
     let funded = net
         .run_until(200, |n| {
@@ -53,7 +58,10 @@ async fn pay<S: Store>(net: &mut LedgerNet<S>, from: usize, id: B256, amount: u6
     net.node(from)
         .pay(id, ETH, U256::from(amount), now)
         .expect("pay");
-    assert!(net.run_until(200, |n| n.quiet()).await.expect("run"), "update stuck");
+    assert!(
+        net.run_until(200, |n| n.quiet()).await.expect("run"),
+        "update stuck"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -65,7 +73,10 @@ async fn open_1000_updates_and_cooperative_close_cost_two_deposits_and_one_closi
     })
     .await
     .expect("net");
-    let start = [net.eth_balance(0).await.expect("bal"), net.eth_balance(1).await.expect("bal")];
+    let start = [
+        net.eth_balance(0).await.expect("bal"),
+        net.eth_balance(1).await.expect("bal"),
+    ];
     let id = open(&mut net).await;
     for k in 0..1000 {
         // The leader pays 3 wei, the follower (through a request) 1 wei.
@@ -75,8 +86,16 @@ async fn open_1000_updates_and_cooperative_close_cost_two_deposits_and_one_closi
             pay(&mut net, 1, id, 1).await;
         }
     }
-    let v = net.node(0).channel(&id).and_then(|c| c.supported()).map(|s| s.version());
-    assert_eq!(v, Some(1001), "post-fund is version 1, then one version per update");
+    let v = net
+        .node(0)
+        .channel(&id)
+        .and_then(|c| c.supported())
+        .map(|s| s.version());
+    assert_eq!(
+        v,
+        Some(1001),
+        "post-fund is version 1, then one version per update"
+    );
     let now = net.now;
     net.node(1).close(id, now).expect("close");
     let closed = net
@@ -85,13 +104,29 @@ async fn open_1000_updates_and_cooperative_close_cost_two_deposits_and_one_closi
         })
         .await
         .expect("run");
-    assert!(closed, "not closed: {:?} {:?}", phase(&mut net, 0, id), phase(&mut net, 1, id));
+    assert!(
+        closed,
+        "not closed: {:?} {:?}",
+        phase(&mut net, 0, id),
+        phase(&mut net, 1, id)
+    );
     let names: Vec<&str> = net.landed.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["deposit", "deposit", "concludeAndWithdraw"], "{:?}", net.failed);
-    let end = [net.eth_balance(0).await.expect("bal"), net.eth_balance(1).await.expect("bal")];
+    assert_eq!(
+        names,
+        ["deposit", "deposit", "concludeAndWithdraw"],
+        "{:?}",
+        net.failed
+    );
+    let end = [
+        net.eth_balance(0).await.expect("bal"),
+        net.eth_balance(1).await.expect("bal"),
+    ];
     assert_eq!(end[0], start[0] - U256::from(1000));
     assert_eq!(end[1], start[1] + U256::from(1000));
-    assert!(net.parties.iter().all(|p| p.refused.is_empty()), "honest messages refused");
+    assert!(
+        net.parties.iter().all(|p| p.refused.is_empty()),
+        "honest messages refused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -102,15 +137,29 @@ async fn a_stale_challenge_is_answered_by_the_watcher_and_the_newer_state_pays_o
     for _ in 0..5 {
         pay(&mut net, 1, id, 10).await; // the follower pays the leader
     }
-    let stale = net.node(1).channel(&id).and_then(|c| c.supported()).cloned().expect("state");
+    let stale = net
+        .node(1)
+        .channel(&id)
+        .and_then(|c| c.supported())
+        .cloned()
+        .expect("state");
     for _ in 0..5 {
         pay(&mut net, 1, id, 10).await;
     }
-    let newest = net.node(0).channel(&id).and_then(|c| c.supported()).cloned().expect("state");
+    let newest = net
+        .node(0)
+        .channel(&id)
+        .and_then(|c| c.supported())
+        .cloned()
+        .expect("state");
     assert_eq!(newest.version(), stale.version() + 5);
     // The follower turns byzantine: it goes away and registers its stale state on-chain.
     net.crash(1);
-    let params = net.node(0).channel(&id).map(|c| c.params().clone()).expect("params");
+    let params = net
+        .node(0)
+        .channel(&id)
+        .map(|c| c.params().clone())
+        .expect("params");
     net.client
         .challenge(net.address(1), &params, &stale.state, &stale.sigs, None)
         .await
@@ -121,15 +170,30 @@ async fn a_stale_challenge_is_answered_by_the_watcher_and_the_newer_state_pays_o
         })
         .await
         .expect("run");
-    assert!(answered, "the watcher did not answer: {:?}", net.parties[0].events);
+    assert!(
+        answered,
+        "the watcher did not answer: {:?}",
+        net.parties[0].events
+    );
     net.run_until(10, |_| false).await.expect("run");
     let status = net.chain.status_of(id).await.expect("status");
-    assert_eq!(status.version, newest.version(), "the newer state replaced the stale one");
+    assert_eq!(
+        status.version,
+        newest.version(),
+        "the newer state replaced the stale one"
+    );
     net.advance_chain_time(WINDOW + 1).await.expect("time");
-    let closed = net.run_until(100, |n| phase(n, 0, id) == Some(Phase::Closed)).await.expect("run");
+    let closed = net
+        .run_until(100, |n| phase(n, 0, id) == Some(Phase::Closed))
+        .await
+        .expect("run");
     assert!(closed, "{:?} {:?}", phase(&mut net, 0, id), net.failed);
     let end = net.eth_balance(0).await.expect("bal");
-    assert_eq!(end, start + U256::from(100), "the leader got its latest balance");
+    assert_eq!(
+        end,
+        start + U256::from(100),
+        "the leader got its latest balance"
+    );
     let names: Vec<&str> = net.landed.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, ["deposit", "deposit", "challenge", "withdraw"]);
 }
@@ -149,11 +213,28 @@ async fn an_unresponsive_peer_is_challenged_and_the_funds_come_back_after_the_wi
         .await
         .expect("run");
     assert!(challenged, "no challenge: {:?}", net.parties[1].events);
-    assert!(net.parties[1].events.iter().any(|e| matches!(e, LedgerEvent::PeerUnresponsive { .. })));
-    assert!(net.parties[1].events.iter().any(|e| matches!(e, LedgerEvent::Refused { .. })), "the pending pay is refused");
+    assert!(
+        net.parties[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, LedgerEvent::PeerUnresponsive { .. }))
+    );
+    assert!(
+        net.parties[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, LedgerEvent::Refused { .. })),
+        "the pending pay is refused"
+    );
     net.advance_chain_time(WINDOW + 1).await.expect("time");
-    let closed = net.run_until(200, |n| phase(n, 1, id) == Some(Phase::Closed)).await.expect("run");
+    let closed = net
+        .run_until(200, |n| phase(n, 1, id) == Some(Phase::Closed))
+        .await
+        .expect("run");
     assert!(closed, "{:?} {:?}", phase(&mut net, 1, id), net.failed);
-    assert_eq!(net.eth_balance(1).await.expect("bal"), start + U256::from(7));
+    assert_eq!(
+        net.eth_balance(1).await.expect("bal"),
+        start + U256::from(7)
+    );
     let _ = MemoryStore::new();
 }

@@ -285,12 +285,16 @@ impl LedgerChannel {
     ) -> Result<Self> {
         let id = Self::check_params(env, &params)?;
         if params.participants[0] != env.signer.address() {
-            return Err(perr(ProtocolError::NotParticipant("participant 0 (the opener)")));
+            return Err(perr(ProtocolError::NotParticipant(
+                "participant 0 (the opener)",
+            )));
         }
         let mut sorted = amounts.to_vec();
         sorted.sort_by_key(|(a, _)| *a);
         if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(perr(ProtocolError::InvalidPrefund("an asset is listed twice")));
+            return Err(perr(ProtocolError::InvalidPrefund(
+                "an asset is listed twice",
+            )));
         }
         let assets = sorted
             .iter()
@@ -346,7 +350,9 @@ impl LedgerChannel {
         outcome::validate(&prefund.outcome, 2, KIND_LEDGER)?;
         if prefund.outcome.subRoot != ferry_contracts::empty_root()
             || prefund.outcome.assets.iter().any(|a| {
-                !a.locked.is_zero() || a.withdrawn.iter().any(|w| !w.is_zero()) || a.balances != a.deposited
+                !a.locked.is_zero()
+                    || a.withdrawn.iter().any(|w| !w.is_zero())
+                    || a.balances != a.deposited
             })
         {
             return Err(perr(ProtocolError::InvalidPrefund(
@@ -355,7 +361,9 @@ impl LedgerChannel {
         }
         let open = &env.config.open;
         if !open.accept {
-            return Err(perr(ProtocolError::OpenRefused("this node accepts no opens".into())));
+            return Err(perr(ProtocolError::OpenRefused(
+                "this node accepts no opens".into(),
+            )));
         }
         if let Some(a) = prefund
             .outcome
@@ -455,7 +463,7 @@ impl LedgerChannel {
         &self.chain_deposited
     }
 
-    /// The earliest local time this channel wants [`LedgerChannel::handle_timeout`] called.
+    /// The earliest local time this channel has timer work (see [`LedgerNode::handle_timeout`](super::LedgerNode::handle_timeout)).
     pub fn next_timeout(&self, config: &Config) -> Option<u64> {
         let peer = self
             .waiting_since
@@ -1211,10 +1219,9 @@ impl LedgerChannel {
             LedgerMessage::Request { proposals, .. } => self.on_request(env, table, proposals, now),
             LedgerMessage::Refuse { seq, reason, .. } => self.on_refuse(seq, reason),
         }
-        .map(|()| self.drive(env, now))
-        .and_then(|()| {
+        .map(|()| {
+            self.drive(env, now);
             self.maybe_propose(env, table, now);
-            Ok(())
         })
     }
 
@@ -1245,10 +1252,7 @@ impl LedgerChannel {
                     self.count_own_top_ups(env, table, now);
                     if let Some((state, sig, batch)) = self.waiting.take() {
                         let before = self.clone();
-                        if self
-                            .on_propose(env, table, state, sig, batch, now)
-                            .is_err()
-                        {
+                        if self.on_propose(env, table, state, sig, batch, now).is_err() {
                             // The waiting proposal went stale; forget it.
                             *self = Self {
                                 waiting: None,
@@ -1266,7 +1270,8 @@ impl LedgerChannel {
                 self.on_challenge(env, table, registered, e.finalizesAt.to::<u64>(), now)?;
             }
             Event::Checkpointed(_) => {
-                if self.dispute.take().is_some() && self.phase == Phase::Disputed {
+                let was_disputed = self.dispute.take().is_some();
+                if was_disputed && self.phase == Phase::Disputed {
                     self.phase = Phase::Running;
                     self.submitted.retain(|s| !s.starts_with("challenge:"));
                 }
@@ -1638,7 +1643,9 @@ impl LedgerChannel {
             let need = a.deposited[me];
             let have = on_chain(self, &a.asset, me);
             let first_done = on_chain(self, &a.asset, 0) >= a.deposited[0];
-            if on_chain(self, &a.asset, 0) < a.deposited[0] || on_chain(self, &a.asset, 1) < a.deposited[1] {
+            if on_chain(self, &a.asset, 0) < a.deposited[0]
+                || on_chain(self, &a.asset, 1) < a.deposited[1]
+            {
                 all_in = false;
             }
             if need > have && (me == 0 || first_done) && self.once(format!("deposit:{}", a.asset)) {
@@ -1656,7 +1663,10 @@ impl LedgerChannel {
                 });
             }
         }
-        if all_in && self.pending.is_none() && self.supported.as_ref().is_some_and(|s| s.version() == 0) {
+        if all_in
+            && self.pending.is_none()
+            && self.supported.as_ref().is_some_and(|s| s.version() == 0)
+        {
             let mut postfund = self.prefund.clone();
             postfund.version = crate::state::version(1).unwrap_or_default();
             let sig = env.signer.sign_state(env.ctx, &postfund);

@@ -396,12 +396,7 @@ pub trait SubChannelGuard {
 pub struct NoSubChannels;
 
 impl SubChannelGuard for NoSubChannels {
-    fn check_add(
-        &self,
-        _: &ChannelParams,
-        _: &SubAlloc,
-        _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
+    fn check_add(&self, _: &ChannelParams, _: &SubAlloc, _: &[Vec<U256>; 2]) -> Result<(), String> {
         Err("this node hosts no sub-channels".into())
     }
 
@@ -414,3 +409,6 @@ impl SubChannelGuard for NoSubChannels {
         Err("this node hosts no sub-channels".into())
     }
 }
+
+#[cfg(test)]
+mod tests;

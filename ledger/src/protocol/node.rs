@@ -311,12 +311,8 @@ impl<S: Store> LedgerNode<S> {
         challenge_duration: u64,
         now: u64,
     ) -> Result<B256> {
-        let params = crate::channel::ledger_params(
-            &self.ctx,
-            self.address(),
-            peer,
-            challenge_duration,
-        );
+        let params =
+            crate::channel::ledger_params(&self.ctx, self.address(), peer, challenge_duration);
         self.open_with_params(params, amounts, now)
     }
 
@@ -333,7 +329,8 @@ impl<S: Store> LedgerNode<S> {
             return Err(Error::Protocol(ProtocolError::ChannelExists(id)));
         }
         self.channels.insert(id, channel);
-        self.tables.insert(id, SubTree::with_max_leaves(self.config.max_sub_channels));
+        self.tables
+            .insert(id, SubTree::with_max_leaves(self.config.max_sub_channels));
         self.touched.insert(id);
         if let Err(e) = self.flush() {
             self.channels.remove(&id);
@@ -345,21 +342,29 @@ impl<S: Store> LedgerNode<S> {
 
     /// Pays `amount` of `asset` to the peer.
     pub fn pay(&mut self, id: B256, asset: Address, amount: U256, now: u64) -> Result<()> {
-        self.submit(id, |me| Op::Pay {
-            from: me,
-            asset,
-            amount,
-        }, now)
+        self.submit(
+            id,
+            |me| Op::Pay {
+                from: me,
+                asset,
+                amount,
+            },
+            now,
+        )
     }
 
     /// Withdraws `amount` of `asset` from this node's balance while the channel stays open (`withdrawPartial`
     /// follows once the peer countersigned).
     pub fn withdraw(&mut self, id: B256, asset: Address, amount: U256, now: u64) -> Result<()> {
-        self.submit(id, |me| Op::Withdraw {
-            participant: me,
-            asset,
-            amount,
-        }, now)
+        self.submit(
+            id,
+            |me| Op::Withdraw {
+                participant: me,
+                asset,
+                amount,
+            },
+            now,
+        )
     }
 
     /// Closes the channel cooperatively: a final state, then one `concludeAndWithdraw`.
@@ -382,11 +387,15 @@ impl<S: Store> LedgerNode<S> {
             .map(SubTree::next_slot)
             .transpose()?
             .unwrap_or_default();
-        self.submit(id, |_| Op::AddSub {
-            slot,
-            leaf,
-            contributions,
-        }, now)
+        self.submit(
+            id,
+            |_| Op::AddSub {
+                slot,
+                leaf,
+                contributions,
+            },
+            now,
+        )
     }
 
     /// Removes a sub-channel leaf, paying its amounts out as `payout`; both sides' guards must agree.
@@ -437,7 +446,8 @@ impl<S: Store> LedgerNode<S> {
             };
             let channel = LedgerChannel::accept(&self.env(), from, params, prefund, sig, now)?;
             self.channels.insert(id, channel);
-            self.tables.insert(id, SubTree::with_max_leaves(self.config.max_sub_channels));
+            self.tables
+                .insert(id, SubTree::with_max_leaves(self.config.max_sub_channels));
             self.touched.insert(id);
             if let Err(e) = self.flush() {
                 self.channels.remove(&id);
@@ -446,7 +456,9 @@ impl<S: Store> LedgerNode<S> {
             }
             return Ok(());
         }
-        self.with_channel(id, |ch, env, table| ch.handle_message(env, table, from, msg, now))
+        self.with_channel(id, |ch, env, table| {
+            ch.handle_message(env, table, from, msg, now)
+        })
     }
 
     /// Handles one adjudicator event at chain position (`block`, `log_index`); events for unknown channels are

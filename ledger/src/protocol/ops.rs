@@ -195,7 +195,10 @@ pub fn apply(state: &mut State, table: &mut SubTree, op: &Op) -> Result<Option<U
                 a.deposited[p].checked_add(*amount),
             ) else {
                 // Take back a freshly inserted empty asset.
-                if a.deposited.iter().all(zero) && a.withdrawn.iter().all(zero) && a.locked.is_zero() {
+                if a.deposited.iter().all(zero)
+                    && a.withdrawn.iter().all(zero)
+                    && a.locked.is_zero()
+                {
                     assets.remove(i);
                 }
                 return Err(Error::Overflow);
@@ -218,9 +221,7 @@ pub fn apply(state: &mut State, table: &mut SubTree, op: &Op) -> Result<Option<U
             let b = a.balances[p]
                 .checked_sub(*amount)
                 .ok_or_else(|| short("the balance is below the withdrawal"))?;
-            let w = a.withdrawn[p]
-                .checked_add(*amount)
-                .ok_or(Error::Overflow)?;
+            let w = a.withdrawn[p].checked_add(*amount).ok_or(Error::Overflow)?;
             a.balances[p] = b;
             a.withdrawn[p] = w;
             Ok(None)
@@ -299,10 +300,7 @@ pub fn apply(state: &mut State, table: &mut SubTree, op: &Op) -> Result<Option<U
                 let b1 = a.balances[1]
                     .checked_add(payout[1][j])
                     .ok_or(Error::Overflow)?;
-                let locked = a
-                    .locked
-                    .checked_sub(aa.amount)
-                    .ok_or(Error::Overflow)?;
+                let locked = a.locked.checked_sub(aa.amount).ok_or(Error::Overflow)?;
                 updates.push((i, b0, b1, locked));
             }
             table.remove(channel_id)?;
@@ -370,7 +368,14 @@ fn build_inner(
     for (i, p) in batch.iter().enumerate() {
         let placed;
         let op = match (&p.op, placing.as_deref_mut()) {
-            (Op::AddSub { leaf, contributions, .. }, Some(slots)) => {
+            (
+                Op::AddSub {
+                    leaf,
+                    contributions,
+                    ..
+                },
+                Some(slots),
+            ) => {
                 let slot = match table.next_slot() {
                     Ok(s) => s,
                     Err(e) => {
@@ -417,7 +422,10 @@ mod tests {
             channelId: B256::repeat_byte(1),
             version: version(5).unwrap_or_default(),
             outcome: ferry_contracts::Outcome {
-                assets: vec![funded_asset(Address::ZERO, vec![U256::from(10), U256::from(10)])],
+                assets: vec![funded_asset(
+                    Address::ZERO,
+                    vec![U256::from(10), U256::from(10)],
+                )],
                 subRoot: ferry_contracts::empty_root(),
             },
             appData: Default::default(),
@@ -513,7 +521,10 @@ mod tests {
             payout: [vec![U256::from(4)], vec![U256::ZERO]],
         })];
         let (s2, steps) = build(&s, &mut t, &rm, 7).expect("remove");
-        assert_eq!(s2.outcome.assets[0].balances, vec![U256::from(13), U256::from(7)]);
+        assert_eq!(
+            s2.outcome.assets[0].balances,
+            vec![U256::from(13), U256::from(7)]
+        );
         assert_eq!(s2.outcome.subRoot, ferry_contracts::empty_root());
         undo(&mut t, &steps).expect("undo");
         assert_eq!(t.root(), s.outcome.subRoot);
@@ -554,7 +565,10 @@ mod tests {
             },
         ];
         for op in bad {
-            assert!(build(&base(), &mut t, &[p(op.clone())], 6).is_err(), "{op:?}");
+            assert!(
+                build(&base(), &mut t, &[p(op.clone())], 6).is_err(),
+                "{op:?}"
+            );
             assert!(t.is_empty());
         }
     }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{B256, keccak256};
 use serde::{Deserialize, Serialize};
 
-use super::{Batch, FORMAT_VERSION, Store, bincode_config};
+use super::{Batch, FORMAT_VERSION, Store};
 use crate::{Error, Result};
 
 /// The first bytes of every backup file.
@@ -27,6 +27,36 @@ pub const MAGIC: &[u8; 8] = b"FERRYBAK";
 
 /// Length of the checksum that ends a backup file.
 const CHECKSUM_LEN: usize = 32;
+
+/// The largest backup body [`Backup::from_bytes`] decodes (one channel's records are far smaller).
+pub const MAX_BODY_LEN: usize = 512 << 20;
+
+/// The bincode configuration of a backup body: bincode 2's standard one, as [`encode`](super::encode) uses.
+fn body_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Decodes a body with bincode's allocation limit at four times the size tier of the body: bincode allocates a
+/// string's claimed length before reading it, so without a limit a crafted length (behind a valid checksum, which
+/// anyone can compute) would make the node try to allocate terabytes.
+fn decode_body(body: &[u8]) -> std::result::Result<(Backup, usize), String> {
+    fn limited<const LIMIT: usize>(
+        body: &[u8],
+    ) -> std::result::Result<(Backup, usize), bincode::error::DecodeError> {
+        bincode::serde::decode_from_slice(body, body_config().with_limit::<LIMIT>())
+    }
+    let decoded = match body.len() {
+        len if len <= 1 << 20 => limited::<{ 4 << 20 }>(body),
+        len if len <= 64 << 20 => limited::<{ 256 << 20 }>(body),
+        len if len <= MAX_BODY_LEN => limited::<{ 4 * MAX_BODY_LEN }>(body),
+        len => {
+            return Err(format!(
+                "body of {len} bytes, more than the {MAX_BODY_LEN} a backup may have"
+            ));
+        }
+    };
+    decoded.map_err(|e| format!("malformed body: {e}"))
+}
 
 /// One channel's records, as a backup file carries them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +80,7 @@ fn codec(reason: impl Into<String>) -> Error {
 impl Backup {
     /// Encodes the backup as a file's bytes: magic, format version, bincode body, keccak256 of the body.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let body = bincode::serde::encode_to_vec(self, bincode_config())
+        let body = bincode::serde::encode_to_vec(self, body_config())
             .map_err(|e| codec(format!("encode: {e}")))?;
         let mut out = Vec::with_capacity(MAGIC.len() + 1 + body.len() + CHECKSUM_LEN);
         out.extend_from_slice(MAGIC);
@@ -61,7 +91,7 @@ impl Backup {
     }
 
     /// Decodes a file's bytes, checking the magic, the format version, the checksum, the body's encoding (no
-    /// trailing bytes) and that the body's own format field agrees. Every failure is an [`Error::Codec`] naming
+    /// trailing bytes, at most [`MAX_BODY_LEN`] bytes) and that the body's own format field agrees. Every failure is an [`Error::Codec`] naming
     /// `"backup"`. The entries themselves are checked by [`import`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let minimum = MAGIC.len() + 1 + CHECKSUM_LEN;
@@ -87,9 +117,7 @@ impl Backup {
         if keccak256(body).as_slice() != checksum {
             return Err(codec("checksum mismatch: the file is corrupt or truncated"));
         }
-        let (backup, read): (Backup, usize) =
-            bincode::serde::decode_from_slice(body, bincode_config())
-                .map_err(|e| codec(format!("malformed body: {e}")))?;
+        let (backup, read) = decode_body(body).map_err(codec)?;
         if read != body.len() {
             return Err(codec(format!("{} trailing bytes", body.len() - read)));
         }
@@ -249,6 +277,7 @@ pub fn import_from_file<S: Store + ?Sized>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use crate::store::{MemoryStore, RedbStore};
@@ -439,6 +468,27 @@ mod tests {
         forged.extend_from_slice(&body);
         forged.extend_from_slice(keccak256(&body).as_slice());
         refused(&forged, NAMESPACES, &MemoryStore::new(), "trailing bytes");
+    }
+
+    #[test]
+    fn backup_with_crafted_huge_length_is_refused_without_allocating() {
+        // A body whose namespace string claims 2^40 bytes, behind a valid checksum.
+        let mut body = vec![FORMAT_VERSION, 32];
+        body.extend_from_slice(channel(0xaa).as_slice());
+        body.push(1); // one entry
+        body.push(253); // varint: a u64 follows
+        body.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        body.extend_from_slice(b"states");
+        let mut forged = MAGIC.to_vec();
+        forged.push(FORMAT_VERSION);
+        forged.extend_from_slice(&body);
+        forged.extend_from_slice(keccak256(&body).as_slice());
+        refused(
+            &forged,
+            NAMESPACES,
+            &MemoryStore::new(),
+            "malformed body: LimitExceeded",
+        );
     }
 
     #[test]

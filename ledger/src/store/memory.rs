@@ -97,6 +97,7 @@ impl Store for MemoryStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 pub(super) mod tests {
     use serde::{Deserialize, Serialize};
 

@@ -114,7 +114,11 @@ pub trait Store: Send {
     fn commit(&mut self, batch: Batch) -> Result<()>;
 
     /// The value at `(namespace, key)`, decoded with [`decode`].
-    fn get_decoded<T: DeserializeOwned>(&self, namespace: &'static str, key: &[u8]) -> Result<Option<T>>
+    fn get_decoded<T: DeserializeOwned>(
+        &self,
+        namespace: &'static str,
+        key: &[u8],
+    ) -> Result<Option<T>>
     where
         Self: Sized,
     {

@@ -162,9 +162,15 @@ impl Store for RedbStore {
         if let Err(error) = prepared {
             return Err(match txn.abort() {
                 Ok(()) => error,
-                Err(abort) => Error::Store(format!(
-                    "{error}; aborting the transaction also failed: {abort}"
-                )),
+                Err(abort) => {
+                    let message = match error {
+                        Error::Store(message) => message,
+                        other => other.to_string(),
+                    };
+                    Error::Store(format!(
+                        "{message}; aborting the transaction also failed: {abort}"
+                    ))
+                }
             });
         }
         txn.commit().map_err(|e| {
@@ -177,6 +183,7 @@ impl Store for RedbStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -374,7 +381,11 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
+        #![proptest_config(ProptestConfig {
+            cases: 32,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn redb_store_matches_memory_store(

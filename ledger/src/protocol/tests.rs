@@ -1,0 +1,781 @@
+//! Unit tests of the ledger protocol: every objective step and every rejection, on two in-memory nodes with the
+//! chain replaced by synthetic adjudicator events.
+
+#![allow(clippy::unwrap_used)]
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_contracts::IAdjudicator::{self, IAdjudicatorEvents as Ev};
+
+use super::*;
+use crate::store::{MemoryStore, backup};
+use crate::{ChainContext, Error, Signer};
+
+const ETH: Address = Address::ZERO;
+
+fn ctx() -> ChainContext {
+    ChainContext {
+        chain_id: 31337,
+        adjudicator: Address::repeat_byte(0xad),
+    }
+}
+
+fn config() -> Config {
+    Config {
+        open: OpenPolicy {
+            accept: true,
+            max_own_deposit: U256::from(1000),
+        },
+        ..Config::default()
+    }
+}
+
+struct Pair {
+    keys: [Signer; 2],
+    n: [Option<LedgerNode<MemoryStore>>; 2],
+    now: u64,
+    pos: u64,
+    /// Messages taken off the wire and not delivered (to test loss, reordering and duplication).
+    held: Vec<(usize, LedgerMessage)>,
+    events: [Vec<LedgerEvent>; 2],
+    txs: [Vec<ChainTx>; 2],
+}
+
+impl Pair {
+    fn new() -> Self {
+        let keys = [Signer::random(), Signer::random()];
+        let node = |k: &Signer| {
+            LedgerNode::open_store(k.clone(), ctx(), config(), MemoryStore::new(), 0).unwrap()
+        };
+        Self {
+            n: [Some(node(&keys[0])), Some(node(&keys[1]))],
+            keys,
+            now: 0,
+            pos: 1,
+            held: vec![],
+            events: [vec![], vec![]],
+            txs: [vec![], vec![]],
+        }
+    }
+
+    fn node(&mut self, i: usize) -> &mut LedgerNode<MemoryStore> {
+        self.n[i].as_mut().unwrap()
+    }
+
+    fn addr(&self, i: usize) -> Address {
+        self.keys[i].address()
+    }
+
+    /// Drains outputs: messages of `i` into `held`, events and transactions into the logs.
+    fn drain(&mut self, i: usize) {
+        let Some(node) = self.n[i].as_mut() else {
+            return;
+        };
+        while let Some((_, m)) = node.poll_transmit() {
+            self.held.push((i, m));
+        }
+        while let Some(e) = node.poll_event() {
+            self.events[i].push(e);
+        }
+        while let Some(t) = node.poll_tx() {
+            self.txs[i].push(t);
+        }
+    }
+
+    /// Delivers everything until quiet.
+    fn pump(&mut self) {
+        for _ in 0..100 {
+            self.drain(0);
+            self.drain(1);
+            if self.held.is_empty() {
+                return;
+            }
+            for (from, m) in std::mem::take(&mut self.held) {
+                let sender = self.addr(from);
+                let now = self.now;
+                if let Some(node) = self.n[1 - from].as_mut() {
+                    node.handle_message(sender, m, now).unwrap();
+                }
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    fn chain(&mut self, ev: Ev) {
+        self.pos += 1;
+        let (pos, now) = (self.pos, self.now);
+        for i in 0..2 {
+            if let Some(n) = self.n[i].as_mut() {
+                n.handle_chain_event(pos, 0, &ev, now).unwrap();
+            }
+        }
+    }
+
+    fn block(&mut self, timestamp: u64) {
+        self.pos += 1;
+        let (pos, now) = (self.pos, self.now);
+        for i in 0..2 {
+            if let Some(n) = self.n[i].as_mut() {
+                n.handle_block(pos, timestamp, now).unwrap();
+            }
+        }
+    }
+
+    fn deposit(&mut self, id: B256, p: u8, amount: u64) {
+        self.chain(Ev::Deposited(IAdjudicator::Deposited {
+            channelId: id,
+            asset: ETH,
+            participant: U256::from(p),
+            taken: U256::from(amount),
+            depositedTotal: U256::ZERO,
+        }));
+    }
+
+    fn open(&mut self) -> B256 {
+        let b = self.addr(1);
+        let id = self
+            .node(0)
+            .open(b, &[(ETH, [U256::from(100), U256::from(100)])], 3600, 0)
+            .unwrap();
+        self.pump();
+        self.deposit(id, 0, 100);
+        self.pump();
+        self.deposit(id, 1, 100);
+        self.pump();
+        assert_eq!(self.phase(0, id), Phase::Running);
+        assert_eq!(self.phase(1, id), Phase::Running);
+        id
+    }
+
+    fn ch(&self, i: usize, id: B256) -> &LedgerChannel {
+        self.n[i].as_ref().unwrap().channel(&id).unwrap()
+    }
+
+    fn phase(&self, i: usize, id: B256) -> Phase {
+        self.ch(i, id).phase()
+    }
+
+    fn version(&self, i: usize, id: B256) -> u64 {
+        self.ch(i, id)
+            .supported()
+            .map(|s| s.version())
+            .unwrap_or_default()
+    }
+
+    fn crash_restart(&mut self, i: usize) {
+        let store = self.n[i].take().unwrap().into_store();
+        self.n[i] = Some(
+            LedgerNode::open_store(self.keys[i].clone(), ctx(), config(), store, self.now).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn open_deposits_in_participant_order_then_post_fund() {
+    let mut p = Pair::new();
+    let b = p.addr(1);
+    let id = p
+        .node(0)
+        .open(b, &[(ETH, [U256::from(100), U256::from(50)])], 3600, 0)
+        .unwrap();
+    p.pump();
+    assert_eq!(p.phase(0, id), Phase::Funding);
+    assert_eq!(p.phase(1, id), Phase::Funding);
+    // Only participant 0 deposits first, with expectedHeld 0.
+    assert!(
+        matches!(p.txs[0].as_slice(), [ChainTx::Deposit { participant: 0, expected_held, .. }] if expected_held.is_zero())
+    );
+    assert!(
+        p.txs[1].is_empty(),
+        "participant 1 waits for participant 0's deposit"
+    );
+    p.deposit(id, 0, 100);
+    p.pump();
+    assert!(
+        matches!(p.txs[1].as_slice(), [ChainTx::Deposit { participant: 1, expected_held, amount, .. }]
+        if *expected_held == U256::from(100) && *amount == U256::from(50))
+    );
+    assert_eq!(
+        p.phase(0, id),
+        Phase::Funding,
+        "no post-fund before both deposits"
+    );
+    p.deposit(id, 1, 50);
+    p.pump();
+    assert_eq!(p.version(0, id), 1);
+    assert_eq!(p.phase(0, id), Phase::Running);
+    assert!(p.events[0].contains(&LedgerEvent::Funded { channel_id: id }));
+    assert!(p.events[1].contains(&LedgerEvent::OpenAccepted { channel_id: id }));
+}
+
+#[test]
+fn open_refusals_change_nothing() {
+    let mut p = Pair::new();
+    let (a, b) = (p.addr(0), p.addr(1));
+    let params = crate::channel::ledger_params(&ctx(), a, b, 3600);
+    let id = ferry_contracts::channel_id(&params);
+    let prefund = crate::channel::state(
+        &params,
+        0,
+        vec![crate::channel::funded_asset(
+            ETH,
+            vec![U256::from(1), U256::from(1)],
+        )],
+        Default::default(),
+        false,
+    );
+    let good_sig = p.keys[0].sign_state(&ctx(), &prefund);
+    let open = |params: ChannelParams, prefund: State, sig| LedgerMessage::Open {
+        params,
+        prefund,
+        sig,
+    };
+    // Signed by someone else.
+    let bad_sig = Signer::random().sign_state(&ctx(), &prefund);
+    assert!(matches!(
+        p.node(1)
+            .handle_message(a, open(params.clone(), prefund.clone(), bad_sig), 0),
+        Err(Error::WrongSigner { .. })
+    ));
+    // From someone who is not participant 0.
+    assert!(matches!(
+        p.node(1).handle_message(
+            Address::repeat_byte(9),
+            open(params.clone(), prefund.clone(), good_sig.clone()),
+            0
+        ),
+        Err(Error::Protocol(ProtocolError::NotPeer(_)))
+    ));
+    // Asks this node to deposit more than its policy allows.
+    let mut greedy = prefund.clone();
+    greedy.outcome.assets[0] =
+        crate::channel::funded_asset(ETH, vec![U256::from(1), U256::from(5000)]);
+    let sig = p.keys[0].sign_state(&ctx(), &greedy);
+    assert!(matches!(
+        p.node(1)
+            .handle_message(a, open(params.clone(), greedy, sig), 0),
+        Err(Error::Protocol(ProtocolError::OpenRefused(_)))
+    ));
+    // A pre-fund that is not version 0 / claims withdrawals.
+    let mut v3 = prefund.clone();
+    v3.version = crate::state::version(3).unwrap();
+    let sig = p.keys[0].sign_state(&ctx(), &v3);
+    assert!(matches!(
+        p.node(1)
+            .handle_message(a, open(params.clone(), v3, sig), 0),
+        Err(Error::Protocol(ProtocolError::InvalidPrefund(_)))
+    ));
+    // A challenge window below the node's minimum (S6).
+    let short = crate::channel::ledger_params(&ctx(), a, b, 5);
+    let mut s2 = prefund.clone();
+    s2.channelId = ferry_contracts::channel_id(&short);
+    let sig = p.keys[0].sign_state(&ctx(), &s2);
+    assert!(matches!(
+        p.node(1).handle_message(a, open(short, s2, sig), 0),
+        Err(Error::DurationPolicy(_))
+    ));
+    // Another chain (S1).
+    let mut other = params.clone();
+    other.chainId = U256::from(1);
+    assert!(matches!(
+        p.node(1)
+            .handle_message(a, open(other, prefund.clone(), good_sig.clone()), 0),
+        Err(Error::WrongChain { .. })
+    ));
+    assert_eq!(
+        p.node(1).channels().count(),
+        0,
+        "no refused open left a channel"
+    );
+    p.drain(1);
+    assert!(p.held.is_empty());
+    // The good one is accepted, and a second open of the same id is refused (S1: never sign twice).
+    p.node(1)
+        .handle_message(
+            a,
+            open(params.clone(), prefund.clone(), good_sig.clone()),
+            0,
+        )
+        .unwrap();
+    assert!(p.node(1).channel(&id).is_some());
+    let mut other_prefund = prefund.clone();
+    other_prefund.outcome.assets[0] =
+        crate::channel::funded_asset(ETH, vec![U256::from(2), U256::from(0)]);
+    let sig = p.keys[0].sign_state(&ctx(), &other_prefund);
+    assert!(matches!(
+        p.node(1)
+            .handle_message(a, open(params.clone(), other_prefund, sig), 0),
+        Err(Error::Protocol(ProtocolError::ChannelExists(_)))
+    ));
+    let amounts = [(ETH, [U256::from(1), U256::from(1)])];
+    p.node(0)
+        .open_with_params(params.clone(), &amounts, 0)
+        .unwrap();
+    assert!(matches!(
+        p.node(0).open_with_params(params, &amounts, 0),
+        Err(Error::Protocol(ProtocolError::ChannelExists(_)))
+    ));
+}
+
+#[test]
+fn leader_and_follower_updates_and_every_message_rejection() {
+    let mut p = Pair::new();
+    let id = p.open();
+    let (a, b) = (p.addr(0), p.addr(1));
+    p.node(0).pay(id, ETH, U256::from(10), 0).unwrap();
+    p.pump();
+    p.node(1).pay(id, ETH, U256::from(3), 0).unwrap();
+    p.pump();
+    assert_eq!(p.version(0, id), 3);
+    assert_eq!(p.ch(0, id).balance(&ETH), U256::from(93));
+    assert_eq!(p.ch(1, id).balance(&ETH), U256::from(107));
+    let snapshot = p.ch(1, id).clone();
+    let s = p.ch(1, id).supported().unwrap().clone();
+    let mallory = Signer::random();
+    let mut next = s.state.clone();
+    next.version = crate::state::version(4).unwrap();
+    next.outcome.assets[0].balances = vec![U256::from(0), U256::from(200)];
+    // Forged leader signature.
+    let forged = LedgerMessage::Propose {
+        state: next.clone(),
+        sig: mallory.sign_state(&ctx(), &next),
+        batch: vec![],
+    };
+    assert!(matches!(
+        p.node(1).handle_message(a, forged, 0),
+        Err(Error::WrongSigner { .. })
+    ));
+    // A state that does not match its (empty) batch: rejected with a Reject message, nothing signed.
+    let lying = LedgerMessage::Propose {
+        state: next.clone(),
+        sig: p.keys[0].sign_state(&ctx(), &next),
+        batch: vec![],
+    };
+    p.node(1).handle_message(a, lying, 0).unwrap();
+    p.drain(1);
+    assert!(matches!(
+        p.held.as_slice(),
+        [(1, LedgerMessage::Reject { version: 4, .. })]
+    ));
+    p.held.clear();
+    // A batch taking the follower's funds without its request.
+    let theft = vec![Proposal {
+        proposer: 0,
+        seq: 99,
+        op: Op::Pay {
+            from: 1,
+            asset: ETH,
+            amount: U256::from(5),
+        },
+    }];
+    let mut stolen = s.state.clone();
+    stolen.version = crate::state::version(5).unwrap();
+    let msg = LedgerMessage::Propose {
+        sig: p.keys[0].sign_state(&ctx(), &stolen),
+        state: stolen,
+        batch: theft,
+    };
+    p.node(1).handle_message(a, msg, 0).unwrap();
+    p.drain(1);
+    assert!(
+        matches!(&p.held[..], [(1, LedgerMessage::Reject { reason, .. })] if reason.contains("would take funds"))
+    );
+    p.held.clear();
+    // A conflicting state with the supported version, a stale version, a message from a stranger, an unknown channel.
+    let mut conflict = s.state.clone();
+    conflict.outcome.assets[0].balances.swap(0, 1);
+    let msg = LedgerMessage::Propose {
+        sig: p.keys[0].sign_state(&ctx(), &conflict),
+        state: conflict,
+        batch: vec![],
+    };
+    assert!(matches!(
+        p.node(1).handle_message(a, msg, 0),
+        Err(Error::Protocol(ProtocolError::ConflictingState(3)))
+    ));
+    let mut old = s.state.clone();
+    old.version = crate::state::version(2).unwrap();
+    let msg = LedgerMessage::Propose {
+        sig: p.keys[0].sign_state(&ctx(), &old),
+        state: old,
+        batch: vec![],
+    };
+    assert!(matches!(
+        p.node(1).handle_message(a, msg, 0),
+        Err(Error::Protocol(ProtocolError::StaleVersion { .. }))
+    ));
+    let sign = LedgerMessage::Sign {
+        channel_id: id,
+        version: 3,
+        sig: s.sigs[0].clone(),
+        have_yours: true,
+    };
+    assert!(matches!(
+        p.node(1)
+            .handle_message(Address::repeat_byte(3), sign.clone(), 0),
+        Err(Error::Protocol(ProtocolError::NotPeer(_)))
+    ));
+    let unknown = LedgerMessage::Sign {
+        channel_id: B256::repeat_byte(1),
+        version: 3,
+        sig: s.sigs[0].clone(),
+        have_yours: true,
+    };
+    assert!(matches!(
+        p.node(1).handle_message(a, unknown, 0),
+        Err(Error::Protocol(ProtocolError::UnknownChannel(_)))
+    ));
+    let far = LedgerMessage::Sign {
+        channel_id: id,
+        version: 40,
+        sig: s.sigs[0].clone(),
+        have_yours: true,
+    };
+    assert!(matches!(
+        p.node(1).handle_message(a, far, 0),
+        Err(Error::Protocol(ProtocolError::UnexpectedVersion(40)))
+    ));
+    assert_eq!(
+        p.ch(1, id),
+        &snapshot,
+        "no rejected message changed the follower"
+    );
+    // The follower's request that takes the leader's funds is refused by the leader.
+    let req = LedgerMessage::Request {
+        channel_id: id,
+        proposals: vec![Proposal {
+            proposer: 1,
+            seq: 2,
+            op: Op::Pay {
+                from: 0,
+                asset: ETH,
+                amount: U256::from(1),
+            },
+        }],
+    };
+    p.node(0).handle_message(b, req, 0).unwrap();
+    p.drain(0);
+    assert!(matches!(
+        p.held.as_slice(),
+        [(0, LedgerMessage::Refuse { seq: 2, .. })]
+    ));
+    p.held.clear();
+    // Commands that take the peer's funds, overdraw, or pay zero are refused at once.
+    assert!(p.node(0).pay(id, ETH, U256::from(1000), 0).is_err());
+    assert!(p.node(0).pay(id, ETH, U256::ZERO, 0).is_err());
+    assert!(
+        p.node(0)
+            .pay(id, Address::repeat_byte(5), U256::from(1), 0)
+            .is_err()
+    );
+    assert!(matches!(
+        p.node(0).add_sub_channel(
+            id,
+            SubAlloc {
+                channelId: B256::repeat_byte(8),
+                amounts: vec![]
+            },
+            [vec![], vec![]],
+            0
+        ),
+        Err(Error::Protocol(ProtocolError::GuardRefused(_)))
+    ));
+}
+
+#[test]
+fn a_rejected_proposal_is_dropped_and_its_version_never_reused() {
+    let mut p = Pair::new();
+    let id = p.open();
+    let b = p.addr(1);
+    p.node(0).pay(id, ETH, U256::from(10), 0).unwrap();
+    p.drain(0);
+    let (_, propose) = p.held.pop().unwrap();
+    let LedgerMessage::Propose { state, .. } = &propose else {
+        panic!("{propose:?}")
+    };
+    let v = state.version.to::<u64>();
+    p.node(0)
+        .handle_message(
+            b,
+            LedgerMessage::Reject {
+                channel_id: id,
+                version: v,
+                index: 0,
+                reason: "no".into(),
+            },
+            0,
+        )
+        .unwrap();
+    p.drain(0);
+    assert!(
+        p.events[0]
+            .iter()
+            .any(|e| matches!(e, LedgerEvent::Refused { .. }))
+    );
+    p.node(0).pay(id, ETH, U256::from(4), 0).unwrap();
+    p.pump();
+    assert_eq!(
+        p.version(1, id),
+        v + 1,
+        "the next proposal skips the rejected version"
+    );
+    assert_eq!(p.ch(1, id).balance(&ETH), U256::from(104));
+}
+
+#[test]
+fn lost_duplicated_and_reordered_messages_recover() {
+    let mut p = Pair::new();
+    let id = p.open();
+    // Lost: the leader's proposal disappears; the resend timer brings it back.
+    p.node(0).pay(id, ETH, U256::from(1), 0).unwrap();
+    p.drain(0);
+    p.held.clear();
+    let t = p.node(0).poll_timeout().unwrap();
+    p.now = t;
+    p.node(0).handle_timeout(t).unwrap();
+    p.pump();
+    assert_eq!(p.version(0, id), 2);
+    // Lost answer: the follower signed, its Sign is lost; the resent proposal gets the same signature again.
+    p.node(0).pay(id, ETH, U256::from(1), t).unwrap();
+    p.drain(0);
+    let proposal = p.held.pop().unwrap();
+    let a = p.addr(0);
+    p.node(1).handle_message(a, proposal.1.clone(), t).unwrap();
+    p.drain(1);
+    p.held.clear();
+    assert_eq!(p.version(1, id), 3);
+    // Duplicate: delivered twice more, it changes nothing and is answered each time.
+    let before = p.ch(1, id).clone();
+    p.node(1).handle_message(a, proposal.1.clone(), t).unwrap();
+    p.node(1).handle_message(a, proposal.1, t).unwrap();
+    assert_eq!(p.ch(1, id), &before);
+    p.pump();
+    assert_eq!(p.version(0, id), 3);
+    // Reordered requests: seq 2 before seq 1 waits; the resend carries both.
+    let b = p.addr(1);
+    p.node(1).pay(id, ETH, U256::from(1), t).unwrap();
+    p.node(1).pay(id, ETH, U256::from(1), t).unwrap();
+    p.drain(1);
+    let mut reqs: Vec<_> = std::mem::take(&mut p.held);
+    reqs.reverse();
+    let (_, second) = reqs.remove(0);
+    let LedgerMessage::Request { proposals, .. } = &second else {
+        panic!()
+    };
+    let only_second = LedgerMessage::Request {
+        channel_id: id,
+        proposals: proposals
+            .iter()
+            .filter(|q| q.seq == proposals.iter().map(|q| q.seq).max().unwrap())
+            .cloned()
+            .collect(),
+    };
+    p.node(0).handle_message(b, only_second, t).unwrap();
+    p.drain(0);
+    assert!(p.held.is_empty(), "a request after a gap waits");
+    p.node(0).handle_message(b, second, t).unwrap();
+    p.pump();
+    assert_eq!(p.ch(0, id).balance(&ETH), U256::from(100 - 2 + 2));
+}
+
+#[test]
+fn a_crash_before_sending_resumes_from_the_store_and_resends() {
+    let mut p = Pair::new();
+    let id = p.open();
+    p.node(0).pay(id, ETH, U256::from(5), 0).unwrap();
+    // The proposal was committed, then the process died before the message left.
+    p.crash_restart(0);
+    assert_eq!(
+        p.ch(0, id).signed_up_to(),
+        2,
+        "the signed proposal survived"
+    );
+    p.pump();
+    assert_eq!(p.version(1, id), 2);
+    assert_eq!(p.version(0, id), 2);
+    // The follower crashes after signing; the leader's resend gets the stored signature back.
+    p.node(0).pay(id, ETH, U256::from(5), 0).unwrap();
+    p.drain(0);
+    let (_, m) = p.held.pop().unwrap();
+    let a = p.addr(0);
+    p.node(1).handle_message(a, m.clone(), 0).unwrap();
+    p.crash_restart(1);
+    p.held.clear();
+    assert_eq!(p.version(1, id), 3);
+    p.node(1).handle_message(a, m, 0).unwrap();
+    p.pump();
+    assert_eq!(p.version(0, id), 3);
+}
+
+#[test]
+fn a_failed_commit_changes_nothing_and_releases_nothing() {
+    let mut p = Pair::new();
+    let id = p.open();
+    let before = p.ch(0, id).clone();
+    // Reach into the store through a crash-restart cycle: fail the next commit of the leader's store.
+    let mut store = p.n[0].take().unwrap().into_store();
+    store.fail_next_commit();
+    p.n[0] = Some(LedgerNode::open_store(p.keys[0].clone(), ctx(), config(), store, 0).unwrap());
+    p.drain(0);
+    p.held.clear();
+    let before_restart = p.ch(0, id).clone();
+    assert_eq!(before_restart.supported(), before.supported());
+    assert!(matches!(
+        p.node(0).pay(id, ETH, U256::from(5), 0),
+        Err(Error::Store(_))
+    ));
+    p.drain(0);
+    assert!(p.held.is_empty(), "nothing released");
+    assert_eq!(p.ch(0, id).supported(), before.supported());
+    assert_eq!(p.ch(0, id).signed_up_to(), before.signed_up_to());
+    // The next attempt works.
+    p.node(0).pay(id, ETH, U256::from(5), 0).unwrap();
+    p.pump();
+    assert_eq!(p.version(1, id), 2);
+}
+
+#[test]
+fn top_ups_wait_for_the_chain_and_partial_withdrawals_follow_agreement() {
+    let mut p = Pair::new();
+    let id = p.open();
+    p.node(1).top_up(id, ETH, U256::from(30)).unwrap();
+    p.drain(1);
+    assert!(
+        matches!(p.txs[1].last(), Some(ChainTx::Deposit { participant: 1, expected_held, .. }) if *expected_held == U256::from(200))
+    );
+    p.deposit(id, 1, 30);
+    p.pump();
+    let s = p.ch(0, id).supported().unwrap().clone();
+    assert_eq!(s.state.outcome.assets[0].deposited[1], U256::from(130));
+    assert_eq!(p.ch(1, id).balance(&ETH), U256::from(130));
+    // A leader's proposal counting a top-up the follower's chain view lacks waits, then goes through.
+    p.node(0).top_up(id, ETH, U256::from(7)).unwrap();
+    p.pos += 1;
+    let ev = Ev::Deposited(IAdjudicator::Deposited {
+        channelId: id,
+        asset: ETH,
+        participant: U256::ZERO,
+        taken: U256::from(7),
+        depositedTotal: U256::ZERO,
+    });
+    let pos = p.pos;
+    p.node(0).handle_chain_event(pos, 0, &ev, 0).unwrap();
+    p.pump();
+    assert_eq!(
+        p.version(1, id),
+        s.version(),
+        "the follower waits for the chain"
+    );
+    p.node(1).handle_chain_event(pos, 0, &ev, 0).unwrap();
+    p.pump();
+    assert_eq!(p.version(1, id), s.version() + 1);
+    // Re-delivering the same event changes nothing.
+    let before = p.ch(1, id).clone();
+    p.node(1).handle_chain_event(pos, 0, &ev, 0).unwrap();
+    assert_eq!(p.ch(1, id), &before);
+    // Partial withdrawal: agreed, then withdrawPartial asked for.
+    p.node(1).withdraw(id, ETH, U256::from(20), 0).unwrap();
+    p.pump();
+    assert!(
+        p.txs[1]
+            .iter()
+            .any(|t| matches!(t, ChainTx::WithdrawPartial { participant: 1, .. }))
+    );
+}
+
+#[test]
+fn cooperative_close_and_the_dispute_answer() {
+    let mut p = Pair::new();
+    let id = p.open();
+    p.node(0).pay(id, ETH, U256::from(1), 0).unwrap();
+    p.pump();
+    let stale = p.ch(1, id).supported().unwrap().clone();
+    p.node(0).pay(id, ETH, U256::from(1), 0).unwrap();
+    p.pump();
+    // A stale challenge: both answer with the newer state.
+    p.chain(Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: id,
+        finalizesAt: alloy::primitives::aliases::U48::from(5000u32),
+        state: stale.state.clone(),
+        sigs: stale.sigs.clone(),
+    }));
+    p.drain(0);
+    p.drain(1);
+    assert!(
+        p.txs[0]
+            .iter()
+            .any(|t| matches!(t, ChainTx::Challenge { state, .. } if state.version() == 3))
+    );
+    assert!(p.events[0].iter().any(|e| matches!(
+        e,
+        LedgerEvent::ChallengeAnswered {
+            stale: 2,
+            answered_with: 3,
+            ..
+        }
+    )));
+    assert_eq!(p.phase(0, id), Phase::Disputed);
+    assert!(
+        p.node(0).pay(id, ETH, U256::from(1), 0).is_err(),
+        "no updates while disputed"
+    );
+    // The window passes: participant 0 withdraws with the registered state.
+    p.block(5000);
+    p.drain(0);
+    assert!(
+        p.txs[0]
+            .iter()
+            .any(|t| matches!(t, ChainTx::Withdraw { .. }))
+    );
+    assert_eq!(p.phase(0, id), Phase::Finalized);
+
+    // Cooperative close on a fresh pair: exactly one concludeAndWithdraw, from the closer.
+    let mut q = Pair::new();
+    let id = q.open();
+    q.node(1).close(id, 0).unwrap();
+    q.pump();
+    assert_eq!(q.phase(0, id), Phase::Closing);
+    let closes = |txs: &[ChainTx]| {
+        txs.iter()
+            .filter(|t| matches!(t, ChainTx::ConcludeAndWithdraw { .. }))
+            .count()
+    };
+    assert_eq!((closes(&q.txs[0]), closes(&q.txs[1])), (0, 1));
+    assert!(
+        q.node(0).pay(id, ETH, U256::from(1), 0).is_err(),
+        "nothing after the final state"
+    );
+    q.chain(Ev::Concluded(IAdjudicator::Concluded {
+        channelId: id,
+        version: alloy::primitives::aliases::U48::from(3u8),
+    }));
+    let to = q.addr(0);
+    q.chain(Ev::Withdrawn(IAdjudicator::Withdrawn {
+        channelId: id,
+        asset: ETH,
+        to,
+        amount: U256::from(100),
+    }));
+    q.drain(0);
+    assert_eq!(q.phase(0, id), Phase::Closed);
+    assert_eq!(
+        closes(&q.txs[0]),
+        0,
+        "the leader never sent a second closing transaction"
+    );
+}
+
+#[test]
+fn a_channel_backup_restores_a_node() {
+    let mut p = Pair::new();
+    let id = p.open();
+    p.node(0).pay(id, ETH, U256::from(9), 0).unwrap();
+    p.pump();
+    let bytes = backup::export(p.node(0).store(), &id, &NAMESPACES).unwrap();
+    let mut fresh = MemoryStore::new();
+    assert_eq!(backup::import(&mut fresh, &bytes, &NAMESPACES).unwrap(), id);
+    let restored = LedgerNode::open_store(p.keys[0].clone(), ctx(), config(), fresh, 0).unwrap();
+    assert_eq!(
+        restored.channel(&id).unwrap().supported(),
+        p.ch(0, id).supported()
+    );
+}
