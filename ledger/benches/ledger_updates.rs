@@ -14,12 +14,17 @@
 //! - `ledger/update/follower_pays`: `B.pay(1 wei)`: a request to A, then the same round trip (one more commit).
 //! - `ledger/update/batched_64`: 64 `A.pay` calls queued before pumping; the leader proposes the first at once and
 //!   batches the other 63 while it is in flight, so 64 payments take 2 states. One element = one payment.
-//! - `ledger/update/leader_pays_memory_store`: `leader_pays` on [`MemoryStore`]: the update without storage cost.
+//! - `ledger/update/leader_pays_memory_store`, `ledger/update/batched_64_memory_store`: the same on
+//!   [`MemoryStore`]: the updates without storage cost.
 //! - `store/redb_commit_channel_record`: one redb commit (fsync) of a real channel record, alone.
 //! - `limit/sign_plus_recover_x2`: the physical floor of an update: each party signs the state's EIP-712 digest once
 //!   and recovers the other's signature once (2 signs + 2 recoveries). One element = one update.
 //! - `limit/state_digest`: the EIP-712 digest of a state (hashing only).
 //! - `limit/protocol_crypto`: the cryptography a leader update really does: 3 digests, 2 signs, 2 recoveries.
+//!
+//! The redb figures are bounded by the disk's fsync latency, which varies a lot with other disk traffic (on a busy
+//! VM disk a commit went from ~0.3 ms to ~3.5 ms); compare them with `store/redb_commit_channel_record` of the
+//! same run. The memory-store and `limit/` figures are CPU-bound.
 //!
 //! Run it with `cargo bench -p ferry-ledger --bench ledger_updates` (about a minute; HTML reports land in
 //! `target/criterion`), one group with e.g. `cargo bench -p ferry-ledger --bench ledger_updates -- limit/`, or
@@ -279,6 +284,10 @@ fn updates(c: &mut Criterion) {
     let mut memory = memory_pair();
     group.bench_function("leader_pays_memory_store", |bench| {
         bench.iter(|| memory.leader_pays());
+    });
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function(format!("batched_{BATCH}_memory_store"), |bench| {
+        bench.iter(|| memory.batched(BATCH));
     });
     group.finish();
 
