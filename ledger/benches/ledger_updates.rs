@@ -19,6 +19,7 @@
 //! - `store/redb_commit_channel_record`: one redb commit (fsync) of a real channel record, alone.
 //! - `limit/sign_plus_recover_x2`: the physical floor of an update: each party signs the state's EIP-712 digest once
 //!   and recovers the other's signature once (2 signs + 2 recoveries). One element = one update.
+//! - `limit/sign`, `limit/recover`: one of each, to split the limit (elements are operations here, not updates).
 //! - `limit/state_digest`: the EIP-712 digest of a state (hashing only).
 //! - `limit/protocol_crypto`: the cryptography a leader update really does: 3 digests, 2 signs, 2 recoveries.
 //!
@@ -334,6 +335,13 @@ fn limit(c: &mut Criterion) {
             debug_assert_eq!((by_a, by_b), (addr_a, addr_b));
             (by_a, by_b)
         });
+    });
+    let sig_a = sa.sign_digest(&digest);
+    group.bench_function("sign", |bench| {
+        bench.iter(|| sa.sign_digest(black_box(&digest)));
+    });
+    group.bench_function("recover", |bench| {
+        bench.iter(|| recover(black_box(&digest), black_box(&sig_a)).expect("recover A"));
     });
     group.bench_function("state_digest", |bench| {
         bench.iter(|| ctx.digest(black_box(&state)));

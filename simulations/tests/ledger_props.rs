@@ -35,6 +35,11 @@ enum Action {
     Crash {
         who: usize,
     },
+    /// `who` pays, commits, and crashes before anything it produced leaves the process.
+    PayThenCrash {
+        who: usize,
+        amount: u64,
+    },
     Wait {
         steps: usize,
     },
@@ -56,13 +61,14 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (0..2usize, 1..200u64).prop_map(|(who, amount)| Action::Withdraw { who, amount }),
         1 => (0..2usize, 1..1000u64).prop_map(|(who, amount)| Action::TopUp { who, amount }),
         1 => (0..2usize).prop_map(|who| Action::Crash { who }),
+        1 => (0..2usize, 1..500u64).prop_map(|(who, amount)| Action::PayThenCrash { who, amount }),
         2 => (1..30usize).prop_map(|steps| Action::Wait { steps }),
         2 => (0..2usize, 0..5u8).prop_map(|(who, kind)| Action::Forge { who, kind }),
         1 => (0..2usize, 1..40usize).prop_map(|(who, steps)| Action::Silence { who, steps }),
     ]
 }
 
-fn config() -> Config {
+fn config(peer_timeout_ms: u64) -> Config {
     Config {
         open: OpenPolicy {
             accept: true,
@@ -70,8 +76,7 @@ fn config() -> Config {
         },
         resend_ms: 300,
         max_resend_ms: 2_000,
-        // Long enough that only a real partition (a silenced peer) triggers a dispute.
-        peer_timeout_ms: 1_000_000,
+        peer_timeout_ms,
         grace_ms: 1_000,
         ..Config::default()
     }
@@ -97,6 +102,23 @@ fn supported(net: &LedgerNet<MemoryStore>, i: usize, id: B256) -> Option<SignedS
 fn net_position(s: &SignedState, i: usize) -> (U256, U256) {
     let a = &s.state.outcome.assets[0];
     (a.balances[i] + a.withdrawn[i], a.deposited[i])
+}
+
+/// The least an honest party may end with: its position in the worst of the states it signed that may still be
+/// registered — its latest supported state, or a newer one it signed whose countersignature it never received (the
+/// peer holds it complete and may register it). As `(gain, deposited)`; the party must end with
+/// `start + gain − deposited` or more.
+fn floor(net: &LedgerNet<MemoryStore>, i: usize, id: B256) -> Option<(U256, U256)> {
+    let ch = net.parties[i].node.as_ref()?.channel(&id)?;
+    let latest = ch.supported()?.version();
+    ch.signed_states()
+        .into_iter()
+        .filter(|s| s.version.to::<u64>() >= latest)
+        .map(|s| {
+            let a = &s.outcome.assets[0];
+            (a.balances[i] + a.withdrawn[i], a.deposited[i])
+        })
+        .min_by(|x, y| (x.0 + y.1).cmp(&(y.0 + x.1)))
 }
 
 /// A forged message as party `who`'s peer could send it.
@@ -161,9 +183,10 @@ async fn run_case(
     actions: Vec<Action>,
     faults: Faults,
     stale_challenge: Option<usize>,
+    peer_timeout_ms: u64,
     seed: u64,
 ) -> Result<(), TestCaseError> {
-    let mut net = LedgerNet::in_memory(2, config(), seed)
+    let mut net = LedgerNet::in_memory(2, config(peer_timeout_ms), seed)
         .await
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let adjudicator = net.chain.adjudicator();
@@ -232,6 +255,10 @@ async fn run_case(
                 let _ = net.node(who).top_up(id, ETH, U256::from(amount));
             }
             Action::Crash { who } => net.crash(who),
+            Action::PayThenCrash { who, amount } => {
+                let _ = net.node(who).pay(id, ETH, U256::from(amount), now);
+                net.crash(who);
+            }
             Action::Wait { steps } => {
                 net.run_until(steps, |_| false).await.expect("run");
             }
@@ -267,7 +294,7 @@ async fn run_case(
     if let Some(cheater) = stale_challenge.filter(|_| !old_states.is_empty()) {
         // The cheater registers an old state and goes away; the honest party must still get its latest.
         let honest = 1 - cheater;
-        let latest = supported(&net, honest, id).expect("state");
+        let latest = floor(&net, honest, id).expect("state");
         net.crash(cheater);
         let params = net.parties[honest]
             .node
@@ -291,9 +318,35 @@ async fn run_case(
             "honest party not paid out: {:?}",
             phase(&net, honest, id)
         );
-        let (gain, dep) = net_position(&latest, honest);
+        let (gain, dep) = latest;
         let end = net.eth_balance(honest).await.expect("bal");
         prop_assert!(end + dep >= start[honest] + gain, "honest party lost funds");
+    } else if (0..2).any(|i| phase(&net, i, id) != Some(Phase::Running)) {
+        // A silenced peer was challenged: the dispute runs its course and each side gets its latest state.
+        let latest = [floor(&net, 0, id), floor(&net, 1, id)];
+        net.run_until(30, |_| false).await.expect("run");
+        net.advance_chain_time(WINDOW + 1).await.expect("time");
+        let closed = net
+            .run_until(300, |n| {
+                phase(n, 0, id) == Some(Phase::Closed) && phase(n, 1, id) == Some(Phase::Closed)
+            })
+            .await
+            .expect("run");
+        prop_assert!(
+            closed,
+            "dispute not settled: {:?} {:?}",
+            phase(&net, 0, id),
+            phase(&net, 1, id)
+        );
+        for (i, start) in start.iter().enumerate() {
+            let (gain, dep) = latest[i].expect("state");
+            let end = net.eth_balance(i).await.expect("bal");
+            prop_assert!(
+                end + dep >= *start + gain,
+                "party {} got less than its latest state",
+                i
+            );
+        }
     } else {
         let now = net.now;
         net.node(0).close(id, now).expect("close");
@@ -353,10 +406,13 @@ proptest! {
         dup_pct in 0..25u8,
         max_delay_ms in 0..600u64,
         stale in proptest::option::of(0..2usize),
+        disputes in any::<bool>(),
         seed in any::<u64>(),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let faults = Faults { drop_pct, dup_pct, max_delay_ms };
-        rt.block_on(run_case(actions, faults, stale, seed))?;
+        // With a short peer timeout, a silenced peer is challenged on-chain.
+        let peer_timeout_ms = if disputes { 3_000 } else { 1_000_000 };
+        rt.block_on(run_case(actions, faults, stale, peer_timeout_ms, seed))?;
     }
 }

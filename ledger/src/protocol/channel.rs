@@ -441,6 +441,7 @@ impl LedgerChannel {
             .iter()
             .map(|s| &s.state)
             .chain(self.pending.iter().map(|p| &p.state))
+            .chain(self.abandoned.iter().map(|(s, _, _)| s))
             .collect()
     }
 
@@ -1322,6 +1323,19 @@ impl LedgerChannel {
         }
         self.finalized = Some(version);
         self.finalized_since = Some(now);
+        if let Some((state, _, batch)) = self.abandoned.take() {
+            if version_of(&state) == version {
+                self.abandoned = Some((state, Default::default(), batch));
+            } else {
+                for q in batch.into_iter().filter(|q| q.proposer == self.me) {
+                    self.events.push(LedgerEvent::Refused {
+                        channel_id: self.id,
+                        op: q.op,
+                        reason: "the channel finalized on-chain without it".into(),
+                    });
+                }
+            }
+        }
         self.stop_waiting();
         self.phase = Phase::Finalized;
         self.events.push(LedgerEvent::Finalized {
@@ -1426,15 +1440,17 @@ impl LedgerChannel {
                     self.note_applied(table, &undo);
                 }
                 self.signed_up_to = self.signed_up_to.max(rv);
+                self.abandoned = None;
                 self.finish(env, registered.clone(), &batch, now);
             }
         }
-        // Nothing changes a channel once its challenge is registered: drop what is in flight.
+        // Nothing changes a channel once its challenge is registered. A state we signed and sent may still be
+        // completed by the peer and registered: its fate is decided on-chain (adopted if registered, refused at
+        // finalization otherwise). What was only queued is refused now.
         if let Some(p) = self.pending.take() {
             self.undo_pending_table(table, &p.undo)?;
-            for q in p.batch {
-                self.refuse(q, "the channel is disputed".into());
-            }
+            let sig = p.sigs[usize::from(self.me)].clone().unwrap_or_default();
+            self.abandoned = Some((p.state, sig, p.batch));
         }
         for q in std::mem::take(&mut self.queue) {
             self.refuse(q, "the channel is disputed".into());
