@@ -238,3 +238,84 @@ async fn an_unresponsive_peer_is_challenged_and_the_funds_come_back_after_the_wi
     );
     let _ = MemoryStore::new();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_restarted_after_a_crash_reads_on_from_its_cursor_and_still_answers_the_challenge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_path_buf();
+    let mut net = LedgerNet::new(2, config(), 4, |i| {
+        Ok(RedbStore::open(path.join(format!("party{i}.redb")))?)
+    })
+    .await
+    .expect("net");
+    let start = net.eth_balance(0).await.expect("bal");
+    let id = open(&mut net).await;
+    pay(&mut net, 1, id, 40).await;
+    let stale = net
+        .node(1)
+        .channel(&id)
+        .and_then(|c| c.supported())
+        .cloned()
+        .expect("state");
+    pay(&mut net, 1, id, 2).await;
+    let cursor = net.node(0).next_block();
+    // The leader's process dies; while it is down the follower registers its stale state and more blocks pass.
+    net.crash(0);
+    net.crash(1);
+    // The params come from the follower's record on disk (what an attacker knows).
+    let store = net.parties[1].crashed_store.take().expect("store");
+    let follower = ferry_ledger::protocol::LedgerNode::open_store(
+        net.parties[1].signer.clone(),
+        ferry_ledger::ChainContext {
+            chain_id: net.chain.chain_id(),
+            adjudicator: net.chain.adjudicator(),
+        },
+        config(),
+        store,
+        net.now,
+    )
+    .expect("reopen");
+    let params = follower
+        .channel(&id)
+        .map(|c| c.params().clone())
+        .expect("params");
+    drop(follower);
+    net.client
+        .challenge(net.address(1), &params, &stale.state, &stale.sigs, None)
+        .await
+        .expect("stale challenge");
+    net.chain.mine();
+    net.chain.mine();
+    assert!(net.chain.head().await.expect("head").number > cursor);
+    net.restart(0).expect("restart");
+    assert_eq!(
+        net.node(0).next_block(),
+        cursor,
+        "the cursor survived the crash"
+    );
+    let answered = net
+        .run_until(50, |n| {
+            n.parties[0]
+                .events
+                .iter()
+                .any(|e| matches!(e, LedgerEvent::ChallengeAnswered { .. }))
+        })
+        .await
+        .expect("run");
+    assert!(
+        answered,
+        "the restarted node missed the challenge: {:?}",
+        net.parties[0].events
+    );
+    net.run_until(10, |_| false).await.expect("run");
+    net.advance_chain_time(WINDOW + 1).await.expect("time");
+    let closed = net
+        .run_until(100, |n| phase(n, 0, id) == Some(Phase::Closed))
+        .await
+        .expect("run");
+    assert!(closed, "{:?}", net.failed);
+    assert_eq!(
+        net.eth_balance(0).await.expect("bal"),
+        start + U256::from(42)
+    );
+}
