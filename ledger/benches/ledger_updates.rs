@@ -27,7 +27,7 @@
 //! VM disk a commit went from ~0.3 ms to ~3.5 ms); compare them with `store/redb_commit_channel_record` of the
 //! same run. The memory-store and `limit/` figures are CPU-bound.
 //!
-//! Run it with `cargo bench -p ferry-ledger --bench ledger_updates` (about a minute; HTML reports land in
+//! Run it with `cargo bench -p ferry-ledger --bench ledger_updates` (about a minute and a half; HTML reports land in
 //! `target/criterion`), one group with e.g. `cargo bench -p ferry-ledger --bench ledger_updates -- limit/`, or
 //! once as a smoke test with `cargo test -p ferry-ledger --benches`.
 
@@ -323,6 +323,8 @@ fn limit(c: &mut Criterion) {
     let [sa, sb] = &pair.signers;
     let (addr_a, addr_b) = (sa.address(), sb.address());
     let mut group = c.benchmark_group("limit");
+    // CPU-bound and steady: a shorter measurement is enough.
+    group.measurement_time(Duration::from_secs(2));
     group.throughput(Throughput::Elements(1));
     group.bench_function("sign_plus_recover_x2", |bench| {
         bench.iter(|| {

@@ -223,11 +223,16 @@ impl<S: Store> LedgerNode<S> {
                 self.flush()
             }
             Err(e) => {
-                // The channel methods check before they change; the table is only touched by successful steps,
-                // but reload it from the store to be sure nothing half-done survives.
-                let _ = channel.take_leaf_changes();
+                // The channel methods check before they change: a failed step leaves the table as it was and notes
+                // no leaf change. Only if one was noted is the table reloaded from the store (O(n), never on the
+                // path a stream of bad messages takes).
+                let changed = !channel.take_leaf_changes().is_empty();
                 self.channels.insert(id, before);
-                let table = self.load_table(&id).unwrap_or(table);
+                let table = if changed {
+                    self.load_table(&id).unwrap_or(table)
+                } else {
+                    table
+                };
                 self.tables.insert(id, table);
                 Err(e)
             }
