@@ -7,7 +7,14 @@
 //!   typed [`adjudicator::AdjudicatorClient`] for every on-chain path (deposit, conclude, challenge, checkpoint,
 //!   progress, withdraw, claim).
 //!
-//! The sans-IO virtual-channel protocol and the QUIC node runtime are built in this crate on top of these.
+//! - [`protocol`]: the sans-IO virtual-channel protocol — a [`protocol::VirtualNode`] is one path member (its
+//!   ledger node and the virtual channels it is on): open through 1..n intermediaries, vouchers, settle.
+//!
+//! The QUIC node runtime is built in this crate on top of these.
 
+mod error;
+pub mod protocol;
+
+pub use error::{Error, Result};
 pub use ferry_adjudicator as adjudicator;
 pub use ferry_ledger as ledger;

@@ -1,0 +1,199 @@
+//! One virtual channel as one path member sees it.
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_ledger::signature::recover;
+use ferry_ledger::{ChainContext, ChannelParams, Signature, State};
+use serde::{Deserialize, Serialize};
+
+use super::VirtualError;
+use crate::Error;
+
+/// Where V is in its life, as this member sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VirtualPhase {
+    /// Collecting pre-fund signatures, adding the leaves, collecting post-fund signatures.
+    Opening,
+    /// The funding certificate is complete.
+    Open,
+    /// A final state is signed by this member, not yet by the whole path.
+    Settling,
+    /// The final state is signed by the whole path; leaves are being paid out.
+    Settled,
+    /// Nothing of V is left in this member's ledgers.
+    Released,
+}
+
+/// One virtual channel at one path member: its states and the signatures collected, and (at an endpoint) the
+/// payments made and received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualChannel {
+    pub(crate) params: ChannelParams,
+    pub(crate) id: B256,
+    pub(crate) me: usize,
+    pub(crate) phase: VirtualPhase,
+    pub(crate) prefund: State,
+    pub(crate) prefund_sigs: Vec<Option<Signature>>,
+    pub(crate) postfund_sigs: Vec<Option<Signature>>,
+    pub(crate) final_state: Option<State>,
+    pub(crate) final_sigs: Vec<Option<Signature>>,
+    /// Endpoint: per asset, the cumulative amount this endpoint paid (by vouchers it signed).
+    pub(crate) paid: Vec<U256>,
+    /// Endpoint: per asset, the cumulative amount received, with the payer's latest voucher signature.
+    pub(crate) received: Vec<U256>,
+    pub(crate) received_sigs: Vec<Option<Signature>>,
+    /// Local times of the last leaf add / remove request this member made (it retries while the leaf is absent /
+    /// present).
+    pub(crate) add_requested: Option<u64>,
+    pub(crate) remove_requested: Option<u64>,
+}
+
+impl VirtualChannel {
+    pub(crate) fn new(params: ChannelParams, id: B256, me: usize, prefund: State) -> Self {
+        let n = params.participants.len();
+        let m = prefund.outcome.assets.len();
+        Self {
+            params,
+            id,
+            me,
+            phase: VirtualPhase::Opening,
+            prefund,
+            prefund_sigs: vec![None; n],
+            postfund_sigs: vec![None; n],
+            final_state: None,
+            final_sigs: vec![None; n],
+            paid: vec![U256::ZERO; m],
+            received: vec![U256::ZERO; m],
+            received_sigs: vec![None; m],
+            add_requested: None,
+            remove_requested: None,
+        }
+    }
+
+    /// V's id.
+    pub fn id(&self) -> B256 {
+        self.id
+    }
+
+    /// V's params.
+    pub fn params(&self) -> &ChannelParams {
+        &self.params
+    }
+
+    /// This member's index on the path.
+    pub fn me(&self) -> usize {
+        self.me
+    }
+
+    /// The phase.
+    pub fn phase(&self) -> VirtualPhase {
+        self.phase
+    }
+
+    /// The pre-fund state.
+    pub fn prefund(&self) -> &State {
+        &self.prefund
+    }
+
+    /// Whether this member is an endpoint (A or B).
+    pub fn is_endpoint(&self) -> bool {
+        self.me == 0 || self.me == self.last()
+    }
+
+    pub(crate) fn last(&self) -> usize {
+        self.params.participants.len() - 1
+    }
+
+    /// The other endpoint's index, when this member is an endpoint.
+    pub(crate) fn other_endpoint(&self) -> Option<usize> {
+        if self.me == 0 {
+            Some(self.last())
+        } else if self.me == self.last() {
+            Some(0)
+        } else {
+            None
+        }
+    }
+
+    /// The post-fund state (version 1, the pre-fund's outcome).
+    pub fn postfund(&self) -> State {
+        let mut s = self.prefund.clone();
+        s.version = alloy::primitives::aliases::U48::from(1u8);
+        s
+    }
+
+    /// Whether the funding certificate (the post-fund signed by the whole path) is complete.
+    pub fn is_funded(&self) -> bool {
+        self.postfund_sigs.iter().all(Option::is_some)
+    }
+
+    /// V's funding certificate, once complete.
+    pub fn certificate(&self) -> Option<ferry_ledger::Certificate> {
+        let sigs: Option<Vec<Signature>> = self.postfund_sigs.iter().cloned().collect();
+        sigs.map(|sigs| ferry_ledger::Certificate {
+            state: self.postfund(),
+            sigs,
+        })
+    }
+
+    /// The final state with every signature, once the whole path signed it.
+    pub fn final_signed(&self) -> Option<ferry_ledger::SignedState> {
+        let state = self.final_state.clone()?;
+        let sigs: Option<Vec<Signature>> = self.final_sigs.iter().cloned().collect();
+        sigs.map(|sigs| ferry_ledger::SignedState { state, sigs })
+    }
+
+    /// This endpoint's balance of asset `j` by its own accounting: its pre-fund balance, minus what it paid, plus
+    /// what it received.
+    pub fn balance(&self, j: usize) -> U256 {
+        let start = self
+            .prefund
+            .outcome
+            .assets
+            .get(j)
+            .and_then(|a| a.balances.get(self.me))
+            .copied()
+            .unwrap_or_default();
+        (start + self.received.get(j).copied().unwrap_or_default())
+            .saturating_sub(self.paid.get(j).copied().unwrap_or_default())
+    }
+
+    /// Index of `asset` in V's outcome.
+    pub(crate) fn asset_index(&self, asset: &Address) -> Option<usize> {
+        self.prefund
+            .outcome
+            .assets
+            .iter()
+            .position(|a| a.asset == *asset)
+    }
+
+    /// Merges valid signatures on `state` into `sigs` (checked against the path members); returns whether any was
+    /// new. An invalid signature fails the whole merge, nothing changes.
+    pub(crate) fn merge(
+        ctx: &ChainContext,
+        params: &ChannelParams,
+        state: &State,
+        have: &mut [Option<Signature>],
+        incoming: &[Option<Signature>],
+    ) -> Result<bool, Error> {
+        if incoming.len() != have.len() {
+            return Err(Error::Virtual(VirtualError::InvalidState(
+                "one signature slot per path member",
+            )));
+        }
+        let digest = ctx.digest(state);
+        let mut new = Vec::new();
+        for (i, sig) in incoming.iter().enumerate() {
+            if let (None, Some(sig)) = (&have[i], sig) {
+                if recover(&digest, sig)? != params.participants[i] {
+                    return Err(Error::Ledger(ferry_ledger::Error::WrongSigner { index: i }));
+                }
+                new.push((i, sig.clone()));
+            }
+        }
+        let any = !new.is_empty();
+        for (i, sig) in new {
+            have[i] = Some(sig);
+        }
+        Ok(any)
+    }
+}

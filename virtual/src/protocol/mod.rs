@@ -1,0 +1,161 @@
+//! The sans-IO virtual-channel protocol (DESIGN "Protocols" 3–5): open A → I1 … In → B, payments by vouchers,
+//! settle — with zero on-chain transactions.
+//!
+//! [`VirtualNode`] is one path member: its [`LedgerNode`](ferry_ledger::protocol::LedgerNode) and the virtual
+//! channels it is on. Signatures on V's states travel by **gossip along the path**: a member that learns a new
+//! valid signature (or adds its own) passes the whole set to both path neighbours, so the pre-fund, the post-fund
+//! (V's funding certificate) and the final state complete whatever the order in which members come online, and a
+//! lost message is made good by the next one. Each ledger on the path adds V's leaf (S8) and later swaps it for the
+//! payout (S10) through the ledger protocol, whose sub-channel guard is this node's [`registry::Registry`]: a
+//! ledger participant agrees to a leaf only for a V whose params and complete pre-fund it holds, and to a payout
+//! only from V's final signed by the whole path.
+//!
+//! This first slice covers the cooperative life of V; the on-chain fallback, persistence of virtual records, fees
+//! and liquidity caps come next (see the README).
+
+mod channel;
+mod node;
+pub mod registry;
+
+pub use channel::{VirtualChannel, VirtualPhase};
+pub use node::VirtualNode;
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_ledger::protocol::{LedgerEvent, LedgerMessage};
+use ferry_ledger::{ChannelParams, Signature, State};
+use serde::{Deserialize, Serialize};
+
+/// A message between virtual-channel path members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VirtualMessage {
+    /// The signatures a member knows on a state of V (`sigs[i]` by `participants[i]`). `params` travels with the
+    /// pre-fund (version 0), which introduces V to the next member.
+    Sigs {
+        /// V's params, with the pre-fund.
+        params: Option<ChannelParams>,
+        /// The state (pre-fund, post-fund or final).
+        state: State,
+        /// The signatures known, by participant index.
+        sigs: Vec<Option<Signature>>,
+    },
+    /// A payment: the payer's voucher for its new cumulative total of `asset` (endpoint to endpoint).
+    Voucher {
+        /// V.
+        channel_id: B256,
+        /// The asset.
+        asset: Address,
+        /// The cumulative amount paid so far.
+        cumulative: U256,
+        /// The payer's voucher signature.
+        sig: Signature,
+    },
+    /// The last endpoint asks the first to propose the final state.
+    SettleRequest {
+        /// V.
+        channel_id: B256,
+    },
+}
+
+impl VirtualMessage {
+    /// The virtual channel the message is about.
+    pub fn channel_id(&self) -> B256 {
+        match self {
+            VirtualMessage::Sigs { state, .. } => state.channelId,
+            VirtualMessage::Voucher { channel_id, .. }
+            | VirtualMessage::SettleRequest { channel_id } => *channel_id,
+        }
+    }
+}
+
+/// Everything a [`VirtualNode`] sends: ledger-protocol messages to its ledger peers, virtual-protocol messages to
+/// path members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// A ledger-channel message.
+    Ledger(LedgerMessage),
+    /// A virtual-channel message.
+    Virtual(VirtualMessage),
+}
+
+/// What happened, for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum VirtualEvent {
+    /// A ledger channel's event.
+    Ledger(LedgerEvent),
+    /// This node joined V (countersigned its pre-fund).
+    Joined {
+        /// V.
+        channel_id: B256,
+    },
+    /// V's funding certificate is complete: V is open.
+    Opened {
+        /// V.
+        channel_id: B256,
+    },
+    /// A payment arrived.
+    Paid {
+        /// V.
+        channel_id: B256,
+        /// The asset.
+        asset: Address,
+        /// The amount of this payment.
+        amount: U256,
+        /// The cumulative amount received.
+        cumulative: U256,
+    },
+    /// V's final state is signed by the whole path.
+    Settled {
+        /// V.
+        channel_id: B256,
+    },
+    /// Every leaf of V in this node's ledgers is gone (paid out): nothing of V is left here.
+    Released {
+        /// V.
+        channel_id: B256,
+    },
+    /// A message about V was refused (typed error, nothing changed).
+    Refused {
+        /// V.
+        channel_id: B256,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a virtual-channel message or command was refused. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VirtualError {
+    /// No such virtual channel here.
+    #[error("unknown virtual channel {0}")]
+    UnknownChannel(B256),
+    /// This node is not on V's path, or not where the message or command needs it.
+    #[error("this node is not {0} of the virtual channel")]
+    NotMember(&'static str),
+    /// The sender is not this node's neighbour on V's path (or not the other endpoint).
+    #[error("{0} may not send this")]
+    NotNeighbour(Address),
+    /// A ledger V needs is not one of this node's ledgers with the right peer, or not running.
+    #[error("ledger {0} is not a running ledger of this node with the path neighbour")]
+    LedgerMissing(B256),
+    /// The pre-fund state is not a valid opening state of V.
+    #[error("invalid pre-fund: {0}")]
+    InvalidPrefund(&'static str),
+    /// The state is not one of V's states this node can sign or collect signatures for.
+    #[error("invalid state: {0}")]
+    InvalidState(&'static str),
+    /// V is not funded yet (no complete certificate): no payment is accepted or made.
+    #[error("the virtual channel is not funded yet")]
+    NotFunded,
+    /// A payment above what the payer holds in V.
+    #[error("the payment exceeds the payer's funds in the virtual channel")]
+    InsufficientFunds,
+    /// This member already signed another final state of V (S4: at most one).
+    #[error("another final state was already signed")]
+    ConflictingFinal,
+    /// The final state does not give this endpoint what its payments say.
+    #[error("the final state does not match the payments: {0}")]
+    FinalMismatch(&'static str),
+    /// V is settling or settled: no more payments.
+    #[error("the virtual channel is settling")]
+    Settling,
+}

@@ -1,0 +1,736 @@
+//! A path member: its ledger node and the virtual channels it is on.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_ledger::app::payment::{
+    initial_payment_data, payment_data_bytes, sign_voucher, verify_voucher, voucher,
+};
+use ferry_ledger::channel::{funded_asset, virtual_params};
+use ferry_ledger::params::DurationPolicy;
+use ferry_ledger::protocol::{LedgerNode, Phase};
+use ferry_ledger::store::Store;
+use ferry_ledger::support::leaf_of;
+use ferry_ledger::{ChainContext, ChannelParams, Signature, Signer, State, outcome};
+
+use super::channel::{VirtualChannel, VirtualPhase};
+use super::registry::{Entry, Registry, RegistryGuard, split};
+use super::{Message, VirtualError, VirtualEvent, VirtualMessage};
+use crate::{Error, Result};
+
+/// How long a member waits before it asks again for a leaf to be added or removed (the peer may not have had
+/// what it needed to agree yet).
+const RETRY_MS: u64 = 1_000;
+
+fn verr(e: VirtualError) -> Error {
+    Error::Virtual(e)
+}
+
+/// One path member: a [`LedgerNode`] and the virtual channels it is on. Sans-IO like the ledger node: feed it
+/// messages, chain events and time; drain messages, transactions and events.
+pub struct VirtualNode<S: Store> {
+    ledger: LedgerNode<S>,
+    signer: Signer,
+    ctx: ChainContext,
+    durations: DurationPolicy,
+    registry: Arc<Mutex<Registry>>,
+    channels: BTreeMap<B256, VirtualChannel>,
+    outbox: VecDeque<(Address, Message)>,
+    events: VecDeque<VirtualEvent>,
+}
+
+impl<S: Store> std::fmt::Debug for VirtualNode<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualNode")
+            .field("address", &self.signer.address())
+            .field("virtual_channels", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> VirtualNode<S> {
+    /// Wraps a ledger node (opened on its store with the same key) and installs the virtual-channel guard on it.
+    pub fn new(mut ledger: LedgerNode<S>, signer: Signer) -> Self {
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        ledger.set_guard(Box::new(RegistryGuard(registry.clone())));
+        let ctx = *ledger.context();
+        let durations = ledger.config().durations;
+        Self {
+            ledger,
+            signer,
+            ctx,
+            durations,
+            registry,
+            channels: BTreeMap::new(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// This node's address.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// The ledger node.
+    pub fn ledger(&self) -> &LedgerNode<S> {
+        &self.ledger
+    }
+
+    /// The ledger node, for ledger commands (open, pay, close, …).
+    pub fn ledger_mut(&mut self) -> &mut LedgerNode<S> {
+        &mut self.ledger
+    }
+
+    /// A virtual channel.
+    pub fn channel(&self, id: &B256) -> Option<&VirtualChannel> {
+        self.channels.get(id)
+    }
+
+    fn register(&self, id: B256, f: impl FnOnce(&mut Entry)) {
+        if let Ok(mut reg) = self.registry.lock() {
+            f(reg.entries.entry(id).or_default());
+        }
+    }
+
+    fn send(&mut self, to: Address, msg: VirtualMessage) {
+        self.outbox.push_back((to, Message::Virtual(msg)));
+    }
+
+    /// Sends the signatures known on `state` to both path neighbours.
+    fn gossip(&mut self, id: B256, which: Which) {
+        let Some(ch) = self.channels.get(&id) else {
+            return;
+        };
+        let (state, sigs, params) = match which {
+            Which::Prefund => (
+                ch.prefund.clone(),
+                ch.prefund_sigs.clone(),
+                Some(ch.params.clone()),
+            ),
+            Which::Postfund => (ch.postfund(), ch.postfund_sigs.clone(), None),
+            Which::Final => match &ch.final_state {
+                Some(f) => (f.clone(), ch.final_sigs.clone(), None),
+                None => return,
+            },
+        };
+        let mut to = Vec::new();
+        if ch.me > 0 {
+            to.push(ch.params.participants[ch.me - 1]);
+        }
+        if ch.me < ch.last() {
+            to.push(ch.params.participants[ch.me + 1]);
+        }
+        for peer in to {
+            self.send(
+                peer,
+                VirtualMessage::Sigs {
+                    params: params.clone(),
+                    state: state.clone(),
+                    sigs: sigs.clone(),
+                },
+            );
+        }
+    }
+
+    /// Checks that `hop` is a running ledger of this node with `peer`.
+    fn check_ledger(&self, hop: B256, peer: Address) -> Result<()> {
+        match self.ledger.channel(&hop) {
+            Some(l) if l.peer() == peer && l.phase() == Phase::Running => Ok(()),
+            _ => Err(verr(VirtualError::LedgerMissing(hop))),
+        }
+    }
+
+    /// Checks V's params and pre-fund as a path member joining V (S1, S2, S6 and the pre-fund's shape).
+    fn check_join(&self, params: &ChannelParams, prefund: &State, me: usize) -> Result<B256> {
+        let id =
+            ferry_ledger::params::validate_for(params, self.ctx.chain_id, self.ctx.adjudicator)?;
+        if params.kind != ferry_ledger::contracts::KIND_VIRTUAL {
+            return Err(Error::Ledger(ferry_ledger::Error::WrongKind(
+                "a virtual channel",
+            )));
+        }
+        self.durations.check(params)?;
+        let n = params.participants.len();
+        if me > 0 {
+            self.check_ledger(params.hops[me - 1], params.participants[me - 1])?;
+        }
+        if me + 1 < n {
+            self.check_ledger(params.hops[me], params.participants[me + 1])?;
+        }
+        if prefund.channelId != id || prefund.version.to::<u64>() != 0 || prefund.isFinal {
+            return Err(verr(VirtualError::InvalidPrefund(
+                "version 0 of this channel, not final",
+            )));
+        }
+        outcome::validate(&prefund.outcome, n, ferry_ledger::contracts::KIND_VIRTUAL)?;
+        if !outcome::intermediaries_empty(&prefund.outcome) {
+            return Err(verr(VirtualError::InvalidPrefund(
+                "intermediaries hold nothing",
+            )));
+        }
+        if prefund.appData != initial_payment_data(prefund.outcome.assets.len()) {
+            return Err(verr(VirtualError::InvalidPrefund(
+                "a payment channel starts with nothing paid",
+            )));
+        }
+        Ok(id)
+    }
+
+    // ------------------------------------------------------------------------------------------- commands
+
+    /// Opens a virtual payment channel from this node (A) to `path`'s last member (B) through the intermediaries
+    /// between, over the ledgers `hops` (`hops[k]` between `path[k]` and `path[k+1]`), with A's and B's balances
+    /// per asset. `app` is the payment app's address on the chain. Returns V's id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        &mut self,
+        path: Vec<Address>,
+        hops: Vec<B256>,
+        app: Address,
+        balances: &[(Address, [U256; 2])],
+        challenge_duration: u64,
+        now: u64,
+    ) -> Result<B256> {
+        if path.first() != Some(&self.address()) {
+            return Err(verr(VirtualError::NotMember("the first endpoint")));
+        }
+        let params = virtual_params(&self.ctx, path, hops, app, challenge_duration, 0);
+        let n = params.participants.len();
+        let mut sorted = balances.to_vec();
+        sorted.sort_by_key(|(a, _)| *a);
+        let assets = sorted
+            .iter()
+            .map(|(asset, [a, b])| {
+                let mut bal = vec![U256::ZERO; n];
+                bal[0] = *a;
+                bal[n - 1] = *b;
+                funded_asset(*asset, bal)
+            })
+            .collect::<Vec<_>>();
+        let m = assets.len();
+        let prefund =
+            ferry_ledger::channel::state(&params, 0, assets, initial_payment_data(m), false);
+        let id = self.check_join(&params, &prefund, 0)?;
+        if self.channels.contains_key(&id) {
+            return Err(Error::Ledger(ferry_ledger::Error::Protocol(
+                ferry_ledger::protocol::ProtocolError::ChannelExists(id),
+            )));
+        }
+        let mut ch = VirtualChannel::new(params.clone(), id, 0, prefund.clone());
+        ch.prefund_sigs[0] = Some(self.signer.sign_state(&self.ctx, &prefund));
+        self.channels.insert(id, ch);
+        self.register(id, |e| e.params = Some(params));
+        self.gossip(id, Which::Prefund);
+        self.progress(id, now);
+        Ok(id)
+    }
+
+    /// Pays `amount` of `asset` to the other endpoint by a voucher for the new cumulative total.
+    pub fn pay(&mut self, id: B256, asset: Address, amount: U256) -> Result<()> {
+        let ch = self
+            .channels
+            .get(&id)
+            .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+        let other = ch
+            .other_endpoint()
+            .ok_or(verr(VirtualError::NotMember("an endpoint")))?;
+        if !ch.is_funded() {
+            return Err(verr(VirtualError::NotFunded));
+        }
+        if ch.phase != VirtualPhase::Open {
+            return Err(verr(VirtualError::Settling));
+        }
+        let j = ch
+            .asset_index(&asset)
+            .ok_or(verr(VirtualError::InvalidState("asset not in the channel")))?;
+        if amount.is_zero() || ch.balance(j) < amount {
+            return Err(verr(VirtualError::InsufficientFunds));
+        }
+        let cumulative = ch.paid[j] + amount;
+        let sig = sign_voucher(&self.signer, &ch.params, asset, cumulative);
+        let to = ch.params.participants[other];
+        if let Some(ch) = self.channels.get_mut(&id) {
+            ch.paid[j] = cumulative;
+        }
+        self.send(
+            to,
+            VirtualMessage::Voucher {
+                channel_id: id,
+                asset,
+                cumulative,
+                sig,
+            },
+        );
+        Ok(())
+    }
+
+    /// Settles V: the first endpoint proposes the final state from its payments; the last endpoint asks it to.
+    pub fn settle(&mut self, id: B256, now: u64) -> Result<()> {
+        let ch = self
+            .channels
+            .get(&id)
+            .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+        if !ch.is_funded() {
+            return Err(verr(VirtualError::NotFunded));
+        }
+        if ch.me == ch.last() {
+            let to = ch.params.participants[0];
+            self.send(to, VirtualMessage::SettleRequest { channel_id: id });
+            return Ok(());
+        }
+        if ch.me != 0 {
+            return Err(verr(VirtualError::NotMember("an endpoint")));
+        }
+        if ch.final_state.is_some() {
+            return Ok(()); // already proposed
+        }
+        let last = ch.last();
+        let mut fin = ch.postfund();
+        fin.version = alloy::primitives::aliases::U48::from(2u8);
+        fin.isFinal = true;
+        for (j, a) in fin.outcome.assets.iter_mut().enumerate() {
+            let a_bal = ch.balance(j);
+            let total = a.balances[0] + a.balances[last];
+            a.balances[0] = a_bal;
+            a.balances[last] = total - a_bal;
+        }
+        fin.appData = payment_data_bytes(&ch.paid, &ch.received);
+        let sig = self.signer.sign_state(&self.ctx, &fin);
+        if let Some(ch) = self.channels.get_mut(&id) {
+            ch.final_state = Some(fin);
+            ch.final_sigs[0] = Some(sig);
+            ch.phase = VirtualPhase::Settling;
+        }
+        self.gossip(id, Which::Final);
+        self.progress(id, now);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------------- inputs
+
+    /// Handles a message from `from`; a refused one gets a typed error and changes nothing.
+    pub fn handle_message(&mut self, from: Address, msg: Message, now: u64) -> Result<()> {
+        match msg {
+            Message::Ledger(m) => {
+                self.ledger.handle_message(from, m, now)?;
+                self.after_ledger(now);
+                Ok(())
+            }
+            Message::Virtual(m) => {
+                let id = m.channel_id();
+                let r = self.handle_virtual(from, m, now);
+                if let Err(e) = &r {
+                    self.events.push_back(VirtualEvent::Refused {
+                        channel_id: id,
+                        reason: e.to_string(),
+                    });
+                }
+                r
+            }
+        }
+    }
+
+    fn handle_virtual(&mut self, from: Address, msg: VirtualMessage, now: u64) -> Result<()> {
+        match msg {
+            VirtualMessage::Sigs {
+                params,
+                state,
+                sigs,
+            } => self.on_sigs(from, params, state, sigs, now),
+            VirtualMessage::Voucher {
+                channel_id,
+                asset,
+                cumulative,
+                sig,
+            } => self.on_voucher(from, channel_id, asset, cumulative, sig),
+            VirtualMessage::SettleRequest { channel_id } => {
+                let ch = self
+                    .channels
+                    .get(&channel_id)
+                    .ok_or(verr(VirtualError::UnknownChannel(channel_id)))?;
+                if ch.me != 0 || from != ch.params.participants[ch.last()] {
+                    return Err(verr(VirtualError::NotNeighbour(from)));
+                }
+                self.settle(channel_id, now)
+            }
+        }
+    }
+
+    fn on_sigs(
+        &mut self,
+        from: Address,
+        params: Option<ChannelParams>,
+        state: State,
+        sigs: Vec<Option<Signature>>,
+        now: u64,
+    ) -> Result<()> {
+        let id = state.channelId;
+        if !self.channels.contains_key(&id) {
+            // A pre-fund introducing V: join after checking it in full.
+            let params = params.ok_or(verr(VirtualError::UnknownChannel(id)))?;
+            let me = params
+                .participants
+                .iter()
+                .position(|p| *p == self.address())
+                .ok_or(verr(VirtualError::NotMember("a path member")))?;
+            let neighbours = [me.checked_sub(1), Some(me + 1)];
+            if !neighbours
+                .iter()
+                .flatten()
+                .any(|i| params.participants.get(*i) == Some(&from))
+            {
+                return Err(verr(VirtualError::NotNeighbour(from)));
+            }
+            let checked = self.check_join(&params, &state, me)?;
+            if checked != id {
+                return Err(verr(VirtualError::InvalidPrefund("the id")));
+            }
+            let mut ch = VirtualChannel::new(params.clone(), id, me, state.clone());
+            VirtualChannel::merge(&self.ctx, &params, &state, &mut ch.prefund_sigs, &sigs)?;
+            ch.prefund_sigs[me] = Some(self.signer.sign_state(&self.ctx, &state));
+            self.channels.insert(id, ch);
+            self.register(id, |e| e.params = Some(params));
+            self.events
+                .push_back(VirtualEvent::Joined { channel_id: id });
+            self.gossip(id, Which::Prefund);
+            self.progress(id, now);
+            return Ok(());
+        }
+        let ch = self
+            .channels
+            .get(&id)
+            .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+        if !ch.params.participants.contains(&from) {
+            return Err(verr(VirtualError::NotNeighbour(from)));
+        }
+        let params = ch.params.clone();
+        let version = state.version.to::<u64>();
+        let which = if state.isFinal {
+            Which::Final
+        } else if version == 0 && state == ch.prefund {
+            Which::Prefund
+        } else if version == 1 && state == ch.postfund() {
+            Which::Postfund
+        } else {
+            return Err(verr(VirtualError::InvalidState(
+                "not V's pre-fund, post-fund or a final state",
+            )));
+        };
+        let mut ch = ch.clone();
+        let learned = match which {
+            Which::Prefund => {
+                VirtualChannel::merge(&self.ctx, &params, &state, &mut ch.prefund_sigs, &sigs)?
+            }
+            Which::Postfund => {
+                VirtualChannel::merge(&self.ctx, &params, &state, &mut ch.postfund_sigs, &sigs)?
+            }
+            Which::Final => {
+                match &ch.final_state {
+                    Some(f) if *f != state => return Err(verr(VirtualError::ConflictingFinal)),
+                    Some(_) => {}
+                    None => {
+                        // Checked before anything is kept: a final of V keeps S3, version above the post-fund.
+                        self.check_final(&ch, &state)?;
+                        ch.final_state = Some(state.clone());
+                    }
+                }
+                VirtualChannel::merge(&self.ctx, &params, &state, &mut ch.final_sigs, &sigs)?
+            }
+        };
+        let me = ch.me;
+        // Our own signature where the rules allow it now.
+        let mut signed = false;
+        if let Which::Final = which
+            && ch.final_sigs[me].is_none()
+            && ch.is_funded()
+            && self.check_final_for_me(&ch, &state).is_ok()
+        {
+            ch.final_sigs[me] = Some(self.signer.sign_state(&self.ctx, &state));
+            ch.phase = VirtualPhase::Settling;
+            signed = true;
+        }
+        self.channels.insert(id, ch);
+        if learned || signed {
+            self.gossip(id, which);
+        }
+        self.progress(id, now);
+        Ok(())
+    }
+
+    /// S3 and the shape of a final state of V.
+    fn check_final(&self, ch: &VirtualChannel, state: &State) -> Result<()> {
+        if state.channelId != ch.id || !state.isFinal || state.version.to::<u64>() < 2 {
+            return Err(verr(VirtualError::InvalidState(
+                "a final state above the post-fund",
+            )));
+        }
+        outcome::validate(
+            &state.outcome,
+            ch.params.participants.len(),
+            ferry_ledger::contracts::KIND_VIRTUAL,
+        )?;
+        outcome::check_conserved(&ch.prefund.outcome, &state.outcome)?;
+        Ok(())
+    }
+
+    /// What this member checks before it signs a final (S4): it holds the certificate; an endpoint also that the
+    /// final gives it at least what its own payments say.
+    fn check_final_for_me(&self, ch: &VirtualChannel, state: &State) -> Result<()> {
+        if !ch.is_funded() {
+            return Err(verr(VirtualError::NotFunded));
+        }
+        if ch.is_endpoint() {
+            for (j, a) in state.outcome.assets.iter().enumerate() {
+                if a.balances[ch.me] < ch.balance(j) {
+                    return Err(verr(VirtualError::FinalMismatch(
+                        "this endpoint would get less than it holds",
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_voucher(
+        &mut self,
+        from: Address,
+        id: B256,
+        asset: Address,
+        cumulative: U256,
+        sig: Signature,
+    ) -> Result<()> {
+        let ch = self
+            .channels
+            .get(&id)
+            .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+        let payer_index = ch
+            .other_endpoint()
+            .ok_or(verr(VirtualError::NotMember("an endpoint")))?;
+        let payer = ch.params.participants[payer_index];
+        if from != payer {
+            return Err(verr(VirtualError::NotNeighbour(from)));
+        }
+        if !ch.is_funded() {
+            return Err(verr(VirtualError::NotFunded));
+        }
+        if ch.final_state.is_some() {
+            return Err(verr(VirtualError::Settling));
+        }
+        let j = ch
+            .asset_index(&asset)
+            .ok_or(verr(VirtualError::InvalidState("asset not in the channel")))?;
+        if cumulative <= ch.received[j] {
+            return Ok(()); // an old or repeated voucher
+        }
+        let payer_funds = ch.prefund.outcome.assets[j].balances[payer_index] + ch.paid[j];
+        if cumulative > payer_funds {
+            return Err(verr(VirtualError::InsufficientFunds));
+        }
+        verify_voucher(
+            &ch.params,
+            &voucher(&ch.params, payer, asset, cumulative),
+            &sig,
+        )?;
+        let amount = cumulative - ch.received[j];
+        if let Some(ch) = self.channels.get_mut(&id) {
+            ch.received[j] = cumulative;
+            ch.received_sigs[j] = Some(sig);
+        }
+        self.events.push_back(VirtualEvent::Paid {
+            channel_id: id,
+            asset,
+            amount,
+            cumulative,
+        });
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------------- progress
+
+    /// Runs every step V can take now: register a complete pre-fund and ask for this member's leaf; sign the
+    /// post-fund once its ledgers hold the leaf (S8); register a complete final and ask for the payout (S10).
+    fn progress(&mut self, id: B256, now: u64) {
+        let Some(ch) = self.channels.get(&id).cloned() else {
+            return;
+        };
+        let me = ch.me;
+        let prefund_done = ch.prefund_sigs.iter().all(Option::is_some);
+        if !prefund_done {
+            return;
+        }
+        self.register(id, |e| e.prefund = Some(ch.prefund.clone()));
+        let leaf = leaf_of(&ch.params, &ch.prefund);
+        let right = (me < ch.last()).then(|| ch.params.hops[me]);
+        let left = (me > 0).then(|| ch.params.hops[me - 1]);
+        let has_leaf = |node: &Self, hop: B256| {
+            node.ledger.table(&hop).is_some_and(|t| t.contains(&id))
+                && node
+                    .ledger
+                    .channel(&hop)
+                    .and_then(|l| l.supported())
+                    .zip(node.ledger.table(&hop))
+                    .is_some_and(|(s, t)| s.state.outcome.subRoot == t.root())
+        };
+        // The left member of each ledger asks for the leaf.
+        if ch.final_state.is_none()
+            && let Some(hop) = right
+            && !has_leaf(self, hop)
+            && ch.add_requested.is_none_or(|t| now >= t + RETRY_MS)
+            && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
+            && let Ok(contributions) = split(&params, &ch.params, &ch.prefund, &leaf)
+        {
+            let _ = self
+                .ledger
+                .add_sub_channel(hop, leaf.clone(), contributions, now);
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.add_requested = Some(now);
+            }
+        }
+        // A request is retried only while it has not taken effect.
+        if let Some(hop) = right
+            && let Some(c) = self.channels.get_mut(&id)
+        {
+            let present = self.ledger.table(&hop).is_some_and(|t| t.contains(&id));
+            if present {
+                c.add_requested = None;
+            } else {
+                c.remove_requested = None;
+            }
+        }
+        // S8: sign the post-fund once every ledger of this member on V's path holds the leaf in a supported state.
+        let funded_here = [left, right]
+            .into_iter()
+            .flatten()
+            .all(|hop| has_leaf(self, hop));
+        if ch.postfund_sigs[me].is_none() && funded_here && ch.final_state.is_none() {
+            let sig = self.signer.sign_state(&self.ctx, &ch.postfund());
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.postfund_sigs[me] = Some(sig);
+            }
+            self.gossip(id, Which::Postfund);
+        }
+        if let Some(c) = self.channels.get_mut(&id)
+            && c.phase == VirtualPhase::Opening
+            && c.is_funded()
+        {
+            c.phase = VirtualPhase::Open;
+            self.events
+                .push_back(VirtualEvent::Opened { channel_id: id });
+        }
+        // Settled: the final signed by the whole path replaces the leaves by their payouts.
+        let Some(ch) = self.channels.get(&id).cloned() else {
+            return;
+        };
+        if let Some(fin) = ch.final_signed() {
+            self.register(id, |e| e.final_state = Some(fin.state.clone()));
+            if ch.phase == VirtualPhase::Settling || ch.phase == VirtualPhase::Open {
+                if let Some(c) = self.channels.get_mut(&id) {
+                    c.phase = VirtualPhase::Settled;
+                }
+                self.events
+                    .push_back(VirtualEvent::Settled { channel_id: id });
+            }
+            if let Some(hop) = right
+                && has_leaf(self, hop)
+                && ch.remove_requested.is_none_or(|t| now >= t + RETRY_MS)
+                && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
+                && let Ok(payout) = split(&params, &ch.params, &fin.state, &leaf)
+            {
+                let _ = self.ledger.remove_sub_channel(hop, id, payout, now);
+                if let Some(c) = self.channels.get_mut(&id) {
+                    c.remove_requested = Some(now);
+                }
+            }
+            let gone = [left, right]
+                .into_iter()
+                .flatten()
+                .all(|hop| self.ledger.table(&hop).is_none_or(|t| !t.contains(&id)));
+            if gone
+                && let Some(c) = self.channels.get_mut(&id)
+                && c.phase == VirtualPhase::Settled
+            {
+                c.phase = VirtualPhase::Released;
+                self.events
+                    .push_back(VirtualEvent::Released { channel_id: id });
+            }
+        }
+    }
+
+    fn after_ledger(&mut self, now: u64) {
+        let ids: Vec<B256> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.phase != VirtualPhase::Released)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.progress(id, now);
+        }
+    }
+
+    /// A chain event for the ledger node (see [`LedgerNode::handle_chain_event`]).
+    pub fn handle_chain_event(
+        &mut self,
+        block: u64,
+        log_index: u64,
+        event: &ferry_ledger::contracts::IAdjudicator::IAdjudicatorEvents,
+        now: u64,
+    ) -> Result<()> {
+        self.ledger
+            .handle_chain_event(block, log_index, event, now)?;
+        self.after_ledger(now);
+        Ok(())
+    }
+
+    /// Local time passed: the ledger's timers, and retries of leaf additions and removals.
+    pub fn handle_timeout(&mut self, now: u64) -> Result<()> {
+        self.ledger.handle_timeout(now)?;
+        self.after_ledger(now);
+        Ok(())
+    }
+
+    /// The earliest local time [`VirtualNode::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let retry = self
+            .channels
+            .values()
+            .filter(|c| c.phase != VirtualPhase::Released)
+            .filter_map(|c| c.add_requested.max(c.remove_requested))
+            .map(|t| t + RETRY_MS)
+            .min();
+        [self.ledger.poll_timeout(), retry]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<(Address, Message)> {
+        if let Some((to, m)) = self.ledger.poll_transmit() {
+            return Some((to, Message::Ledger(m)));
+        }
+        self.outbox.pop_front()
+    }
+
+    /// The next transaction the ledgers ask for.
+    pub fn poll_tx(&mut self) -> Option<ferry_ledger::protocol::ChainTx> {
+        self.ledger.poll_tx()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<VirtualEvent> {
+        if let Some(e) = self.ledger.poll_event() {
+            return Some(VirtualEvent::Ledger(e));
+        }
+        self.events.pop_front()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Prefund,
+    Postfund,
+    Final,
+}

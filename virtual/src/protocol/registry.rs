@@ -1,0 +1,116 @@
+//! What this node knows of the virtual channels its ledgers host, shared with the ledger protocol as its
+//! sub-channel guard (rules S8 and S10).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use alloy::primitives::{B256, U256};
+use ferry_ledger::params::path_position;
+use ferry_ledger::protocol::SubChannelGuard;
+use ferry_ledger::support::leaf_of;
+use ferry_ledger::{ChannelParams, State, SubAlloc};
+
+/// What the guard needs to know of one virtual channel.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    /// V's params.
+    pub params: Option<ChannelParams>,
+    /// V's pre-fund, once signed by the whole path.
+    pub prefund: Option<State>,
+    /// V's final state, once signed by the whole path.
+    pub final_state: Option<State>,
+}
+
+/// The virtual channels this node knows, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    /// Entries by V's id.
+    pub entries: HashMap<B256, Entry>,
+}
+
+/// Per asset of `leaf`, the balance of V's participant `index` in `state` (0 where V does not list the asset).
+fn side(state: &State, index: usize, leaf: &SubAlloc) -> Vec<U256> {
+    leaf.amounts
+        .iter()
+        .map(|aa| {
+            state
+                .outcome
+                .assets
+                .iter()
+                .find(|a| a.asset == aa.asset)
+                .and_then(|a| a.balances.get(index).copied())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// What each ledger participant puts into (or takes out of) V's leaf in `ledger`, in the ledger's participant
+/// order: the one standing for A's side its A balances, the other its B balances, per asset of the leaf.
+pub fn split(
+    ledger: &ChannelParams,
+    virt: &ChannelParams,
+    state: &State,
+    leaf: &SubAlloc,
+) -> Result<[Vec<U256>; 2], String> {
+    let pos = path_position(ledger, virt).map_err(|e| e.to_string())?;
+    let last = virt.participants.len() - 1;
+    let a = side(state, 0, leaf);
+    let b = side(state, last, leaf);
+    Ok(if pos.left_index == 0 { [a, b] } else { [b, a] })
+}
+
+/// The registry shared with a ledger node as its guard.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryGuard(pub Arc<Mutex<Registry>>);
+
+impl RegistryGuard {
+    fn entry(&self, id: &B256) -> Result<Entry, String> {
+        let reg = self.0.lock().map_err(|_| "registry poisoned".to_string())?;
+        reg.entries
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("unknown virtual channel {id}"))
+    }
+}
+
+impl SubChannelGuard for RegistryGuard {
+    /// S8: V's params and pre-fund signed by the whole path are known, this ledger is on V's path with the right
+    /// participants, the leaf is exactly the pre-fund's totals, and each side puts in the balance of the side of V
+    /// it stands for.
+    fn check_add(
+        &self,
+        ledger: &ChannelParams,
+        leaf: &SubAlloc,
+        contributions: &[Vec<U256>; 2],
+    ) -> Result<(), String> {
+        let e = self.entry(&leaf.channelId)?;
+        let (Some(params), Some(prefund)) = (e.params, e.prefund) else {
+            return Err("the pre-fund is not signed by the whole path".into());
+        };
+        if *leaf != leaf_of(&params, &prefund) {
+            return Err("the leaf is not the pre-fund's totals".into());
+        }
+        if split(ledger, &params, &prefund, leaf)? != *contributions {
+            return Err("the contributions are not the two sides' balances".into());
+        }
+        Ok(())
+    }
+
+    /// S10: V's final state signed by the whole path is known, and the payout gives each side what the final gives
+    /// the side of V it stands for.
+    fn check_remove(
+        &self,
+        ledger: &ChannelParams,
+        leaf: &SubAlloc,
+        payout: &[Vec<U256>; 2],
+    ) -> Result<(), String> {
+        let e = self.entry(&leaf.channelId)?;
+        let (Some(params), Some(fin)) = (e.params, e.final_state) else {
+            return Err("no final state signed by the whole path".into());
+        };
+        if split(ledger, &params, &fin, leaf)? != *payout {
+            return Err("the payout is not the final state's".into());
+        }
+        Ok(())
+    }
+}

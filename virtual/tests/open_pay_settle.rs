@@ -1,0 +1,353 @@
+//! Virtual channels through 1 to 4 intermediaries, in memory (the chain replaced by synthetic deposit events):
+//! open with zero on-chain transactions, vouchers both ways, settle, leaves paid out in every ledger; and the
+//! typed refusals.
+
+#![allow(clippy::unwrap_used)]
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_virtual::ledger::contracts::IAdjudicator::{self, IAdjudicatorEvents as Ev};
+use ferry_virtual::ledger::protocol::{Config, LedgerNode, OpenPolicy, Phase};
+use ferry_virtual::ledger::store::MemoryStore;
+use ferry_virtual::ledger::{ChainContext, Signer};
+use ferry_virtual::protocol::{
+    Message, VirtualError, VirtualEvent, VirtualMessage, VirtualNode, VirtualPhase,
+};
+
+const ETH: Address = Address::ZERO;
+const DEPOSIT: u64 = 100;
+
+fn ctx() -> ChainContext {
+    ChainContext {
+        chain_id: 31337,
+        adjudicator: Address::repeat_byte(0xad),
+    }
+}
+
+struct Net {
+    nodes: Vec<VirtualNode<MemoryStore>>,
+    keys: Vec<Signer>,
+    hops: Vec<B256>,
+    now: u64,
+    pos: u64,
+    refused: Vec<String>,
+    events: Vec<Vec<VirtualEvent>>,
+    txs: usize,
+}
+
+impl Net {
+    /// A path of `n` members with a funded ledger between each pair; ledgers alternate who opened them, so the
+    /// path member on A's side is sometimes participant 1 of its ledger.
+    fn path(n: usize) -> Self {
+        let keys: Vec<Signer> = (0..n).map(|_| Signer::random()).collect();
+        let config = Config {
+            open: OpenPolicy {
+                accept: true,
+                max_own_deposit: U256::from(DEPOSIT),
+            },
+            ..Config::default()
+        };
+        let nodes = keys
+            .iter()
+            .map(|k| {
+                let ledger =
+                    LedgerNode::open_store(k.clone(), ctx(), config.clone(), MemoryStore::new(), 0)
+                        .unwrap();
+                VirtualNode::new(ledger, k.clone())
+            })
+            .collect();
+        let mut net = Net {
+            nodes,
+            keys,
+            hops: vec![],
+            now: 0,
+            pos: 0,
+            refused: vec![],
+            events: vec![vec![]; n],
+            txs: 0,
+        };
+        for k in 0..n - 1 {
+            let (opener, peer) = if k % 2 == 0 { (k, k + 1) } else { (k + 1, k) };
+            let peer_addr = net.keys[peer].address();
+            let id = net.nodes[opener]
+                .ledger_mut()
+                .open(
+                    peer_addr,
+                    &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])],
+                    3600,
+                    0,
+                )
+                .unwrap();
+            net.pump();
+            for p in 0..2u8 {
+                net.pos += 1;
+                let ev = Ev::Deposited(IAdjudicator::Deposited {
+                    channelId: id,
+                    asset: ETH,
+                    participant: U256::from(p),
+                    taken: U256::from(DEPOSIT),
+                    depositedTotal: U256::ZERO,
+                });
+                for node in [opener, peer] {
+                    net.nodes[node]
+                        .handle_chain_event(net.pos, 0, &ev, 0)
+                        .unwrap();
+                }
+                net.pump();
+            }
+            assert_eq!(
+                net.nodes[k].ledger().channel(&id).unwrap().phase(),
+                Phase::Running
+            );
+            net.hops.push(id);
+        }
+        net.txs = 0;
+        net
+    }
+
+    fn addr(&self, i: usize) -> Address {
+        self.keys[i].address()
+    }
+
+    fn index(&self, a: Address) -> usize {
+        self.keys.iter().position(|k| k.address() == a).unwrap()
+    }
+
+    /// Delivers messages until quiet, firing due timers in between.
+    fn pump(&mut self) {
+        for _ in 0..500 {
+            let mut wire = Vec::new();
+            for (i, node) in self.nodes.iter_mut().enumerate() {
+                while let Some((to, m)) = node.poll_transmit() {
+                    wire.push((i, to, m));
+                }
+                while node.poll_tx().is_some() {
+                    self.txs += 1;
+                }
+                while let Some(e) = node.poll_event() {
+                    self.events[i].push(e);
+                }
+            }
+            if wire.is_empty() {
+                let due = self.nodes.iter().filter_map(|n| n.poll_timeout()).min();
+                match due {
+                    Some(t) if t <= self.now + 5_000 => {
+                        self.now = self.now.max(t);
+                        let now = self.now;
+                        for n in &mut self.nodes {
+                            n.handle_timeout(now).unwrap();
+                        }
+                        continue;
+                    }
+                    _ => return,
+                }
+            }
+            for (from, to, m) in wire {
+                let sender = self.addr(from);
+                let to = self.index(to);
+                let now = self.now;
+                if let Err(e) = self.nodes[to].handle_message(sender, m, now) {
+                    self.refused.push(e.to_string());
+                }
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    fn balance(&self, node: usize, hop: usize) -> U256 {
+        self.nodes[node]
+            .ledger()
+            .channel(&self.hops[hop])
+            .unwrap()
+            .balance(&ETH)
+    }
+}
+
+fn open_pay_settle(members: usize) {
+    let mut net = Net::path(members);
+    let last = members - 1;
+    let path: Vec<Address> = (0..members).map(|i| net.addr(i)).collect();
+    let app = Address::repeat_byte(0xaa);
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            app,
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    assert!(net.refused.is_empty(), "{:?}", net.refused);
+    for i in 0..members {
+        let ch = net.nodes[i].channel(&v).unwrap();
+        assert_eq!(ch.phase(), VirtualPhase::Open, "member {i}");
+        assert!(ch.certificate().is_some());
+    }
+    for hop in 0..members - 1 {
+        let t = net.nodes[hop].ledger().table(&net.hops[hop]).unwrap();
+        assert!(t.contains(&v), "ledger {hop} hosts V");
+    }
+    assert_eq!(net.txs, 0, "opening V touches no chain");
+    // Payments both ways.
+    for _ in 0..3 {
+        net.nodes[0].pay(v, ETH, U256::from(10)).unwrap();
+    }
+    net.nodes[last].pay(v, ETH, U256::from(5)).unwrap();
+    net.pump();
+    assert!(net.events[last].iter().any(
+        |e| matches!(e, VirtualEvent::Paid { cumulative, .. } if *cumulative == U256::from(30))
+    ));
+    assert!(matches!(
+        net.nodes[0].pay(v, ETH, U256::from(1000)),
+        Err(ferry_virtual::Error::Virtual(
+            VirtualError::InsufficientFunds
+        ))
+    ));
+    // B settles (it asks A to propose the final); everyone countersigns; every leaf is paid out.
+    let now = net.now;
+    net.nodes[last].settle(v, now).unwrap();
+    net.pump();
+    assert!(net.refused.is_empty(), "{:?}", net.refused);
+    for i in 0..members {
+        assert_eq!(
+            net.nodes[i].channel(&v).unwrap().phase(),
+            VirtualPhase::Released,
+            "member {i}"
+        );
+    }
+    // A ends with 50 - 30 + 5 = 25 in V, B with 20 + 30 - 5 = 45: every ledger's A side gets 25, B side 45.
+    for hop in 0..members - 1 {
+        assert_eq!(
+            net.balance(hop, hop),
+            U256::from(DEPOSIT - 50 + 25),
+            "A side of ledger {hop}"
+        );
+        assert_eq!(
+            net.balance(hop + 1, hop),
+            U256::from(DEPOSIT - 20 + 45),
+            "B side of ledger {hop}"
+        );
+        assert!(
+            net.nodes[hop]
+                .ledger()
+                .table(&net.hops[hop])
+                .unwrap()
+                .is_empty()
+        );
+    }
+    // Each intermediary breaks even across its two ledgers.
+    for i in 1..last {
+        assert_eq!(
+            net.balance(i, i - 1) + net.balance(i, i),
+            U256::from(2 * DEPOSIT)
+        );
+    }
+    assert_eq!(net.txs, 0, "settling V touches no chain");
+}
+
+#[test]
+fn open_pay_settle_with_one_intermediary() {
+    open_pay_settle(3);
+}
+
+#[test]
+fn open_pay_settle_with_two_intermediaries() {
+    open_pay_settle(4);
+}
+
+#[test]
+fn open_pay_settle_with_four_intermediaries() {
+    open_pay_settle(6);
+}
+
+#[test]
+fn open_pay_settle_without_intermediary() {
+    open_pay_settle(2);
+}
+
+#[test]
+fn refusals_are_typed_and_change_nothing() {
+    let mut net = Net::path(3);
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path.clone(),
+            net.hops.clone(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            3600,
+            0,
+        )
+        .unwrap();
+    // A voucher for a channel that is not funded yet is refused (go-nitro #1721).
+    assert!(matches!(
+        net.nodes[0].pay(v, ETH, U256::from(1)),
+        Err(ferry_virtual::Error::Virtual(VirtualError::NotFunded))
+    ));
+    net.pump();
+    // A voucher signed by someone else, and one from a stranger.
+    let mallory = Signer::random();
+    let params = net.nodes[2].channel(&v).unwrap().params().clone();
+    let sig =
+        ferry_virtual::ledger::app::payment::sign_voucher(&mallory, &params, ETH, U256::from(5));
+    let forged = Message::Virtual(VirtualMessage::Voucher {
+        channel_id: v,
+        asset: ETH,
+        cumulative: U256::from(5),
+        sig: sig.clone(),
+    });
+    let a = net.addr(0);
+    assert!(net.nodes[2].handle_message(a, forged.clone(), 0).is_err());
+    assert!(matches!(
+        net.nodes[2].handle_message(mallory.address(), forged, 0),
+        Err(ferry_virtual::Error::Virtual(VirtualError::NotNeighbour(_)))
+    ));
+    // A voucher above the payer's funds.
+    let big = ferry_virtual::ledger::app::payment::sign_voucher(
+        &net.keys[0],
+        &params,
+        ETH,
+        U256::from(51),
+    );
+    let over = Message::Virtual(VirtualMessage::Voucher {
+        channel_id: v,
+        asset: ETH,
+        cumulative: U256::from(51),
+        sig: big,
+    });
+    assert!(matches!(
+        net.nodes[2].handle_message(a, over, 0),
+        Err(ferry_virtual::Error::Virtual(
+            VirtualError::InsufficientFunds
+        ))
+    ));
+    // A path member that is not who it claims: a pre-fund for a path this node is not on.
+    let stranger = Signer::random();
+    let bogus_path = vec![stranger.address(), net.addr(1)];
+    let bogus = ferry_virtual::ledger::channel::virtual_params(
+        &ctx(),
+        bogus_path,
+        vec![net.hops[0]],
+        Address::ZERO,
+        3600,
+        0,
+    );
+    let prefund = net.nodes[0].channel(&v).unwrap().prefund().clone();
+    let msg = Message::Virtual(VirtualMessage::Sigs {
+        params: Some(bogus),
+        state: prefund,
+        sigs: vec![None, None],
+    });
+    assert!(
+        net.nodes[2]
+            .handle_message(stranger.address(), msg, 0)
+            .is_err()
+    );
+    let before = net.nodes[2].channel(&v).unwrap().clone();
+    assert_eq!(net.nodes[2].channel(&v).unwrap(), &before);
+    assert_eq!(
+        net.nodes[2].channel(&v).unwrap().phase(),
+        VirtualPhase::Open
+    );
+}
