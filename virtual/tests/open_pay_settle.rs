@@ -52,7 +52,7 @@ impl Net {
                 let ledger =
                     LedgerNode::open_store(k.clone(), ctx(), config.clone(), MemoryStore::new(), 0)
                         .unwrap();
-                VirtualNode::new(ledger, k.clone())
+                VirtualNode::open_store(ledger, k.clone(), 0).unwrap()
             })
             .collect();
         let mut net = Net {
@@ -350,4 +350,108 @@ fn refusals_are_typed_and_change_nothing() {
         net.nodes[2].channel(&v).unwrap().phase(),
         VirtualPhase::Open
     );
+}
+
+impl Net {
+    /// Crashes member `i` (everything it had not sent is lost) and restarts it from its store.
+    fn crash_restart(&mut self, i: usize) {
+        let config = self.nodes[i].ledger().config().clone();
+        let placeholder = VirtualNode::open_store(
+            LedgerNode::open_store(
+                self.keys[i].clone(),
+                ctx(),
+                config.clone(),
+                MemoryStore::new(),
+                0,
+            )
+            .unwrap(),
+            self.keys[i].clone(),
+            0,
+        )
+        .unwrap();
+        let store = std::mem::replace(&mut self.nodes[i], placeholder).into_store();
+        let ledger =
+            LedgerNode::open_store(self.keys[i].clone(), ctx(), config, store, self.now).unwrap();
+        self.nodes[i] = VirtualNode::open_store(ledger, self.keys[i].clone(), self.now).unwrap();
+    }
+
+    /// Delivers one round of messages (no timers), dropping what `lost` selects.
+    fn step(&mut self, lost: impl Fn(usize, usize) -> bool) {
+        let mut wire = Vec::new();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            while let Some((to, m)) = node.poll_transmit() {
+                wire.push((i, to, m));
+            }
+            while node.poll_tx().is_some() {}
+            while node.poll_event().is_some() {}
+        }
+        for (from, to, m) in wire {
+            let to = self.index(to);
+            if lost(from, to) {
+                continue;
+            }
+            let sender = self.addr(from);
+            let now = self.now;
+            let _ = self.nodes[to].handle_message(sender, m, now);
+        }
+    }
+}
+
+#[test]
+fn members_crashing_mid_open_and_mid_settle_resume_from_their_stores() {
+    let mut net = Net::path(4);
+    let path: Vec<Address> = (0..4).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            3600,
+            0,
+        )
+        .unwrap();
+    // I1 joins, then crashes before anything it sent arrives.
+    net.step(|_, _| false);
+    assert!(net.nodes[1].channel(&v).is_some());
+    net.crash_restart(1);
+    assert!(
+        net.nodes[1].channel(&v).is_some(),
+        "the join survived the crash"
+    );
+    net.pump();
+    for i in 0..4 {
+        assert_eq!(
+            net.nodes[i].channel(&v).unwrap().phase(),
+            VirtualPhase::Open,
+            "member {i}"
+        );
+    }
+    net.nodes[0].pay(v, ETH, U256::from(7)).unwrap();
+    net.pump();
+    // B crashes after receiving the payment; the voucher it kept survives.
+    net.crash_restart(3);
+    assert_eq!(net.nodes[3].channel(&v).unwrap().balance(0), U256::from(27));
+    // A settles; I2 crashes right after countersigning, its messages lost.
+    let now = net.now;
+    net.nodes[0].settle(v, now).unwrap();
+    for _ in 0..3 {
+        net.step(|from, _| from == 2);
+        if net.nodes[2].channel(&v).unwrap().phase() != VirtualPhase::Open {
+            break;
+        }
+    }
+    net.crash_restart(2);
+    net.pump();
+    for i in 0..4 {
+        assert_eq!(
+            net.nodes[i].channel(&v).unwrap().phase(),
+            VirtualPhase::Released,
+            "member {i}"
+        );
+    }
+    for hop in 0..3 {
+        assert_eq!(net.balance(hop, hop), U256::from(DEPOSIT - 7));
+        assert_eq!(net.balance(hop + 1, hop), U256::from(DEPOSIT + 7));
+    }
 }

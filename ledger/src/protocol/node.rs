@@ -161,6 +161,12 @@ impl<S: Store> LedgerNode<S> {
         &self.store
     }
 
+    /// The store, for a layer above that keeps its own records in its own namespaces in the same database (the
+    /// virtual-channel layer). Writing to this node's namespaces through it breaks the node.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// Consumes the node and returns its store (a runtime that stops, or a test that models a crash).
     pub fn into_store(self) -> S {
         self.store

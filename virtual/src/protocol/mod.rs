@@ -18,7 +18,7 @@ mod node;
 pub mod registry;
 
 pub use channel::{VirtualChannel, VirtualPhase};
-pub use node::VirtualNode;
+pub use node::{NS_VIRTUAL, VirtualNode};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::protocol::{LedgerEvent, LedgerMessage};

@@ -1,6 +1,6 @@
 //! A path member: its ledger node and the virtual channels it is on.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{Address, B256, U256};
@@ -10,7 +10,7 @@ use ferry_ledger::app::payment::{
 use ferry_ledger::channel::{funded_asset, virtual_params};
 use ferry_ledger::params::DurationPolicy;
 use ferry_ledger::protocol::{LedgerNode, Phase};
-use ferry_ledger::store::Store;
+use ferry_ledger::store::{Batch, Store, decode, encode};
 use ferry_ledger::support::leaf_of;
 use ferry_ledger::{ChainContext, ChannelParams, Signature, Signer, State, outcome};
 
@@ -18,6 +18,9 @@ use super::channel::{VirtualChannel, VirtualPhase};
 use super::registry::{Entry, Registry, RegistryGuard, split};
 use super::{Message, VirtualError, VirtualEvent, VirtualMessage};
 use crate::{Error, Result};
+
+/// Namespace of the virtual-channel records (key: V's id), next to the ledger node's in the same store.
+pub const NS_VIRTUAL: &str = "virtual.channels";
 
 /// How long a member waits before it asks again for a leaf to be added or removed (the peer may not have had
 /// what it needed to agree yet).
@@ -38,6 +41,8 @@ pub struct VirtualNode<S: Store> {
     channels: BTreeMap<B256, VirtualChannel>,
     outbox: VecDeque<(Address, Message)>,
     events: VecDeque<VirtualEvent>,
+    persisted: HashMap<B256, Vec<u8>>,
+    touched: BTreeSet<B256>,
 }
 
 impl<S: Store> std::fmt::Debug for VirtualNode<S> {
@@ -50,13 +55,15 @@ impl<S: Store> std::fmt::Debug for VirtualNode<S> {
 }
 
 impl<S: Store> VirtualNode<S> {
-    /// Wraps a ledger node (opened on its store with the same key) and installs the virtual-channel guard on it.
-    pub fn new(mut ledger: LedgerNode<S>, signer: Signer) -> Self {
+    /// Wraps a ledger node (opened on its store with the same key), installs the virtual-channel guard on it,
+    /// loads the virtual channels kept in the same store and resumes them: every signature this member knows is
+    /// gossiped again, an endpoint resends its latest vouchers. A fresh store gives a node with no virtual channel.
+    pub fn open_store(mut ledger: LedgerNode<S>, signer: Signer, now: u64) -> Result<Self> {
         let registry = Arc::new(Mutex::new(Registry::default()));
         ledger.set_guard(Box::new(RegistryGuard(registry.clone())));
         let ctx = *ledger.context();
         let durations = ledger.config().durations;
-        Self {
+        let mut node = Self {
             ledger,
             signer,
             ctx,
@@ -65,7 +72,101 @@ impl<S: Store> VirtualNode<S> {
             channels: BTreeMap::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
+            persisted: HashMap::new(),
+            touched: BTreeSet::new(),
+        };
+        for (_, bytes) in node.ledger.store().scan(NS_VIRTUAL, &[])? {
+            let ch: VirtualChannel = decode("virtual channel", &bytes)?;
+            let id = ch.id;
+            node.register(id, |e| e.params = Some(ch.params.clone()));
+            node.persisted.insert(id, bytes);
+            node.channels.insert(id, ch);
         }
+        let ids: Vec<B256> = node.channels.keys().copied().collect();
+        node.input(|n| {
+            for id in ids {
+                n.resume(id, now);
+            }
+            Ok(())
+        })?;
+        Ok(node)
+    }
+
+    /// Sends again what the peers of V may be missing.
+    fn resume(&mut self, id: B256, now: u64) {
+        let Some(ch) = self.channels.get(&id).cloned() else {
+            return;
+        };
+        if ch.phase == VirtualPhase::Released {
+            return;
+        }
+        self.gossip(id, Which::Prefund);
+        if ch.postfund_sigs.iter().any(Option::is_some) {
+            self.gossip(id, Which::Postfund);
+        }
+        if ch.final_state.is_some() {
+            self.gossip(id, Which::Final);
+        }
+        if let Some(other) = ch.other_endpoint() {
+            for (j, paid) in ch.paid.iter().enumerate() {
+                if !paid.is_zero() {
+                    let asset = ch.prefund.outcome.assets[j].asset;
+                    let sig = sign_voucher(&self.signer, &ch.params, asset, *paid);
+                    self.send(
+                        ch.params.participants[other],
+                        VirtualMessage::Voucher {
+                            channel_id: id,
+                            asset,
+                            cumulative: *paid,
+                            sig,
+                        },
+                    );
+                }
+            }
+        }
+        self.progress(id, now);
+    }
+
+    /// Runs one input; then commits every touched virtual channel in one batch before anything it produced can
+    /// be polled. A failed commit takes back the input's messages and events and reloads the touched channels.
+    fn input<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let (out_len, ev_len) = (self.outbox.len(), self.events.len());
+        let result = f(self);
+        let touched = std::mem::take(&mut self.touched);
+        let mut batch = Batch::new();
+        let mut records = Vec::new();
+        for id in &touched {
+            if let Some(ch) = self.channels.get(id) {
+                let bytes = encode(ch)?;
+                if self.persisted.get(id) != Some(&bytes) {
+                    batch.put_raw(NS_VIRTUAL, id.to_vec(), bytes.clone());
+                    records.push((*id, bytes));
+                }
+            }
+        }
+        if !batch.is_empty()
+            && let Err(e) = self.ledger.store_mut().commit(batch)
+        {
+            self.outbox.truncate(out_len);
+            self.events.truncate(ev_len);
+            for id in &touched {
+                match self
+                    .persisted
+                    .get(id)
+                    .map(|b| decode::<VirtualChannel>("virtual channel", b))
+                {
+                    Some(Ok(ch)) => {
+                        self.channels.insert(*id, ch);
+                    }
+                    _ => {
+                        self.channels.remove(id);
+                    }
+                }
+            }
+            return Err(e.into());
+        }
+        self.persisted.extend(records);
+        result
     }
 
     /// This node's address.
@@ -81,6 +182,11 @@ impl<S: Store> VirtualNode<S> {
     /// The ledger node, for ledger commands (open, pay, close, …).
     pub fn ledger_mut(&mut self) -> &mut LedgerNode<S> {
         &mut self.ledger
+    }
+
+    /// Consumes the node and returns its store (holding the ledger and the virtual records).
+    pub fn into_store(self) -> S {
+        self.ledger.into_store()
     }
 
     /// A virtual channel.
@@ -193,6 +299,19 @@ impl<S: Store> VirtualNode<S> {
         challenge_duration: u64,
         now: u64,
     ) -> Result<B256> {
+        self.input(|n| n.open_inner(path, hops, app, balances, challenge_duration, now))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open_inner(
+        &mut self,
+        path: Vec<Address>,
+        hops: Vec<B256>,
+        app: Address,
+        balances: &[(Address, [U256; 2])],
+        challenge_duration: u64,
+        now: u64,
+    ) -> Result<B256> {
         if path.first() != Some(&self.address()) {
             return Err(verr(VirtualError::NotMember("the first endpoint")));
         }
@@ -229,6 +348,11 @@ impl<S: Store> VirtualNode<S> {
 
     /// Pays `amount` of `asset` to the other endpoint by a voucher for the new cumulative total.
     pub fn pay(&mut self, id: B256, asset: Address, amount: U256) -> Result<()> {
+        self.touched.insert(id);
+        self.input(|n| n.pay_inner(id, asset, amount))
+    }
+
+    fn pay_inner(&mut self, id: B256, asset: Address, amount: U256) -> Result<()> {
         let ch = self
             .channels
             .get(&id)
@@ -268,6 +392,11 @@ impl<S: Store> VirtualNode<S> {
 
     /// Settles V: the first endpoint proposes the final state from its payments; the last endpoint asks it to.
     pub fn settle(&mut self, id: B256, now: u64) -> Result<()> {
+        self.touched.insert(id);
+        self.input(|n| n.settle_inner(id, now))
+    }
+
+    fn settle_inner(&mut self, id: B256, now: u64) -> Result<()> {
         let ch = self
             .channels
             .get(&id)
@@ -312,6 +441,10 @@ impl<S: Store> VirtualNode<S> {
 
     /// Handles a message from `from`; a refused one gets a typed error and changes nothing.
     pub fn handle_message(&mut self, from: Address, msg: Message, now: u64) -> Result<()> {
+        self.input(|n| n.handle_message_inner(from, msg, now))
+    }
+
+    fn handle_message_inner(&mut self, from: Address, msg: Message, now: u64) -> Result<()> {
         match msg {
             Message::Ledger(m) => {
                 self.ledger.handle_message(from, m, now)?;
@@ -320,6 +453,7 @@ impl<S: Store> VirtualNode<S> {
             }
             Message::Virtual(m) => {
                 let id = m.channel_id();
+                self.touched.insert(id);
                 let r = self.handle_virtual(from, m, now);
                 if let Err(e) = &r {
                     self.events.push_back(VirtualEvent::Refused {
@@ -353,7 +487,7 @@ impl<S: Store> VirtualNode<S> {
                 if ch.me != 0 || from != ch.params.participants[ch.last()] {
                     return Err(verr(VirtualError::NotNeighbour(from)));
                 }
-                self.settle(channel_id, now)
+                self.settle_inner(channel_id, now)
             }
         }
     }
@@ -552,6 +686,7 @@ impl<S: Store> VirtualNode<S> {
     /// Runs every step V can take now: register a complete pre-fund and ask for this member's leaf; sign the
     /// post-fund once its ledgers hold the leaf (S8); register a complete final and ask for the payout (S10).
     fn progress(&mut self, id: B256, now: u64) {
+        self.touched.insert(id);
         let Some(ch) = self.channels.get(&id).cloned() else {
             return;
         };
@@ -678,17 +813,20 @@ impl<S: Store> VirtualNode<S> {
         event: &ferry_ledger::contracts::IAdjudicator::IAdjudicatorEvents,
         now: u64,
     ) -> Result<()> {
-        self.ledger
-            .handle_chain_event(block, log_index, event, now)?;
-        self.after_ledger(now);
-        Ok(())
+        self.input(|n| {
+            n.ledger.handle_chain_event(block, log_index, event, now)?;
+            n.after_ledger(now);
+            Ok(())
+        })
     }
 
     /// Local time passed: the ledger's timers, and retries of leaf additions and removals.
     pub fn handle_timeout(&mut self, now: u64) -> Result<()> {
-        self.ledger.handle_timeout(now)?;
-        self.after_ledger(now);
-        Ok(())
+        self.input(|n| {
+            n.ledger.handle_timeout(now)?;
+            n.after_ledger(now);
+            Ok(())
+        })
     }
 
     /// The earliest local time [`VirtualNode::handle_timeout`] has work.
