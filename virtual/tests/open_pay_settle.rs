@@ -10,7 +10,8 @@ use ferry_virtual::ledger::protocol::{Config, LedgerNode, OpenPolicy, Phase};
 use ferry_virtual::ledger::store::MemoryStore;
 use ferry_virtual::ledger::{ChainContext, Signer};
 use ferry_virtual::protocol::{
-    Message, VirtualError, VirtualEvent, VirtualMessage, VirtualNode, VirtualPhase,
+    IntermediaryPolicy, Message, VirtualError, VirtualEvent, VirtualMessage, VirtualNode,
+    VirtualPhase,
 };
 
 const ETH: Address = Address::ZERO;
@@ -173,6 +174,7 @@ fn open_pay_settle(members: usize) {
             net.hops.clone(),
             app,
             &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; members],
             3600,
             0,
         )
@@ -276,6 +278,7 @@ fn refusals_are_typed_and_change_nothing() {
             net.hops.clone(),
             Address::repeat_byte(0xaa),
             &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 3],
             3600,
             0,
         )
@@ -335,9 +338,10 @@ fn refusals_are_typed_and_change_nothing() {
     );
     let prefund = net.nodes[0].channel(&v).unwrap().prefund().clone();
     let msg = Message::Virtual(VirtualMessage::Sigs {
-        params: Some(bogus),
+        params: Some(Box::new(bogus)),
         state: prefund,
         sigs: vec![None, None],
+        fees: vec![U256::ZERO; 2],
     });
     assert!(
         net.nodes[2]
@@ -407,6 +411,7 @@ fn members_crashing_mid_open_and_mid_settle_resume_from_their_stores() {
             net.hops.clone(),
             Address::repeat_byte(0xaa),
             &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 4],
             3600,
             0,
         )
@@ -454,4 +459,131 @@ fn members_crashing_mid_open_and_mid_settle_resume_from_their_stores() {
         assert_eq!(net.balance(hop, hop), U256::from(DEPOSIT - 7));
         assert_eq!(net.balance(hop + 1, hop), U256::from(DEPOSIT + 7));
     }
+}
+
+#[test]
+fn intermediaries_charge_their_fees_in_the_funding_update_and_refuse_what_breaks_their_policy() {
+    let mut net = Net::path(4);
+    net.nodes[1].set_policy(IntermediaryPolicy {
+        fee_flat: U256::from(2),
+        ..IntermediaryPolicy::default()
+    });
+    net.nodes[2].set_policy(IntermediaryPolicy {
+        fee_ppm: 100_000,
+        ..IntermediaryPolicy::default()
+    });
+    let total = U256::from(70);
+    let fees = vec![
+        U256::ZERO,
+        net.nodes[1].quote(total),
+        net.nodes[2].quote(total),
+        U256::ZERO,
+    ];
+    assert_eq!(fees[1..3], [U256::from(2), U256::from(7)]);
+    let path: Vec<Address> = (0..4).map(|i| net.addr(i)).collect();
+    let app = Address::repeat_byte(0xaa);
+    let v = net.nodes[0]
+        .open(
+            path.clone(),
+            net.hops.clone(),
+            app,
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            fees.clone(),
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    assert!(net.refused.is_empty(), "{:?}", net.refused);
+    assert_eq!(
+        net.nodes[3].channel(&v).unwrap().phase(),
+        VirtualPhase::Open
+    );
+    // A pays both fees to I1; I1 keeps 2 and passes 7 to I2.
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 50 - 9));
+    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT - 20 + 9));
+    assert_eq!(net.balance(1, 1), U256::from(DEPOSIT - 50 - 7));
+    assert_eq!(net.balance(2, 1), U256::from(DEPOSIT - 20 + 7));
+    let now = net.now;
+    net.nodes[0].settle(v, now).unwrap();
+    net.pump();
+    assert_eq!(
+        net.balance(1, 0) + net.balance(1, 1),
+        U256::from(2 * DEPOSIT + 2),
+        "I1 earned its fee"
+    );
+    assert_eq!(
+        net.balance(2, 1) + net.balance(2, 2),
+        U256::from(2 * DEPOSIT + 7),
+        "I2 earned its fee"
+    );
+    assert_eq!(
+        net.balance(0, 0),
+        U256::from(DEPOSIT - 9),
+        "A paid the fees, nothing else"
+    );
+
+    // A quote below I2's fee, a channel above I1's cap, a side above what I1 holds: each refused by name.
+    let mut low = fees.clone();
+    low[2] = U256::from(1);
+    net.refused.clear();
+    net.nodes[0]
+        .open(
+            path.clone(),
+            net.hops.clone(),
+            app,
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            low,
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    assert!(
+        net.refused.iter().any(|r| r.contains("charges 7")),
+        "{:?}",
+        net.refused
+    );
+    net.nodes[1].set_policy(IntermediaryPolicy {
+        max_per_channel: U256::from(60),
+        ..IntermediaryPolicy::default()
+    });
+    net.nodes[2].set_policy(IntermediaryPolicy::default());
+    net.refused.clear();
+    net.nodes[0]
+        .open(
+            path.clone(),
+            net.hops.clone(),
+            app,
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 4],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    assert!(
+        net.refused.iter().any(|r| r.contains("per-channel cap")),
+        "{:?}",
+        net.refused
+    );
+    net.nodes[1].set_policy(IntermediaryPolicy::default());
+    net.refused.clear();
+    net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            app,
+            &[(ETH, [U256::from(5), U256::from(150)])],
+            vec![U256::ZERO; 4],
+            3600,
+            0,
+        )
+        .unwrap_or_default();
+    net.pump();
+    assert!(
+        net.refused.iter().any(|r| r.contains("capacity short")),
+        "{:?}",
+        net.refused
+    );
 }

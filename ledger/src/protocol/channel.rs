@@ -207,14 +207,16 @@ fn same_request(r: &Proposal, p: &Proposal) -> bool {
             Op::AddSub {
                 leaf: l1,
                 contributions: c1,
+                fee: f1,
                 ..
             },
             Op::AddSub {
                 leaf: l2,
                 contributions: c2,
+                fee: f2,
                 ..
             },
-        ) => r.seq == p.seq && r.proposer == p.proposer && l1 == l2 && c1 == c2,
+        ) => r.seq == p.seq && r.proposer == p.proposer && l1 == l2 && c1 == c2 && f1 == f2,
         _ => r == p,
     }
 }
@@ -618,10 +620,11 @@ impl LedgerChannel {
             Op::AddSub {
                 leaf,
                 contributions,
+                fee,
                 ..
             } => env
                 .guard
-                .check_add(&self.params, leaf, contributions)
+                .check_add(&self.params, leaf, contributions, fee)
                 .map_err(|e| perr(ProtocolError::GuardRefused(e))),
             // A removal is checked against the leaf in the table ([`Self::guard_remove`]).
             _ => Ok(()),

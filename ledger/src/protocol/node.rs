@@ -384,12 +384,14 @@ impl<S: Store> LedgerNode<S> {
     }
 
     /// Adds a sub-channel leaf funded by `contributions` (`[participant 0's, participant 1's]` per asset of the
-    /// leaf); both sides' guards must agree. The leader places the slot.
+    /// leaf), with `fee` paid in the same update (`Fee::default()` for none); both sides' guards must agree. The
+    /// leader places the slot.
     pub fn add_sub_channel(
         &mut self,
         id: B256,
         leaf: SubAlloc,
         contributions: [Vec<U256>; 2],
+        fee: super::Fee,
         now: u64,
     ) -> Result<()> {
         let slot = self
@@ -404,6 +406,7 @@ impl<S: Store> LedgerNode<S> {
                 slot,
                 leaf,
                 contributions,
+                fee,
             },
             now,
         )

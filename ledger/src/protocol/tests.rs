@@ -475,6 +475,7 @@ fn leader_and_follower_updates_and_every_message_rejection() {
                 amounts: vec![]
             },
             [vec![], vec![]],
+            Fee::default(),
             0
         ),
         Err(Error::Protocol(ProtocolError::GuardRefused(_)))
@@ -789,6 +790,7 @@ impl SubChannelGuard for TestGuard {
         _: &ChannelParams,
         leaf: &SubAlloc,
         _: &[Vec<U256>; 2],
+        _: &Fee,
     ) -> Result<(), String> {
         (leaf.channelId[0] == 0x5b)
             .then_some(())
@@ -830,14 +832,27 @@ fn sub_channels_are_added_and_removed_through_both_guards_and_survive_a_restart(
             id,
             leaf(1, 10),
             [vec![U256::from(6)], vec![U256::from(4)]],
+            Fee::default(),
             0,
         )
         .unwrap();
     p.node(1)
-        .add_sub_channel(id, leaf(2, 5), [vec![U256::ZERO], vec![U256::from(5)]], 0)
+        .add_sub_channel(
+            id,
+            leaf(2, 5),
+            [vec![U256::ZERO], vec![U256::from(5)]],
+            Fee::default(),
+            0,
+        )
         .unwrap();
     p.node(1)
-        .add_sub_channel(id, leaf(3, 1), [vec![U256::from(1)], vec![U256::ZERO]], 0)
+        .add_sub_channel(
+            id,
+            leaf(3, 1),
+            [vec![U256::from(1)], vec![U256::ZERO]],
+            Fee::default(),
+            0,
+        )
         .unwrap();
     p.pump();
     for i in 0..2 {
@@ -853,7 +868,13 @@ fn sub_channels_are_added_and_removed_through_both_guards_and_survive_a_restart(
     unknown.channelId = B256::repeat_byte(1);
     assert!(
         p.node(0)
-            .add_sub_channel(id, unknown, [vec![U256::from(1)], vec![U256::ZERO]], 0)
+            .add_sub_channel(
+                id,
+                unknown,
+                [vec![U256::from(1)], vec![U256::ZERO]],
+                Fee::default(),
+                0
+            )
             .is_err()
     );
     // Both restart: the tables come back from the stored leaves.

@@ -45,6 +45,8 @@ pub struct VirtualChannel {
     /// present).
     pub(crate) add_requested: Option<u64>,
     pub(crate) remove_requested: Option<u64>,
+    /// The routing fee each path member charges (V's first asset).
+    pub(crate) fees: Vec<U256>,
 }
 
 impl VirtualChannel {
@@ -66,6 +68,7 @@ impl VirtualChannel {
             received_sigs: vec![None; m],
             add_requested: None,
             remove_requested: None,
+            fees: vec![U256::ZERO; n],
         }
     }
 

@@ -32,11 +32,13 @@ pub enum VirtualMessage {
     /// pre-fund (version 0), which introduces V to the next member.
     Sigs {
         /// V's params, with the pre-fund.
-        params: Option<ChannelParams>,
+        params: Option<Box<ChannelParams>>,
         /// The state (pre-fund, post-fund or final).
         state: State,
         /// The signatures known, by participant index.
         sigs: Vec<Option<Signature>>,
+        /// With the pre-fund: the routing fee each path member charges, in V's first asset (0 for the endpoints).
+        fees: Vec<U256>,
     },
     /// A payment: the payer's voucher for its new cumulative total of `asset` (endpoint to endpoint).
     Voucher {
@@ -158,4 +160,43 @@ pub enum VirtualError {
     /// V is settling or settled: no more payments.
     #[error("the virtual channel is settling")]
     Settling,
+    /// The open breaks this intermediary's policy (fee, per-channel or per-user cap).
+    #[error("refused by policy: {0}")]
+    Policy(String),
+    /// Not enough liquidity in a ledger for this member's side of V (and the fees it passes on).
+    #[error("capacity short: {0}")]
+    Capacity(String),
+}
+
+/// An intermediary's terms for routing virtual channels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntermediaryPolicy {
+    /// Flat fee per virtual channel, in V's first asset.
+    pub fee_flat: U256,
+    /// Proportional fee in parts per million of V's total in its first asset.
+    pub fee_ppm: u64,
+    /// Most a single virtual channel may hold, per asset.
+    pub max_per_channel: U256,
+    /// Most this node locks for one neighbour (in the ledger with it), in the first asset of the channels.
+    pub max_per_user: U256,
+}
+
+impl Default for IntermediaryPolicy {
+    fn default() -> Self {
+        Self {
+            fee_flat: U256::ZERO,
+            fee_ppm: 0,
+            max_per_channel: U256::MAX,
+            max_per_user: U256::MAX,
+        }
+    }
+}
+
+impl IntermediaryPolicy {
+    /// The fee for routing a virtual channel holding `total` of its first asset: flat + total × ppm / 10⁶.
+    pub fn fee(&self, total: U256) -> U256 {
+        self.fee_flat.saturating_add(
+            total.saturating_mul(U256::from(self.fee_ppm)) / U256::from(1_000_000u64),
+        )
+    }
 }

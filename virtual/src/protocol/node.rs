@@ -15,8 +15,8 @@ use ferry_ledger::support::leaf_of;
 use ferry_ledger::{ChainContext, ChannelParams, Signature, Signer, State, outcome};
 
 use super::channel::{VirtualChannel, VirtualPhase};
-use super::registry::{Entry, Registry, RegistryGuard, split};
-use super::{Message, VirtualError, VirtualEvent, VirtualMessage};
+use super::registry::{Entry, Registry, RegistryGuard, fee_for, split};
+use super::{IntermediaryPolicy, Message, VirtualError, VirtualEvent, VirtualMessage};
 use crate::{Error, Result};
 
 /// Namespace of the virtual-channel records (key: V's id), next to the ledger node's in the same store.
@@ -43,6 +43,7 @@ pub struct VirtualNode<S: Store> {
     events: VecDeque<VirtualEvent>,
     persisted: HashMap<B256, Vec<u8>>,
     touched: BTreeSet<B256>,
+    policy: IntermediaryPolicy,
 }
 
 impl<S: Store> std::fmt::Debug for VirtualNode<S> {
@@ -74,11 +75,15 @@ impl<S: Store> VirtualNode<S> {
             events: VecDeque::new(),
             persisted: HashMap::new(),
             touched: BTreeSet::new(),
+            policy: IntermediaryPolicy::default(),
         };
         for (_, bytes) in node.ledger.store().scan(NS_VIRTUAL, &[])? {
             let ch: VirtualChannel = decode("virtual channel", &bytes)?;
             let id = ch.id;
-            node.register(id, |e| e.params = Some(ch.params.clone()));
+            node.register(id, |e| {
+                e.params = Some(ch.params.clone());
+                e.fees = ch.fees.clone();
+            });
             node.persisted.insert(id, bytes);
             node.channels.insert(id, ch);
         }
@@ -169,6 +174,16 @@ impl<S: Store> VirtualNode<S> {
         result
     }
 
+    /// Sets the terms on which this node routes virtual channels as an intermediary.
+    pub fn set_policy(&mut self, policy: IntermediaryPolicy) {
+        self.policy = policy;
+    }
+
+    /// The fee this node charges to route a virtual channel holding `total` of its first asset.
+    pub fn quote(&self, total: U256) -> U256 {
+        self.policy.fee(total)
+    }
+
     /// This node's address.
     pub fn address(&self) -> Address {
         self.signer.address()
@@ -209,15 +224,16 @@ impl<S: Store> VirtualNode<S> {
         let Some(ch) = self.channels.get(&id) else {
             return;
         };
-        let (state, sigs, params) = match which {
+        let (state, sigs, params, fees) = match which {
             Which::Prefund => (
                 ch.prefund.clone(),
                 ch.prefund_sigs.clone(),
-                Some(ch.params.clone()),
+                Some(Box::new(ch.params.clone())),
+                ch.fees.clone(),
             ),
-            Which::Postfund => (ch.postfund(), ch.postfund_sigs.clone(), None),
+            Which::Postfund => (ch.postfund(), ch.postfund_sigs.clone(), None, vec![]),
             Which::Final => match &ch.final_state {
-                Some(f) => (f.clone(), ch.final_sigs.clone(), None),
+                Some(f) => (f.clone(), ch.final_sigs.clone(), None, vec![]),
                 None => return,
             },
         };
@@ -235,6 +251,7 @@ impl<S: Store> VirtualNode<S> {
                     params: params.clone(),
                     state: state.clone(),
                     sigs: sigs.clone(),
+                    fees: fees.clone(),
                 },
             );
         }
@@ -284,6 +301,102 @@ impl<S: Store> VirtualNode<S> {
         Ok(id)
     }
 
+    /// What this node has locked for V's in `hop` (its side of each V whose path uses that ledger), in their
+    /// first asset.
+    fn locked_in(&self, hop: B256) -> U256 {
+        self.channels
+            .values()
+            .filter(|c| c.phase != VirtualPhase::Released)
+            .filter_map(|c| {
+                let k = c.params.hops.iter().position(|h| *h == hop)?;
+                let side = if k + 1 == c.me { c.last() } else { 0 };
+                c.prefund.outcome.assets.first().map(|a| a.balances[side])
+            })
+            .fold(U256::ZERO, |acc, v| acc.saturating_add(v))
+    }
+
+    /// The fee quotes' shape, this member's terms (fee, per-channel and per-user caps) and its liquidity for its
+    /// side of V in each of its ledgers on the path (plus the fees it passes on). A clear refusal, nothing changes.
+    fn check_policy(
+        &self,
+        params: &ChannelParams,
+        prefund: &State,
+        fees: &[U256],
+        me: usize,
+    ) -> Result<()> {
+        let n = params.participants.len();
+        let last = n - 1;
+        if fees.len() != n || !fees[0].is_zero() || !fees[last].is_zero() {
+            return Err(verr(VirtualError::InvalidPrefund(
+                "one fee per path member, none for the endpoints",
+            )));
+        }
+        let assets = &prefund.outcome.assets;
+        let passed_on = fees
+            .iter()
+            .skip(me + 1)
+            .fold(U256::ZERO, |acc, f| acc.saturating_add(*f));
+        if me != 0 && me != last {
+            let total = assets.first().map(outcome::asset_total).unwrap_or_default();
+            let want = self.policy.fee(total);
+            if fees[me] < want {
+                return Err(verr(VirtualError::Policy(format!(
+                    "this intermediary charges {want}, the quote offers {}",
+                    fees[me]
+                ))));
+            }
+            if let Some(a) = assets
+                .iter()
+                .find(|a| outcome::asset_total(a) > self.policy.max_per_channel)
+            {
+                return Err(verr(VirtualError::Policy(format!(
+                    "{} of {} is above the per-channel cap {}",
+                    outcome::asset_total(a),
+                    a.asset,
+                    self.policy.max_per_channel
+                ))));
+            }
+            let (a0, b0) = assets
+                .first()
+                .map(|a| (a.balances[0], a.balances[last]))
+                .unwrap_or_default();
+            for (hop, add) in [(params.hops[me - 1], b0), (params.hops[me], a0)] {
+                let locked = self.locked_in(hop).saturating_add(add);
+                if locked > self.policy.max_per_user {
+                    return Err(verr(VirtualError::Policy(format!(
+                        "{locked} locked with one neighbour is above the per-user cap {}",
+                        self.policy.max_per_user
+                    ))));
+                }
+            }
+        }
+        // Liquidity: my side of V in each of my ledgers on the path, and the fees I pass on to the right.
+        let mut sides = Vec::new();
+        if me > 0 {
+            sides.push((params.hops[me - 1], last, U256::ZERO));
+        }
+        if me < last {
+            sides.push((params.hops[me], 0, passed_on));
+        }
+        for (hop, side, extra) in sides {
+            for (j, a) in assets.iter().enumerate() {
+                let need = a.balances[side].saturating_add(if j == 0 { extra } else { U256::ZERO });
+                let have = self
+                    .ledger
+                    .channel(&hop)
+                    .map(|l| l.balance(&a.asset))
+                    .unwrap_or_default();
+                if have < need {
+                    return Err(verr(VirtualError::Capacity(format!(
+                        "ledger {hop} holds {have} of {} for this node, V needs {need}",
+                        a.asset
+                    ))));
+                }
+            }
+        }
+        Ok(())
+    }
+
     // ------------------------------------------------------------------------------------------- commands
 
     /// Opens a virtual payment channel from this node (A) to `path`'s last member (B) through the intermediaries
@@ -296,10 +409,11 @@ impl<S: Store> VirtualNode<S> {
         hops: Vec<B256>,
         app: Address,
         balances: &[(Address, [U256; 2])],
+        fees: Vec<U256>,
         challenge_duration: u64,
         now: u64,
     ) -> Result<B256> {
-        self.input(|n| n.open_inner(path, hops, app, balances, challenge_duration, now))
+        self.input(|n| n.open_inner(path, hops, app, balances, fees, challenge_duration, now))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -309,6 +423,7 @@ impl<S: Store> VirtualNode<S> {
         hops: Vec<B256>,
         app: Address,
         balances: &[(Address, [U256; 2])],
+        fees: Vec<U256>,
         challenge_duration: u64,
         now: u64,
     ) -> Result<B256> {
@@ -332,6 +447,7 @@ impl<S: Store> VirtualNode<S> {
         let prefund =
             ferry_ledger::channel::state(&params, 0, assets, initial_payment_data(m), false);
         let id = self.check_join(&params, &prefund, 0)?;
+        self.check_policy(&params, &prefund, &fees, 0)?;
         if self.channels.contains_key(&id) {
             return Err(Error::Ledger(ferry_ledger::Error::Protocol(
                 ferry_ledger::protocol::ProtocolError::ChannelExists(id),
@@ -339,8 +455,12 @@ impl<S: Store> VirtualNode<S> {
         }
         let mut ch = VirtualChannel::new(params.clone(), id, 0, prefund.clone());
         ch.prefund_sigs[0] = Some(self.signer.sign_state(&self.ctx, &prefund));
+        ch.fees = fees.clone();
         self.channels.insert(id, ch);
-        self.register(id, |e| e.params = Some(params));
+        self.register(id, |e| {
+            e.params = Some(params);
+            e.fees = fees;
+        });
         self.gossip(id, Which::Prefund);
         self.progress(id, now);
         Ok(id)
@@ -472,7 +592,8 @@ impl<S: Store> VirtualNode<S> {
                 params,
                 state,
                 sigs,
-            } => self.on_sigs(from, params, state, sigs, now),
+                fees,
+            } => self.on_sigs(from, params, state, sigs, fees, now),
             VirtualMessage::Voucher {
                 channel_id,
                 asset,
@@ -495,15 +616,16 @@ impl<S: Store> VirtualNode<S> {
     fn on_sigs(
         &mut self,
         from: Address,
-        params: Option<ChannelParams>,
+        params: Option<Box<ChannelParams>>,
         state: State,
         sigs: Vec<Option<Signature>>,
+        fees: Vec<U256>,
         now: u64,
     ) -> Result<()> {
         let id = state.channelId;
         if !self.channels.contains_key(&id) {
             // A pre-fund introducing V: join after checking it in full.
-            let params = params.ok_or(verr(VirtualError::UnknownChannel(id)))?;
+            let params = *params.ok_or(verr(VirtualError::UnknownChannel(id)))?;
             let me = params
                 .participants
                 .iter()
@@ -521,11 +643,16 @@ impl<S: Store> VirtualNode<S> {
             if checked != id {
                 return Err(verr(VirtualError::InvalidPrefund("the id")));
             }
+            self.check_policy(&params, &state, &fees, me)?;
             let mut ch = VirtualChannel::new(params.clone(), id, me, state.clone());
             VirtualChannel::merge(&self.ctx, &params, &state, &mut ch.prefund_sigs, &sigs)?;
             ch.prefund_sigs[me] = Some(self.signer.sign_state(&self.ctx, &state));
+            ch.fees = fees.clone();
             self.channels.insert(id, ch);
-            self.register(id, |e| e.params = Some(params));
+            self.register(id, |e| {
+                e.params = Some(params);
+                e.fees = fees;
+            });
             self.events
                 .push_back(VirtualEvent::Joined { channel_id: id });
             self.gossip(id, Which::Prefund);
@@ -715,10 +842,11 @@ impl<S: Store> VirtualNode<S> {
             && ch.add_requested.is_none_or(|t| now >= t + RETRY_MS)
             && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
             && let Ok(contributions) = split(&params, &ch.params, &ch.prefund, &leaf)
+            && let Ok(fee) = fee_for(&params, &ch.params, &ch.fees, &leaf)
         {
             let _ = self
                 .ledger
-                .add_sub_channel(hop, leaf.clone(), contributions, now);
+                .add_sub_channel(hop, leaf.clone(), contributions, fee, now);
             if let Some(c) = self.channels.get_mut(&id) {
                 c.add_requested = Some(now);
             }

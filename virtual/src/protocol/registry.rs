@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{B256, U256};
 use ferry_ledger::params::path_position;
-use ferry_ledger::protocol::SubChannelGuard;
+use ferry_ledger::protocol::{Fee, SubChannelGuard};
 use ferry_ledger::support::leaf_of;
 use ferry_ledger::{ChannelParams, State, SubAlloc};
 
@@ -19,6 +19,8 @@ pub struct Entry {
     pub prefund: Option<State>,
     /// V's final state, once signed by the whole path.
     pub final_state: Option<State>,
+    /// The routing fee each path member charges (in V's first asset; 0 for the endpoints).
+    pub fees: Vec<U256>,
 }
 
 /// The virtual channels this node knows, by id.
@@ -59,6 +61,30 @@ pub fn split(
     Ok(if pos.left_index == 0 { [a, b] } else { [b, a] })
 }
 
+/// The fee paid in V's leaf-adding update of `ledger`: the side standing for A pays the other side every fee of the
+/// intermediaries further towards B (each intermediary keeps its own and passes the rest on), in V's first asset.
+pub fn fee_for(
+    ledger: &ChannelParams,
+    virt: &ChannelParams,
+    fees: &[U256],
+    leaf: &SubAlloc,
+) -> Result<Fee, String> {
+    let pos = path_position(ledger, virt).map_err(|e| e.to_string())?;
+    let total = fees
+        .iter()
+        .skip(pos.hop + 1)
+        .fold(U256::ZERO, |acc, f| acc.saturating_add(*f));
+    if total.is_zero() || leaf.amounts.is_empty() {
+        return Ok(Fee::default());
+    }
+    let mut amounts = vec![U256::ZERO; leaf.amounts.len()];
+    amounts[0] = total;
+    Ok(Fee {
+        payer: pos.left_index as u8,
+        amounts,
+    })
+}
+
 /// The registry shared with a ledger node as its guard.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryGuard(pub Arc<Mutex<Registry>>);
@@ -82,8 +108,14 @@ impl SubChannelGuard for RegistryGuard {
         ledger: &ChannelParams,
         leaf: &SubAlloc,
         contributions: &[Vec<U256>; 2],
+        fee: &Fee,
     ) -> Result<(), String> {
         let e = self.entry(&leaf.channelId)?;
+        if let Some(params) = &e.params
+            && fee_for(ledger, params, &e.fees, leaf)? != *fee
+        {
+            return Err("the fee is not the one quoted for this path".into());
+        }
         let (Some(params), Some(prefund)) = (e.params, e.prefund) else {
             return Err("the pre-fund is not signed by the whole path".into());
         };
