@@ -586,4 +586,139 @@ fn intermediaries_charge_their_fees_in_the_funding_update_and_refuse_what_breaks
         "{:?}",
         net.refused
     );
+    // The refused opens were given up after the open timeout by A, which never signed their post-funds: nothing
+    // of them is locked anywhere.
+    let failed = net.events[0]
+        .iter()
+        .filter(|e| matches!(e, VirtualEvent::OpenFailed { .. }))
+        .count();
+    assert_eq!(failed, 3);
+    for h in 0..3 {
+        assert!(
+            net.nodes[h]
+                .ledger()
+                .table(&net.hops[h])
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[test]
+fn fifty_virtual_channels_open_and_settle_concurrently_with_batched_ledger_updates() {
+    let mut net = Net::path(3);
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let app = Address::repeat_byte(0xaa);
+    let mut vs = Vec::new();
+    for _ in 0..50 {
+        let v = net.nodes[0]
+            .open(
+                path.clone(),
+                net.hops.clone(),
+                app,
+                &[(ETH, [U256::from(1), U256::from(1)])],
+                vec![U256::ZERO; 3],
+                3600,
+                0,
+            )
+            .unwrap();
+        vs.push(v);
+    }
+    let before = [0, 1].map(|h| {
+        net.nodes[h]
+            .ledger()
+            .channel(&net.hops[h])
+            .unwrap()
+            .supported()
+            .unwrap()
+            .version()
+    });
+    net.pump();
+    for v in &vs {
+        assert_eq!(net.nodes[2].channel(v).unwrap().phase(), VirtualPhase::Open);
+    }
+    let after = [0, 1].map(|h| {
+        net.nodes[h]
+            .ledger()
+            .channel(&net.hops[h])
+            .unwrap()
+            .supported()
+            .unwrap()
+            .version()
+    });
+    for h in 0..2 {
+        assert_eq!(net.nodes[h].ledger().table(&net.hops[h]).unwrap().len(), 50);
+        assert!(
+            after[h] - before[h] < 50,
+            "50 leaves in {} ledger updates: batched",
+            after[h] - before[h]
+        );
+    }
+    for v in &vs {
+        net.nodes[0].pay(*v, ETH, U256::from(1)).unwrap();
+        let now = net.now;
+        net.nodes[0].settle(*v, now).unwrap();
+    }
+    net.pump();
+    for h in 0..2 {
+        assert!(
+            net.nodes[h]
+                .ledger()
+                .table(&net.hops[h])
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(net.balance(h, h), U256::from(DEPOSIT - 50));
+        assert_eq!(net.balance(h + 1, h), U256::from(DEPOSIT + 50));
+    }
+}
+
+#[test]
+fn members_need_not_be_online_together() {
+    let mut net = Net::path(5);
+    let path: Vec<Address> = (0..5).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(10), U256::from(10)])],
+            vec![U256::ZERO; 5],
+            3600,
+            0,
+        )
+        .unwrap();
+    // Members come online one at a time; while a member is away everything sent to it is lost.
+    for online in [
+        vec![0, 1],
+        vec![1, 2],
+        vec![2, 3],
+        vec![3, 4],
+        vec![4, 3, 2],
+        vec![2, 1, 0],
+    ] {
+        for _ in 0..6 {
+            net.step(|from, to| !(online.contains(&from) && online.contains(&to)));
+        }
+    }
+    net.pump();
+    for i in 0..5 {
+        assert_eq!(
+            net.nodes[i].channel(&v).unwrap().phase(),
+            VirtualPhase::Open,
+            "member {i}"
+        );
+    }
+    net.nodes[4].pay(v, ETH, U256::from(4)).unwrap();
+    net.pump();
+    let now = net.now;
+    net.nodes[4].settle(v, now).unwrap();
+    net.pump();
+    for i in 0..5 {
+        assert_eq!(
+            net.nodes[i].channel(&v).unwrap().phase(),
+            VirtualPhase::Released,
+            "member {i}"
+        );
+    }
 }

@@ -21,6 +21,8 @@ pub enum VirtualPhase {
     Settled,
     /// Nothing of V is left in this member's ledgers.
     Released,
+    /// The open did not complete in time and this member never signed the post-fund: its leaves are refunded (S8).
+    Aborted,
 }
 
 /// One virtual channel at one path member: its states and the signatures collected, and (at an endpoint) the
@@ -47,6 +49,10 @@ pub struct VirtualChannel {
     pub(crate) remove_requested: Option<u64>,
     /// The routing fee each path member charges (V's first asset).
     pub(crate) fees: Vec<U256>,
+    /// When this member gossips its signatures again while a stage is incomplete (local milliseconds).
+    pub(crate) resend_at: Option<u64>,
+    /// When this member joined (local milliseconds): the open must complete within the open timeout.
+    pub(crate) joined_at: u64,
 }
 
 impl VirtualChannel {
@@ -69,6 +75,8 @@ impl VirtualChannel {
             add_requested: None,
             remove_requested: None,
             fees: vec![U256::ZERO; n],
+            resend_at: None,
+            joined_at: 0,
         }
     }
 

@@ -110,6 +110,11 @@ pub enum VirtualEvent {
         /// V.
         channel_id: B256,
     },
+    /// The open did not complete within the open timeout; this member refunds its leaves (S8).
+    OpenFailed {
+        /// V.
+        channel_id: B256,
+    },
     /// Every leaf of V in this node's ledgers is gone (paid out): nothing of V is left here.
     Released {
         /// V.

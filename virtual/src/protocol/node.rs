@@ -26,6 +26,13 @@ pub const NS_VIRTUAL: &str = "virtual.channels";
 /// what it needed to agree yet).
 const RETRY_MS: u64 = 1_000;
 
+/// How often a member gossips a stage's signatures again while it is incomplete (a message may have been lost).
+const RESEND_MS: u64 = 2_000;
+
+/// How long a member waits for an open to complete before it gives it up (if it never signed the post-fund) and
+/// refunds its leaves (S8).
+pub const OPEN_TIMEOUT_MS: u64 = 60_000;
+
 fn verr(e: VirtualError) -> Error {
     Error::Virtual(e)
 }
@@ -221,6 +228,15 @@ impl<S: Store> VirtualNode<S> {
 
     /// Sends the signatures known on `state` to both path neighbours.
     fn gossip(&mut self, id: B256, which: Which) {
+        self.gossip_inner(id, which, None);
+    }
+
+    /// Sends the signatures known on `state` to one member.
+    fn gossip_to(&mut self, id: B256, which: Which, to: Address) {
+        self.gossip_inner(id, which, Some(to));
+    }
+
+    fn gossip_inner(&mut self, id: B256, which: Which, only: Option<Address>) {
         let Some(ch) = self.channels.get(&id) else {
             return;
         };
@@ -238,11 +254,15 @@ impl<S: Store> VirtualNode<S> {
             },
         };
         let mut to = Vec::new();
-        if ch.me > 0 {
-            to.push(ch.params.participants[ch.me - 1]);
-        }
-        if ch.me < ch.last() {
-            to.push(ch.params.participants[ch.me + 1]);
+        if let Some(only) = only {
+            to.push(only);
+        } else {
+            if ch.me > 0 {
+                to.push(ch.params.participants[ch.me - 1]);
+            }
+            if ch.me < ch.last() {
+                to.push(ch.params.participants[ch.me + 1]);
+            }
         }
         for peer in to {
             self.send(
@@ -454,6 +474,7 @@ impl<S: Store> VirtualNode<S> {
             )));
         }
         let mut ch = VirtualChannel::new(params.clone(), id, 0, prefund.clone());
+        ch.joined_at = now;
         ch.prefund_sigs[0] = Some(self.signer.sign_state(&self.ctx, &prefund));
         ch.fees = fees.clone();
         self.channels.insert(id, ch);
@@ -645,6 +666,7 @@ impl<S: Store> VirtualNode<S> {
             }
             self.check_policy(&params, &state, &fees, me)?;
             let mut ch = VirtualChannel::new(params.clone(), id, me, state.clone());
+            ch.joined_at = now;
             VirtualChannel::merge(&self.ctx, &params, &state, &mut ch.prefund_sigs, &sigs)?;
             ch.prefund_sigs[me] = Some(self.signer.sign_state(&self.ctx, &state));
             ch.fees = fees.clone();
@@ -701,6 +723,16 @@ impl<S: Store> VirtualNode<S> {
             }
         };
         let me = ch.me;
+        // The sender lacks signatures we hold: answer it with ours (gossip converges even when we learned nothing).
+        let ours = match which {
+            Which::Prefund => &ch.prefund_sigs,
+            Which::Postfund => &ch.postfund_sigs,
+            Which::Final => &ch.final_sigs,
+        };
+        let sender_lacks = ours
+            .iter()
+            .zip(sigs.iter())
+            .any(|(o, s)| o.is_some() && s.is_none());
         // Our own signature where the rules allow it now.
         let mut signed = false;
         if let Which::Final = which
@@ -715,6 +747,8 @@ impl<S: Store> VirtualNode<S> {
         self.channels.insert(id, ch);
         if learned || signed {
             self.gossip(id, which);
+        } else if sender_lacks {
+            self.gossip_to(id, which, from);
         }
         self.progress(id, now);
         Ok(())
@@ -814,10 +848,33 @@ impl<S: Store> VirtualNode<S> {
     /// post-fund once its ledgers hold the leaf (S8); register a complete final and ask for the payout (S10).
     fn progress(&mut self, id: B256, now: u64) {
         self.touched.insert(id);
+        self.progress_steps(id, now);
+        self.resend_if_due(id, now);
+    }
+
+    fn progress_steps(&mut self, id: B256, now: u64) {
         let Some(ch) = self.channels.get(&id).cloned() else {
             return;
         };
         let me = ch.me;
+        // S8: an open that does not complete in time is given up by a member that never signed the post-fund.
+        if ch.phase == VirtualPhase::Opening
+            && ch.postfund_sigs[me].is_none()
+            && now >= ch.joined_at.saturating_add(OPEN_TIMEOUT_MS)
+        {
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.phase = VirtualPhase::Aborted;
+            }
+            self.register(id, |e| e.aborted = true);
+            self.events
+                .push_back(VirtualEvent::OpenFailed { channel_id: id });
+        }
+        if let Some(c) = self.channels.get(&id).cloned()
+            && c.phase == VirtualPhase::Aborted
+        {
+            self.refund(&c, now);
+            return;
+        }
         let prefund_done = ch.prefund_sigs.iter().all(Option::is_some);
         if !prefund_done {
             return;
@@ -921,6 +978,79 @@ impl<S: Store> VirtualNode<S> {
         }
     }
 
+    /// Refunds an aborted V's leaf in the ledger where this member stands for A's side (each side gets its
+    /// contribution back), and releases V once none of its ledgers holds the leaf.
+    fn refund(&mut self, ch: &VirtualChannel, now: u64) {
+        let id = ch.id;
+        let me = ch.me;
+        let leaf = leaf_of(&ch.params, &ch.prefund);
+        let right = (me < ch.last()).then(|| ch.params.hops[me]);
+        let left = (me > 0).then(|| ch.params.hops[me - 1]);
+        let holds =
+            |node: &Self, hop: B256| node.ledger.table(&hop).is_some_and(|t| t.contains(&id));
+        if let Some(hop) = right
+            && holds(self, hop)
+            && ch.remove_requested.is_none_or(|t| now >= t + RETRY_MS)
+            && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
+            && let Ok(payout) = split(&params, &ch.params, &ch.prefund, &leaf)
+        {
+            let _ = self.ledger.remove_sub_channel(hop, id, payout, now);
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.remove_requested = Some(now);
+            }
+        }
+        if [left, right]
+            .into_iter()
+            .flatten()
+            .all(|hop| !holds(self, hop))
+            && let Some(c) = self.channels.get_mut(&id)
+        {
+            c.phase = VirtualPhase::Released;
+            c.remove_requested = None;
+            self.events
+                .push_back(VirtualEvent::Released { channel_id: id });
+        }
+    }
+
+    /// While a stage of V is incomplete, gossips it again every [`RESEND_MS`].
+    fn resend_if_due(&mut self, id: B256, now: u64) {
+        let Some(ch) = self.channels.get(&id) else {
+            return;
+        };
+        let complete = |sigs: &[Option<Signature>]| sigs.iter().all(Option::is_some);
+        let stage = if matches!(ch.phase, VirtualPhase::Aborted | VirtualPhase::Released) {
+            None
+        } else if !complete(&ch.prefund_sigs) {
+            Some(Which::Prefund)
+        } else if !complete(&ch.postfund_sigs) && ch.final_state.is_none() {
+            Some(Which::Postfund)
+        } else if ch.final_state.is_some() && !complete(&ch.final_sigs) {
+            Some(Which::Final)
+        } else {
+            None
+        };
+        let due = ch.resend_at;
+        match (stage, due) {
+            (None, _) => {
+                if let Some(c) = self.channels.get_mut(&id) {
+                    c.resend_at = None;
+                }
+            }
+            (Some(_), None) => {
+                if let Some(c) = self.channels.get_mut(&id) {
+                    c.resend_at = Some(now + RESEND_MS);
+                }
+            }
+            (Some(which), Some(t)) if now >= t => {
+                self.gossip(id, which);
+                if let Some(c) = self.channels.get_mut(&id) {
+                    c.resend_at = Some(now + RESEND_MS);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn after_ledger(&mut self, now: u64) {
         let ids: Vec<B256> = self
             .channels
@@ -963,8 +1093,13 @@ impl<S: Store> VirtualNode<S> {
             .channels
             .values()
             .filter(|c| c.phase != VirtualPhase::Released)
-            .filter_map(|c| c.add_requested.max(c.remove_requested))
-            .map(|t| t + RETRY_MS)
+            .filter_map(|c| {
+                let retry = c
+                    .add_requested
+                    .max(c.remove_requested)
+                    .map(|t| t + RETRY_MS);
+                [retry, c.resend_at].into_iter().flatten().min()
+            })
             .min();
         [self.ledger.poll_timeout(), retry]
             .into_iter()

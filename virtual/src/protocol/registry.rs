@@ -21,6 +21,8 @@ pub struct Entry {
     pub final_state: Option<State>,
     /// The routing fee each path member charges (in V's first asset; 0 for the endpoints).
     pub fees: Vec<U256>,
+    /// This member gave up the open without ever signing V's post-fund: it agrees to refund V's leaves (S8).
+    pub aborted: bool,
 }
 
 /// The virtual channels this node knows, by id.
@@ -137,7 +139,18 @@ impl SubChannelGuard for RegistryGuard {
         payout: &[Vec<U256>; 2],
     ) -> Result<(), String> {
         let e = self.entry(&leaf.channelId)?;
-        let (Some(params), Some(fin)) = (e.params, e.final_state) else {
+        let Some(params) = e.params else {
+            return Err("unknown virtual channel".into());
+        };
+        // S8: a refund (each side gets its contribution back) only once this member gave up the open without
+        // ever signing the post-fund.
+        if e.aborted
+            && let Some(prefund) = &e.prefund
+            && split(ledger, &params, prefund, leaf)? == *payout
+        {
+            return Ok(());
+        }
+        let Some(fin) = e.final_state else {
             return Err("no final state signed by the whole path".into());
         };
         if split(ledger, &params, &fin, leaf)? != *payout {
