@@ -939,6 +939,22 @@ impl<S: Store> VirtualNode<S> {
             self.events
                 .push_back(VirtualEvent::Opened { channel_id: id });
         }
+        // A final that arrived before the certificate is signed once the certificate is complete.
+        if let Some(c) = self.channels.get(&id).cloned()
+            && let Some(fin) = c.final_state.clone()
+            && c.final_sigs[me].is_none()
+            && c.is_funded()
+            && self.check_final_for_me(&c, &fin).is_ok()
+        {
+            let sig = self.signer.sign_state(&self.ctx, &fin);
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.final_sigs[me] = Some(sig);
+                if c.phase == VirtualPhase::Open {
+                    c.phase = VirtualPhase::Settling;
+                }
+            }
+            self.gossip(id, Which::Final);
+        }
         // Settled: the final signed by the whole path replaces the leaves by their payouts.
         let Some(ch) = self.channels.get(&id).cloned() else {
             return;
@@ -1022,7 +1038,8 @@ impl<S: Store> VirtualNode<S> {
             None
         } else if !complete(&ch.prefund_sigs) {
             Some(Which::Prefund)
-        } else if !complete(&ch.postfund_sigs) && ch.final_state.is_none() {
+        } else if !complete(&ch.postfund_sigs) {
+            // Before the final: a member that holds a final but not the certificate cannot sign it yet.
             Some(Which::Postfund)
         } else if ch.final_state.is_some() && !complete(&ch.final_sigs) {
             Some(Which::Final)
