@@ -17,6 +17,19 @@ use ferry_virtual::protocol::{
 const ETH: Address = Address::ZERO;
 const DEPOSIT: u64 = 100;
 
+/// The payment app at 0xaa…, the game at 0xbb… (apps are runtime settings, declared again after a restart).
+fn with_apps(mut node: VirtualNode<MemoryStore>) -> VirtualNode<MemoryStore> {
+    node.set_app(
+        Address::repeat_byte(0xaa),
+        ferry_virtual::protocol::AppKind::Payment,
+    );
+    node.set_app(
+        Address::repeat_byte(0xbb),
+        ferry_virtual::protocol::AppKind::Game,
+    );
+    node
+}
+
 fn ctx() -> ChainContext {
     ChainContext {
         chain_id: 31337,
@@ -53,7 +66,7 @@ impl Net {
                 let ledger =
                     LedgerNode::open_store(k.clone(), ctx(), config.clone(), MemoryStore::new(), 0)
                         .unwrap();
-                VirtualNode::open_store(ledger, k.clone(), 0).unwrap()
+                with_apps(VirtualNode::open_store(ledger, k.clone(), 0).unwrap())
             })
             .collect();
         let mut net = Net {
@@ -376,7 +389,8 @@ impl Net {
         let store = std::mem::replace(&mut self.nodes[i], placeholder).into_store();
         let ledger =
             LedgerNode::open_store(self.keys[i].clone(), ctx(), config, store, self.now).unwrap();
-        self.nodes[i] = VirtualNode::open_store(ledger, self.keys[i].clone(), self.now).unwrap();
+        self.nodes[i] =
+            with_apps(VirtualNode::open_store(ledger, self.keys[i].clone(), self.now).unwrap());
     }
 
     /// Delivers one round of messages (no timers), dropping what `lost` selects.
@@ -721,4 +735,71 @@ fn members_need_not_be_online_together() {
             "member {i}"
         );
     }
+}
+
+#[test]
+fn a_game_runs_in_a_virtual_channel_by_moves_both_endpoints_sign() {
+    use ferry_virtual::ledger::app::rps::{self, Hand};
+    let mut net = Net::path(3);
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let game = Address::repeat_byte(0xbb);
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            game,
+            &[(ETH, [U256::from(30), U256::from(30)])],
+            vec![U256::ZERO; 3],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    assert_eq!(
+        net.nodes[2].channel(&v).unwrap().phase(),
+        VirtualPhase::Open
+    );
+    // Payments are for payment channels only.
+    assert!(net.nodes[0].pay(v, ETH, U256::from(1)).is_err());
+    let params = net.nodes[0].channel(&v).unwrap().params().clone();
+    let salt = B256::repeat_byte(0x51);
+    // A commits 10 on rock; B plays paper; A reveals: B wins the stake.
+    let from = net.nodes[0].channel(&v).unwrap().current();
+    let commit = rps::commit(&params, &from, U256::from(10), Hand::Rock, salt).unwrap();
+    // B may not move first, and a move that breaks the rules is refused before it is signed.
+    let b_first = rps::commit(&params, &from, U256::from(10), Hand::Rock, salt).unwrap();
+    assert!(net.nodes[2].make_move(v, b_first).is_err());
+    let mut cheat = commit.clone();
+    cheat.outcome.assets[0].balances[0] += U256::from(1);
+    assert!(net.nodes[0].make_move(v, cheat).is_err());
+    net.nodes[0].make_move(v, commit).unwrap();
+    net.pump();
+    let from = net.nodes[2].channel(&v).unwrap().current();
+    assert_eq!(from.version.to::<u64>(), 2);
+    let play = rps::play(&params, &from, Hand::Paper).unwrap();
+    net.nodes[2].make_move(v, play).unwrap();
+    net.pump();
+    let from = net.nodes[0].channel(&v).unwrap().current();
+    let reveal = rps::reveal(&params, &from, Hand::Rock, salt).unwrap();
+    net.nodes[0].make_move(v, reveal).unwrap();
+    net.pump();
+    let latest = net.nodes[2].channel(&v).unwrap().latest().cloned().unwrap();
+    assert_eq!(latest.version(), 4);
+    assert_eq!(
+        latest.state.outcome.assets[0].balances,
+        vec![U256::from(20), U256::ZERO, U256::from(40)]
+    );
+    assert!(net.refused.is_empty(), "{:?}", net.refused);
+    let now = net.now;
+    net.nodes[2].settle(v, now).unwrap();
+    net.pump();
+    for i in 0..3 {
+        assert_eq!(
+            net.nodes[i].channel(&v).unwrap().phase(),
+            VirtualPhase::Released,
+            "member {i}"
+        );
+    }
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 10));
+    assert_eq!(net.balance(2, 1), U256::from(DEPOSIT + 10));
 }

@@ -20,6 +20,19 @@ use rand::{Rng, SeedableRng};
 const ETH: Address = Address::ZERO;
 const DEPOSIT: u64 = 1_000_000;
 
+/// The payment app at 0xaa…, the game at 0xbb… (apps are runtime settings, declared again after a restart).
+fn with_apps(mut node: VirtualNode<MemoryStore>) -> VirtualNode<MemoryStore> {
+    node.set_app(
+        Address::repeat_byte(0xaa),
+        ferry_virtual::protocol::AppKind::Payment,
+    );
+    node.set_app(
+        Address::repeat_byte(0xbb),
+        ferry_virtual::protocol::AppKind::Game,
+    );
+    node
+}
+
 fn ctx() -> ChainContext {
     ChainContext {
         chain_id: 31337,
@@ -105,7 +118,7 @@ impl Net {
             .map(|k| {
                 let l = LedgerNode::open_store(k.clone(), ctx(), config(), MemoryStore::new(), 0)
                     .unwrap();
-                Some(VirtualNode::open_store(l, k.clone(), 0).unwrap())
+                Some(with_apps(VirtualNode::open_store(l, k.clone(), 0).unwrap()))
             })
             .collect();
         let mut net = Net {
@@ -232,7 +245,9 @@ impl Net {
         let store = node.into_store();
         let l =
             LedgerNode::open_store(self.keys[i].clone(), ctx(), config(), store, self.now).unwrap();
-        self.nodes[i] = Some(VirtualNode::open_store(l, self.keys[i].clone(), self.now).unwrap());
+        self.nodes[i] = Some(with_apps(
+            VirtualNode::open_store(l, self.keys[i].clone(), self.now).unwrap(),
+        ));
     }
 
     /// A node's total across its ledgers (its balances; what is locked in leaves is not counted).

@@ -53,6 +53,10 @@ pub struct VirtualChannel {
     pub(crate) resend_at: Option<u64>,
     /// When this member joined (local milliseconds): the open must complete within the open timeout.
     pub(crate) joined_at: u64,
+    /// Endpoint of a game channel: the latest state both endpoints signed after the post-fund.
+    pub(crate) latest: Option<ferry_ledger::SignedState>,
+    /// Endpoint: this endpoint's move waiting for the other's countersignature.
+    pub(crate) my_move: Option<(State, Signature)>,
 }
 
 impl VirtualChannel {
@@ -77,6 +81,8 @@ impl VirtualChannel {
             fees: vec![U256::ZERO; n],
             resend_at: None,
             joined_at: 0,
+            latest: None,
+            my_move: None,
         }
     }
 
@@ -125,6 +131,19 @@ impl VirtualChannel {
         }
     }
 
+    /// The latest state both endpoints signed after the post-fund (an app move), if any.
+    pub fn latest(&self) -> Option<&ferry_ledger::SignedState> {
+        self.latest.as_ref()
+    }
+
+    /// The state the next move starts from: the latest co-signed move, or the post-fund.
+    pub fn current(&self) -> State {
+        self.latest
+            .as_ref()
+            .map(|s| s.state.clone())
+            .unwrap_or_else(|| self.postfund())
+    }
+
     /// The post-fund state (version 1, the pre-fund's outcome).
     pub fn postfund(&self) -> State {
         let mut s = self.prefund.clone();
@@ -153,9 +172,20 @@ impl VirtualChannel {
         sigs.map(|sigs| ferry_ledger::SignedState { state, sigs })
     }
 
-    /// This endpoint's balance of asset `j` by its own accounting: its pre-fund balance, minus what it paid, plus
-    /// what it received.
+    /// This endpoint's balance of asset `j` by its own accounting: in a game channel its balance in the latest
+    /// state both endpoints signed; in a payment channel its pre-fund balance, minus what it paid, plus what it
+    /// received.
     pub fn balance(&self, j: usize) -> U256 {
+        if let Some(latest) = &self.latest {
+            return latest
+                .state
+                .outcome
+                .assets
+                .get(j)
+                .and_then(|a| a.balances.get(self.me))
+                .copied()
+                .unwrap_or_default();
+        }
         let start = self
             .prefund
             .outcome

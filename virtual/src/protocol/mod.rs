@@ -18,7 +18,7 @@ mod node;
 pub mod registry;
 
 pub use channel::{VirtualChannel, VirtualPhase};
-pub use node::{NS_VIRTUAL, VirtualNode};
+pub use node::{NS_VIRTUAL, OPEN_TIMEOUT_MS, VirtualNode};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::protocol::{LedgerEvent, LedgerMessage};
@@ -51,6 +51,22 @@ pub enum VirtualMessage {
         /// The payer's voucher signature.
         sig: Signature,
     },
+    /// An app move (endpoint to endpoint): the next state of V under its app's rules, signed by the mover.
+    Move {
+        /// The new state (version one above the latest state both endpoints signed).
+        state: State,
+        /// The mover's signature.
+        sig: Signature,
+    },
+    /// The other endpoint's countersignature on a move.
+    MoveAck {
+        /// V.
+        channel_id: B256,
+        /// The version countersigned.
+        version: u64,
+        /// The signature.
+        sig: Signature,
+    },
     /// The last endpoint asks the first to propose the final state.
     SettleRequest {
         /// V.
@@ -63,7 +79,9 @@ impl VirtualMessage {
     pub fn channel_id(&self) -> B256 {
         match self {
             VirtualMessage::Sigs { state, .. } => state.channelId,
+            VirtualMessage::Move { state, .. } => state.channelId,
             VirtualMessage::Voucher { channel_id, .. }
+            | VirtualMessage::MoveAck { channel_id, .. }
             | VirtualMessage::SettleRequest { channel_id } => *channel_id,
         }
     }
@@ -93,6 +111,13 @@ pub enum VirtualEvent {
     Opened {
         /// V.
         channel_id: B256,
+    },
+    /// A new state of V is signed by both endpoints (an app move).
+    Moved {
+        /// V.
+        channel_id: B256,
+        /// Its version.
+        version: u64,
     },
     /// A payment arrived.
     Paid {
@@ -165,12 +190,27 @@ pub enum VirtualError {
     /// V is settling or settled: no more payments.
     #[error("the virtual channel is settling")]
     Settling,
+    /// The move breaks the app's rules or is not the next state.
+    #[error("invalid move: {0}")]
+    InvalidMove(String),
+    /// The app at V's app address is not one this node knows the rules of.
+    #[error("unknown app {0}")]
+    UnknownApp(Address),
     /// The open breaks this intermediary's policy (fee, per-channel or per-user cap).
     #[error("refused by policy: {0}")]
     Policy(String),
     /// Not enough liquidity in a ledger for this member's side of V (and the fees it passes on).
     #[error("capacity short: {0}")]
     Capacity(String),
+}
+
+/// The apps a node knows the rules of, by their on-chain address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppKind {
+    /// The payment app: vouchers.
+    Payment,
+    /// The rock-paper-scissors game: app moves signed by both endpoints.
+    Game,
 }
 
 /// An intermediary's terms for routing virtual channels.

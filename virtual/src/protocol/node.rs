@@ -16,8 +16,11 @@ use ferry_ledger::{ChainContext, ChannelParams, Signature, Signer, State, outcom
 
 use super::channel::{VirtualChannel, VirtualPhase};
 use super::registry::{Entry, Registry, RegistryGuard, fee_for, split};
-use super::{IntermediaryPolicy, Message, VirtualError, VirtualEvent, VirtualMessage};
+use super::{AppKind, IntermediaryPolicy, Message, VirtualError, VirtualEvent, VirtualMessage};
 use crate::{Error, Result};
+use ferry_ledger::app::App;
+use ferry_ledger::app::payment::PaymentApp;
+use ferry_ledger::app::rps::{RockPaperScissors, ready_data};
 
 /// Namespace of the virtual-channel records (key: V's id), next to the ledger node's in the same store.
 pub const NS_VIRTUAL: &str = "virtual.channels";
@@ -51,6 +54,7 @@ pub struct VirtualNode<S: Store> {
     persisted: HashMap<B256, Vec<u8>>,
     touched: BTreeSet<B256>,
     policy: IntermediaryPolicy,
+    apps: HashMap<Address, AppKind>,
 }
 
 impl<S: Store> std::fmt::Debug for VirtualNode<S> {
@@ -83,6 +87,7 @@ impl<S: Store> VirtualNode<S> {
             persisted: HashMap::new(),
             touched: BTreeSet::new(),
             policy: IntermediaryPolicy::default(),
+            apps: HashMap::new(),
         };
         for (_, bytes) in node.ledger.store().scan(NS_VIRTUAL, &[])? {
             let ch: VirtualChannel = decode("virtual channel", &bytes)?;
@@ -179,6 +184,19 @@ impl<S: Store> VirtualNode<S> {
         }
         self.persisted.extend(records);
         result
+    }
+
+    /// Declares the app deployed at `address` (the bundled payment app or game): this node joins only virtual
+    /// channels whose app it knows, and checks every move by its rules.
+    pub fn set_app(&mut self, address: Address, kind: AppKind) {
+        self.apps.insert(address, kind);
+    }
+
+    fn app_of(&self, params: &ChannelParams) -> Result<AppKind> {
+        self.apps
+            .get(&params.app)
+            .copied()
+            .ok_or(verr(VirtualError::UnknownApp(params.app)))
     }
 
     /// Sets the terms on which this node routes virtual channels as an intermediary.
@@ -313,7 +331,11 @@ impl<S: Store> VirtualNode<S> {
                 "intermediaries hold nothing",
             )));
         }
-        if prefund.appData != initial_payment_data(prefund.outcome.assets.len()) {
+        let initial = match self.app_of(params)? {
+            AppKind::Payment => initial_payment_data(prefund.outcome.assets.len()),
+            AppKind::Game => ready_data(),
+        };
+        if prefund.appData != initial {
             return Err(verr(VirtualError::InvalidPrefund(
                 "a payment channel starts with nothing paid",
             )));
@@ -464,8 +486,11 @@ impl<S: Store> VirtualNode<S> {
             })
             .collect::<Vec<_>>();
         let m = assets.len();
-        let prefund =
-            ferry_ledger::channel::state(&params, 0, assets, initial_payment_data(m), false);
+        let initial = match self.app_of(&params)? {
+            AppKind::Payment => initial_payment_data(m),
+            AppKind::Game => ready_data(),
+        };
+        let prefund = ferry_ledger::channel::state(&params, 0, assets, initial, false);
         let id = self.check_join(&params, &prefund, 0)?;
         self.check_policy(&params, &prefund, &fees, 0)?;
         if self.channels.contains_key(&id) {
@@ -506,6 +531,11 @@ impl<S: Store> VirtualNode<S> {
         }
         if ch.phase != VirtualPhase::Open {
             return Err(verr(VirtualError::Settling));
+        }
+        if self.app_of(&ch.params)? != AppKind::Payment {
+            return Err(verr(VirtualError::InvalidMove(
+                "not a payment channel".into(),
+            )));
         }
         let j = ch
             .asset_index(&asset)
@@ -556,17 +586,24 @@ impl<S: Store> VirtualNode<S> {
         if ch.final_state.is_some() {
             return Ok(()); // already proposed
         }
-        let last = ch.last();
-        let mut fin = ch.postfund();
-        fin.version = alloy::primitives::aliases::U48::from(2u8);
-        fin.isFinal = true;
-        for (j, a) in fin.outcome.assets.iter_mut().enumerate() {
-            let a_bal = ch.balance(j);
-            let total = a.balances[0] + a.balances[last];
-            a.balances[0] = a_bal;
-            a.balances[last] = total - a_bal;
+        if ch.my_move.is_some() {
+            return Err(verr(VirtualError::InvalidMove(
+                "a move is waiting for its countersignature".into(),
+            )));
         }
-        fin.appData = payment_data_bytes(&ch.paid, &ch.received);
+        let last = ch.last();
+        let mut fin = ch.current();
+        fin.version = ferry_ledger::state::version(fin.version.to::<u64>() + 1)?;
+        fin.isFinal = true;
+        if self.app_of(&ch.params)? == AppKind::Payment {
+            for (j, a) in fin.outcome.assets.iter_mut().enumerate() {
+                let a_bal = ch.balance(j);
+                let total = a.balances[0] + a.balances[last];
+                a.balances[0] = a_bal;
+                a.balances[last] = total - a_bal;
+            }
+            fin.appData = payment_data_bytes(&ch.paid, &ch.received);
+        }
         let sig = self.signer.sign_state(&self.ctx, &fin);
         if let Some(ch) = self.channels.get_mut(&id) {
             ch.final_state = Some(fin);
@@ -621,6 +658,12 @@ impl<S: Store> VirtualNode<S> {
                 cumulative,
                 sig,
             } => self.on_voucher(from, channel_id, asset, cumulative, sig),
+            VirtualMessage::Move { state, sig } => self.on_move(from, state, sig),
+            VirtualMessage::MoveAck {
+                channel_id,
+                version,
+                sig,
+            } => self.on_move_ack(from, channel_id, version, sig),
             VirtualMessage::SettleRequest { channel_id } => {
                 let ch = self
                     .channels
@@ -785,6 +828,163 @@ impl<S: Store> VirtualNode<S> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The checks of a move from the latest co-signed state (or the post-fund) to `to` by the endpoint at
+    /// `mover`: V's next version, not final, a valid outcome keeping S3, and the app's rules.
+    fn check_move(&self, ch: &VirtualChannel, to: &State, mover: usize) -> Result<()> {
+        let from = ch.current();
+        let bad = |m: &str| verr(VirtualError::InvalidMove(m.into()));
+        if !ch.is_funded() {
+            return Err(verr(VirtualError::NotFunded));
+        }
+        if ch.final_state.is_some() {
+            return Err(verr(VirtualError::Settling));
+        }
+        if to.channelId != ch.id || to.isFinal {
+            return Err(bad("a non-final state of this channel"));
+        }
+        if to.version.to::<u64>() != from.version.to::<u64>() + 1 {
+            return Err(bad("not the next version"));
+        }
+        outcome::validate(
+            &to.outcome,
+            ch.params.participants.len(),
+            ferry_ledger::contracts::KIND_VIRTUAL,
+        )?;
+        outcome::check_conserved(&ch.prefund.outcome, &to.outcome)?;
+        let verdict = match self.app_of(&ch.params)? {
+            AppKind::Game => RockPaperScissors.valid_transition(&ch.params, &from, to, mover),
+            AppKind::Payment => PaymentApp.valid_transition(&ch.params, &from, to, mover),
+        };
+        verdict.map_err(|e| bad(&e.to_string()))
+    }
+
+    /// Makes an app move: `to` is V's next state (built with the app's helpers, e.g.
+    /// `ferry_ledger::app::rps::commit`); it is checked by the app's rules, signed and sent to the other endpoint,
+    /// which countersigns it.
+    pub fn make_move(&mut self, id: B256, to: State) -> Result<()> {
+        self.touched.insert(id);
+        self.input(|n| {
+            let ch = n
+                .channels
+                .get(&id)
+                .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+            let other = ch
+                .other_endpoint()
+                .ok_or(verr(VirtualError::NotMember("an endpoint")))?;
+            if ch.my_move.is_some() {
+                return Err(verr(VirtualError::InvalidMove(
+                    "a move is already waiting".into(),
+                )));
+            }
+            n.check_move(ch, &to, ch.me)?;
+            let sig = n.signer.sign_state(&n.ctx, &to);
+            let peer = ch.params.participants[other];
+            if let Some(c) = n.channels.get_mut(&id) {
+                c.my_move = Some((to.clone(), sig.clone()));
+            }
+            n.send(peer, VirtualMessage::Move { state: to, sig });
+            Ok(())
+        })
+    }
+
+    fn on_move(&mut self, from: Address, to: State, sig: Signature) -> Result<()> {
+        let id = to.channelId;
+        let ch = self
+            .channels
+            .get(&id)
+            .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+        let other = ch
+            .other_endpoint()
+            .ok_or(verr(VirtualError::NotMember("an endpoint")))?;
+        if ch.params.participants[other] != from {
+            return Err(verr(VirtualError::NotNeighbour(from)));
+        }
+        let version = to.version.to::<u64>();
+        // A resent move we already countersigned: answer again.
+        if let Some(l) = &ch.latest
+            && l.state == to
+        {
+            let ours = l.sigs[if ch.me == 0 { 0 } else { 1 }].clone();
+            self.send(
+                from,
+                VirtualMessage::MoveAck {
+                    channel_id: id,
+                    version,
+                    sig: ours,
+                },
+            );
+            return Ok(());
+        }
+        if ferry_ledger::signature::recover(&self.ctx.digest(&to), &sig)? != from {
+            return Err(Error::Ledger(ferry_ledger::Error::WrongSigner {
+                index: other,
+            }));
+        }
+        self.check_move(ch, &to, other)?;
+        let ours = self.signer.sign_state(&self.ctx, &to);
+        let sigs = if ch.me == 0 {
+            vec![ours.clone(), sig]
+        } else {
+            vec![sig, ours.clone()]
+        };
+        if let Some(c) = self.channels.get_mut(&id) {
+            c.latest = Some(ferry_ledger::SignedState { state: to, sigs });
+            // A move of ours from the same state can no longer complete.
+            c.my_move = None;
+        }
+        self.send(
+            from,
+            VirtualMessage::MoveAck {
+                channel_id: id,
+                version,
+                sig: ours,
+            },
+        );
+        self.events.push_back(VirtualEvent::Moved {
+            channel_id: id,
+            version,
+        });
+        Ok(())
+    }
+
+    fn on_move_ack(&mut self, from: Address, id: B256, version: u64, sig: Signature) -> Result<()> {
+        let ch = self
+            .channels
+            .get(&id)
+            .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+        let other = ch
+            .other_endpoint()
+            .ok_or(verr(VirtualError::NotMember("an endpoint")))?;
+        if ch.params.participants[other] != from {
+            return Err(verr(VirtualError::NotNeighbour(from)));
+        }
+        let Some((state, ours)) = ch.my_move.clone() else {
+            return Ok(()); // a duplicate
+        };
+        if state.version.to::<u64>() != version {
+            return Ok(());
+        }
+        if ferry_ledger::signature::recover(&self.ctx.digest(&state), &sig)? != from {
+            return Err(Error::Ledger(ferry_ledger::Error::WrongSigner {
+                index: other,
+            }));
+        }
+        let sigs = if ch.me == 0 {
+            vec![ours, sig]
+        } else {
+            vec![sig, ours]
+        };
+        if let Some(c) = self.channels.get_mut(&id) {
+            c.latest = Some(ferry_ledger::SignedState { state, sigs });
+            c.my_move = None;
+        }
+        self.events.push_back(VirtualEvent::Moved {
+            channel_id: id,
+            version,
+        });
         Ok(())
     }
 
@@ -1028,11 +1228,30 @@ impl<S: Store> VirtualNode<S> {
         }
     }
 
-    /// While a stage of V is incomplete, gossips it again every [`RESEND_MS`].
+    /// While a stage of V is incomplete, gossips it again every [`RESEND_MS`] (and resends a move that waits for
+    /// its countersignature).
     fn resend_if_due(&mut self, id: B256, now: u64) {
         let Some(ch) = self.channels.get(&id) else {
             return;
         };
+        if let (Some((state, sig)), Some(other)) = (ch.my_move.clone(), ch.other_endpoint()) {
+            match ch.resend_at {
+                Some(t) if now >= t => {
+                    let peer = ch.params.participants[other];
+                    self.send(peer, VirtualMessage::Move { state, sig });
+                    if let Some(c) = self.channels.get_mut(&id) {
+                        c.resend_at = Some(now + RESEND_MS);
+                    }
+                }
+                None => {
+                    if let Some(c) = self.channels.get_mut(&id) {
+                        c.resend_at = Some(now + RESEND_MS);
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
         let complete = |sigs: &[Option<Signature>]| sigs.iter().all(Option::is_some);
         let stage = if matches!(ch.phase, VirtualPhase::Aborted | VirtualPhase::Released) {
             None
