@@ -803,3 +803,156 @@ fn a_game_runs_in_a_virtual_channel_by_moves_both_endpoints_sign() {
     assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 10));
     assert_eq!(net.balance(2, 1), U256::from(DEPOSIT + 10));
 }
+
+#[test]
+fn colluding_endpoints_cannot_make_a_hub_resolve_its_two_ledgers_differently() {
+    let mut net = Net::path(4);
+    let path: Vec<Address> = (0..4).map(|i| net.addr(i)).collect();
+    let app = Address::repeat_byte(0xaa);
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            app,
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 4],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    let params = net.nodes[0].channel(&v).unwrap().params().clone();
+    let post = net.nodes[0].channel(&v).unwrap().postfund();
+    let final_with = |a: u64, b: u64| {
+        let mut f = post.clone();
+        f.version = ferry_virtual::ledger::state::version(2).unwrap();
+        f.isFinal = true;
+        f.outcome.assets[0].balances = vec![U256::from(a), U256::ZERO, U256::ZERO, U256::from(b)];
+        f
+    };
+    // A and B (colluding) sign two different finals and show one to each hub.
+    let (f1, f2) = (final_with(70, 0), final_with(0, 70));
+    let sigs_for = |f: &ferry_virtual::ledger::State| {
+        let mut s = vec![None; 4];
+        s[0] = Some(net.keys[0].sign_state(&ctx(), f));
+        s[3] = Some(net.keys[3].sign_state(&ctx(), f));
+        s
+    };
+    let (s1, s2) = (sigs_for(&f1), sigs_for(&f2));
+    let (a, b) = (net.addr(0), net.addr(3));
+    let sigs = |state: ferry_virtual::ledger::State,
+                sigs: Vec<Option<ferry_virtual::ledger::Signature>>| {
+        Message::Virtual(VirtualMessage::Sigs {
+            params: None,
+            state,
+            sigs,
+            fees: vec![],
+        })
+    };
+    net.nodes[1]
+        .handle_message(a, sigs(f1.clone(), s1.clone()), 0)
+        .unwrap();
+    // I1 signed f1; shown f2, it refuses: at most one final per member (S4).
+    assert!(matches!(
+        net.nodes[1].handle_message(a, sigs(f2.clone(), s2.clone()), 0),
+        Err(ferry_virtual::Error::Virtual(
+            VirtualError::ConflictingFinal
+        ))
+    ));
+    net.nodes[2]
+        .handle_message(b, sigs(f2.clone(), s2), 0)
+        .unwrap();
+    // Neither final can be complete: I1 never signs f2, I2 never signs f1 (however long they gossip; V's way
+    // out is now the chain).
+    for _ in 0..20 {
+        net.step(|_, _| false);
+    }
+    for i in [1, 2] {
+        assert!(
+            net.nodes[i].channel(&v).unwrap().final_signed().is_none(),
+            "member {i}"
+        );
+    }
+    // No leaf moves without a final signed by the whole path (S10), and no refund after the post-fund (S8):
+    // the hub's guard refuses both, whichever ledger side asks.
+    let leaf = ferry_virtual::ledger::support::leaf_of(
+        &params,
+        net.nodes[1].channel(&v).unwrap().prefund(),
+    );
+    let l0 = net.nodes[0]
+        .ledger()
+        .channel(&net.hops[0])
+        .unwrap()
+        .params()
+        .clone();
+    let refund = ferry_virtual::protocol::registry::split(
+        &l0,
+        &params,
+        net.nodes[1].channel(&v).unwrap().prefund(),
+        &leaf,
+    )
+    .unwrap();
+    let before = net.nodes[1]
+        .ledger()
+        .channel(&net.hops[0])
+        .unwrap()
+        .supported()
+        .cloned();
+    // A's own node refuses to ask; a byzantine A forges the ledger proposal by hand and I1 rejects it.
+    assert!(
+        net.nodes[0]
+            .ledger_mut()
+            .remove_sub_channel(net.hops[0], v, refund.clone(), 0)
+            .is_err()
+    );
+    let base = net.nodes[0]
+        .ledger()
+        .channel(&net.hops[0])
+        .unwrap()
+        .supported()
+        .unwrap()
+        .clone();
+    let mut table = net.nodes[0].ledger().table(&net.hops[0]).unwrap().clone();
+    let batch = vec![ferry_virtual::ledger::protocol::Proposal {
+        proposer: 0,
+        seq: 999,
+        op: ferry_virtual::ledger::protocol::Op::RemoveSub {
+            channel_id: v,
+            payout: refund,
+        },
+    }];
+    let (state, _) = ferry_virtual::ledger::protocol::ops::build(
+        &base.state,
+        &mut table,
+        &batch,
+        base.version() + 1,
+    )
+    .unwrap();
+    let sig = net.keys[0].sign_state(&ctx(), &state);
+    let forged = Message::Ledger(ferry_virtual::ledger::protocol::LedgerMessage::Propose {
+        state,
+        sig,
+        batch,
+    });
+    net.nodes[1].handle_message(a, forged, 0).unwrap();
+    for _ in 0..10 {
+        net.step(|_, _| false);
+    }
+    assert!(
+        net.nodes[1]
+            .ledger()
+            .table(&net.hops[0])
+            .unwrap()
+            .contains(&v),
+        "the leaf stays"
+    );
+    assert_eq!(
+        net.nodes[1]
+            .ledger()
+            .channel(&net.hops[0])
+            .unwrap()
+            .supported()
+            .cloned(),
+        before
+    );
+}
