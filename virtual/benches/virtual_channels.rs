@@ -9,8 +9,8 @@
 //!
 //! Benchmarks:
 //! - `virtual/open/1_intermediary`, `virtual/open/3_intermediaries`: one open (`A.open`, then messages are pumped
-//!   until every node is quiet, and every member holds V as `Open`), including the ledger updates that add V's leaf
-//!   to each ledger on the path. After each timed open, V is settled untimed, so every open starts from the same
+//!   until every node is quiet; then every member holds V as `Open`), including the ledger updates that add V's
+//!   leaf to each ledger on the path. After each timed open, V is settled untimed, so every open starts from the same
 //!   number of live virtual channels (none). One element = one open.
 //! - `virtual/open_batch_100/1_intermediary`: 100 `A.open` issued before pumping: the members work on them
 //!   concurrently and the ledgers batch the leaves. One element = one open (100 per iteration).
@@ -28,6 +28,15 @@
 //!   voucher limit; `profile/record_encode_commit`: the bincode encoding of a V record and its commit to a
 //!   `MemoryStore`, which each input makes for each virtual channel it touches.
 //!
+//! Printed alongside:
+//! - `paired (…)`: payments and the voucher limit timed alternately, one of each per round, so both see the same
+//!   machine load (criterion measures them a minute apart, which on a shared machine can move either by 20%); the
+//!   ratio of their medians is how close payments come to the limit.
+//! - per open / settle bench: messages, ledger updates per ledger of the path, and duplicate leaf requests per
+//!   operation. A duplicate leaf request is a member asking its ledger again for a leaf it already placed; its own
+//!   ledger refuses it (`LedgerEvent::Refused`, "already in the table") and nothing changes. Members ask only while
+//!   the leaf is not in their table, so this stays 0; the bench counts those apart and fails on any other refusal.
+//!
 //! Everything is CPU-bound. Run it with `cargo bench -p ferry-virtual --bench virtual_channels` (about two
 //! minutes; HTML reports land in `target/criterion`), one group with e.g.
 //! `cargo bench -p ferry-virtual --bench virtual_channels -- virtual/pay`, or once as a smoke test with
@@ -43,10 +52,14 @@ use ferry_ledger::contracts::IAdjudicator::{self, IAdjudicatorEvents};
 use ferry_ledger::protocol::{Config, LedgerEvent, LedgerNode, Op, OpenPolicy, Phase};
 use ferry_ledger::signature::recover;
 use ferry_ledger::store::{Batch, MemoryStore, Store, encode};
-use ferry_ledger::{ChainContext, Signer};
-use ferry_virtual::protocol::{Message, NS_VIRTUAL, VirtualEvent, VirtualNode, VirtualPhase};
+use ferry_ledger::{ChainContext, ChannelParams, Signer};
+use ferry_virtual::protocol::{
+    AppKind, Message, NS_VIRTUAL, VirtualEvent, VirtualNode, VirtualPhase,
+};
 
 const ETH: Address = Address::ZERO;
+/// The payment app's address (every node knows it as the payment app).
+const APP: Address = Address::repeat_byte(0xaa);
 /// Each side's deposit in each ledger: 1 ETH.
 const DEPOSIT: u64 = 1_000_000_000_000_000_000;
 /// A's and B's balance in each virtual channel: 0.001 ETH, so a thousand live V's fit in a ledger, and any
@@ -57,6 +70,8 @@ const CHALLENGE_DURATION: u64 = 3_600;
 const NOW: u64 = 1_000;
 /// Opens issued before pumping in `open_batch_100`.
 const BATCH: usize = 100;
+/// Rounds of the paired payment / voucher-limit measurement.
+const PAIRED_ROUNDS: u64 = 300;
 
 fn ctx() -> ChainContext {
     ChainContext {
@@ -110,36 +125,45 @@ struct Net {
 }
 
 /// Totals over one kind of operation (opens or settles), for the per-operation averages printed after a bench.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Tally {
     ops: usize,
     messages: usize,
     duplicate_adds: usize,
-    ledger_updates: u64,
+    /// Per ledger of the path.
+    ledger_updates: Vec<u64>,
 }
 
 impl Tally {
-    fn add(&mut self, ops: usize, seen: &Pumped, ledger_updates: u64) {
+    fn add(&mut self, ops: usize, seen: &Pumped, before: &[u64], after: &[u64]) {
         self.ops += ops;
         self.messages += seen.messages;
         self.duplicate_adds += seen.duplicate_adds;
-        self.ledger_updates += ledger_updates;
+        self.ledger_updates.resize(after.len(), 0);
+        for (total, (b, a)) in self.ledger_updates.iter_mut().zip(before.iter().zip(after)) {
+            *total += a - b;
+        }
     }
 
     fn report(&self, what: &str) {
         let per = |x: f64| x / self.ops.max(1) as f64;
+        let updates: Vec<String> = self
+            .ledger_updates
+            .iter()
+            .map(|u| format!("{:.3}", per(*u as f64)))
+            .collect();
         println!(
-            "{what}: {} ops; per op {:.2} messages, {:.3} ledger updates (all ledgers), {:.3} duplicate leaf \
-             requests refused by the requester's own ledger",
+            "{what}: {} ops; per op {:.2} messages, ledger updates [{}] (per ledger of the path), {:.3} \
+             duplicate leaf requests refused by the requester's own ledger",
             self.ops,
             per(self.messages as f64),
-            per(self.ledger_updates as f64),
+            updates.join(", "),
             per(self.duplicate_adds as f64),
         );
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Stats {
     open: Tally,
     settle: Tally,
@@ -167,7 +191,10 @@ impl Net {
                 let ledger =
                     LedgerNode::open_store(k.clone(), ctx(), config(), MemoryStore::new(), NOW)
                         .expect("open the ledger node");
-                VirtualNode::open_store(ledger, k.clone(), NOW).expect("open the virtual node")
+                let mut node =
+                    VirtualNode::open_store(ledger, k.clone(), NOW).expect("open the virtual node");
+                node.set_app(APP, AppKind::Payment);
+                node
             })
             .collect();
         let mut net = Net {
@@ -226,7 +253,7 @@ impl Net {
         while let Some(e) = node.poll_event() {
             match &e {
                 // A member's own ledger refusing a second request for a leaf it already placed (see the
-                // module doc): counted apart, it changes nothing.
+                // module doc): counted apart, nothing changes.
                 VirtualEvent::Ledger(LedgerEvent::Refused {
                     op: Op::AddSub { .. },
                     reason,
@@ -284,7 +311,7 @@ impl Net {
             .open(
                 path,
                 hops,
-                Address::repeat_byte(0xaa),
+                APP,
                 &[(ETH, [balance, balance])],
                 vec![U256::ZERO; n],
                 CHALLENGE_DURATION,
@@ -321,9 +348,8 @@ impl Net {
         let vs: Vec<B256> = (0..count).map(|_| self.issue_open()).collect();
         let seen = self.pump();
         self.check(&vs, VirtualPhase::Open, &seen, "open");
-        self.stats
-            .open
-            .add(count, &seen, self.ledger_versions() - versions);
+        let after = self.ledger_versions();
+        self.stats.open.add(count, &seen, &versions, &after);
         vs
     }
 
@@ -335,19 +361,23 @@ impl Net {
         }
         let seen = self.pump();
         self.check(vs, VirtualPhase::Released, &seen, "settle");
-        self.stats
-            .settle
-            .add(vs.len(), &seen, self.ledger_versions() - versions);
+        let after = self.ledger_versions();
+        self.stats.settle.add(vs.len(), &seen, &versions, &after);
     }
 
-    /// The sum of the supported versions of the ledgers on the path.
-    fn ledger_versions(&self) -> u64 {
+    /// The supported version of each ledger on the path.
+    fn ledger_versions(&self) -> Vec<u64> {
         self.hops
             .iter()
             .enumerate()
-            .filter_map(|(k, h)| self.nodes[k].ledger().channel(h)?.supported())
-            .map(|s| s.version())
-            .sum()
+            .map(|(k, h)| {
+                self.nodes[k]
+                    .ledger()
+                    .channel(h)
+                    .and_then(|c| c.supported())
+                    .map_or(0, |s| s.version())
+            })
+            .collect()
     }
 
     /// Leaves hosted by the ledgers of the path.
@@ -376,7 +406,13 @@ fn bench_opens(c: &mut Criterion, group: &str, name: &str, members: usize, count
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(count as u64));
     if count > 1 {
-        g.sampling_mode(SamplingMode::Flat);
+        // Long iterations (100 opens, then 100 settles untimed): the fewest samples criterion takes.
+        g.sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(12));
+    } else {
+        // An open through 3 intermediaries takes ~20 ms: 15 linear samples (120 iterations) need ~3 s.
+        g.measurement_time(Duration::from_secs(4));
     }
     g.bench_function(name, |bench| {
         bench.iter_custom(|iters| {
@@ -416,6 +452,49 @@ fn pay_once(net: &mut Net, v: B256) -> U256 {
         .channel(&v)
         .map(|c| c.balance(0))
         .unwrap_or_default()
+}
+
+/// The voucher limit's work: the payer signs, the payee recovers.
+fn voucher_limit(payer: &Signer, params: &ChannelParams, cumulative: U256) {
+    let sig = sign_voucher(payer, black_box(params), ETH, black_box(cumulative));
+    let v = voucher(params, payer.address(), ETH, cumulative);
+    verify_voucher(params, &v, &sig).expect("a valid voucher");
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+/// Payments and the voucher limit timed alternately, one of each per round, so that both see the same machine
+/// load (criterion runs them a minute apart); prints the medians and their ratio.
+fn paired_ratio(net: &mut Net, v: B256) {
+    let payer = net.keys[0].clone();
+    let params = net.nodes[0]
+        .channel(&v)
+        .expect("A holds V")
+        .params()
+        .clone();
+    let rounds = if cfg!(debug_assertions) {
+        3
+    } else {
+        PAIRED_ROUNDS
+    };
+    let (mut pay_t, mut limit_t) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let start = Instant::now();
+        pay_once(net, v);
+        pay_t.push(start.elapsed());
+        let start = Instant::now();
+        voucher_limit(&payer, &params, U256::from(round + 1));
+        limit_t.push(start.elapsed());
+    }
+    let (p, l) = (median(pay_t), median(limit_t));
+    println!(
+        "paired ({rounds} rounds, medians): payment {p:.1?}, voucher sign + recover {l:.1?}: payments reach {:.1}% \
+         of the voucher limit",
+        100.0 * l.as_secs_f64() / p.as_secs_f64()
+    );
 }
 
 fn pay(c: &mut Criterion) {
@@ -464,6 +543,8 @@ fn pay(c: &mut Criterion) {
         after >= before + U256::from(2),
         "every timed payment accepted"
     );
+
+    paired_ratio(&mut net, v);
 
     // The two halves, for the profile.
     let mut g = c.benchmark_group("profile");
@@ -554,11 +635,7 @@ fn limit(c: &mut Criterion) {
     let mut g = c.benchmark_group("limit");
     g.throughput(Throughput::Elements(1));
     g.bench_function("voucher_sign_plus_recover", |bench| {
-        bench.iter(|| {
-            let sig = sign_voucher(&payer, black_box(&params), ETH, black_box(cumulative));
-            let v = voucher(&params, payer.address(), ETH, cumulative);
-            verify_voucher(&params, &v, &sig).expect("a valid voucher");
-        });
+        bench.iter(|| voucher_limit(&payer, &params, cumulative));
     });
     g.bench_function("state_sign_plus_recover", |bench| {
         bench.iter(|| {

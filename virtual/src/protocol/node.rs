@@ -1092,10 +1092,11 @@ impl<S: Store> VirtualNode<S> {
                     .zip(node.ledger.table(&hop))
                     .is_some_and(|(s, t)| s.state.outcome.subRoot == t.root())
         };
-        // The left member of each ledger asks for the leaf.
+        // The left member of each ledger asks for the leaf, unless its table already holds it (in a state both
+        // signed, or in the leader's proposal in flight).
         if ch.final_state.is_none()
             && let Some(hop) = right
-            && !has_leaf(self, hop)
+            && !self.ledger.table(&hop).is_some_and(|t| t.contains(&id))
             && ch.add_requested.is_none_or(|t| now >= t + RETRY_MS)
             && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
             && let Ok(contributions) = split(&params, &ch.params, &ch.prefund, &leaf)
@@ -1108,15 +1109,16 @@ impl<S: Store> VirtualNode<S> {
                 c.add_requested = Some(now);
             }
         }
-        // A request is retried only while it has not taken effect.
-        if let Some(hop) = right
-            && let Some(c) = self.channels.get_mut(&id)
-        {
+        // A request is retried only while it has not taken effect: an add while the leaf is not in the table, a
+        // removal while it still is.
+        if let Some(hop) = right {
             let present = self.ledger.table(&hop).is_some_and(|t| t.contains(&id));
-            if present {
-                c.add_requested = None;
-            } else {
-                c.remove_requested = None;
+            if let Some(c) = self.channels.get_mut(&id) {
+                if present {
+                    c.add_requested = None;
+                } else {
+                    c.remove_requested = None;
+                }
             }
         }
         // S8: sign the post-fund once every ledger of this member on V's path holds the leaf in a supported state.
@@ -1168,8 +1170,10 @@ impl<S: Store> VirtualNode<S> {
                 self.events
                     .push_back(VirtualEvent::Settled { channel_id: id });
             }
+            // Asked for as soon as the leaf is in this member's table, even while another update of the ledger is in
+            // flight: the leader batches the removals of many settled channels into one update.
             if let Some(hop) = right
-                && has_leaf(self, hop)
+                && self.ledger.table(&hop).is_some_and(|t| t.contains(&id))
                 && ch.remove_requested.is_none_or(|t| now >= t + RETRY_MS)
                 && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
                 && let Ok(payout) = split(&params, &ch.params, &fin.state, &leaf)
