@@ -956,3 +956,69 @@ fn colluding_endpoints_cannot_make_a_hub_resolve_its_two_ledgers_differently() {
         before
     );
 }
+
+#[test]
+fn once_v_is_final_on_chain_ledgers_settle_its_leaf_off_chain_from_that_outcome() {
+    let mut net = Net::path(3);
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 3],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    let cert = net.nodes[0].channel(&v).unwrap().certificate().unwrap();
+    // B stops answering; V is challenged with its certificate and the window passes (the chain's events, as the
+    // watcher hands them over).
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: cert.state.clone(),
+        sigs: cert.sigs.clone(),
+    });
+    for i in 0..2 {
+        net.nodes[i]
+            .handle_chain_event(900, 0, &registered, 0)
+            .unwrap();
+        net.nodes[i].handle_block(900, 4_000, 0).unwrap();
+    }
+    // Before the deadline nothing moves.
+    assert!(
+        net.nodes[0]
+            .ledger()
+            .table(&net.hops[0])
+            .unwrap()
+            .contains(&v)
+    );
+    for i in 0..2 {
+        net.nodes[i].handle_block(901, 5_000, 0).unwrap();
+    }
+    for _ in 0..20 {
+        net.step(|from, to| from == 2 || to == 2);
+    }
+    // A and I replace V's leaf in their ledger by the on-chain outcome (S10), without B and without a transaction.
+    assert!(
+        net.nodes[0]
+            .ledger()
+            .table(&net.hops[0])
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT));
+    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT));
+    assert_eq!(
+        net.nodes[0].channel(&v).unwrap().phase(),
+        VirtualPhase::Released
+    );
+    // What the member holds as V's on-chain outcome is the registered certificate.
+    assert_eq!(
+        net.nodes[0].channel(&v).unwrap().onchain_final(),
+        Some(&cert.state)
+    );
+}

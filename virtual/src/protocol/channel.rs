@@ -57,6 +57,10 @@ pub struct VirtualChannel {
     pub(crate) latest: Option<ferry_ledger::SignedState>,
     /// Endpoint: this endpoint's move waiting for the other's countersignature.
     pub(crate) my_move: Option<(State, Signature)>,
+    /// The state of V registered on-chain by a challenge or a move, with its deadline (chain seconds).
+    pub(crate) registered: Option<(State, u64)>,
+    /// V's outcome as finalized on-chain: every ledger may replace V's leaf by it off-chain (S10).
+    pub(crate) onchain_final: Option<State>,
 }
 
 impl VirtualChannel {
@@ -83,6 +87,8 @@ impl VirtualChannel {
             joined_at: 0,
             latest: None,
             my_move: None,
+            registered: None,
+            onchain_final: None,
         }
     }
 
@@ -163,6 +169,11 @@ impl VirtualChannel {
             state: self.postfund(),
             sigs,
         })
+    }
+
+    /// V's state as finalized on-chain, if it was.
+    pub fn onchain_final(&self) -> Option<&State> {
+        self.onchain_final.as_ref()
     }
 
     /// The final state with every signature, once the whole path signed it.

@@ -1095,6 +1095,7 @@ impl<S: Store> VirtualNode<S> {
         // The left member of each ledger asks for the leaf, unless its table already holds it (in a state both
         // signed, or in the leader's proposal in flight).
         if ch.final_state.is_none()
+            && ch.onchain_final.is_none()
             && let Some(hop) = right
             && !self.ledger.table(&hop).is_some_and(|t| t.contains(&id))
             && ch.add_requested.is_none_or(|t| now >= t + RETRY_MS)
@@ -1126,7 +1127,11 @@ impl<S: Store> VirtualNode<S> {
             .into_iter()
             .flatten()
             .all(|hop| has_leaf(self, hop));
-        if ch.postfund_sigs[me].is_none() && funded_here && ch.final_state.is_none() {
+        if ch.postfund_sigs[me].is_none()
+            && funded_here
+            && ch.final_state.is_none()
+            && ch.onchain_final.is_none()
+        {
             let sig = self.signer.sign_state(&self.ctx, &ch.postfund());
             if let Some(c) = self.channels.get_mut(&id) {
                 c.postfund_sigs[me] = Some(sig);
@@ -1157,13 +1162,27 @@ impl<S: Store> VirtualNode<S> {
             }
             self.gossip(id, Which::Final);
         }
-        // Settled: the final signed by the whole path replaces the leaves by their payouts.
+        // Settled: the final signed by the whole path (or V's outcome finalized on-chain, S10) replaces the leaves
+        // by their payouts.
         let Some(ch) = self.channels.get(&id).cloned() else {
             return;
         };
-        if let Some(fin) = ch.final_signed() {
-            self.register(id, |e| e.final_state = Some(fin.state.clone()));
-            if ch.phase == VirtualPhase::Settling || ch.phase == VirtualPhase::Open {
+        let resolved = match (ch.final_signed(), &ch.onchain_final) {
+            (Some(f), _) => {
+                self.register(id, |e| e.final_state = Some(f.state.clone()));
+                Some(f)
+            }
+            (None, Some(s)) => Some(ferry_ledger::SignedState {
+                state: s.clone(),
+                sigs: vec![],
+            }),
+            _ => None,
+        };
+        if let Some(fin) = resolved {
+            if matches!(
+                ch.phase,
+                VirtualPhase::Opening | VirtualPhase::Open | VirtualPhase::Settling
+            ) {
                 if let Some(c) = self.channels.get_mut(&id) {
                     c.phase = VirtualPhase::Settled;
                 }
@@ -1257,7 +1276,9 @@ impl<S: Store> VirtualNode<S> {
             return;
         }
         let complete = |sigs: &[Option<Signature>]| sigs.iter().all(Option::is_some);
-        let stage = if matches!(ch.phase, VirtualPhase::Aborted | VirtualPhase::Released) {
+        let stage = if matches!(ch.phase, VirtualPhase::Aborted | VirtualPhase::Released)
+            || ch.onchain_final.is_some()
+        {
             None
         } else if !complete(&ch.prefund_sigs) {
             Some(Which::Prefund)
@@ -1311,8 +1332,65 @@ impl<S: Store> VirtualNode<S> {
         event: &ferry_ledger::contracts::IAdjudicator::IAdjudicatorEvents,
         now: u64,
     ) -> Result<()> {
+        use ferry_ledger::contracts::IAdjudicator::IAdjudicatorEvents as Ev;
         self.input(|n| {
+            // V's own events: what is registered on-chain for it, and when it finalizes.
+            let registered = match event {
+                Ev::ChallengeRegistered(e) if n.channels.contains_key(&e.channelId) => {
+                    Some((e.channelId, e.state.clone(), e.finalizesAt.to::<u64>()))
+                }
+                Ev::Progressed(e) if n.channels.contains_key(&e.channelId) => {
+                    Some((e.channelId, e.to.clone(), e.finalizesAt.to::<u64>()))
+                }
+                _ => None,
+            };
+            if let Some((id, state, finalizes_at)) = registered {
+                n.touched.insert(id);
+                if let Some(c) = n.channels.get_mut(&id)
+                    && c.onchain_final.is_none()
+                {
+                    c.registered = Some((state, finalizes_at));
+                }
+            }
+            if let Ev::Concluded(e) = event
+                && let Some(c) = n.channels.get_mut(&e.channelId)
+                && let Some(fin) = c.final_state.clone()
+                && fin.version.to::<u64>() == e.version.to::<u64>()
+            {
+                // Concluded with the final state this member holds.
+                c.onchain_final = Some(fin.clone());
+                n.touched.insert(e.channelId);
+                n.register(e.channelId, |r| r.onchain_final = Some(fin));
+            }
             n.ledger.handle_chain_event(block, log_index, event, now)?;
+            n.after_ledger(now);
+            Ok(())
+        })
+    }
+
+    /// A block was processed in full (see [`LedgerNode::handle_block`]); a virtual channel whose registered state's
+    /// deadline the block passed is final on-chain, and its leaves are replaced by that outcome off-chain (S10).
+    pub fn handle_block(&mut self, number: u64, timestamp: u64, now: u64) -> Result<()> {
+        self.input(|n| {
+            n.ledger.handle_block(number, timestamp, now)?;
+            let due: Vec<(B256, State)> = n
+                .channels
+                .iter()
+                .filter(|(_, c)| c.onchain_final.is_none())
+                .filter_map(|(id, c)| {
+                    c.registered
+                        .as_ref()
+                        .filter(|(_, at)| timestamp >= *at)
+                        .map(|(s, _)| (*id, s.clone()))
+                })
+                .collect();
+            for (id, state) in due {
+                if let Some(c) = n.channels.get_mut(&id) {
+                    c.onchain_final = Some(state.clone());
+                }
+                n.register(id, |e| e.onchain_final = Some(state));
+                n.progress(id, now);
+            }
             n.after_ledger(now);
             Ok(())
         })

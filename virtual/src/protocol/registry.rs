@@ -23,6 +23,8 @@ pub struct Entry {
     pub fees: Vec<U256>,
     /// This member gave up the open without ever signing V's post-fund: it agrees to refund V's leaves (S8).
     pub aborted: bool,
+    /// V's state as finalized on-chain (S10: any ledger may replace the leaf by this outcome off-chain).
+    pub onchain_final: Option<State>,
 }
 
 /// The virtual channels this node knows, by id.
@@ -147,6 +149,12 @@ impl SubChannelGuard for RegistryGuard {
         if e.aborted
             && let Some(prefund) = &e.prefund
             && split(ledger, &params, prefund, leaf)? == *payout
+        {
+            return Ok(());
+        }
+        // S10: V finalized on-chain; its registered outcome decides every ledger's leaf.
+        if let Some(onchain) = &e.onchain_final
+            && split(ledger, &params, onchain, leaf)? == *payout
         {
             return Ok(());
         }
