@@ -9,6 +9,9 @@ pub enum Error {
     /// The virtual-channel protocol refused.
     #[error(transparent)]
     Virtual(#[from] crate::protocol::VirtualError),
+    /// The chain could not be reached or read.
+    #[error("chain: {0}")]
+    Chain(String),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -426,6 +426,17 @@ impl LedgerChannel {
         self.phase
     }
 
+    /// The state the chain finalized this channel with (the registered state of a challenge whose window passed,
+    /// or the final state concluded), once it is finalized.
+    pub fn finalized_state(&self) -> Option<&State> {
+        let v = self.finalized?;
+        match (&self.dispute, &self.supported) {
+            (Some(d), _) if d.registered.version() == v => Some(&d.registered.state),
+            (_, Some(s)) if s.version() == v => Some(&s.state),
+            _ => None,
+        }
+    }
+
     /// The latest state signed by both, if any.
     pub fn supported(&self) -> Option<&SignedState> {
         self.supported.as_ref()

@@ -61,6 +61,8 @@ pub struct VirtualChannel {
     pub(crate) registered: Option<(State, u64)>,
     /// V's outcome as finalized on-chain: every ledger may replace V's leaf by it off-chain (S10).
     pub(crate) onchain_final: Option<State>,
+    /// This member's ledgers (ids) where V's leaf was claimed on-chain.
+    pub(crate) claimed: Vec<B256>,
 }
 
 impl VirtualChannel {
@@ -89,6 +91,7 @@ impl VirtualChannel {
             my_move: None,
             registered: None,
             onchain_final: None,
+            claimed: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@
 //! and liquidity caps come next (see the README).
 
 mod channel;
+pub mod driver;
 mod node;
 pub mod registry;
 
@@ -95,6 +96,55 @@ pub enum Message {
     Ledger(LedgerMessage),
     /// A virtual-channel message.
     Virtual(VirtualMessage),
+}
+
+/// A transaction a virtual channel needs on-chain (the fallback when a path member stops cooperating).
+// Transient values handed over once to the chain driver: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VirtualTx {
+    /// `challenge` V with a state signed by the whole path (its certificate, or its pre-fund before one exists).
+    Challenge {
+        /// V's params.
+        params: ChannelParams,
+        /// The state with its signatures.
+        state: ferry_ledger::SignedState,
+    },
+    /// `claim` V's leaf in a finalized ledger by V's finalized outcome (S9).
+    Claim {
+        /// The ledger's params.
+        ledger: ChannelParams,
+        /// The ledger's finalized state.
+        ledger_state: State,
+        /// V's leaf.
+        leaf: ferry_ledger::SubAlloc,
+        /// Its inclusion proof against the ledger state's sub-channel root.
+        proof: ferry_ledger::LeafProof,
+        /// V's params.
+        virt: ChannelParams,
+        /// V's finalized state.
+        virt_state: State,
+    },
+}
+
+impl VirtualTx {
+    /// A short name for logs and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VirtualTx::Challenge { .. } => "challenge V",
+            VirtualTx::Claim { .. } => "claim",
+        }
+    }
+}
+
+/// A transaction a [`VirtualNode`] asks for: one of its ledgers' or one of its virtual channels'.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tx {
+    /// A ledger channel's transaction.
+    Ledger(ferry_ledger::protocol::ChainTx),
+    /// A virtual channel's transaction.
+    Virtual(VirtualTx),
 }
 
 /// What happened, for the user.

@@ -16,7 +16,9 @@ use ferry_ledger::{ChainContext, ChannelParams, Signature, Signer, State, outcom
 
 use super::channel::{VirtualChannel, VirtualPhase};
 use super::registry::{Entry, Registry, RegistryGuard, fee_for, split};
-use super::{AppKind, IntermediaryPolicy, Message, VirtualError, VirtualEvent, VirtualMessage};
+use super::{
+    AppKind, IntermediaryPolicy, Message, Tx, VirtualError, VirtualEvent, VirtualMessage, VirtualTx,
+};
 use crate::{Error, Result};
 use ferry_ledger::app::App;
 use ferry_ledger::app::payment::PaymentApp;
@@ -51,6 +53,9 @@ pub struct VirtualNode<S: Store> {
     channels: BTreeMap<B256, VirtualChannel>,
     outbox: VecDeque<(Address, Message)>,
     events: VecDeque<VirtualEvent>,
+    vtxs: VecDeque<VirtualTx>,
+    /// Claims asked for since the start (asked again after a restart; a repeated claim reverts harmlessly).
+    claims_sent: BTreeSet<(B256, B256)>,
     persisted: HashMap<B256, Vec<u8>>,
     touched: BTreeSet<B256>,
     policy: IntermediaryPolicy,
@@ -84,6 +89,8 @@ impl<S: Store> VirtualNode<S> {
             channels: BTreeMap::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
+            vtxs: VecDeque::new(),
+            claims_sent: BTreeSet::new(),
             persisted: HashMap::new(),
             touched: BTreeSet::new(),
             policy: IntermediaryPolicy::default(),
@@ -1202,10 +1209,40 @@ impl<S: Store> VirtualNode<S> {
                     c.remove_requested = Some(now);
                 }
             }
-            let gone = [left, right]
-                .into_iter()
-                .flatten()
-                .all(|hop| self.ledger.table(&hop).is_none_or(|t| !t.contains(&id)));
+            // A ledger finalized on-chain with V's leaf in its state: the leaf is claimed there (S9).
+            for hop in [left, right].into_iter().flatten() {
+                if let Some(l) = self.ledger.channel(&hop)
+                    && let Some(lstate) = l.finalized_state()
+                    && let Some(table) = self.ledger.table(&hop)
+                    && table.root() == lstate.outcome.subRoot
+                    && table.contains(&id)
+                    && !ch.claimed.contains(&hop)
+                    && let Some(vstate) = ch.onchain_final.clone()
+                    && let Ok((leaf, proof)) = table.leaf_with_proof(&id)
+                    && self.claims_sent.insert((id, hop))
+                {
+                    self.vtxs.push_back(VirtualTx::Claim {
+                        ledger: l.params().clone(),
+                        ledger_state: lstate.clone(),
+                        leaf,
+                        proof,
+                        virt: ch.params.clone(),
+                        virt_state: vstate,
+                    });
+                }
+            }
+            // Gone: claimed on-chain, or removed by a state both signed (a leader's table already lacks the leaf
+            // while its removal waits for the peer's signature).
+            let gone = [left, right].into_iter().flatten().all(|hop| {
+                ch.claimed.contains(&hop)
+                    || (self.ledger.table(&hop).is_none_or(|t| !t.contains(&id))
+                        && self
+                            .ledger
+                            .channel(&hop)
+                            .and_then(|l| l.supported())
+                            .zip(self.ledger.table(&hop))
+                            .is_some_and(|(s, t)| s.state.outcome.subRoot == t.root()))
+            });
             if gone
                 && let Some(c) = self.channels.get_mut(&id)
                 && c.phase == VirtualPhase::Settled
@@ -1352,6 +1389,13 @@ impl<S: Store> VirtualNode<S> {
                     c.registered = Some((state, finalizes_at));
                 }
             }
+            if let Ev::Claimed(e) = event
+                && let Some(c) = n.channels.get_mut(&e.virtualId)
+                && !c.claimed.contains(&e.ledgerId)
+            {
+                c.claimed.push(e.ledgerId);
+                n.touched.insert(e.virtualId);
+            }
             if let Ev::Concluded(e) = event
                 && let Some(c) = n.channels.get_mut(&e.channelId)
                 && let Some(fin) = c.final_state.clone()
@@ -1433,9 +1477,38 @@ impl<S: Store> VirtualNode<S> {
         self.outbox.pop_front()
     }
 
-    /// The next transaction the ledgers ask for.
-    pub fn poll_tx(&mut self) -> Option<ferry_ledger::protocol::ChainTx> {
-        self.ledger.poll_tx()
+    /// The next transaction this node's ledgers or virtual channels ask for.
+    pub fn poll_tx(&mut self) -> Option<Tx> {
+        if let Some(t) = self.ledger.poll_tx() {
+            return Some(Tx::Ledger(t));
+        }
+        self.vtxs.pop_front().map(Tx::Virtual)
+    }
+
+    /// Challenges V on-chain with the best state this member holds signed by the whole path: V's funding
+    /// certificate, or its pre-fund before the certificate is complete. Once V is final on-chain, its ledgers
+    /// settle the leaf off-chain from that outcome where the peer cooperates (S10) and claim it on-chain where not.
+    pub fn challenge(&mut self, id: B256) -> Result<()> {
+        let ch = self
+            .channels
+            .get(&id)
+            .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+        let state = match (
+            ch.certificate(),
+            ch.prefund_sigs.iter().cloned().collect::<Option<Vec<_>>>(),
+        ) {
+            (Some(cert), _) => ferry_ledger::SignedState::from(cert),
+            (None, Some(sigs)) => ferry_ledger::SignedState {
+                state: ch.prefund.clone(),
+                sigs,
+            },
+            (None, None) => return Err(verr(VirtualError::NotFunded)),
+        };
+        self.vtxs.push_back(VirtualTx::Challenge {
+            params: ch.params.clone(),
+            state,
+        });
+        Ok(())
     }
 
     /// The next event.

@@ -1,0 +1,279 @@
+//! The on-chain fallback of a virtual channel, end to end on the embedded chain: B goes offline after payments;
+//! A challenges V with its funding certificate; once V is final on-chain, A and the intermediary settle V's leaf in
+//! their ledger off-chain from that outcome (S10), and the intermediary, whose peer B is gone, challenges its
+//! ledger with B and claims V's leaf there (S9). Every honest party gets its due; funds are conserved.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_virtual::adjudicator::{AdjudicatorClient, Chain, DEFAULT_CHAIN_ID, EmbeddedChain};
+use ferry_virtual::ledger::contracts::Artifact;
+use ferry_virtual::ledger::params::DurationPolicy;
+use ferry_virtual::ledger::protocol::{Config, LedgerNode, OpenPolicy, Phase};
+use ferry_virtual::ledger::store::MemoryStore;
+use ferry_virtual::ledger::{ChainContext, Signer};
+use ferry_virtual::protocol::{AppKind, VirtualNode, VirtualPhase, driver};
+
+const ETH: Address = Address::ZERO;
+const DEPOSIT: u64 = 100;
+const WINDOW: u64 = 3_600;
+
+struct Sim {
+    chain: Arc<EmbeddedChain>,
+    client: AdjudicatorClient,
+    keys: Vec<Signer>,
+    nodes: Vec<Option<VirtualNode<MemoryStore>>>,
+    now: u64,
+    landed: Vec<&'static str>,
+    failed: Vec<String>,
+}
+
+impl Sim {
+    async fn new(n: usize) -> Self {
+        let chain = Arc::new(EmbeddedChain::with_accounts(DEFAULT_CHAIN_ID, n + 1).unwrap());
+        let client = AdjudicatorClient::new(chain.clone());
+        let ctx = ChainContext {
+            chain_id: chain.chain_id(),
+            adjudicator: chain.adjudicator(),
+        };
+        let app = chain.deployed(Artifact::PaymentApp).unwrap();
+        let config = Config {
+            open: OpenPolicy {
+                accept: true,
+                max_own_deposit: U256::from(DEPOSIT),
+            },
+            peer_timeout_ms: 5_000,
+            grace_ms: 1_000,
+            durations: DurationPolicy {
+                min_challenge: 60,
+                max_lock: 30 * 24 * 3600,
+            },
+            ..Config::default()
+        };
+        let keys: Vec<Signer> = (0..n)
+            .map(|i| Signer::from_bytes(&EmbeddedChain::account_key(i + 1)).unwrap())
+            .collect();
+        let nodes = keys
+            .iter()
+            .map(|k| {
+                let l =
+                    LedgerNode::open_store(k.clone(), ctx, config.clone(), MemoryStore::new(), 0)
+                        .unwrap();
+                let mut v = VirtualNode::open_store(l, k.clone(), 0).unwrap();
+                v.set_app(app, AppKind::Payment);
+                Some(v)
+            })
+            .collect();
+        Sim {
+            chain,
+            client,
+            keys,
+            nodes,
+            now: 0,
+            landed: vec![],
+            failed: vec![],
+        }
+    }
+
+    fn addr(&self, i: usize) -> Address {
+        self.keys[i].address()
+    }
+
+    fn node(&mut self, i: usize) -> &mut VirtualNode<MemoryStore> {
+        self.nodes[i].as_mut().unwrap()
+    }
+
+    async fn step(&mut self) {
+        let mut wire = vec![];
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            if let Some(n) = n {
+                while let Some((to, m)) = n.poll_transmit() {
+                    wire.push((i, to, m));
+                }
+                while n.poll_event().is_some() {}
+            }
+        }
+        for (from, to, m) in wire {
+            let to = self.keys.iter().position(|k| k.address() == to).unwrap();
+            let sender = self.addr(from);
+            let now = self.now;
+            if let Some(n) = self.nodes[to].as_mut() {
+                let _ = n.handle_message(sender, m, now);
+            }
+        }
+        for i in 0..self.nodes.len() {
+            let now = self.now;
+            let from = self.addr(i);
+            let Some(n) = self.nodes[i].as_mut() else {
+                continue;
+            };
+            if n.poll_timeout().is_some_and(|t| t <= now) {
+                n.handle_timeout(now).unwrap();
+            }
+            let round = driver::drive(&self.client, from, n, now).await.unwrap();
+            self.landed.extend(round.landed.iter().map(|(n, _)| *n));
+            self.failed
+                .extend(round.failed.iter().map(|(n, e)| format!("{n}: {e}")));
+        }
+        self.now += 100;
+    }
+
+    async fn run_until(&mut self, steps: usize, done: impl Fn(&Self) -> bool) -> bool {
+        for _ in 0..steps {
+            if done(self) {
+                return true;
+            }
+            self.step().await;
+        }
+        done(self)
+    }
+
+    fn ledger_phase(&self, i: usize, id: B256) -> Option<Phase> {
+        self.nodes[i]
+            .as_ref()?
+            .ledger()
+            .channel(&id)
+            .map(|c| c.phase())
+    }
+
+    fn v_phase(&self, i: usize, v: B256) -> Option<VirtualPhase> {
+        self.nodes[i].as_ref()?.channel(&v).map(|c| c.phase())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn b_offline_after_payments_everyone_honest_gets_its_due_on_chain() {
+    let mut sim = Sim::new(3).await;
+    let adjudicator = sim.chain.adjudicator();
+    let mut start = vec![];
+    for i in 0..3 {
+        start.push(sim.chain.balance(sim.addr(i)).await.unwrap());
+    }
+    let total = start.iter().fold(U256::ZERO, |a, b| a + *b)
+        + sim.chain.balance(adjudicator).await.unwrap();
+    let amounts = [(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])];
+    let (a, i, b) = (sim.addr(0), sim.addr(1), sim.addr(2));
+    let now = sim.now;
+    let l0 = sim
+        .node(0)
+        .ledger_mut()
+        .open(i, &amounts, WINDOW, now)
+        .unwrap();
+    let l1 = sim
+        .node(1)
+        .ledger_mut()
+        .open(b, &amounts, WINDOW, now)
+        .unwrap();
+    let running = sim
+        .run_until(200, |s| {
+            (0..2).all(|k| {
+                s.ledger_phase(k, [l0, l1][k]) == Some(Phase::Running)
+                    && s.ledger_phase(k + 1, [l0, l1][k]) == Some(Phase::Running)
+            })
+        })
+        .await;
+    assert!(running, "ledgers not funded: {:?}", sim.failed);
+    let app = sim.chain.deployed(Artifact::PaymentApp).unwrap();
+    let now = sim.now;
+    let v = sim
+        .node(0)
+        .open(
+            vec![a, i, b],
+            vec![l0, l1],
+            app,
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 3],
+            WINDOW,
+            now,
+        )
+        .unwrap();
+    assert!(
+        sim.run_until(100, |s| (0..3)
+            .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Open)))
+            .await
+    );
+    sim.node(0).pay(v, ETH, U256::from(10)).unwrap();
+    sim.run_until(5, |_| false).await;
+    assert_eq!(
+        sim.nodes[2]
+            .as_ref()
+            .unwrap()
+            .channel(&v)
+            .unwrap()
+            .balance(0),
+        U256::from(30)
+    );
+    // B disappears (it never redeems the voucher on-chain). A challenges V with its certificate.
+    sim.nodes[2] = None;
+    sim.node(0).challenge(v).unwrap();
+    sim.run_until(5, |_| false).await;
+    assert!(sim.landed.contains(&"challenge V"), "{:?}", sim.failed);
+    sim.chain.advance_time(WINDOW + 1).await.unwrap();
+    // V is final on-chain: A and I swap the leaf in their ledger off-chain (S10); I's ledger with B is challenged
+    // when B does not answer the removal, and after its window I claims V's leaf there.
+    let l0_clear = sim
+        .run_until(100, |s| {
+            s.nodes[0]
+                .as_ref()
+                .unwrap()
+                .ledger()
+                .table(&l0)
+                .unwrap()
+                .is_empty()
+        })
+        .await;
+    assert!(l0_clear, "L0 still hosts V: {:?}", sim.failed);
+    assert!(
+        sim.run_until(200, |s| s.ledger_phase(1, l1) == Some(Phase::Disputed))
+            .await,
+        "{:?}",
+        sim.failed
+    );
+    sim.chain.advance_time(WINDOW + 1).await.unwrap();
+    assert!(
+        sim.run_until(200, |s| s.v_phase(1, v) == Some(VirtualPhase::Released))
+            .await,
+        "I did not get V's leaf back: {:?} {:?} {:?}",
+        sim.v_phase(1, v),
+        sim.landed,
+        sim.failed
+    );
+    // A and I close their ledger cooperatively.
+    let now = sim.now;
+    sim.node(0).ledger_mut().close(l0, now).unwrap();
+    assert!(
+        sim.run_until(100, |s| s.ledger_phase(0, l0) == Some(Phase::Closed))
+            .await,
+        "{:?}",
+        sim.failed
+    );
+    // A paid B 10 by a voucher B never redeemed: A ends where it started; I breaks even; B gets its 100 back.
+    for (k, start) in start.iter().enumerate() {
+        assert_eq!(
+            sim.chain.balance(sim.addr(k)).await.unwrap(),
+            *start,
+            "party {k}"
+        );
+    }
+    let after = (0..3usize).map(|k| sim.addr(k)).collect::<Vec<_>>();
+    let mut sum = sim.chain.balance(adjudicator).await.unwrap();
+    for x in after {
+        sum += sim.chain.balance(x).await.unwrap();
+    }
+    assert_eq!(sum, total, "funds conserved");
+    for tx in [
+        "challenge V",
+        "challenge",
+        "withdraw",
+        "claim",
+        "concludeAndWithdraw",
+    ] {
+        assert!(
+            sim.landed.contains(&tx),
+            "{tx} missing from {:?}",
+            sim.landed
+        );
+    }
+}
