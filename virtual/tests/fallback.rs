@@ -63,6 +63,10 @@ impl Sim {
                         .unwrap();
                 let mut v = VirtualNode::open_store(l, k.clone(), 0).unwrap();
                 v.set_app(app, AppKind::Payment);
+                v.set_app(
+                    chain.deployed(Artifact::RockPaperScissors).unwrap(),
+                    AppKind::Game,
+                );
                 Some(v)
             })
             .collect();
@@ -276,4 +280,136 @@ async fn b_offline_after_payments_everyone_honest_gets_its_due_on_chain() {
             sim.landed
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_v_state_registered_by_a_is_answered_with_the_newest_and_the_ledgers_settle_by_it()
+{
+    use ferry_virtual::ledger::app::rps::{self, Hand};
+    let mut sim = Sim::new(3).await;
+    let amounts = [(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])];
+    let (a, i, b) = (sim.addr(0), sim.addr(1), sim.addr(2));
+    let now = sim.now;
+    let l0 = sim
+        .node(0)
+        .ledger_mut()
+        .open(i, &amounts, WINDOW, now)
+        .unwrap();
+    let l1 = sim
+        .node(1)
+        .ledger_mut()
+        .open(b, &amounts, WINDOW, now)
+        .unwrap();
+    assert!(
+        sim.run_until(200, |s| s.ledger_phase(0, l0) == Some(Phase::Running)
+            && s.ledger_phase(2, l1) == Some(Phase::Running))
+            .await
+    );
+    let game = sim.chain.deployed(Artifact::RockPaperScissors).unwrap();
+    let now = sim.now;
+    let v = sim
+        .node(0)
+        .open(
+            vec![a, i, b],
+            vec![l0, l1],
+            game,
+            &[(ETH, [U256::from(30), U256::from(30)])],
+            vec![U256::ZERO; 3],
+            WINDOW,
+            now,
+        )
+        .unwrap();
+    assert!(
+        sim.run_until(100, |s| (0..3)
+            .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Open)))
+            .await
+    );
+    // A commits rock, B plays paper, A reveals: A lost 10.
+    let params = sim.nodes[0]
+        .as_ref()
+        .unwrap()
+        .channel(&v)
+        .unwrap()
+        .params()
+        .clone();
+    let salt = B256::repeat_byte(7);
+    let from = sim.nodes[0]
+        .as_ref()
+        .unwrap()
+        .channel(&v)
+        .unwrap()
+        .current();
+    let m = rps::commit(&params, &from, U256::from(10), Hand::Rock, salt).unwrap();
+    sim.node(0).make_move(v, m).unwrap();
+    sim.run_until(3, |_| false).await;
+    let from = sim.nodes[2]
+        .as_ref()
+        .unwrap()
+        .channel(&v)
+        .unwrap()
+        .current();
+    let m = rps::play(&params, &from, Hand::Paper).unwrap();
+    sim.node(2).make_move(v, m).unwrap();
+    sim.run_until(3, |_| false).await;
+    let from = sim.nodes[0]
+        .as_ref()
+        .unwrap()
+        .channel(&v)
+        .unwrap()
+        .current();
+    let m = rps::reveal(&params, &from, Hand::Rock, salt).unwrap();
+    sim.node(0).make_move(v, m).unwrap();
+    sim.run_until(3, |_| false).await;
+    assert_eq!(
+        sim.nodes[2]
+            .as_ref()
+            .unwrap()
+            .channel(&v)
+            .unwrap()
+            .latest()
+            .map(|l| l.version()),
+        Some(4)
+    );
+    // A cheats: it registers V's certificate, where it still had its stake.
+    let cert = sim.nodes[0]
+        .as_ref()
+        .unwrap()
+        .channel(&v)
+        .unwrap()
+        .certificate()
+        .unwrap();
+    sim.client
+        .challenge(a, &params, &cert.state, &cert.sigs, None)
+        .await
+        .unwrap();
+    // B's node answers with the newest state both endpoints signed (and the certificate).
+    assert!(
+        sim.run_until(20, |s| s.landed.contains(&"challenge V"))
+            .await,
+        "no answer: {:?}",
+        sim.failed
+    );
+    assert_eq!(sim.chain.status_of(v).await.unwrap().version, 4);
+    sim.chain.advance_time(WINDOW + 1).await.unwrap();
+    // V is final on-chain at version 4: both ledgers replace the leaf by that outcome, off-chain (S10).
+    assert!(
+        sim.run_until(100, |s| (0..3)
+            .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Released)))
+            .await,
+        "{:?} {:?}",
+        (0..3).map(|k| sim.v_phase(k, v)).collect::<Vec<_>>(),
+        sim.failed
+    );
+    let bal = |s: &Sim, k: usize, l: B256| {
+        s.nodes[k]
+            .as_ref()
+            .unwrap()
+            .ledger()
+            .channel(&l)
+            .unwrap()
+            .balance(&ETH)
+    };
+    assert_eq!(bal(&sim, 0, l0), U256::from(DEPOSIT - 10));
+    assert_eq!(bal(&sim, 1, l0) + bal(&sim, 1, l1), U256::from(2 * DEPOSIT));
+    assert_eq!(bal(&sim, 2, l1), U256::from(DEPOSIT + 10));
 }

@@ -31,9 +31,13 @@ pub async fn submit(
     tx: &VirtualTx,
 ) -> std::result::Result<ferry_adjudicator::Receipt, ferry_adjudicator::Error> {
     match tx {
-        VirtualTx::Challenge { params, state } => {
+        VirtualTx::Challenge {
+            params,
+            state,
+            cert,
+        } => {
             client
-                .challenge(from, params, &state.state, &state.sigs, None)
+                .challenge(from, params, &state.state, &state.sigs, cert.as_ref())
                 .await
         }
         VirtualTx::Claim {

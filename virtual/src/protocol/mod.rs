@@ -109,6 +109,8 @@ pub enum VirtualTx {
         params: ChannelParams,
         /// The state with its signatures.
         state: ferry_ledger::SignedState,
+        /// V's funding certificate, with a state signed by the endpoints only.
+        cert: Option<ferry_ledger::Certificate>,
     },
     /// `claim` V's leaf in a finalized ledger by V's finalized outcome (S9).
     Claim {

@@ -56,6 +56,8 @@ pub struct VirtualNode<S: Store> {
     vtxs: VecDeque<VirtualTx>,
     /// Claims asked for since the start (asked again after a restart; a repeated claim reverts harmlessly).
     claims_sent: BTreeSet<(B256, B256)>,
+    /// Stale registrations of V answered since the start (V, registered version).
+    answered: BTreeSet<(B256, u64)>,
     persisted: HashMap<B256, Vec<u8>>,
     touched: BTreeSet<B256>,
     policy: IntermediaryPolicy,
@@ -91,6 +93,7 @@ impl<S: Store> VirtualNode<S> {
             events: VecDeque::new(),
             vtxs: VecDeque::new(),
             claims_sent: BTreeSet::new(),
+            answered: BTreeSet::new(),
             persisted: HashMap::new(),
             touched: BTreeSet::new(),
             policy: IntermediaryPolicy::default(),
@@ -1383,10 +1386,21 @@ impl<S: Store> VirtualNode<S> {
             };
             if let Some((id, state, finalizes_at)) = registered {
                 n.touched.insert(id);
+                let version = state.version.to::<u64>();
                 if let Some(c) = n.channels.get_mut(&id)
                     && c.onchain_final.is_none()
                 {
                     c.registered = Some((state, finalizes_at));
+                }
+                // A stale state registered (by a cheating member or a lagging one): answer with the newest this
+                // member holds, before the deadline, which stays (S5).
+                if let Some(c) = n.channels.get(&id)
+                    && c.onchain_final.is_none()
+                    && Self::best_version(c).is_some_and(|best| best > version)
+                    && n.answered.insert((id, version))
+                    && let Some(tx) = Self::best_challenge(c)
+                {
+                    n.vtxs.push_back(tx);
                 }
             }
             if let Ev::Claimed(e) = event
@@ -1493,22 +1507,49 @@ impl<S: Store> VirtualNode<S> {
             .channels
             .get(&id)
             .ok_or(verr(VirtualError::UnknownChannel(id)))?;
-        let state = match (
-            ch.certificate(),
-            ch.prefund_sigs.iter().cloned().collect::<Option<Vec<_>>>(),
-        ) {
-            (Some(cert), _) => ferry_ledger::SignedState::from(cert),
-            (None, Some(sigs)) => ferry_ledger::SignedState {
+        let tx = Self::best_challenge(ch).ok_or(verr(VirtualError::NotFunded))?;
+        self.vtxs.push_back(tx);
+        Ok(())
+    }
+
+    /// The newest state of V this member can register: the latest state both endpoints signed (with the
+    /// certificate), the certificate, or the pre-fund signed by the whole path.
+    fn best_challenge(ch: &VirtualChannel) -> Option<VirtualTx> {
+        let params = ch.params.clone();
+        if let (Some(latest), Some(cert)) = (ch.latest.clone(), ch.certificate()) {
+            return Some(VirtualTx::Challenge {
+                params,
+                state: latest,
+                cert: Some(cert),
+            });
+        }
+        if let Some(cert) = ch.certificate() {
+            return Some(VirtualTx::Challenge {
+                params,
+                state: ferry_ledger::SignedState::from(cert),
+                cert: None,
+            });
+        }
+        let sigs: Vec<Signature> = ch
+            .prefund_sigs
+            .iter()
+            .cloned()
+            .collect::<Option<Vec<_>>>()?;
+        Some(VirtualTx::Challenge {
+            params,
+            state: ferry_ledger::SignedState {
                 state: ch.prefund.clone(),
                 sigs,
             },
-            (None, None) => return Err(verr(VirtualError::NotFunded)),
-        };
-        self.vtxs.push_back(VirtualTx::Challenge {
-            params: ch.params.clone(),
-            state,
-        });
-        Ok(())
+            cert: None,
+        })
+    }
+
+    fn best_version(ch: &VirtualChannel) -> Option<u64> {
+        match Self::best_challenge(ch)? {
+            VirtualTx::Challenge { state, .. } => Some(state.version()),
+            VirtualTx::Claim { .. } => None,
+        }
     }
 
     /// The next event.
