@@ -413,3 +413,111 @@ async fn a_stale_v_state_registered_by_a_is_answered_with_the_newest_and_the_led
     assert_eq!(bal(&sim, 1, l0) + bal(&sim, 1, l1), U256::from(2 * DEPOSIT));
     assert_eq!(bal(&sim, 2, l1), U256::from(DEPOSIT + 10));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_intermediary_offline_during_settle_the_payee_redeems_its_vouchers_and_both_ledgers_are_claimed()
+ {
+    let mut sim = Sim::new(3).await;
+    let adjudicator = sim.chain.adjudicator();
+    let mut start = vec![];
+    for k in 0..3 {
+        start.push(sim.chain.balance(sim.addr(k)).await.unwrap());
+    }
+    let total = start.iter().fold(U256::ZERO, |x, y| x + *y)
+        + sim.chain.balance(adjudicator).await.unwrap();
+    let amounts = [(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])];
+    let (a, i, b) = (sim.addr(0), sim.addr(1), sim.addr(2));
+    let now = sim.now;
+    let l0 = sim
+        .node(0)
+        .ledger_mut()
+        .open(i, &amounts, WINDOW, now)
+        .unwrap();
+    let l1 = sim
+        .node(1)
+        .ledger_mut()
+        .open(b, &amounts, WINDOW, now)
+        .unwrap();
+    assert!(
+        sim.run_until(200, |s| s.ledger_phase(0, l0) == Some(Phase::Running)
+            && s.ledger_phase(2, l1) == Some(Phase::Running))
+            .await
+    );
+    let app = sim.chain.deployed(Artifact::PaymentApp).unwrap();
+    let now = sim.now;
+    let v = sim
+        .node(0)
+        .open(
+            vec![a, i, b],
+            vec![l0, l1],
+            app,
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 3],
+            WINDOW,
+            now,
+        )
+        .unwrap();
+    assert!(
+        sim.run_until(100, |s| (0..3)
+            .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Open)))
+            .await
+    );
+    sim.node(0).pay(v, ETH, U256::from(10)).unwrap();
+    sim.run_until(3, |_| false).await;
+    // The intermediary vanishes as A settles: the final can never be signed by the whole path.
+    sim.nodes[1] = None;
+    let now = sim.now;
+    sim.node(0).settle(v, now).unwrap();
+    sim.run_until(10, |_| false).await;
+    // B challenges V with its certificate and redeems A's voucher on-chain with one move (S7).
+    sim.node(2).challenge(v).unwrap();
+    assert!(
+        sim.run_until(20, |s| s.landed.contains(&"progress V"))
+            .await,
+        "{:?} {:?}",
+        sim.landed,
+        sim.failed
+    );
+    assert_eq!(sim.chain.status_of(v).await.unwrap().version, 2);
+    sim.chain.advance_time(WINDOW + 1).await.unwrap();
+    // V is final on-chain (A 40, B 30). Each endpoint's removal goes unanswered, so each challenges its ledger
+    // with the vanished intermediary; after the windows both claim V's leaf.
+    assert!(
+        sim.run_until(300, |s| s.ledger_phase(0, l0) == Some(Phase::Disputed)
+            && s.ledger_phase(2, l1) == Some(Phase::Disputed))
+            .await,
+        "{:?} {:?} {:?}",
+        sim.ledger_phase(0, l0),
+        sim.ledger_phase(2, l1),
+        sim.failed
+    );
+    sim.chain.advance_time(WINDOW + 1).await.unwrap();
+    assert!(
+        sim.run_until(300, |s| s.v_phase(0, v) == Some(VirtualPhase::Released)
+            && s.v_phase(2, v) == Some(VirtualPhase::Released))
+            .await,
+        "{:?} {:?} {:?}",
+        sim.v_phase(0, v),
+        sim.v_phase(2, v),
+        sim.failed
+    );
+    assert!(
+        sim.run_until(300, |s| s.ledger_phase(0, l0) == Some(Phase::Closed)
+            && s.ledger_phase(2, l1) == Some(Phase::Closed))
+            .await,
+        "{:?} {:?}",
+        sim.landed,
+        sim.failed
+    );
+    // A paid 10 and ends 10 down; B ends 10 up; the intermediary's funds (paid to its address by the withdrawals
+    // and the claims, without it doing anything) are whole.
+    let bal = |k: usize| sim.chain.balance(sim.addr(k));
+    assert_eq!(bal(0).await.unwrap(), start[0] - U256::from(10));
+    assert_eq!(bal(2).await.unwrap(), start[2] + U256::from(10));
+    assert_eq!(bal(1).await.unwrap(), start[1]);
+    let mut sum = sim.chain.balance(adjudicator).await.unwrap();
+    for k in 0..3 {
+        sum += bal(k).await.unwrap();
+    }
+    assert_eq!(sum, total, "funds conserved");
+}

@@ -1307,7 +1307,10 @@ impl LedgerChannel {
                     to: e.to,
                     amount: e.amount,
                 });
-                if self.phase == Phase::Finalized {
+                // After `concludeAndWithdraw` its payouts close the channel. After a challenge, a payout may be a
+                // claim of a sub-channel (same event), so the channel closes when this node's own `withdraw`
+                // landed (a repeated one pays nothing).
+                if self.phase == Phase::Finalized && self.concluded {
                     self.close_out();
                 }
             }

@@ -40,6 +40,13 @@ pub async fn submit(
                 .challenge(from, params, &state.state, &state.sigs, cert.as_ref())
                 .await
         }
+        VirtualTx::Progress {
+            params,
+            from: prev,
+            to,
+            mover,
+            sig,
+        } => client.progress(from, params, prev, to, *mover, sig).await,
         VirtualTx::Claim {
             ledger,
             ledger_state,

@@ -112,6 +112,19 @@ pub enum VirtualTx {
         /// V's funding certificate, with a state signed by the endpoints only.
         cert: Option<ferry_ledger::Certificate>,
     },
+    /// `progress`: an endpoint's move on top of V's registered state (a payee redeeming its vouchers, S7).
+    Progress {
+        /// V's params.
+        params: ChannelParams,
+        /// The registered state.
+        from: State,
+        /// The move.
+        to: State,
+        /// The mover's index on the path.
+        mover: usize,
+        /// The mover's signature on `to`.
+        sig: Signature,
+    },
     /// `claim` V's leaf in a finalized ledger by V's finalized outcome (S9).
     Claim {
         /// The ledger's params.
@@ -134,6 +147,7 @@ impl VirtualTx {
     pub fn name(&self) -> &'static str {
         match self {
             VirtualTx::Challenge { .. } => "challenge V",
+            VirtualTx::Progress { .. } => "progress V",
             VirtualTx::Claim { .. } => "claim",
         }
     }

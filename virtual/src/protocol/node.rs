@@ -58,6 +58,10 @@ pub struct VirtualNode<S: Store> {
     claims_sent: BTreeSet<(B256, B256)>,
     /// Stale registrations of V answered since the start (V, registered version).
     answered: BTreeSet<(B256, u64)>,
+    /// Registrations of V on which this payee redeemed its vouchers since the start.
+    redeemed: BTreeSet<(B256, u64)>,
+    /// Ledgers (V, ledger) where this member, on B's side, asked for V's leaf to go after V was final on-chain.
+    right_removals: BTreeSet<(B256, B256)>,
     persisted: HashMap<B256, Vec<u8>>,
     touched: BTreeSet<B256>,
     policy: IntermediaryPolicy,
@@ -94,6 +98,8 @@ impl<S: Store> VirtualNode<S> {
             vtxs: VecDeque::new(),
             claims_sent: BTreeSet::new(),
             answered: BTreeSet::new(),
+            redeemed: BTreeSet::new(),
+            right_removals: BTreeSet::new(),
             persisted: HashMap::new(),
             touched: BTreeSet::new(),
             policy: IntermediaryPolicy::default(),
@@ -203,10 +209,14 @@ impl<S: Store> VirtualNode<S> {
     }
 
     fn app_of(&self, params: &ChannelParams) -> Result<AppKind> {
+        self.app_of_address(params.app)
+    }
+
+    fn app_of_address(&self, app: Address) -> Result<AppKind> {
         self.apps
-            .get(&params.app)
+            .get(&app)
             .copied()
-            .ok_or(verr(VirtualError::UnknownApp(params.app)))
+            .ok_or(verr(VirtualError::UnknownApp(app)))
     }
 
     /// Sets the terms on which this node routes virtual channels as an intermediary.
@@ -482,7 +492,13 @@ impl<S: Store> VirtualNode<S> {
         if path.first() != Some(&self.address()) {
             return Err(verr(VirtualError::NotMember("the first endpoint")));
         }
-        let params = virtual_params(&self.ctx, path, hops, app, challenge_duration, 0);
+        // Moves allowed on-chain after a challenge (S7): a payee redeems its vouchers with one move each way; a game
+        // needs a round of three.
+        let max_moves = match self.app_of_address(app)? {
+            AppKind::Payment => 2,
+            AppKind::Game => 4,
+        };
+        let params = virtual_params(&self.ctx, path, hops, app, challenge_duration, max_moves);
         let n = params.participants.len();
         let mut sorted = balances.to_vec();
         sorted.sort_by_key(|(a, _)| *a);
@@ -1212,6 +1228,18 @@ impl<S: Store> VirtualNode<S> {
                     c.remove_requested = Some(now);
                 }
             }
+            // V final on-chain: the member on B's side of its left ledger asks for the removal too (once per start);
+            // the member on A's side may be the one that vanished, and an unanswered request makes the ledger
+            // challenge its peer, after which the leaf is claimed.
+            if ch.onchain_final.is_some()
+                && let Some(hop) = left
+                && self.ledger.table(&hop).is_some_and(|t| t.contains(&id))
+                && self.right_removals.insert((id, hop))
+                && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
+                && let Ok(payout) = split(&params, &ch.params, &fin.state, &leaf)
+            {
+                let _ = self.ledger.remove_sub_channel(hop, id, payout, now);
+            }
             // A ledger finalized on-chain with V's leaf in its state: the leaf is claimed there (S9).
             for hop in [left, right].into_iter().flatten() {
                 if let Some(l) = self.ledger.channel(&hop)
@@ -1402,6 +1430,14 @@ impl<S: Store> VirtualNode<S> {
                 {
                     n.vtxs.push_back(tx);
                 }
+                // A payee whose vouchers the registered state does not count redeems them with one move (S7).
+                if let Some(c) = n.channels.get(&id).cloned()
+                    && c.onchain_final.is_none()
+                    && n.app_of(&c.params).ok() == Some(AppKind::Payment)
+                    && let Some(tx) = n.redeem(&c, version)
+                {
+                    n.vtxs.push_back(tx);
+                }
             }
             if let Ev::Claimed(e) = event
                 && let Some(c) = n.channels.get_mut(&e.virtualId)
@@ -1545,10 +1581,52 @@ impl<S: Store> VirtualNode<S> {
         })
     }
 
+    /// The `progress` move by which this payee redeems, on top of V's registered state, the vouchers it holds
+    /// beyond what that state counts; `None` when there is nothing to redeem (or it was asked for already).
+    fn redeem(&mut self, ch: &VirtualChannel, version: u64) -> Option<VirtualTx> {
+        let payer = ch.other_endpoint()?;
+        let (registered, _) = ch.registered.clone()?;
+        let data = ferry_ledger::app::payment::payment_data(&registered).ok()?;
+        let credited = if payer == 0 {
+            data.paidByFirst
+        } else {
+            data.paidByLast
+        };
+        if !ch.received.iter().zip(&credited).any(|(r, c)| r > c) {
+            return None;
+        }
+        let any_sig = ch.received_sigs.iter().flatten().next()?.clone();
+        let totals: Vec<U256> = ch
+            .received
+            .iter()
+            .zip(&credited)
+            .map(|(r, c)| *r.max(c))
+            .collect();
+        let sigs: Vec<Signature> = ch
+            .received_sigs
+            .iter()
+            .map(|s| s.clone().unwrap_or_else(|| any_sig.clone()))
+            .collect();
+        let to =
+            ferry_ledger::app::payment::voucher_move(&ch.params, &registered, ch.me, &totals, sigs)
+                .ok()?;
+        if !self.redeemed.insert((ch.id, version)) {
+            return None;
+        }
+        let sig = self.signer.sign_state(&self.ctx, &to);
+        Some(VirtualTx::Progress {
+            params: ch.params.clone(),
+            from: registered,
+            to,
+            mover: ch.me,
+            sig,
+        })
+    }
+
     fn best_version(ch: &VirtualChannel) -> Option<u64> {
         match Self::best_challenge(ch)? {
             VirtualTx::Challenge { state, .. } => Some(state.version()),
-            VirtualTx::Claim { .. } => None,
+            VirtualTx::Progress { .. } | VirtualTx::Claim { .. } => None,
         }
     }
 
