@@ -339,6 +339,14 @@ impl<S: Store> LedgerNode<S> {
         if self.channels.contains_key(&id) {
             return Err(Error::Protocol(ProtocolError::ChannelExists(id)));
         }
+        self.insert_new(channel)?;
+        Ok(id)
+    }
+
+    /// Adds a channel this node just opened or accepted, with an empty sub-channel table, and commits it; if the
+    /// commit fails the node is as it was.
+    fn insert_new(&mut self, channel: LedgerChannel) -> Result<()> {
+        let id = channel.id();
         self.channels.insert(id, channel);
         self.tables
             .insert(id, SubTree::with_max_leaves(self.config.max_sub_channels));
@@ -348,7 +356,7 @@ impl<S: Store> LedgerNode<S> {
             self.tables.remove(&id);
             return Err(e);
         }
-        Ok(id)
+        Ok(())
     }
 
     /// Pays `amount` of `asset` to the peer.
@@ -459,16 +467,7 @@ impl<S: Store> LedgerNode<S> {
                 return Err(Error::Protocol(ProtocolError::UnknownChannel(id)));
             };
             let channel = LedgerChannel::accept(&self.env(), from, params, prefund, sig, now)?;
-            self.channels.insert(id, channel);
-            self.tables
-                .insert(id, SubTree::with_max_leaves(self.config.max_sub_channels));
-            self.touched.insert(id);
-            if let Err(e) = self.flush() {
-                self.channels.remove(&id);
-                self.tables.remove(&id);
-                return Err(e);
-            }
-            return Ok(());
+            return self.insert_new(channel);
         }
         self.with_channel(id, |ch, env, table| {
             ch.handle_message(env, table, from, msg, now)

@@ -1109,21 +1109,13 @@ impl<S: Store> VirtualNode<S> {
         let leaf = leaf_of(&ch.params, &ch.prefund);
         let right = (me < ch.last()).then(|| ch.params.hops[me]);
         let left = (me > 0).then(|| ch.params.hops[me - 1]);
-        let has_leaf = |node: &Self, hop: B256| {
-            node.ledger.table(&hop).is_some_and(|t| t.contains(&id))
-                && node
-                    .ledger
-                    .channel(&hop)
-                    .and_then(|l| l.supported())
-                    .zip(node.ledger.table(&hop))
-                    .is_some_and(|(s, t)| s.state.outcome.subRoot == t.root())
-        };
+        let has_leaf = |node: &Self, hop: B256| node.holds(hop, &id) && node.table_is_signed(hop);
         // The left member of each ledger asks for the leaf, unless its table already holds it (in a state both
         // signed, or in the leader's proposal in flight).
         if ch.final_state.is_none()
             && ch.onchain_final.is_none()
             && let Some(hop) = right
-            && !self.ledger.table(&hop).is_some_and(|t| t.contains(&id))
+            && !self.holds(hop, &id)
             && ch.add_requested.is_none_or(|t| now >= t + RETRY_MS)
             && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
             && let Ok(contributions) = split(&params, &ch.params, &ch.prefund, &leaf)
@@ -1139,7 +1131,7 @@ impl<S: Store> VirtualNode<S> {
         // A request is retried only while it has not taken effect: an add while the leaf is not in the table, a
         // removal while it still is.
         if let Some(hop) = right {
-            let present = self.ledger.table(&hop).is_some_and(|t| t.contains(&id));
+            let present = self.holds(hop, &id);
             if let Some(c) = self.channels.get_mut(&id) {
                 if present {
                     c.add_requested = None;
@@ -1218,7 +1210,7 @@ impl<S: Store> VirtualNode<S> {
             // Asked for as soon as the leaf is in this member's table, even while another update of the ledger is in
             // flight: the leader batches the removals of many settled channels into one update.
             if let Some(hop) = right
-                && self.ledger.table(&hop).is_some_and(|t| t.contains(&id))
+                && self.holds(hop, &id)
                 && ch.remove_requested.is_none_or(|t| now >= t + RETRY_MS)
                 && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
                 && let Ok(payout) = split(&params, &ch.params, &fin.state, &leaf)
@@ -1233,7 +1225,7 @@ impl<S: Store> VirtualNode<S> {
             // challenge its peer, after which the leaf is claimed.
             if ch.onchain_final.is_some()
                 && let Some(hop) = left
-                && self.ledger.table(&hop).is_some_and(|t| t.contains(&id))
+                && self.holds(hop, &id)
                 && self.right_removals.insert((id, hop))
                 && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
                 && let Ok(payout) = split(&params, &ch.params, &fin.state, &leaf)
@@ -1265,14 +1257,7 @@ impl<S: Store> VirtualNode<S> {
             // Gone: claimed on-chain, or removed by a state both signed (a leader's table already lacks the leaf
             // while its removal waits for the peer's signature).
             let gone = [left, right].into_iter().flatten().all(|hop| {
-                ch.claimed.contains(&hop)
-                    || (self.ledger.table(&hop).is_none_or(|t| !t.contains(&id))
-                        && self
-                            .ledger
-                            .channel(&hop)
-                            .and_then(|l| l.supported())
-                            .zip(self.ledger.table(&hop))
-                            .is_some_and(|(s, t)| s.state.outcome.subRoot == t.root()))
+                ch.claimed.contains(&hop) || (!self.holds(hop, &id) && self.table_is_signed(hop))
             });
             if gone
                 && let Some(c) = self.channels.get_mut(&id)
@@ -1285,6 +1270,20 @@ impl<S: Store> VirtualNode<S> {
         }
     }
 
+    /// Whether ledger `hop`'s table (of the latest state this node signed) holds V's leaf.
+    fn holds(&self, hop: B256, id: &B256) -> bool {
+        self.ledger.table(&hop).is_some_and(|t| t.contains(id))
+    }
+
+    /// Whether ledger `hop`'s table is that of the state both participants signed (no update of it in flight).
+    fn table_is_signed(&self, hop: B256) -> bool {
+        self.ledger
+            .channel(&hop)
+            .and_then(|l| l.supported())
+            .zip(self.ledger.table(&hop))
+            .is_some_and(|(s, t)| s.state.outcome.subRoot == t.root())
+    }
+
     /// Refunds an aborted V's leaf in the ledger where this member stands for A's side (each side gets its
     /// contribution back), and releases V once none of its ledgers holds the leaf.
     fn refund(&mut self, ch: &VirtualChannel, now: u64) {
@@ -1293,10 +1292,8 @@ impl<S: Store> VirtualNode<S> {
         let leaf = leaf_of(&ch.params, &ch.prefund);
         let right = (me < ch.last()).then(|| ch.params.hops[me]);
         let left = (me > 0).then(|| ch.params.hops[me - 1]);
-        let holds =
-            |node: &Self, hop: B256| node.ledger.table(&hop).is_some_and(|t| t.contains(&id));
         if let Some(hop) = right
-            && holds(self, hop)
+            && self.holds(hop, &id)
             && ch.remove_requested.is_none_or(|t| now >= t + RETRY_MS)
             && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
             && let Ok(payout) = split(&params, &ch.params, &ch.prefund, &leaf)
@@ -1309,7 +1306,7 @@ impl<S: Store> VirtualNode<S> {
         if [left, right]
             .into_iter()
             .flatten()
-            .all(|hop| !holds(self, hop))
+            .all(|hop| !self.holds(hop, &id))
             && let Some(c) = self.channels.get_mut(&id)
         {
             c.phase = VirtualPhase::Released;
