@@ -134,6 +134,69 @@ impl Sim {
         done(self)
     }
 
+    /// What each party holds on-chain, and the total with the adjudicator's holdings.
+    async fn holdings(&self) -> (Vec<U256>, U256) {
+        let mut each = vec![];
+        for k in 0..self.keys.len() {
+            each.push(self.chain.balance(self.addr(k)).await.unwrap());
+        }
+        let total = each.iter().fold(U256::ZERO, |x, y| x + *y)
+            + self.chain.balance(self.chain.adjudicator()).await.unwrap();
+        (each, total)
+    }
+
+    /// Opens and funds A–I (A leads) and I–B (I leads), both sides depositing `DEPOSIT`.
+    async fn open_ledgers(&mut self) -> (B256, B256) {
+        let amounts = [(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])];
+        let (i, b) = (self.addr(1), self.addr(2));
+        let now = self.now;
+        let l0 = self
+            .node(0)
+            .ledger_mut()
+            .open(i, &amounts, WINDOW, now)
+            .unwrap();
+        let l1 = self
+            .node(1)
+            .ledger_mut()
+            .open(b, &amounts, WINDOW, now)
+            .unwrap();
+        let running = self
+            .run_until(200, |s| {
+                (0..2).all(|k| {
+                    s.ledger_phase(k, [l0, l1][k]) == Some(Phase::Running)
+                        && s.ledger_phase(k + 1, [l0, l1][k]) == Some(Phase::Running)
+                })
+            })
+            .await;
+        assert!(running, "ledgers not funded: {:?}", self.failed);
+        (l0, l1)
+    }
+
+    /// Opens V over A–I–B with the bundled `app` and A's and B's balances, and waits until all hold it open.
+    async fn open_v(&mut self, hops: (B256, B256), app: Artifact, a: u64, b: u64) -> B256 {
+        let app = self.chain.deployed(app).unwrap();
+        let path = vec![self.addr(0), self.addr(1), self.addr(2)];
+        let now = self.now;
+        let v = self
+            .node(0)
+            .open(
+                path,
+                vec![hops.0, hops.1],
+                app,
+                &[(ETH, [U256::from(a), U256::from(b)])],
+                vec![U256::ZERO; 3],
+                WINDOW,
+                now,
+            )
+            .unwrap();
+        assert!(
+            self.run_until(100, |s| (0..3)
+                .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Open)))
+                .await
+        );
+        v
+    }
+
     fn ledger_phase(&self, i: usize, id: B256) -> Option<Phase> {
         self.nodes[i]
             .as_ref()?
@@ -150,54 +213,9 @@ impl Sim {
 #[tokio::test(flavor = "multi_thread")]
 async fn b_offline_after_payments_everyone_honest_gets_its_due_on_chain() {
     let mut sim = Sim::new(3).await;
-    let adjudicator = sim.chain.adjudicator();
-    let mut start = vec![];
-    for i in 0..3 {
-        start.push(sim.chain.balance(sim.addr(i)).await.unwrap());
-    }
-    let total = start.iter().fold(U256::ZERO, |a, b| a + *b)
-        + sim.chain.balance(adjudicator).await.unwrap();
-    let amounts = [(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])];
-    let (a, i, b) = (sim.addr(0), sim.addr(1), sim.addr(2));
-    let now = sim.now;
-    let l0 = sim
-        .node(0)
-        .ledger_mut()
-        .open(i, &amounts, WINDOW, now)
-        .unwrap();
-    let l1 = sim
-        .node(1)
-        .ledger_mut()
-        .open(b, &amounts, WINDOW, now)
-        .unwrap();
-    let running = sim
-        .run_until(200, |s| {
-            (0..2).all(|k| {
-                s.ledger_phase(k, [l0, l1][k]) == Some(Phase::Running)
-                    && s.ledger_phase(k + 1, [l0, l1][k]) == Some(Phase::Running)
-            })
-        })
-        .await;
-    assert!(running, "ledgers not funded: {:?}", sim.failed);
-    let app = sim.chain.deployed(Artifact::PaymentApp).unwrap();
-    let now = sim.now;
-    let v = sim
-        .node(0)
-        .open(
-            vec![a, i, b],
-            vec![l0, l1],
-            app,
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; 3],
-            WINDOW,
-            now,
-        )
-        .unwrap();
-    assert!(
-        sim.run_until(100, |s| (0..3)
-            .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Open)))
-            .await
-    );
+    let (start, total) = sim.holdings().await;
+    let (l0, l1) = sim.open_ledgers().await;
+    let v = sim.open_v((l0, l1), Artifact::PaymentApp, 50, 20).await;
     sim.node(0).pay(v, ETH, U256::from(10)).unwrap();
     sim.run_until(5, |_| false).await;
     assert_eq!(
@@ -261,12 +279,7 @@ async fn b_offline_after_payments_everyone_honest_gets_its_due_on_chain() {
             "party {k}"
         );
     }
-    let after = (0..3usize).map(|k| sim.addr(k)).collect::<Vec<_>>();
-    let mut sum = sim.chain.balance(adjudicator).await.unwrap();
-    for x in after {
-        sum += sim.chain.balance(x).await.unwrap();
-    }
-    assert_eq!(sum, total, "funds conserved");
+    assert_eq!(sim.holdings().await.1, total, "funds conserved");
     for tx in [
         "challenge V",
         "challenge",
@@ -287,43 +300,10 @@ async fn a_stale_v_state_registered_by_a_is_answered_with_the_newest_and_the_led
 {
     use ferry_virtual::ledger::app::rps::{self, Hand};
     let mut sim = Sim::new(3).await;
-    let amounts = [(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])];
-    let (a, i, b) = (sim.addr(0), sim.addr(1), sim.addr(2));
-    let now = sim.now;
-    let l0 = sim
-        .node(0)
-        .ledger_mut()
-        .open(i, &amounts, WINDOW, now)
-        .unwrap();
-    let l1 = sim
-        .node(1)
-        .ledger_mut()
-        .open(b, &amounts, WINDOW, now)
-        .unwrap();
-    assert!(
-        sim.run_until(200, |s| s.ledger_phase(0, l0) == Some(Phase::Running)
-            && s.ledger_phase(2, l1) == Some(Phase::Running))
-            .await
-    );
-    let game = sim.chain.deployed(Artifact::RockPaperScissors).unwrap();
-    let now = sim.now;
+    let (l0, l1) = sim.open_ledgers().await;
     let v = sim
-        .node(0)
-        .open(
-            vec![a, i, b],
-            vec![l0, l1],
-            game,
-            &[(ETH, [U256::from(30), U256::from(30)])],
-            vec![U256::ZERO; 3],
-            WINDOW,
-            now,
-        )
-        .unwrap();
-    assert!(
-        sim.run_until(100, |s| (0..3)
-            .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Open)))
-            .await
-    );
+        .open_v((l0, l1), Artifact::RockPaperScissors, 30, 30)
+        .await;
     // A commits rock, B plays paper, A reveals: A lost 10.
     let params = sim.nodes[0]
         .as_ref()
@@ -379,7 +359,7 @@ async fn a_stale_v_state_registered_by_a_is_answered_with_the_newest_and_the_led
         .certificate()
         .unwrap();
     sim.client
-        .challenge(a, &params, &cert.state, &cert.sigs, None)
+        .challenge(sim.addr(0), &params, &cert.state, &cert.sigs, None)
         .await
         .unwrap();
     // B's node answers with the newest state both endpoints signed (and the certificate).
@@ -418,50 +398,9 @@ async fn a_stale_v_state_registered_by_a_is_answered_with_the_newest_and_the_led
 async fn the_intermediary_offline_during_settle_the_payee_redeems_its_vouchers_and_both_ledgers_are_claimed()
  {
     let mut sim = Sim::new(3).await;
-    let adjudicator = sim.chain.adjudicator();
-    let mut start = vec![];
-    for k in 0..3 {
-        start.push(sim.chain.balance(sim.addr(k)).await.unwrap());
-    }
-    let total = start.iter().fold(U256::ZERO, |x, y| x + *y)
-        + sim.chain.balance(adjudicator).await.unwrap();
-    let amounts = [(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])];
-    let (a, i, b) = (sim.addr(0), sim.addr(1), sim.addr(2));
-    let now = sim.now;
-    let l0 = sim
-        .node(0)
-        .ledger_mut()
-        .open(i, &amounts, WINDOW, now)
-        .unwrap();
-    let l1 = sim
-        .node(1)
-        .ledger_mut()
-        .open(b, &amounts, WINDOW, now)
-        .unwrap();
-    assert!(
-        sim.run_until(200, |s| s.ledger_phase(0, l0) == Some(Phase::Running)
-            && s.ledger_phase(2, l1) == Some(Phase::Running))
-            .await
-    );
-    let app = sim.chain.deployed(Artifact::PaymentApp).unwrap();
-    let now = sim.now;
-    let v = sim
-        .node(0)
-        .open(
-            vec![a, i, b],
-            vec![l0, l1],
-            app,
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; 3],
-            WINDOW,
-            now,
-        )
-        .unwrap();
-    assert!(
-        sim.run_until(100, |s| (0..3)
-            .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Open)))
-            .await
-    );
+    let (start, total) = sim.holdings().await;
+    let (l0, l1) = sim.open_ledgers().await;
+    let v = sim.open_v((l0, l1), Artifact::PaymentApp, 50, 20).await;
     sim.node(0).pay(v, ETH, U256::from(10)).unwrap();
     sim.run_until(3, |_| false).await;
     // The intermediary vanishes as A settles: the final can never be signed by the whole path.
@@ -515,9 +454,5 @@ async fn the_intermediary_offline_during_settle_the_payee_redeems_its_vouchers_a
     assert_eq!(bal(0).await.unwrap(), start[0] - U256::from(10));
     assert_eq!(bal(2).await.unwrap(), start[2] + U256::from(10));
     assert_eq!(bal(1).await.unwrap(), start[1]);
-    let mut sum = sim.chain.balance(adjudicator).await.unwrap();
-    for k in 0..3 {
-        sum += bal(k).await.unwrap();
-    }
-    assert_eq!(sum, total, "funds conserved");
+    assert_eq!(sim.holdings().await.1, total, "funds conserved");
 }
