@@ -12,6 +12,18 @@ pub enum Error {
     /// The chain could not be reached or read.
     #[error("chain: {0}")]
     Chain(String),
+    /// The network refused to queue a message.
+    #[error("network: {0}")]
+    Network(String),
+    /// A setting is missing or wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The node's task has stopped: nothing more can be asked of it.
+    #[error("the node has stopped")]
+    Stopped,
+    /// Something awaited did not happen in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
 }
 
 /// `Result` with this crate's [`Error`].

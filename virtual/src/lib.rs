@@ -13,6 +13,7 @@
 //! The QUIC node runtime is built in this crate on top of these.
 
 mod error;
+pub mod node;
 pub mod protocol;
 
 pub use error::{Error, Result};

@@ -249,7 +249,12 @@ impl<S: Store> VirtualNode<S> {
         self.ledger.into_store()
     }
 
-    /// A virtual channel.
+    /// Every virtual channel this node is on, by id.
+    pub fn channels(&self) -> impl Iterator<Item = &VirtualChannel> {
+        self.channels.values()
+    }
+
+    /// One virtual channel this node is on.
     pub fn channel(&self, id: &B256) -> Option<&VirtualChannel> {
         self.channels.get(id)
     }
