@@ -12,9 +12,11 @@
 //!
 //! The QUIC node runtime is built in this crate on top of these.
 
+pub mod cli;
 mod error;
 pub mod node;
 pub mod protocol;
+pub mod rpc;
 
 pub use error::{Error, Result};
 pub use ferry_adjudicator as adjudicator;
