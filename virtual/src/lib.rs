@@ -14,6 +14,8 @@
 
 mod error;
 pub mod protocol;
+pub mod transport;
+pub mod wire;
 
 pub use error::{Error, Result};
 pub use ferry_adjudicator as adjudicator;

@@ -1,0 +1,1 @@
+//! QUIC transport between Ferry nodes (being written).

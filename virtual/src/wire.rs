@@ -1,0 +1,1 @@
+//! The frame format on the wire (being written).
