@@ -1,1 +1,0 @@
-//! QUIC transport between Ferry nodes (being written).
