@@ -496,7 +496,13 @@ impl Inner {
                     bump(&self.stats.bytes_received, len as u64);
                     frame
                 }
-                Ok(None) => break "the peer finished its stream".into(),
+                Ok(None) => {
+                    // A peer ends its stream when it closes the connection: wait a moment for the reason.
+                    let closed =
+                        tokio::time::timeout(Duration::from_secs(1), link.conn.closed()).await;
+                    break closed
+                        .map_or_else(|_| "the peer finished its stream".into(), |c| describe(&c));
+                }
                 Err(e) if e.is_violation() => {
                     violation = Some((violation_code(&e), e.to_string()));
                     break e.to_string();
@@ -652,12 +658,13 @@ impl Inner {
                     () = self.shut_down() => return,
                 }
             }
-            if send.write_all(&buf).await.is_err() {
-                return;
-            }
+            // Counted before the write: the peer may acknowledge before this task runs again.
             bump(&self.stats.frames_sent, frames);
             bump(&self.stats.messages_sent, messages);
             bump(&self.stats.bytes_sent, buf.len() as u64);
+            if send.write_all(&buf).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -427,7 +427,6 @@ impl Transport {
     /// the store for the next start.
     pub async fn shutdown(&self) {
         let inner = &self.inner;
-        inner.shutdown.send_replace(true);
         let code = quinn::VarInt::from_u32(close_code::SHUTDOWN);
         {
             let mut peers = lock(&inner.peers);
@@ -438,6 +437,8 @@ impl Transport {
             }
         }
         inner.endpoint.close(code, b"shutdown");
+        // Connections first: the tasks that stop now must not end their streams on a connection still open.
+        inner.shutdown.send_replace(true);
         drop(lock(&inner.store).take());
         let _ = tokio::time::timeout(Duration::from_secs(1), inner.endpoint.wait_idle()).await;
     }

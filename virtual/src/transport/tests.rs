@@ -166,7 +166,7 @@ impl Raw {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_transports_exchange_both_ways_and_acks_empty_the_outbox() {
     let (a, mut a_rx) = node().await;
     let (b, mut b_rx) = node().await;
@@ -213,7 +213,7 @@ async fn two_transports_exchange_both_ways_and_acks_empty_the_outbox() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_dials_keep_one_connection() {
     let (a, mut a_rx) = node().await;
     let (b, mut b_rx) = node().await;
@@ -581,4 +581,67 @@ async fn a_peer_that_never_acknowledges_gets_only_the_window() {
     assert!(reason.contains("never sent"), "{reason}");
     assert_eq!(t.stats().outbox, 92);
     t.shutdown().await;
+}
+
+#[tokio::test]
+async fn messages_to_a_peer_that_is_down_go_out_once_it_listens() {
+    // Reserve a port, and free it: the peer will listen there later.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (a, _a_rx) = node().await;
+    let b_id = Identity::ephemeral(Signer::random()).unwrap();
+    let b_addr = b_id.address();
+    a.add_peer(b_addr, port);
+    for n in 1..=10 {
+        a.send(b_addr, msg(n)).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(a.connected().is_empty());
+    let (b, mut b_rx) = Transport::start(
+        TransportConfig {
+            listen: port,
+            ..TransportConfig::default()
+        },
+        b_id,
+        MemoryStore::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        messages(&mut b_rx, a.address(), 10).await,
+        (1..=10).collect::<Vec<_>>()
+    );
+    eventually("A's outbox empty", || a.stats().outbox == 0).await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_node_that_does_not_read_its_inbound_still_gets_its_own_messages_acknowledged() {
+    let (a, mut a_rx) = node().await;
+    // B never reads its events.
+    let (b, _b_rx) = node().await;
+    a.add_peer(b.address(), b.local_addr());
+    let flood = INBOUND_CAPACITY + 3 * TransportConfig::default().window;
+    a.send_batch((1..=flood as u64).map(|n| (b.address(), msg(n))).collect())
+        .unwrap();
+    eventually("B's inbound is full and A's window is out", || {
+        let s = a.stats();
+        s.outbox > 0 && s.in_flight == TransportConfig::default().window as u64
+    })
+    .await;
+    // B's own messages go out and are acknowledged while its node is busy.
+    for n in 1..=50 {
+        b.send(a.address(), msg(n)).unwrap();
+    }
+    assert_eq!(
+        messages(&mut a_rx, b.address(), 50).await,
+        (1..=50).collect::<Vec<_>>()
+    );
+    eventually("B's outbox empty", || b.stats().outbox == 0).await;
+    assert!(b.stats().delivered <= (INBOUND_CAPACITY + 1) as u64);
+    a.shutdown().await;
+    b.shutdown().await;
 }
