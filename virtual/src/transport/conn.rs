@@ -23,6 +23,8 @@ pub const HELLO_DOMAIN: &[u8] = b"ferry/hello/v1";
 pub const HELLO_LABEL: &[u8] = b"ferry hello";
 /// The handshake version in [`Hello::version`].
 pub const HELLO_VERSION: u16 = 1;
+/// At most this many incoming connections are between their first packet and their `Hello`; more are refused.
+pub const MAX_HANDSHAKES: usize = 256;
 /// Time for the QUIC handshake, and then for the `Hello` exchange.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -280,7 +282,19 @@ impl Inner {
             let Some(incoming) = incoming else {
                 return;
             };
-            tokio::spawn(self.clone().accept(incoming));
+            match self.handshakes.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let inner = self.clone();
+                    tokio::spawn(async move {
+                        inner.accept(incoming).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    tracing::warn!(remote = %incoming.remote_address(), "too many handshakes: refused");
+                    incoming.refuse();
+                }
+            }
         }
     }
 
@@ -439,6 +453,9 @@ impl Inner {
             let state = peers
                 .entry(peer)
                 .or_insert_with(|| Peer::new(super::PeerRecord::fresh()));
+            // A link that died and is not yet unlinked counts as connected still: no Connected without a
+            // Disconnected before it.
+            let connected = state.link.is_none();
             let mut replaced = None;
             if let Some(existing) = state.live_link() {
                 // Both dialed at once: keep the connection the lower address dialed. The same dialer again: it
@@ -456,7 +473,7 @@ impl Inner {
             }
             link.set_sent_high(state.record.acked);
             state.link = Some(link.clone());
-            (replaced.is_none(), replaced, state.lane.clone())
+            (connected, replaced, state.lane.clone())
         };
         if let Some(old) = replaced {
             old.close(

@@ -282,6 +282,8 @@ struct Inner {
     stats: Counters,
     shutdown: watch::Sender<bool>,
     next_link_id: AtomicU64,
+    /// Incoming connections not yet authenticated.
+    handshakes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Transport {
@@ -332,6 +334,7 @@ impl Transport {
             stats: Counters::default(),
             shutdown: watch::Sender::new(false),
             next_link_id: AtomicU64::new(1),
+            handshakes: Arc::new(tokio::sync::Semaphore::new(conn::MAX_HANDSHAKES)),
         });
         tokio::spawn(inner.clone().accept_loop());
         Ok((Transport { inner }, receiver))
