@@ -1,6 +1,6 @@
 //! The one error type of `ferry-virtual`.
 
-/// Everything that can go wrong in the virtual-channel protocol.
+/// Everything that can go wrong in the virtual-channel protocol and the node runtime.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The ledger layer refused (channel rules, a ledger protocol error, the store).
@@ -9,6 +9,12 @@ pub enum Error {
     /// The virtual-channel protocol refused.
     #[error(transparent)]
     Virtual(#[from] crate::protocol::VirtualError),
+    /// The transport refused or failed.
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
+    /// A frame could not be encoded or decoded.
+    #[error(transparent)]
+    Wire(#[from] crate::wire::WireError),
     /// The chain could not be reached or read.
     #[error("chain: {0}")]
     Chain(String),

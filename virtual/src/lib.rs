@@ -17,6 +17,8 @@ mod error;
 pub mod node;
 pub mod protocol;
 pub mod rpc;
+pub mod transport;
+pub mod wire;
 
 pub use error::{Error, Result};
 pub use ferry_adjudicator as adjudicator;

@@ -13,7 +13,8 @@ use ferry_ledger::Signer;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::node::{GameMove, Node, NodeConfig, NodeEvent, OpenVirtual};
+use crate::node::{GameMove, Node, NodeConfig, NodeEvent, NodeSetup, OpenVirtual};
+use crate::transport::Transport;
 use crate::protocol::{AppKind, VirtualPhase};
 use crate::{Error, Result};
 
@@ -168,19 +169,32 @@ fn demo_config(i: usize) -> Result<NodeConfig> {
     Ok(config)
 }
 
-/// Launches Alice, Ingrid and Bob (the chain's accounts 1–3) and introduces them to each other.
-async fn launch_all(chain: &Arc<EmbeddedChain>) -> Result<[Node; 3]> {
-    let net = crate::node::MemoryNetwork::new();
+/// Launches Alice, Ingrid and Bob (the chain's accounts 1–3) on loopback QUIC and introduces them to each other.
+async fn launch_all(chain: &Arc<EmbeddedChain>) -> Result<([Node; 3], Vec<Transport>)> {
     let mut nodes = Vec::new();
+    let mut transports: Vec<Transport> = Vec::new();
     for i in 1..=3 {
-        let config = demo_config(i)?;
-        let (link, inbound) = net.join(config.signer.address());
-        let store = ferry_ledger::store::RedbStore::in_memory()?;
-        nodes.push(Node::start(config, store, chain.clone(), link, inbound).await?);
+        let setup = NodeSetup {
+            data_dir: None,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            peers: Vec::new(),
+            transport: Default::default(),
+        };
+        let (node, transport) = Node::launch(demo_config(i)?, setup, chain.clone()).await?;
+        nodes.push(node);
+        transports.push(transport);
     }
-    nodes
+    for a in &transports {
+        for b in &transports {
+            if a.address() != b.address() {
+                a.add_peer(b.address(), b.local_addr());
+            }
+        }
+    }
+    let nodes = nodes
         .try_into()
-        .map_err(|_| Error::Config("three demo nodes".into()))
+        .map_err(|_| Error::Config("three demo nodes".into()))?;
+    Ok((nodes, transports))
 }
 
 /// Collects the transactions a node lands, from its event stream.
@@ -223,7 +237,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     );
     let steps = Steps::new(opts.progress, 7 + opts.payments + opts.rounds);
     steps.step("start", "three nodes on loopback QUIC");
-    let [alice, ingrid, bob] = launch_all(&chain).await?;
+    let ([alice, ingrid, bob], transports) = launch_all(&chain).await?;
     let landed = Arc::new(std::sync::Mutex::new(Vec::new()));
     let collectors: Vec<_> = [&alice, &ingrid, &bob]
         .into_iter()
@@ -299,7 +313,8 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     let stake = U256::from(ETH_WEI / 100);
     let mut version = 1u64;
     for round in 0..opts.rounds {
-        let (a_hand, b_hand) = (1 + (round % 3) as u8, 1 + ((round * 2 + 1) % 3) as u8);
+        // Alice: rock, paper, scissors, …; Bob: scissors, rock, rock, …: Alice wins two rounds of three.
+        let (a_hand, b_hand) = (1 + (round % 3) as u8, [3, 1, 1][(round % 3) as usize]);
         alice
             .game_move(
                 g,
@@ -361,6 +376,9 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport> {
     }
     for n in [&alice, &ingrid, &bob] {
         n.shutdown().await;
+    }
+    for t in &transports {
+        t.shutdown().await;
     }
     // With the nodes and their handles gone, each event stream ends once its collector has read all of it.
     drop((alice, ingrid, bob));

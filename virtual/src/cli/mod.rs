@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod demo;
+mod node_cmd;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -310,9 +311,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Node { .. } | Command::Deploy { .. } => Err(Error::Config(
-            "INTERIM: waits for the QUIC transport merge".into(),
-        )),
+        Command::Node { config } => node_cmd::run(&config).await,
+        Command::Deploy {
+            chain,
+            chain_id,
+            key_file,
+        } => node_cmd::deploy(&chain, chain_id, &key_file).await,
         Command::Status { api } => print_json(&client(&api)?.status().await.map_err(api_err)?),
         Command::Peer { api, address, at } => {
             client(&api)?.add_peer(address, at).await.map_err(api_err)

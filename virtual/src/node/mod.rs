@@ -6,6 +6,7 @@
 //! chain duties. After each, what the core produced leaves: messages to the network (which persists them in its
 //! outbox first), events to subscribers. Every state change is committed by the core before any of it is released.
 
+mod launch;
 pub mod network;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use crate::protocol::{
     AppKind, IntermediaryPolicy, VirtualChannel, VirtualEvent, VirtualNode, VirtualPhase, driver,
 };
 use crate::{Error, Result};
+pub use launch::NodeSetup;
 pub use network::{Inbound, MemoryLink, MemoryNetwork, Network};
 
 /// Store namespace of the runtime's own records (a game player's hidden hand and salt, kept until revealed).
@@ -631,9 +633,10 @@ impl<S: Store + 'static> Runtime<S> {
             Inbound::Disconnected { peer, reason } => {
                 self.emit(NodeEvent::PeerDisconnected { peer, reason })
             }
-            Inbound::Rejected { remote, reason } => {
-                self.emit(NodeEvent::ConnectionRejected { remote, reason })
-            }
+            Inbound::Rejected { remote, reason } => self.emit(NodeEvent::ConnectionRejected {
+                remote: remote.to_string(),
+                reason,
+            }),
         }
     }
 

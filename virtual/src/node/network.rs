@@ -8,37 +8,8 @@ use alloy::primitives::Address;
 use tokio::sync::mpsc;
 
 use crate::protocol::Message;
+pub use crate::transport::Inbound;
 use crate::{Error, Result};
-
-/// What a network hands a node.
-// Messages are the common case and move by value through a channel: boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Inbound {
-    /// A message from an authenticated peer.
-    Message {
-        /// The sender's channel address (proven by the transport's handshake).
-        from: Address,
-        /// The message.
-        msg: Message,
-    },
-    /// A peer is connected and authenticated.
-    Connected(Address),
-    /// A peer's connection ended.
-    Disconnected {
-        /// The peer.
-        peer: Address,
-        /// Why.
-        reason: String,
-    },
-    /// A connection was refused (wrong proof, malformed traffic, a flood).
-    Rejected {
-        /// Where it came from.
-        remote: String,
-        /// Why.
-        reason: String,
-    },
-}
 
 /// The sending side of a node's network. Delivery is best-effort from the protocol's point of view: the protocol
 /// cores resend what a peer has not answered, so a message lost here is made good later.
