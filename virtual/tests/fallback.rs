@@ -676,3 +676,99 @@ async fn the_intermediary_offline_during_open_both_endpoints_get_their_sides_bac
 async fn the_intermediary_back_after_its_open_failed_pays_the_fee_back_and_everyone_ends_whole() {
     intermediary_offline_during_open(true, true).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_intermediary_offline_during_run_endpoints_get_their_latest_balances_and_the_hub_back_its_due()
+ {
+    let mut sim = Sim::new(3).await;
+    let (start, total) = sim.holdings().await;
+    let (l0, l1) = sim.open_ledgers().await;
+    let v = sim.open_v((l0, l1), Artifact::PaymentApp, 50, 20).await;
+    // Payments both ways: A pays 10 and 5, B pays 3.
+    sim.node(0).pay(v, ETH, U256::from(10)).unwrap();
+    sim.node(2).pay(v, ETH, U256::from(3)).unwrap();
+    sim.node(0).pay(v, ETH, U256::from(5)).unwrap();
+    sim.run_until(3, |_| false).await;
+    let balance = |s: &Sim, k: usize| s.nodes[k].as_ref().unwrap().channel(&v).unwrap().balance(0);
+    assert_eq!(
+        (balance(&sim, 0), balance(&sim, 2)),
+        (U256::from(38), U256::from(32))
+    );
+    // The intermediary disappears (its node is kept aside with everything it stored; it comes back later).
+    let away = sim.nodes[1].take();
+    // A and B still talk, but no final can be signed without I. A challenges V with its certificate; each payee
+    // redeems the other's latest voucher on top of the registered state with one progress move (S7).
+    sim.node(0).challenge(v).unwrap();
+    assert!(
+        sim.run_until(20, |s| s
+            .landed
+            .iter()
+            .filter(|t| **t == "progress V")
+            .count()
+            == 2)
+            .await,
+        "{:?} {:?}",
+        sim.landed,
+        sim.failed
+    );
+    let status = sim.chain.status_of(v).await.unwrap();
+    assert_eq!((status.version, status.moves), (3, 2));
+    sim.chain.advance_time(WINDOW + 1).await.unwrap();
+    // V is final on-chain (A 38, B 32). Each endpoint's removal of V's leaf goes unanswered, so each challenges its
+    // ledger with I.
+    assert!(
+        sim.run_until(200, |s| s.ledger_phase(0, l0) == Some(Phase::Disputed)
+            && s.ledger_phase(2, l1) == Some(Phase::Disputed))
+            .await,
+        "{:?} {:?} {:?}",
+        sim.ledger_phase(0, l0),
+        sim.ledger_phase(2, l1),
+        sim.failed
+    );
+    // I comes back before the ledgers finalize: from its stored cursor on it reads V's registration, the two
+    // moves, V's finalization and the challenges of both its ledgers, and holds V's on-chain outcome.
+    sim.nodes[1] = away;
+    sim.run_until(10, |_| false).await;
+    let outcome = sim.nodes[1]
+        .as_ref()
+        .unwrap()
+        .channel(&v)
+        .unwrap()
+        .onchain_final()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        outcome.outcome.assets[0].balances,
+        vec![U256::from(38), U256::ZERO, U256::from(32)]
+    );
+    for l in [l0, l1] {
+        assert_eq!(sim.ledger_phase(1, l), Some(Phase::Disputed));
+    }
+    sim.chain.advance_time(WINDOW + 1).await.unwrap();
+    // Both ledgers finalize with V's leaf in them; the leaf is claimed in each by V's outcome (with a Merkle proof
+    // against the ledger's finalized state), and the withdrawals pay everyone's balances.
+    assert!(
+        sim.run_until(300, |s| (0..3)
+            .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Released))
+            && [(0, l0), (1, l0), (1, l1), (2, l1)]
+                .iter()
+                .all(|(k, l)| s.ledger_phase(*k, *l) == Some(Phase::Closed)))
+            .await,
+        "{:?} {:?} {:?}",
+        (0..3).map(|k| sim.v_phase(k, v)).collect::<Vec<_>>(),
+        sim.landed,
+        sim.failed
+    );
+    let claims = sim.landed.iter().filter(|t| **t == "claim").count();
+    assert_eq!(claims, 2, "one claim per ledger: {:?}", sim.landed);
+    // A paid 15 and received 3; B the reverse; I, not robbed, has exactly what it put in, at its address.
+    assert_eq!(sim.balance_of(0).await, start[0] - U256::from(12));
+    assert_eq!(sim.balance_of(2).await, start[2] + U256::from(12));
+    assert_eq!(sim.balance_of(1).await, start[1]);
+    assert_eq!(sim.holdings().await.1, total, "funds conserved");
+    assert_eq!(
+        sim.chain.balance(sim.chain.adjudicator()).await.unwrap(),
+        U256::ZERO,
+        "nothing stays locked"
+    );
+}
