@@ -677,6 +677,135 @@ async fn the_intermediary_back_after_its_open_failed_pays_the_fee_back_and_every
     intermediary_offline_during_open(true, true).await;
 }
 
+/// A rock-paper-scissors V (stake 10) where player `stopper` stops mid-round: the other player's move waits for a
+/// countersignature that never comes. The other challenges V with the latest state both signed (and the
+/// certificate) and its node plays the waiting move on-chain with `progress`; the stopper never answers there, V
+/// finalizes, and the outcome is claimed in the stopper's ledger with the intermediary.
+async fn a_player_stops_mid_round(stopper: usize) {
+    use ferry_virtual::ledger::app::rps::{self, Hand};
+    let mut sim = Sim::new(3).await;
+    let (start, total) = sim.holdings().await;
+    let (l0, l1) = sim.open_ledgers().await;
+    let v = sim
+        .open_v((l0, l1), Artifact::RockPaperScissors, 30, 30)
+        .await;
+    let current = |s: &Sim, k: usize| s.nodes[k].as_ref().unwrap().channel(&v).unwrap().current();
+    let latest = |s: &Sim, k: usize| {
+        s.nodes[k]
+            .as_ref()
+            .unwrap()
+            .channel(&v)
+            .unwrap()
+            .latest()
+            .map(|l| l.version())
+    };
+    let params = sim.nodes[0]
+        .as_ref()
+        .unwrap()
+        .channel(&v)
+        .unwrap()
+        .params()
+        .clone();
+    let (salt, stake) = (B256::repeat_byte(7), U256::from(10));
+    // A commits rock.
+    let m = rps::commit(&params, &current(&sim, 0), stake, Hand::Rock, salt).unwrap();
+    sim.node(0).make_move(v, m).unwrap();
+    sim.run_until(3, |_| false).await;
+    assert_eq!(latest(&sim, 2), Some(2));
+    let (active, winner, loser) = if stopper == 0 {
+        // B plays paper and A, who would lose, stops before countersigning it.
+        sim.nodes[0] = None;
+        let m = rps::play(&params, &current(&sim, 2), Hand::Paper).unwrap();
+        sim.node(2).make_move(v, m).unwrap();
+        (2, 2, 0)
+    } else {
+        // B plays scissors (both sign it); A reveals rock and wins, and B stops before countersigning the reveal.
+        let m = rps::play(&params, &current(&sim, 2), Hand::Scissors).unwrap();
+        sim.node(2).make_move(v, m).unwrap();
+        sim.run_until(3, |_| false).await;
+        assert_eq!(latest(&sim, 0), Some(3));
+        sim.nodes[2] = None;
+        let m = rps::reveal(&params, &current(&sim, 0), Hand::Rock, salt).unwrap();
+        sim.node(0).make_move(v, m).unwrap();
+        (0, 0, 2)
+    };
+    sim.run_until(3, |_| false).await;
+    let registered = latest(&sim, active).unwrap();
+    sim.node(active).challenge(v).unwrap();
+    assert!(
+        sim.run_until(20, |s| s.landed.contains(&"progress V"))
+            .await,
+        "{:?} {:?}",
+        sim.landed,
+        sim.failed
+    );
+    // The round finished on-chain: one move on top of the registered state, within the game's max_moves.
+    let status = sim.chain.status_of(v).await.unwrap();
+    assert_eq!(status.version, registered + 1);
+    assert_eq!(status.moves, 1);
+    assert!(
+        u64::from(status.moves) <= params.maxMoves.to::<u64>() && params.maxMoves.to::<u64>() == 4
+    );
+    sim.chain.advance_time(WINDOW + 1).await.unwrap();
+    // V is final on-chain: the active player and I replace the leaf in their ledger off-chain (S10); I's removal in
+    // its ledger with the stopper goes unanswered, so I challenges that ledger and claims the leaf after the window.
+    let (stopped_ledger, active_ledger) = if stopper == 0 { (l0, l1) } else { (l1, l0) };
+    assert!(
+        sim.run_until(200, |s| s.ledger_phase(1, stopped_ledger)
+            == Some(Phase::Disputed)
+            && s.v_phase(active, v) == Some(VirtualPhase::Released))
+            .await,
+        "{:?} {:?} {:?}",
+        sim.ledger_phase(1, stopped_ledger),
+        sim.v_phase(active, v),
+        sim.failed
+    );
+    sim.chain.advance_time(WINDOW + 1).await.unwrap();
+    assert!(
+        sim.run_until(300, |s| s.ledger_phase(1, stopped_ledger)
+            == Some(Phase::Closed)
+            && s.v_phase(1, v) == Some(VirtualPhase::Released))
+            .await,
+        "{:?} {:?} {:?}",
+        sim.v_phase(1, v),
+        sim.landed,
+        sim.failed
+    );
+    assert!(sim.landed.contains(&"claim"), "{:?}", sim.landed);
+    let now = sim.now;
+    sim.node(active)
+        .ledger_mut()
+        .close(active_ledger, now)
+        .unwrap();
+    assert!(
+        sim.run_until(100, |s| s.ledger_phase(active, active_ledger)
+            == Some(Phase::Closed))
+            .await,
+        "{:?}",
+        sim.failed
+    );
+    // The winner took the stake, the loser lost it; the intermediary breaks even; nothing stays locked.
+    assert_eq!(sim.balance_of(winner).await, start[winner] + stake);
+    assert_eq!(sim.balance_of(loser).await, start[loser] - stake);
+    assert_eq!(sim.balance_of(1).await, start[1]);
+    assert_eq!(sim.holdings().await.1, total, "funds conserved");
+    assert_eq!(
+        sim.chain.balance(sim.chain.adjudicator()).await.unwrap(),
+        U256::ZERO,
+        "nothing stays locked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_player_stopping_before_revealing_loses_to_the_play_made_on_chain_by_progress() {
+    a_player_stops_mid_round(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_player_stopping_before_countersigning_the_reveal_loses_to_the_reveal_made_on_chain() {
+    a_player_stops_mid_round(2).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_intermediary_offline_during_run_endpoints_get_their_latest_balances_and_the_hub_back_its_due()
  {

@@ -1260,3 +1260,95 @@ fn a_member_that_gave_up_an_open_waits_for_its_abandoned_update_and_challenges_v
         (net.nodes[2].channel(&v).unwrap().prefund(), false)
     );
 }
+
+#[test]
+fn a_game_move_left_without_its_countersignature_is_played_on_chain_with_progress() {
+    use ferry_virtual::ledger::app::rps::{self, Hand};
+    let mut net = Net::path(3);
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xbb),
+            &[(ETH, [U256::from(30), U256::from(30)])],
+            vec![U256::ZERO; 3],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    let params = net.nodes[0].channel(&v).unwrap().params().clone();
+    let current = |net: &Net, k: usize| net.nodes[k].channel(&v).unwrap().current();
+    let salt = B256::repeat_byte(9);
+    // A commits (both sign); B plays, and its move never reaches A.
+    let m = rps::commit(&params, &current(&net, 0), U256::from(10), Hand::Rock, salt).unwrap();
+    net.nodes[0].make_move(v, m).unwrap();
+    net.pump();
+    let play = rps::play(&params, &current(&net, 2), Hand::Paper).unwrap();
+    net.nodes[2].make_move(v, play.clone()).unwrap();
+    net.step(|from, _| from == 2);
+    net.tx_log.clear();
+    // B challenges V with the latest state both signed, and the chain registers it: B's node plays its waiting move
+    // on top of it with progress (S7), once however often the event comes.
+    net.nodes[2].challenge(v).unwrap();
+    net.step(|_, _| false);
+    let asked = challenges_by(&net, 2);
+    assert_eq!(asked.len(), 1);
+    assert_eq!((asked[0].0.version(), asked[0].1), (2, true));
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: asked[0].0.state.clone(),
+        sigs: asked[0].0.sigs.clone(),
+    });
+    let now = net.now;
+    for _ in 0..2 {
+        net.nodes[2]
+            .handle_chain_event(900, 0, &registered, now)
+            .unwrap();
+    }
+    net.step(|_, _| false);
+    let moves: Vec<_> = net
+        .tx_log
+        .iter()
+        .filter_map(|(k, tx)| match tx {
+            Tx::Virtual(VirtualTx::Progress {
+                from,
+                to,
+                mover,
+                sig,
+                ..
+            }) => Some((*k, from.clone(), to.clone(), *mover, sig.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    assert_eq!(
+        (moves[0].0, &moves[0].1, &moves[0].2, moves[0].3),
+        (2, &asked[0].0.state, &play, 2)
+    );
+    // A learns B's move from the chain: its next move starts from there, and is played on-chain too.
+    let progressed = Ev::Progressed(IAdjudicator::Progressed {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        moverIndex: U256::from(2),
+        to: play.clone(),
+        moverSig: moves[0].4.clone(),
+    });
+    for (block, ev) in [(900, &registered), (901, &progressed)] {
+        net.nodes[0].handle_chain_event(block, 0, ev, now).unwrap();
+    }
+    assert_eq!(current(&net, 0), play);
+    net.tx_log.clear();
+    let reveal = rps::reveal(&params, &current(&net, 0), Hand::Rock, salt).unwrap();
+    net.nodes[0].make_move(v, reveal.clone()).unwrap();
+    net.step(|_, _| false);
+    assert!(
+        net.tx_log.iter().any(|(k, tx)| *k == 0
+            && matches!(tx, Tx::Virtual(VirtualTx::Progress { from, to, mover: 0, .. })
+                if *from == play && *to == reveal)),
+        "{:?}",
+        net.tx_log
+    );
+}

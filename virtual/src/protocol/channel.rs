@@ -151,12 +151,18 @@ impl VirtualChannel {
         self.latest.as_ref()
     }
 
-    /// The state the next move starts from: the latest co-signed move, or the post-fund.
+    /// The state the next move starts from: the latest co-signed move (or the post-fund), or V's state registered
+    /// on-chain when that is newer (a move played there with `progress`).
     pub fn current(&self) -> State {
-        self.latest
+        let off_chain = self
+            .latest
             .as_ref()
             .map(|s| s.state.clone())
-            .unwrap_or_else(|| self.postfund())
+            .unwrap_or_else(|| self.postfund());
+        match &self.registered {
+            Some((registered, _)) if registered.version > off_chain.version => registered.clone(),
+            _ => off_chain,
+        }
     }
 
     /// The post-fund state (version 1, the pre-fund's outcome).

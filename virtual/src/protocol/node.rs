@@ -58,7 +58,8 @@ pub struct VirtualNode<S: Store> {
     claims_sent: BTreeSet<(B256, B256)>,
     /// Stale registrations of V answered since the start (V, registered version).
     answered: BTreeSet<(B256, u64)>,
-    /// Registrations of V on which this payee redeemed its vouchers since the start.
+    /// Registrations of V on which this endpoint moved since the start (a payee redeeming its vouchers, a player
+    /// playing its move that waits for a countersignature).
     redeemed: BTreeSet<(B256, u64)>,
     /// Virtual channels this member challenged on its own since the start: an open that timed out after it signed
     /// the post-fund, a ledger of its that went on-chain with V's leaf.
@@ -926,6 +927,14 @@ impl<S: Store> VirtualNode<S> {
                 c.my_move = Some((to.clone(), sig.clone()));
             }
             n.send(peer, VirtualMessage::Move { state: to, sig });
+            // V is registered on-chain (not final yet): the move is also played there (S7).
+            if let Some(c) = n.channels.get(&id).cloned()
+                && c.onchain_final.is_none()
+                && let Some(version) = c.registered.as_ref().map(|(s, _)| s.version.to::<u64>())
+                && let Some(tx) = n.move_onchain(&c, version)
+            {
+                n.vtxs.push_back(tx);
+            }
             Ok(())
         })
     }
@@ -1550,6 +1559,15 @@ impl<S: Store> VirtualNode<S> {
                 {
                     n.vtxs.push_back(tx);
                 }
+                // A player whose move waits for the other's countersignature plays it on-chain on top of the
+                // registered state, when it is that state's next move (S7): the other player stopped mid-round.
+                if let Some(c) = n.channels.get(&id).cloned()
+                    && c.onchain_final.is_none()
+                    && n.app_of(&c.params).ok() == Some(AppKind::Game)
+                    && let Some(tx) = n.move_onchain(&c, version)
+                {
+                    n.vtxs.push_back(tx);
+                }
             }
             if let Ev::Claimed(e) = event
                 && let Some(c) = n.channels.get_mut(&e.virtualId)
@@ -1726,6 +1744,28 @@ impl<S: Store> VirtualNode<S> {
             return None;
         }
         let sig = self.signer.sign_state(&self.ctx, &to);
+        Some(VirtualTx::Progress {
+            params: ch.params.clone(),
+            from: registered,
+            to,
+            mover: ch.me,
+            sig,
+        })
+    }
+
+    /// The `progress` move by which this player plays, on top of V's registered state, the move it made and the
+    /// other player has not countersigned; `None` when it is not that state's valid next move by this player under
+    /// the app's rules and S3 (or was asked for already on this registration).
+    fn move_onchain(&mut self, ch: &VirtualChannel, version: u64) -> Option<VirtualTx> {
+        let (to, sig) = ch.my_move.clone()?;
+        let (registered, _) = ch.registered.clone()?;
+        if registered.version.to::<u64>() != version {
+            return None;
+        }
+        self.check_move_from(ch, &registered, &to, ch.me).ok()?;
+        if !self.redeemed.insert((ch.id, version)) {
+            return None;
+        }
         Some(VirtualTx::Progress {
             params: ch.params.clone(),
             from: registered,
