@@ -1352,3 +1352,68 @@ fn a_game_move_left_without_its_countersignature_is_played_on_chain_with_progres
         net.tx_log
     );
 }
+
+#[test]
+fn once_v_is_registered_on_chain_no_payment_is_made_or_counted() {
+    let mut net = Net::path(3);
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 3],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    net.nodes[0].pay(v, ETH, U256::from(5)).unwrap();
+    net.pump();
+    // V's certificate is registered; B learns it first, and redeems the 5 it holds with one move.
+    let cert = net.nodes[0].channel(&v).unwrap().certificate().unwrap();
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: cert.state.clone(),
+        sigs: cert.sigs.clone(),
+    });
+    let now = net.now;
+    net.nodes[2]
+        .handle_chain_event(900, 0, &registered, now)
+        .unwrap();
+    net.tx_log.clear();
+    net.step(|_, _| false);
+    let redeemed: Vec<_> = net
+        .tx_log
+        .iter()
+        .filter_map(|(k, tx)| match tx {
+            Tx::Virtual(VirtualTx::Progress { to, .. }) if *k == 2 => {
+                Some(to.outcome.assets[0].balances.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        redeemed,
+        vec![vec![U256::from(45), U256::ZERO, U256::from(25)]]
+    );
+    // A, which has not seen it yet, pays 3 more: B counts nothing after the registration it redeemed on.
+    net.nodes[0].pay(v, ETH, U256::from(3)).unwrap();
+    net.step(|_, _| false);
+    net.step(|_, _| false);
+    assert_eq!(net.nodes[2].channel(&v).unwrap().balance(0), U256::from(25));
+    assert!(net.events[2].iter().any(|e| matches!(
+        e,
+        VirtualEvent::Refused { channel_id, .. } if *channel_id == v
+    )));
+    // Once A sees the registration it pays nothing more.
+    net.nodes[0]
+        .handle_chain_event(900, 0, &registered, now)
+        .unwrap();
+    assert_eq!(
+        net.nodes[0].pay(v, ETH, U256::from(1)),
+        Err(ferry_virtual::Error::Virtual(VirtualError::Settling))
+    );
+}

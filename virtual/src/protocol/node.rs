@@ -560,7 +560,9 @@ impl<S: Store> VirtualNode<S> {
         if !ch.is_funded() {
             return Err(verr(VirtualError::NotFunded));
         }
-        if ch.phase != VirtualPhase::Open {
+        // Once V is registered on-chain it only finalizes: a voucher the payee gets after the registration it
+        // redeems on could never count there.
+        if ch.phase != VirtualPhase::Open || ch.registered.is_some() {
             return Err(verr(VirtualError::Settling));
         }
         if self.app_of(&ch.params)? != AppKind::Payment {
@@ -1059,7 +1061,9 @@ impl<S: Store> VirtualNode<S> {
         if !ch.is_funded() {
             return Err(verr(VirtualError::NotFunded));
         }
-        if ch.final_state.is_some() {
+        // V registered on-chain: this payee redeems on the registration what it held then, so it counts nothing
+        // newer (the payer's node pays nothing newer either).
+        if ch.final_state.is_some() || ch.registered.is_some() {
             return Err(verr(VirtualError::Settling));
         }
         let j = ch
