@@ -1141,8 +1141,8 @@ impl<S: Store> VirtualNode<S> {
             && ch.registered.is_none()
             && ch.onchain_final.is_none()
             && now >= ch.joined_at.saturating_add(OPEN_TIMEOUT_MS)
-            && self.challenged.insert(id)
             && let Some(tx) = Self::best_challenge(&ch)
+            && self.challenged.insert(id)
         {
             self.vtxs.push_back(tx);
             self.events
@@ -1164,8 +1164,8 @@ impl<S: Store> VirtualNode<S> {
                             matches!(l.phase(), Phase::Disputed | Phase::Finalized)
                         })
                 })
-            && self.challenged.insert(id)
             && let Some(tx) = Self::best_challenge(&ch)
+            && self.challenged.insert(id)
         {
             self.vtxs.push_back(tx);
         }
