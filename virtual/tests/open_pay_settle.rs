@@ -10,8 +10,8 @@ use ferry_virtual::ledger::protocol::{Config, LedgerNode, OpenPolicy, Phase};
 use ferry_virtual::ledger::store::MemoryStore;
 use ferry_virtual::ledger::{ChainContext, Signer};
 use ferry_virtual::protocol::{
-    IntermediaryPolicy, Message, VirtualError, VirtualEvent, VirtualMessage, VirtualNode,
-    VirtualPhase,
+    IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, Tx, VirtualError, VirtualEvent, VirtualMessage,
+    VirtualNode, VirtualPhase, VirtualTx,
 };
 
 const ETH: Address = Address::ZERO;
@@ -46,6 +46,8 @@ struct Net {
     refused: Vec<String>,
     events: Vec<Vec<VirtualEvent>>,
     txs: usize,
+    /// Every transaction a node asked for, with the node's index.
+    tx_log: Vec<(usize, Tx)>,
 }
 
 impl Net {
@@ -78,6 +80,7 @@ impl Net {
             refused: vec![],
             events: vec![vec![]; n],
             txs: 0,
+            tx_log: vec![],
         };
         for k in 0..n - 1 {
             let (opener, peer) = if k % 2 == 0 { (k, k + 1) } else { (k + 1, k) };
@@ -134,8 +137,9 @@ impl Net {
                 while let Some((to, m)) = node.poll_transmit() {
                     wire.push((i, to, m));
                 }
-                while node.poll_tx().is_some() {
+                while let Some(tx) = node.poll_tx() {
                     self.txs += 1;
+                    self.tx_log.push((i, tx));
                 }
                 while let Some(e) = node.poll_event() {
                     self.events[i].push(e);
@@ -395,17 +399,27 @@ impl Net {
 
     /// Delivers one round of messages (no timers), dropping what `lost` selects.
     fn step(&mut self, lost: impl Fn(usize, usize) -> bool) {
+        self.step_selective(|from, to, _| lost(from, to));
+    }
+
+    /// Delivers one round of messages (no timers), dropping the messages `lost` selects by sender, receiver and
+    /// content; records the transactions and events the nodes produced.
+    fn step_selective(&mut self, lost: impl Fn(usize, usize, &Message) -> bool) {
         let mut wire = Vec::new();
         for (i, node) in self.nodes.iter_mut().enumerate() {
             while let Some((to, m)) = node.poll_transmit() {
                 wire.push((i, to, m));
             }
-            while node.poll_tx().is_some() {}
-            while node.poll_event().is_some() {}
+            while let Some(tx) = node.poll_tx() {
+                self.tx_log.push((i, tx));
+            }
+            while let Some(e) = node.poll_event() {
+                self.events[i].push(e);
+            }
         }
         for (from, to, m) in wire {
             let to = self.index(to);
-            if lost(from, to) {
+            if lost(from, to, &m) {
                 continue;
             }
             let sender = self.addr(from);
@@ -1020,5 +1034,386 @@ fn once_v_is_final_on_chain_ledgers_settle_its_leaf_off_chain_from_that_outcome(
     assert_eq!(
         net.nodes[0].channel(&v).unwrap().onchain_final(),
         Some(&cert.state)
+    );
+}
+
+/// The ledger messages on the wire between path members 1 and 2 (both ways).
+fn ledger_between_1_and_2(from: usize, to: usize, m: &Message) -> bool {
+    matches!(m, Message::Ledger(_)) && from + to == 3 && from.abs_diff(to) == 1
+}
+
+/// What the ledger between path members `hop` and `hop + 1` locks (ETH) in the state member `k` holds signed by
+/// both.
+fn locked(net: &Net, k: usize, hop: usize) -> U256 {
+    net.nodes[k]
+        .ledger()
+        .channel(&net.hops[hop])
+        .and_then(|c| c.supported())
+        .map(|s| s.state.outcome.assets[0].locked)
+        .unwrap_or_default()
+}
+
+/// The challenges of V member `k` asked for: (registered state, with a certificate).
+fn challenges_by(net: &Net, k: usize) -> Vec<(ferry_virtual::ledger::SignedState, bool)> {
+    net.tx_log
+        .iter()
+        .filter(|(i, _)| *i == k)
+        .filter_map(|(_, tx)| match tx {
+            Tx::Virtual(VirtualTx::Challenge { state, cert, .. }) => {
+                Some((state.clone(), cert.is_some()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challenges_v_with_its_pre_fund()
+ {
+    let mut net = Net::path(3);
+    net.nodes[1].set_policy(IntermediaryPolicy {
+        fee_flat: U256::from(3),
+        ..IntermediaryPolicy::default()
+    });
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO, U256::from(3), U256::ZERO],
+            3600,
+            0,
+        )
+        .unwrap();
+    // The I–B ledger loses every message: B's side never gets V's leaf.
+    for _ in 0..20 {
+        net.step_selective(ledger_between_1_and_2);
+    }
+    // A–I holds the leaf, and A paid I's fee in that update. A signed the post-fund; I, whose ledger with B lacks the
+    // leaf, did not.
+    assert_eq!(locked(&net, 0, 0), U256::from(70));
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 50 - 3));
+    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT - 20 + 3));
+    assert!(challenges_by(&net, 0).is_empty());
+    // The open times out.
+    net.now = OPEN_TIMEOUT_MS + 1_000;
+    let now = net.now;
+    for node in &mut net.nodes {
+        node.handle_timeout(now).unwrap();
+    }
+    for _ in 0..20 {
+        net.step_selective(ledger_between_1_and_2);
+    }
+    // I gives the open up (S8) and pays the fee back in the ledger where it got it: A's balance there is back to
+    // what it was before V, but for its side of V, still locked.
+    assert_eq!(
+        net.nodes[1].channel(&v).unwrap().phase(),
+        VirtualPhase::Aborted
+    );
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 50));
+    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT - 20));
+    assert_eq!(
+        net.nodes[2].channel(&v).unwrap().phase(),
+        VirtualPhase::Released
+    );
+    // A signed the post-fund, so it never refunds (S8): it challenges V with the pre-fund signed by the whole path,
+    // once, and reports the failed open.
+    let prefund = net.nodes[0].channel(&v).unwrap().prefund().clone();
+    let asked = challenges_by(&net, 0);
+    assert_eq!(asked.len(), 1);
+    assert_eq!((&asked[0].0.state, asked[0].1), (&prefund, false));
+    assert!(net.events[0].contains(&VirtualEvent::OpenFailed { channel_id: v }));
+    assert!(
+        net.nodes[0]
+            .ledger()
+            .table(&net.hops[0])
+            .unwrap()
+            .contains(&v)
+    );
+    // The chain registers the pre-fund and V finalizes by it: A and I replace the leaf by that outcome, off-chain.
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: prefund,
+        sigs: asked[0].0.sigs.clone(),
+    });
+    for i in 0..3 {
+        net.nodes[i]
+            .handle_chain_event(900, 0, &registered, now)
+            .unwrap();
+        net.nodes[i].handle_block(901, 5_000, now).unwrap();
+    }
+    net.pump();
+    assert_eq!(
+        net.balance(0, 0),
+        U256::from(DEPOSIT),
+        "A whole, fee included"
+    );
+    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT));
+    for k in [0, 1] {
+        assert!(
+            net.nodes[k]
+                .ledger()
+                .table(&net.hops[0])
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(
+        net.nodes[0].channel(&v).unwrap().phase(),
+        VirtualPhase::Released
+    );
+    assert_eq!(
+        net.events[1]
+            .iter()
+            .filter(|e| matches!(e, VirtualEvent::Ledger(ferry_virtual::ledger::protocol::LedgerEvent::Updated { channel_id, .. }) if *channel_id == net.hops[0]))
+            .count(),
+        3,
+        "A–I took three updates: the leaf with the fee, the fee back, the leaf's removal"
+    );
+}
+
+#[test]
+fn a_member_that_gave_up_an_open_waits_for_its_abandoned_update_and_challenges_v_when_the_peer_registers_it()
+ {
+    // V over members 1 (A), 2 (I) and 3 (B): I leads its ledger with B.
+    let mut net = Net::path(4);
+    let path: Vec<Address> = (1..4).map(|i| net.addr(i)).collect();
+    let v = net.nodes[1]
+        .open(
+            path,
+            net.hops[1..].to_vec(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 3],
+            3600,
+            0,
+        )
+        .unwrap();
+    // B countersigns I's update adding V's leaf; its signature never reaches I. The A–I ledger hears nothing of V.
+    let b_to_i = |from: usize, to: usize, m: &Message| {
+        matches!(m, Message::Ledger(_)) && matches!((from, to), (3, 2) | (1, 2) | (2, 1))
+    };
+    for _ in 0..20 {
+        net.step_selective(b_to_i);
+    }
+    assert_eq!(locked(&net, 3, 2), U256::from(70));
+    assert_eq!(locked(&net, 2, 2), U256::ZERO);
+    assert_eq!(locked(&net, 2, 1), U256::ZERO);
+    net.now = OPEN_TIMEOUT_MS + 1_000;
+    let now = net.now;
+    net.nodes[2].handle_timeout(now).unwrap();
+    assert_eq!(
+        net.nodes[2].channel(&v).unwrap().phase(),
+        VirtualPhase::Aborted
+    );
+    // I's ledger with B goes on-chain with the latest state both signed that I knows (before the leaf): its update
+    // in flight is abandoned and the leaf leaves I's table, but B may still register that update (B holds it
+    // signed by both), so I does not count the leaf as gone.
+    let hop = net.hops[2];
+    let registered = |s: &ferry_virtual::ledger::SignedState| {
+        Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+            channelId: hop,
+            finalizesAt: alloy::primitives::aliases::U48::from(9_000u32),
+            state: s.state.clone(),
+            sigs: s.sigs.clone(),
+        })
+    };
+    let old = net.nodes[2]
+        .ledger()
+        .channel(&hop)
+        .unwrap()
+        .supported()
+        .unwrap()
+        .clone();
+    net.nodes[2]
+        .handle_chain_event(900, 0, &registered(&old), now)
+        .unwrap();
+    assert!(!net.nodes[2].ledger().table(&hop).unwrap().contains(&v));
+    assert_eq!(
+        net.nodes[2].channel(&v).unwrap().phase(),
+        VirtualPhase::Aborted,
+        "not released while its signed update may come back"
+    );
+    net.step_selective(b_to_i);
+    assert!(challenges_by(&net, 2).is_empty());
+    // B answers with the update adding the leaf: I adopts it; its ledger is on-chain with V's leaf, which can be
+    // claimed only once V is final on-chain, so I challenges V with the pre-fund signed by the whole path.
+    let newer = net.nodes[3]
+        .ledger()
+        .channel(&hop)
+        .unwrap()
+        .supported()
+        .unwrap()
+        .clone();
+    net.nodes[2]
+        .handle_chain_event(901, 0, &registered(&newer), now)
+        .unwrap();
+    assert!(net.nodes[2].ledger().table(&hop).unwrap().contains(&v));
+    net.step_selective(b_to_i);
+    let asked = challenges_by(&net, 2);
+    assert_eq!(asked.len(), 1, "{:?}", net.tx_log);
+    assert_eq!(
+        (&asked[0].0.state, asked[0].1),
+        (net.nodes[2].channel(&v).unwrap().prefund(), false)
+    );
+}
+
+#[test]
+fn a_game_move_left_without_its_countersignature_is_played_on_chain_with_progress() {
+    use ferry_virtual::ledger::app::rps::{self, Hand};
+    let mut net = Net::path(3);
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xbb),
+            &[(ETH, [U256::from(30), U256::from(30)])],
+            vec![U256::ZERO; 3],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    let params = net.nodes[0].channel(&v).unwrap().params().clone();
+    let current = |net: &Net, k: usize| net.nodes[k].channel(&v).unwrap().current();
+    let salt = B256::repeat_byte(9);
+    // A commits (both sign); B plays, and its move never reaches A.
+    let m = rps::commit(&params, &current(&net, 0), U256::from(10), Hand::Rock, salt).unwrap();
+    net.nodes[0].make_move(v, m).unwrap();
+    net.pump();
+    let play = rps::play(&params, &current(&net, 2), Hand::Paper).unwrap();
+    net.nodes[2].make_move(v, play.clone()).unwrap();
+    net.step(|from, _| from == 2);
+    net.tx_log.clear();
+    // B challenges V with the latest state both signed, and the chain registers it: B's node plays its waiting move
+    // on top of it with progress (S7), once however often the event comes.
+    net.nodes[2].challenge(v).unwrap();
+    net.step(|_, _| false);
+    let asked = challenges_by(&net, 2);
+    assert_eq!(asked.len(), 1);
+    assert_eq!((asked[0].0.version(), asked[0].1), (2, true));
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: asked[0].0.state.clone(),
+        sigs: asked[0].0.sigs.clone(),
+    });
+    let now = net.now;
+    for _ in 0..2 {
+        net.nodes[2]
+            .handle_chain_event(900, 0, &registered, now)
+            .unwrap();
+    }
+    net.step(|_, _| false);
+    let moves: Vec<_> = net
+        .tx_log
+        .iter()
+        .filter_map(|(k, tx)| match tx {
+            Tx::Virtual(VirtualTx::Progress {
+                from,
+                to,
+                mover,
+                sig,
+                ..
+            }) => Some((*k, from.clone(), to.clone(), *mover, sig.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    assert_eq!(
+        (moves[0].0, &moves[0].1, &moves[0].2, moves[0].3),
+        (2, &asked[0].0.state, &play, 2)
+    );
+    // A learns B's move from the chain: its next move starts from there, and is played on-chain too.
+    let progressed = Ev::Progressed(IAdjudicator::Progressed {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        moverIndex: U256::from(2),
+        to: play.clone(),
+        moverSig: moves[0].4.clone(),
+    });
+    for (block, ev) in [(900, &registered), (901, &progressed)] {
+        net.nodes[0].handle_chain_event(block, 0, ev, now).unwrap();
+    }
+    assert_eq!(current(&net, 0), play);
+    net.tx_log.clear();
+    let reveal = rps::reveal(&params, &current(&net, 0), Hand::Rock, salt).unwrap();
+    net.nodes[0].make_move(v, reveal.clone()).unwrap();
+    net.step(|_, _| false);
+    assert!(
+        net.tx_log.iter().any(|(k, tx)| *k == 0
+            && matches!(tx, Tx::Virtual(VirtualTx::Progress { from, to, mover: 0, .. })
+                if *from == play && *to == reveal)),
+        "{:?}",
+        net.tx_log
+    );
+}
+
+#[test]
+fn once_v_is_registered_on_chain_no_payment_is_made_or_counted() {
+    let mut net = Net::path(3);
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO; 3],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    net.nodes[0].pay(v, ETH, U256::from(5)).unwrap();
+    net.pump();
+    // V's certificate is registered; B learns it first, and redeems the 5 it holds with one move.
+    let cert = net.nodes[0].channel(&v).unwrap().certificate().unwrap();
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: cert.state.clone(),
+        sigs: cert.sigs.clone(),
+    });
+    let now = net.now;
+    net.nodes[2]
+        .handle_chain_event(900, 0, &registered, now)
+        .unwrap();
+    net.tx_log.clear();
+    net.step(|_, _| false);
+    let redeemed: Vec<_> = net
+        .tx_log
+        .iter()
+        .filter_map(|(k, tx)| match tx {
+            Tx::Virtual(VirtualTx::Progress { to, .. }) if *k == 2 => {
+                Some(to.outcome.assets[0].balances.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        redeemed,
+        vec![vec![U256::from(45), U256::ZERO, U256::from(25)]]
+    );
+    // A, which has not seen it yet, pays 3 more: B counts nothing after the registration it redeemed on.
+    net.nodes[0].pay(v, ETH, U256::from(3)).unwrap();
+    net.step(|_, _| false);
+    net.step(|_, _| false);
+    assert_eq!(net.nodes[2].channel(&v).unwrap().balance(0), U256::from(25));
+    assert!(net.events[2].iter().any(|e| matches!(
+        e,
+        VirtualEvent::Refused { channel_id, .. } if *channel_id == v
+    )));
+    // Once A sees the registration it pays nothing more.
+    net.nodes[0]
+        .handle_chain_event(900, 0, &registered, now)
+        .unwrap();
+    assert_eq!(
+        net.nodes[0].pay(v, ETH, U256::from(1)),
+        Err(ferry_virtual::Error::Virtual(VirtualError::Settling))
     );
 }

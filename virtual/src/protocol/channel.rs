@@ -63,6 +63,10 @@ pub struct VirtualChannel {
     pub(crate) onchain_final: Option<State>,
     /// This member's ledgers (ids) where V's leaf was claimed on-chain.
     pub(crate) claimed: Vec<B256>,
+    /// B's side of the left ledger: V's leaf-adding update, which paid this member the fee, is signed by both.
+    pub(crate) fee_received: bool,
+    /// B's side of the left ledger: the fee was paid back there because the open failed.
+    pub(crate) fee_refunded: bool,
 }
 
 impl VirtualChannel {
@@ -92,6 +96,8 @@ impl VirtualChannel {
             registered: None,
             onchain_final: None,
             claimed: Vec::new(),
+            fee_received: false,
+            fee_refunded: false,
         }
     }
 
@@ -145,12 +151,18 @@ impl VirtualChannel {
         self.latest.as_ref()
     }
 
-    /// The state the next move starts from: the latest co-signed move, or the post-fund.
+    /// The state the next move starts from: the latest co-signed move (or the post-fund), or V's state registered
+    /// on-chain when that is newer (a move played there with `progress`).
     pub fn current(&self) -> State {
-        self.latest
+        let off_chain = self
+            .latest
             .as_ref()
             .map(|s| s.state.clone())
-            .unwrap_or_else(|| self.postfund())
+            .unwrap_or_else(|| self.postfund());
+        match &self.registered {
+            Some((registered, _)) if registered.version > off_chain.version => registered.clone(),
+            _ => off_chain,
+        }
     }
 
     /// The post-fund state (version 1, the pre-fund's outcome).

@@ -201,7 +201,9 @@ pub enum VirtualEvent {
         /// V.
         channel_id: B256,
     },
-    /// The open did not complete within the open timeout; this member refunds its leaves (S8).
+    /// The open did not complete within the open timeout (S8): a member that never signed V's post-fund refunds its
+    /// leaves off-chain; one that did challenges V on-chain with its pre-fund and gets its side back from V's
+    /// on-chain outcome.
     OpenFailed {
         /// V.
         channel_id: B256,

@@ -58,8 +58,12 @@ pub struct VirtualNode<S: Store> {
     claims_sent: BTreeSet<(B256, B256)>,
     /// Stale registrations of V answered since the start (V, registered version).
     answered: BTreeSet<(B256, u64)>,
-    /// Registrations of V on which this payee redeemed its vouchers since the start.
+    /// Registrations of V on which this endpoint moved since the start (a payee redeeming its vouchers, a player
+    /// playing its move that waits for a countersignature).
     redeemed: BTreeSet<(B256, u64)>,
+    /// Virtual channels this member challenged on its own since the start: an open that timed out after it signed
+    /// the post-fund, a ledger of its that went on-chain with V's leaf.
+    challenged: BTreeSet<B256>,
     /// Ledgers (V, ledger) where this member, on B's side, asked for V's leaf to go after V was final on-chain.
     right_removals: BTreeSet<(B256, B256)>,
     persisted: HashMap<B256, Vec<u8>>,
@@ -99,6 +103,7 @@ impl<S: Store> VirtualNode<S> {
             claims_sent: BTreeSet::new(),
             answered: BTreeSet::new(),
             redeemed: BTreeSet::new(),
+            challenged: BTreeSet::new(),
             right_removals: BTreeSet::new(),
             persisted: HashMap::new(),
             touched: BTreeSet::new(),
@@ -560,7 +565,9 @@ impl<S: Store> VirtualNode<S> {
         if !ch.is_funded() {
             return Err(verr(VirtualError::NotFunded));
         }
-        if ch.phase != VirtualPhase::Open {
+        // Once V is registered on-chain it only finalizes: a voucher the payee gets after the registration it
+        // redeems on could never count there.
+        if ch.phase != VirtualPhase::Open || ch.registered.is_some() {
             return Err(verr(VirtualError::Settling));
         }
         if self.app_of(&ch.params)? != AppKind::Payment {
@@ -865,7 +872,17 @@ impl<S: Store> VirtualNode<S> {
     /// The checks of a move from the latest co-signed state (or the post-fund) to `to` by the endpoint at
     /// `mover`: V's next version, not final, a valid outcome keeping S3, and the app's rules.
     fn check_move(&self, ch: &VirtualChannel, to: &State, mover: usize) -> Result<()> {
-        let from = ch.current();
+        self.check_move_from(ch, &ch.current(), to, mover)
+    }
+
+    /// The checks of a move from `from` to `to` by the endpoint at `mover` (see [`Self::check_move`]).
+    fn check_move_from(
+        &self,
+        ch: &VirtualChannel,
+        from: &State,
+        to: &State,
+        mover: usize,
+    ) -> Result<()> {
         let bad = |m: &str| verr(VirtualError::InvalidMove(m.into()));
         if !ch.is_funded() {
             return Err(verr(VirtualError::NotFunded));
@@ -886,8 +903,8 @@ impl<S: Store> VirtualNode<S> {
         )?;
         outcome::check_conserved(&ch.prefund.outcome, &to.outcome)?;
         let verdict = match self.app_of(&ch.params)? {
-            AppKind::Game => RockPaperScissors.valid_transition(&ch.params, &from, to, mover),
-            AppKind::Payment => PaymentApp.valid_transition(&ch.params, &from, to, mover),
+            AppKind::Game => RockPaperScissors.valid_transition(&ch.params, from, to, mover),
+            AppKind::Payment => PaymentApp.valid_transition(&ch.params, from, to, mover),
         };
         verdict.map_err(|e| bad(&e.to_string()))
     }
@@ -917,6 +934,14 @@ impl<S: Store> VirtualNode<S> {
                 c.my_move = Some((to.clone(), sig.clone()));
             }
             n.send(peer, VirtualMessage::Move { state: to, sig });
+            // V is registered on-chain (not final yet): the move is also played there (S7).
+            if let Some(c) = n.channels.get(&id).cloned()
+                && c.onchain_final.is_none()
+                && let Some(version) = c.registered.as_ref().map(|(s, _)| s.version.to::<u64>())
+                && let Some(tx) = n.move_onchain(&c, version)
+            {
+                n.vtxs.push_back(tx);
+            }
             Ok(())
         })
     }
@@ -1041,7 +1066,9 @@ impl<S: Store> VirtualNode<S> {
         if !ch.is_funded() {
             return Err(verr(VirtualError::NotFunded));
         }
-        if ch.final_state.is_some() {
+        // V registered on-chain: this payee redeems on the registration what it held then, so it counts nothing
+        // newer (the payer's node pays nothing newer either).
+        if ch.final_state.is_some() || ch.registered.is_some() {
             return Err(verr(VirtualError::Settling));
         }
         let j = ch
@@ -1088,6 +1115,15 @@ impl<S: Store> VirtualNode<S> {
             return;
         };
         let me = ch.me;
+        let left = (me > 0).then(|| ch.params.hops[me - 1]);
+        if let Some(hop) = left
+            && !ch.fee_received
+            && self.holds(hop, &id)
+            && self.table_is_signed(hop)
+            && let Some(c) = self.channels.get_mut(&id)
+        {
+            c.fee_received = true;
+        }
         // S8: an open that does not complete in time is given up by a member that never signed the post-fund.
         if ch.phase == VirtualPhase::Opening
             && ch.postfund_sigs[me].is_none()
@@ -1100,8 +1136,50 @@ impl<S: Store> VirtualNode<S> {
             self.events
                 .push_back(VirtualEvent::OpenFailed { channel_id: id });
         }
+        // S8 for a member that did sign the post-fund: it may never refund, so its way out of an open that did not
+        // complete in time is the chain. It challenges V with the pre-fund signed by the whole path (once per start,
+        // unless V is registered already); a member holding the certificate answers with it, and once V is final
+        // on-chain every ledger resolves V's leaf by that outcome (S10, or a claim where the peer is gone).
+        if ch.phase == VirtualPhase::Opening
+            && ch.postfund_sigs[me].is_some()
+            && !ch.is_funded()
+            && ch.registered.is_none()
+            && ch.onchain_final.is_none()
+            && now >= ch.joined_at.saturating_add(OPEN_TIMEOUT_MS)
+            && let Some(tx) = Self::best_challenge(&ch)
+            && self.challenged.insert(id)
+        {
+            self.vtxs.push_back(tx);
+            self.events
+                .push_back(VirtualEvent::OpenFailed { channel_id: id });
+        }
+        // A ledger of this member that went on-chain (disputed or finalized) with V's leaf in its table: the leaf
+        // can only be claimed there once V is final on-chain (S9), so V is challenged with the best state this member
+        // holds (once per start, unless V is registered already). A given-up open's leaf can be in such a ledger
+        // too: the peer may register the update adding it, which this member signed.
+        if ch.registered.is_none()
+            && ch.onchain_final.is_none()
+            && ch.phase != VirtualPhase::Released
+            && [left, (me < ch.last()).then(|| ch.params.hops[me])]
+                .into_iter()
+                .flatten()
+                .any(|hop| {
+                    self.holds(hop, &id)
+                        && self.ledger.channel(&hop).is_some_and(|l| {
+                            matches!(l.phase(), Phase::Disputed | Phase::Finalized)
+                        })
+                })
+            && let Some(tx) = Self::best_challenge(&ch)
+            && self.challenged.insert(id)
+        {
+            self.vtxs.push_back(tx);
+        }
+        self.refund_fee(id, now);
+        // A given-up open is refunded off-chain; once V is final on-chain (by its pre-fund: this member never signed
+        // the post-fund) its leaves follow that outcome like any V's, claims included.
         if let Some(c) = self.channels.get(&id).cloned()
             && c.phase == VirtualPhase::Aborted
+            && c.onchain_final.is_none()
         {
             self.refund(&c, now);
             return;
@@ -1113,7 +1191,6 @@ impl<S: Store> VirtualNode<S> {
         self.register(id, |e| e.prefund = Some(ch.prefund.clone()));
         let leaf = leaf_of(&ch.params, &ch.prefund);
         let right = (me < ch.last()).then(|| ch.params.hops[me]);
-        let left = (me > 0).then(|| ch.params.hops[me - 1]);
         let has_leaf = |node: &Self, hop: B256| node.holds(hop, &id) && node.table_is_signed(hop);
         // The left member of each ledger asks for the leaf, unless its table already holds it (in a state both
         // signed, or in the leader's proposal in flight).
@@ -1261,12 +1338,13 @@ impl<S: Store> VirtualNode<S> {
             }
             // Gone: claimed on-chain, or removed by a state both signed (a leader's table already lacks the leaf
             // while its removal waits for the peer's signature).
-            let gone = [left, right].into_iter().flatten().all(|hop| {
-                ch.claimed.contains(&hop) || (!self.holds(hop, &id) && self.table_is_signed(hop))
-            });
+            let gone = [left, right]
+                .into_iter()
+                .flatten()
+                .all(|hop| ch.claimed.contains(&hop) || self.leaf_gone(hop, &id));
             if gone
                 && let Some(c) = self.channels.get_mut(&id)
-                && c.phase == VirtualPhase::Settled
+                && matches!(c.phase, VirtualPhase::Settled | VirtualPhase::Aborted)
             {
                 c.phase = VirtualPhase::Released;
                 self.events
@@ -1280,6 +1358,19 @@ impl<S: Store> VirtualNode<S> {
         self.ledger.table(&hop).is_some_and(|t| t.contains(id))
     }
 
+    /// Whether V's leaf is gone from ledger `hop` for good: removed by a state both participants signed, with no
+    /// state this member signed above it that the peer could still complete and register (a proposal in flight,
+    /// or one abandoned when the ledger went on-chain, whose fate the chain decides) unless the ledger is final.
+    fn leaf_gone(&self, hop: B256, id: &B256) -> bool {
+        !self.holds(hop, id)
+            && self.table_is_signed(hop)
+            && self.ledger.channel(&hop).is_some_and(|l| {
+                l.finalized_state().is_some()
+                    || l.supported()
+                        .is_some_and(|s| s.version() >= l.signed_up_to())
+            })
+    }
+
     /// Whether ledger `hop`'s table is that of the state both participants signed (no update of it in flight).
     fn table_is_signed(&self, hop: B256) -> bool {
         self.ledger
@@ -1287,6 +1378,43 @@ impl<S: Store> VirtualNode<S> {
             .and_then(|l| l.supported())
             .zip(self.ledger.table(&hop))
             .is_some_and(|(s, t)| s.state.outcome.subRoot == t.root())
+    }
+
+    /// A failed open refunds the fees: the member on B's side of its left ledger pays back there the fee V's
+    /// leaf-adding update paid it (its own and those it passed on, which its right neighbour pays back to it by the
+    /// same rule), once it knows the open can never complete: it gave the open up without signing the post-fund
+    /// (S8), or V is final on-chain by its pre-fund (nobody showed the certificate). Asked for until the ledger
+    /// takes the payment (it cannot while disputed); a fee in a ledger state the chain finalized stays paid.
+    fn refund_fee(&mut self, id: B256, now: u64) {
+        let Some(ch) = self.channels.get(&id) else {
+            return;
+        };
+        let failed = ch.phase == VirtualPhase::Aborted
+            || ch
+                .onchain_final
+                .as_ref()
+                .is_some_and(|s| s.version.to::<u64>() == 0);
+        if ch.me == 0 || !ch.fee_received || ch.fee_refunded || !failed {
+            return;
+        }
+        let hop = ch.params.hops[ch.me - 1];
+        let leaf = leaf_of(&ch.params, &ch.prefund);
+        let Some(fee) = self
+            .ledger
+            .channel(&hop)
+            .and_then(|l| fee_for(l.params(), &ch.params, &ch.fees, &leaf).ok())
+        else {
+            return;
+        };
+        let asset = ch.prefund.outcome.assets.first().map(|a| a.asset);
+        let amount = fee.amounts.first().copied().unwrap_or_default();
+        let paid = match asset {
+            Some(asset) if !amount.is_zero() => self.ledger.pay(hop, asset, amount, now).is_ok(),
+            _ => true,
+        };
+        if paid && let Some(c) = self.channels.get_mut(&id) {
+            c.fee_refunded = true;
+        }
     }
 
     /// Refunds an aborted V's leaf in the ledger where this member stands for A's side (each side gets its
@@ -1311,7 +1439,7 @@ impl<S: Store> VirtualNode<S> {
         if [left, right]
             .into_iter()
             .flatten()
-            .all(|hop| !self.holds(hop, &id))
+            .all(|hop| self.leaf_gone(hop, &id))
             && let Some(c) = self.channels.get_mut(&id)
         {
             c.phase = VirtualPhase::Released;
@@ -1437,6 +1565,15 @@ impl<S: Store> VirtualNode<S> {
                     && c.onchain_final.is_none()
                     && n.app_of(&c.params).ok() == Some(AppKind::Payment)
                     && let Some(tx) = n.redeem(&c, version)
+                {
+                    n.vtxs.push_back(tx);
+                }
+                // A player whose move waits for the other's countersignature plays it on-chain on top of the
+                // registered state, when it is that state's next move (S7): the other player stopped mid-round.
+                if let Some(c) = n.channels.get(&id).cloned()
+                    && c.onchain_final.is_none()
+                    && n.app_of(&c.params).ok() == Some(AppKind::Game)
+                    && let Some(tx) = n.move_onchain(&c, version)
                 {
                     n.vtxs.push_back(tx);
                 }
@@ -1616,6 +1753,28 @@ impl<S: Store> VirtualNode<S> {
             return None;
         }
         let sig = self.signer.sign_state(&self.ctx, &to);
+        Some(VirtualTx::Progress {
+            params: ch.params.clone(),
+            from: registered,
+            to,
+            mover: ch.me,
+            sig,
+        })
+    }
+
+    /// The `progress` move by which this player plays, on top of V's registered state, the move it made and the
+    /// other player has not countersigned; `None` when it is not that state's valid next move by this player under
+    /// the app's rules and S3 (or was asked for already on this registration).
+    fn move_onchain(&mut self, ch: &VirtualChannel, version: u64) -> Option<VirtualTx> {
+        let (to, sig) = ch.my_move.clone()?;
+        let (registered, _) = ch.registered.clone()?;
+        if registered.version.to::<u64>() != version {
+            return None;
+        }
+        self.check_move_from(ch, &registered, &to, ch.me).ok()?;
+        if !self.redeemed.insert((ch.id, version)) {
+            return None;
+        }
         Some(VirtualTx::Progress {
             params: ch.params.clone(),
             from: registered,
