@@ -68,9 +68,15 @@ async fn memory_nodes(chain: &Arc<EmbeddedChain>) -> Vec<Node> {
         let c = config(i);
         let (link, inbound) = net.join(c.signer.address());
         nodes.push(
-            Node::start(c, RedbStore::in_memory().unwrap(), chain.clone(), link, inbound)
-                .await
-                .unwrap(),
+            Node::start(
+                c,
+                RedbStore::in_memory().unwrap(),
+                chain.clone(),
+                link,
+                inbound,
+            )
+            .await
+            .unwrap(),
         );
     }
     nodes
@@ -86,7 +92,10 @@ async fn measure(nodes: &[Node], payments: u64, opens: u64) -> Figures {
     let (a, i, b) = (&nodes[0], &nodes[1], &nodes[2]);
     let big = U256::from(10u64).pow(U256::from(30));
     let amounts = vec![(ETH, [big, big])];
-    let ai = a.open_ledger(i.address(), amounts.clone(), 3_600).await.unwrap();
+    let ai = a
+        .open_ledger(i.address(), amounts.clone(), 3_600)
+        .await
+        .unwrap();
     let bi = b.open_ledger(i.address(), amounts, 3_600).await.unwrap();
     for (n, id) in [(a, ai), (i, ai), (b, bi), (i, bi)] {
         n.wait_ledger_running(id, T).await.unwrap();
@@ -173,7 +182,12 @@ fn voucher_limit(n: u32) -> f64 {
     for k in 0..n {
         let amount = U256::from(k + 1);
         let sig = sign_voucher(&payer, &params, ETH, amount);
-        verify_voucher(&params, &voucher(&params, payer.address(), ETH, amount), &sig).unwrap();
+        verify_voucher(
+            &params,
+            &voucher(&params, payer.address(), ETH, amount),
+            &sig,
+        )
+        .unwrap();
     }
     f64::from(n) / started.elapsed().as_secs_f64()
 }

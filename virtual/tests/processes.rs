@@ -30,7 +30,11 @@ const WEI: u128 = 1_000_000_000_000_000_000;
 
 fn anvil() -> AnvilInstance {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil");
-    assert!(bin.exists(), "anvil is missing at {}: run `npm ci` at the repository root", bin.display());
+    assert!(
+        bin.exists(),
+        "anvil is missing at {}: run `npm ci` at the repository root",
+        bin.display()
+    );
     Anvil::at(bin)
         .host("127.0.0.1")
         .port(0u16)
@@ -52,7 +56,11 @@ fn deploy(anvil: &AnvilInstance, dir: &Path) -> String {
         .arg(&key)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("adjudicator = \"0x"), "{text}");
     text
@@ -134,7 +142,11 @@ impl Proc {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{}: timed out waiting for {what}: {:#?}", self.name, self.status().await);
+        panic!(
+            "{}: timed out waiting for {what}: {:#?}",
+            self.name,
+            self.status().await
+        );
     }
 }
 
@@ -214,11 +226,17 @@ impl World {
     /// Ledgers A–I and B–I, 10 ETH each side.
     async fn ledgers(&self, a: &Proc, i: &Proc, b: &Proc) -> (B256, B256) {
         let amounts = vec![(ETH, [U256::from(10 * WEI), U256::from(10 * WEI)])];
-        let ai = a.api.open_ledger(i.address, amounts.clone(), 60).await.unwrap();
+        let ai = a
+            .api
+            .open_ledger(i.address, amounts.clone(), 60)
+            .await
+            .unwrap();
         let bi = b.api.open_ledger(i.address, amounts, 60).await.unwrap();
         for (n, id) in [(a, ai), (i, ai), (b, bi), (i, bi)] {
-            n.wait("the ledger to run", |s| s.ledger(&id).is_some_and(|l| l.phase == "running"))
-                .await;
+            n.wait("the ledger to run", |s| {
+                s.ledger(&id).is_some_and(|l| l.phase == "running")
+            })
+            .await;
         }
         (ai, bi)
     }
@@ -252,11 +270,16 @@ async fn processes_happy_path_and_crash_recovery_on_anvil() {
     let start = [w.balance(a.address).await, w.balance(b.address).await];
 
     // A virtual open, with Bob killed while it runs and restarted from his store.
-    let v = a.api.open_virtual(open_req(&a, &i, &b, hops, 2 * WEI)).await.unwrap();
+    let v = a
+        .api
+        .open_virtual(open_req(&a, &i, &b, hops, 2 * WEI))
+        .await
+        .unwrap();
     w.restart(&mut b);
     introduce(&[&a, &i, &b]).await;
     for n in [&a, &i, &b] {
-        n.wait("V to open", |s| phase_at_least(s, &v, VirtualPhase::Open)).await;
+        n.wait("V to open", |s| phase_at_least(s, &v, VirtualPhase::Open))
+            .await;
     }
 
     // A payment stream with Alice killed in the middle.
@@ -271,7 +294,8 @@ async fn processes_happy_path_and_crash_recovery_on_anvil() {
     }
     let total = each * U256::from(40);
     b.wait("Bob to count 40 payments", |s| {
-        s.virtual_channel(&v).is_some_and(|c| c.balances[0].theirs == total)
+        s.virtual_channel(&v)
+            .is_some_and(|c| c.balances[0].theirs == total)
     })
     .await;
 
@@ -280,7 +304,10 @@ async fn processes_happy_path_and_crash_recovery_on_anvil() {
     w.restart(&mut b);
     introduce(&[&a, &i, &b]).await;
     for n in [&a, &i, &b] {
-        n.wait("V to be released", |s| phase_at_least(s, &v, VirtualPhase::Released)).await;
+        n.wait("V to be released", |s| {
+            phase_at_least(s, &v, VirtualPhase::Released)
+        })
+        .await;
     }
 
     // Close both ledgers; the payouts are exact (anvil charges gas: compare ledger balances with the chain).
@@ -289,8 +316,10 @@ async fn processes_happy_path_and_crash_recovery_on_anvil() {
     a.api.close_ledger(hops.0).await.unwrap();
     b.api.close_ledger(hops.1).await.unwrap();
     for (n, id) in [(&a, hops.0), (&b, hops.1)] {
-        n.wait("the ledger to close", |s| s.ledger(&id).is_none_or(|l| l.phase == "closed"))
-            .await;
+        n.wait("the ledger to close", |s| {
+            s.ledger(&id).is_none_or(|l| l.phase == "closed")
+        })
+        .await;
     }
     let end = [w.balance(a.address).await, w.balance(b.address).await];
     // Alice got back 10 ETH − 0.4 ETH (minus gas, below 0.01 ETH); Bob got 10.4 ETH.
@@ -311,14 +340,20 @@ async fn processes_dispute_when_bob_dies_for_good() {
     let mut b = w.start("bob", 3);
     introduce(&[&a, &i, &b]).await;
     let hops = w.ledgers(&a, &i, &b).await;
-    let v = a.api.open_virtual(open_req(&a, &i, &b, hops, 2 * WEI)).await.unwrap();
+    let v = a
+        .api
+        .open_virtual(open_req(&a, &i, &b, hops, 2 * WEI))
+        .await
+        .unwrap();
     for n in [&a, &i, &b] {
-        n.wait("V to open", |s| phase_at_least(s, &v, VirtualPhase::Open)).await;
+        n.wait("V to open", |s| phase_at_least(s, &v, VirtualPhase::Open))
+            .await;
     }
     let paid = U256::from(WEI / 2);
     a.api.pay(v, ETH, paid).await.unwrap();
     b.wait("Bob to be paid", |s| {
-        s.virtual_channel(&v).is_some_and(|c| c.balances[0].theirs == paid)
+        s.virtual_channel(&v)
+            .is_some_and(|c| c.balances[0].theirs == paid)
     })
     .await;
     b.kill();
@@ -326,12 +361,15 @@ async fn processes_dispute_when_bob_dies_for_good() {
     // Alice challenges V with its funding certificate and her latest state; the window passes.
     a.api.challenge_virtual(v).await.unwrap();
     // Alice's deposit, then her challenge of V.
-    a.wait("V's challenge to land", |s| s.stats.txs_landed >= 2).await;
+    a.wait("V's challenge to land", |s| s.stats.txs_landed >= 2)
+        .await;
     w.chain.advance_time(31).await.unwrap();
     // Alice and Ingrid settle V's leaf in their ledger from V's on-chain outcome; Ingrid's ledger with the dead
     // Bob is challenged (peer timeout) and V's leaf claimed there once its window passes.
-    a.wait("V's leaf to leave A–I", |s| s.ledger(&hops.0).is_some_and(|l| l.sub_channels == 0))
-        .await;
+    a.wait("V's leaf to leave A–I", |s| {
+        s.ledger(&hops.0).is_some_and(|l| l.sub_channels == 0)
+    })
+    .await;
     i.wait("Ingrid to challenge her ledger with Bob", |s| {
         s.ledger(&hops.1).is_some_and(|l| l.phase != "running")
     })
@@ -349,15 +387,13 @@ async fn processes_dispute_when_bob_dies_for_good() {
     assert!(sa.theirs >= U256::from(10 * WEI), "{sa:?}");
     let before = w.balance(a.address).await;
     a.api.close_ledger(hops.0).await.unwrap();
-    a.wait("A–I to close", |s| s.ledger(&hops.0).is_none_or(|l| l.phase == "closed")).await;
+    a.wait("A–I to close", |s| {
+        s.ledger(&hops.0).is_none_or(|l| l.phase == "closed")
+    })
+    .await;
     let gain = w.balance(a.address).await + U256::from(WEI / 100) - before;
     assert!(gain >= sa.mine, "{gain}");
     // Nothing of the two ledgers is left in the adjudicator but Bob's own due (paid out on the withdraw).
-    let held = w
-        .chain
-        .holdings(hops.1, ETH)
-        .await
-        .unwrap()
-        .held();
+    let held = w.chain.holdings(hops.1, ETH).await.unwrap().held();
     assert_eq!(held, U256::ZERO);
 }

@@ -14,8 +14,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::node::{GameMove, Node, NodeConfig, NodeEvent, NodeSetup, OpenVirtual};
-use crate::transport::Transport;
 use crate::protocol::{AppKind, VirtualPhase};
+use crate::transport::Transport;
 use crate::{Error, Result};
 
 /// One ether in wei.

@@ -26,10 +26,17 @@ pub async fn run(path: &Path) -> Result<()> {
     let chain: Arc<dyn Chain> = if file.chain == "embedded" {
         let chain = EmbeddedChain::new().map_err(chain_err)?;
         // Alone on its own chain, the node gets test ether to deposit.
-        chain.fund(signer.address(), U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18)));
+        chain.fund(
+            signer.address(),
+            U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18)),
+        );
         Arc::new(chain)
     } else {
-        let mut rpc = RpcConfig::new(file.chain.clone(), file.chain_id, vec![signer.secret_bytes()]);
+        let mut rpc = RpcConfig::new(
+            file.chain.clone(),
+            file.chain_id,
+            vec![signer.secret_bytes()],
+        );
         rpc.adjudicator = file.adjudicator;
         rpc.payment_app = file.payment_app;
         rpc.rock_paper_scissors = file.rock_paper_scissors;
