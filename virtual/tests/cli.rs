@@ -34,19 +34,15 @@ fn ferry_demo_binary_reports_json() {
     assert_eq!(onchain.len(), 6, "{report}");
     assert_eq!(report["payments"], 40);
     assert_eq!(report["rounds"], 2);
-    let deposits: u128 = report["deposits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().map(u128::from).unwrap_or_else(|| v.to_string().parse().unwrap()))
-        .sum();
-    let payouts: u128 = report["payouts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().map(u128::from).unwrap_or_else(|| v.to_string().parse().unwrap()))
-        .sum();
-    assert_eq!(deposits, payouts, "{report}");
+    let sum = |key: &str| -> u128 {
+        report[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string().parse::<u128>().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("deposits"), sum("payouts"), "{report}");
     // Two rounds: Alice wins both (rock beats scissors, paper beats rock) at 0.01 ETH a round.
     assert_eq!(report["alice_game_net"].to_string(), "20000000000000000");
 }
@@ -62,7 +58,10 @@ fn ferry_bad_arguments_exit_2_with_usage() {
     ] {
         let (code, _, stderr) = ferry(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
-        assert!(stderr.contains("Usage") || stderr.contains("error"), "{stderr}");
+        assert!(
+            stderr.contains("Usage") || stderr.contains("error"),
+            "{stderr}"
+        );
         no_panic(&stderr);
     }
 }

@@ -136,6 +136,19 @@ impl Sim {
         self.now += 100;
     }
 
+    /// Runs until A's ledger `l0` and B's ledger `l1` (with the vanished intermediary) are both disputed.
+    async fn until_both_ledgers_disputed(&mut self, steps: usize, l0: B256, l1: B256) {
+        assert!(
+            self.run_until(steps, |s| s.ledger_phase(0, l0) == Some(Phase::Disputed)
+                && s.ledger_phase(2, l1) == Some(Phase::Disputed))
+                .await,
+            "{:?} {:?} {:?}",
+            self.ledger_phase(0, l0),
+            self.ledger_phase(2, l1),
+            self.failed
+        );
+    }
+
     async fn run_until(&mut self, steps: usize, done: impl Fn(&Self) -> bool) -> bool {
         for _ in 0..steps {
             if done(self) {
@@ -443,15 +456,7 @@ async fn the_intermediary_offline_during_settle_the_payee_redeems_its_vouchers_a
     sim.chain.advance_time(WINDOW + 1).await.unwrap();
     // V is final on-chain (A 40, B 30). Each endpoint's removal goes unanswered, so each challenges its ledger
     // with the vanished intermediary; after the windows both claim V's leaf.
-    assert!(
-        sim.run_until(300, |s| s.ledger_phase(0, l0) == Some(Phase::Disputed)
-            && s.ledger_phase(2, l1) == Some(Phase::Disputed))
-            .await,
-        "{:?} {:?} {:?}",
-        sim.ledger_phase(0, l0),
-        sim.ledger_phase(2, l1),
-        sim.failed
-    );
+    sim.until_both_ledgers_disputed(300, l0, l1).await;
     sim.chain.advance_time(WINDOW + 1).await.unwrap();
     assert!(
         sim.run_until(300, |s| s.v_phase(0, v) == Some(VirtualPhase::Released)
@@ -845,15 +850,7 @@ async fn the_intermediary_offline_during_run_endpoints_get_their_latest_balances
     sim.chain.advance_time(WINDOW + 1).await.unwrap();
     // V is final on-chain (A 38, B 32). Each endpoint's removal of V's leaf goes unanswered, so each challenges its
     // ledger with I.
-    assert!(
-        sim.run_until(200, |s| s.ledger_phase(0, l0) == Some(Phase::Disputed)
-            && s.ledger_phase(2, l1) == Some(Phase::Disputed))
-            .await,
-        "{:?} {:?} {:?}",
-        sim.ledger_phase(0, l0),
-        sim.ledger_phase(2, l1),
-        sim.failed
-    );
+    sim.until_both_ledgers_disputed(200, l0, l1).await;
     // I comes back before the ledgers finalize: from its stored cursor on it reads V's registration, the two
     // moves, V's finalization and the challenges of both its ledgers, and holds V's on-chain outcome.
     sim.nodes[1] = away;

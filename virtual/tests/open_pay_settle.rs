@@ -374,6 +374,24 @@ fn refusals_are_typed_and_change_nothing() {
 }
 
 impl Net {
+    /// Opens a payment channel V from the first member to the last over the whole path, without fees: A puts in
+    /// `a`, B `b`. Returns V's id.
+    fn open_payment(&mut self, a: u64, b: u64) -> B256 {
+        let path: Vec<Address> = (0..self.nodes.len()).map(|i| self.addr(i)).collect();
+        let n = path.len();
+        self.nodes[0]
+            .open(
+                path,
+                self.hops.clone(),
+                Address::repeat_byte(0xaa),
+                &[(ETH, [U256::from(a), U256::from(b)])],
+                vec![U256::ZERO; n],
+                3600,
+                0,
+            )
+            .unwrap()
+    }
+
     /// Crashes member `i` (everything it had not sent is lost) and restarts it from its store.
     fn crash_restart(&mut self, i: usize) {
         let config = self.nodes[i].ledger().config().clone();
@@ -432,18 +450,7 @@ impl Net {
 #[test]
 fn members_crashing_mid_open_and_mid_settle_resume_from_their_stores() {
     let mut net = Net::path(4);
-    let path: Vec<Address> = (0..4).map(|i| net.addr(i)).collect();
-    let v = net.nodes[0]
-        .open(
-            path,
-            net.hops.clone(),
-            Address::repeat_byte(0xaa),
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; 4],
-            3600,
-            0,
-        )
-        .unwrap();
+    let v = net.open_payment(50, 20);
     // I1 joins, then crashes before anything it sent arrives.
     net.step(|_, _| false);
     assert!(net.nodes[1].channel(&v).is_some());
@@ -704,18 +711,7 @@ fn fifty_virtual_channels_open_and_settle_concurrently_with_batched_ledger_updat
 #[test]
 fn members_need_not_be_online_together() {
     let mut net = Net::path(5);
-    let path: Vec<Address> = (0..5).map(|i| net.addr(i)).collect();
-    let v = net.nodes[0]
-        .open(
-            path,
-            net.hops.clone(),
-            Address::repeat_byte(0xaa),
-            &[(ETH, [U256::from(10), U256::from(10)])],
-            vec![U256::ZERO; 5],
-            3600,
-            0,
-        )
-        .unwrap();
+    let v = net.open_payment(10, 10);
     // Members come online one at a time; while a member is away everything sent to it is lost.
     for online in [
         vec![0, 1],
@@ -974,18 +970,7 @@ fn colluding_endpoints_cannot_make_a_hub_resolve_its_two_ledgers_differently() {
 #[test]
 fn once_v_is_final_on_chain_ledgers_settle_its_leaf_off_chain_from_that_outcome() {
     let mut net = Net::path(3);
-    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
-    let v = net.nodes[0]
-        .open(
-            path,
-            net.hops.clone(),
-            Address::repeat_byte(0xaa),
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; 3],
-            3600,
-            0,
-        )
-        .unwrap();
+    let v = net.open_payment(50, 20);
     net.pump();
     let cert = net.nodes[0].channel(&v).unwrap().certificate().unwrap();
     // B stops answering; V is challenged with its certificate and the window passes (the chain's events, as the
@@ -1356,18 +1341,7 @@ fn a_game_move_left_without_its_countersignature_is_played_on_chain_with_progres
 #[test]
 fn once_v_is_registered_on_chain_no_payment_is_made_or_counted() {
     let mut net = Net::path(3);
-    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
-    let v = net.nodes[0]
-        .open(
-            path,
-            net.hops.clone(),
-            Address::repeat_byte(0xaa),
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; 3],
-            3600,
-            0,
-        )
-        .unwrap();
+    let v = net.open_payment(50, 20);
     net.pump();
     net.nodes[0].pay(v, ETH, U256::from(5)).unwrap();
     net.pump();
