@@ -170,8 +170,15 @@ pub(super) struct Link {
     pub conn: quinn::Connection,
     /// Who dialed it.
     pub dialer: Address,
+    /// When it was registered.
+    pub since: std::time::Instant,
     shared: Arc<LinkShared>,
 }
+
+/// Two connections of one peer pair registered within this time of each other were dialed at once (the lower
+/// address's is kept); a connection older than this that a new one meets is presumed dead (the peer restarted), and
+/// the new one replaces it instead of waiting for the idle timeout.
+pub(super) const SIMULTANEOUS_DIAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 struct LinkShared {
     /// The highest id sent on this connection (or the acknowledged id it started from).
@@ -189,6 +196,7 @@ impl Link {
             id,
             conn,
             dialer,
+            since: std::time::Instant::now(),
             shared: Arc::new(LinkShared {
                 sent_high: AtomicU64::new(0),
                 pending_ack: AtomicU64::new(0),
@@ -458,9 +466,11 @@ impl Inner {
             let connected = state.link.is_none();
             let mut replaced = None;
             if let Some(existing) = state.live_link() {
-                // Both dialed at once: keep the connection the lower address dialed. The same dialer again: it
-                // lost the older one (a restart), keep the newer.
-                let keep_new = existing.dialer == dialer || dialer == self.address.min(peer);
+                // Both dialed at once: keep the connection the lower address dialed. The same dialer again, or
+                // an old connection met by a new one: the peer lost the older one (a restart), keep the newer.
+                let keep_new = existing.dialer == dialer
+                    || dialer == self.address.min(peer)
+                    || existing.since.elapsed() > SIMULTANEOUS_DIAL;
                 if !keep_new {
                     drop(peers);
                     link.conn.close(
