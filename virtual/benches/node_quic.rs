@@ -220,7 +220,9 @@ fn main() {
         "| limit, one core: 1 sign + 1 recovery per voucher | {serial:.0} | {:.2} | | |",
         serial / limit
     );
-    println!("| limit, two cores: the slower of sign ({sign:.0}/s) and recovery ({recover:.0}/s) | {limit:.0} | 1.00 | | |");
+    println!(
+        "| limit, two cores: the slower of sign ({sign:.0}/s) and recovery ({recover:.0}/s) | {limit:.0} | 1.00 | | |"
+    );
     for (name, f) in [("QUIC on loopback", &quic), ("MemoryNetwork", &memory)] {
         println!(
             "| {name} | {:.0} | {:.2} | {:.1} ms | {:.0} |",

@@ -10,8 +10,9 @@
 //! ledger participant agrees to a leaf only for a V whose params and complete pre-fund it holds, and to a payout
 //! only from V's final signed by the whole path.
 //!
-//! This first slice covers the cooperative life of V; the on-chain fallback, persistence of virtual records, fees
-//! and liquidity caps come next (see the README).
+//! Virtual records live in the node's store; intermediaries apply an [`IntermediaryPolicy`] (fees, caps); when a
+//! member disappears or cheats, [`VirtualNode::challenge`] and the derived `progress`, `claim` and ledger disputes
+//! (driven on-chain by [`driver::drive`]) get every honest member its due (README, "On-chain fallback").
 
 mod channel;
 pub mod driver;
