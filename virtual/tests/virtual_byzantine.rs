@@ -139,6 +139,9 @@ enum Attack {
     /// The ledger `blocked_hop` never gets V's leaf during the open (its messages are lost); A and B sign a state
     /// moving V's balance and try to register it and to move V on-chain (S8: no post-fund, no certificate).
     MoveWhileUnfunded { blocked_hop: u8, a_pct: u8 },
+    /// An endpoint registers V's certificate and at once plays every move `max_moves` allows, moving nothing, so
+    /// that the other payee has no move left to redeem its vouchers with (S7).
+    BurnMoves { by: End },
     /// A member registers stale states of V or of one of its ledgers, `times` times (griefing).
     StaleChallenges {
         who: Member,
@@ -153,6 +156,7 @@ impl Attack {
         match self {
             Attack::None => BTreeSet::new(),
             Attack::StaleChallenges { who, .. } => [who.index(n)].into(),
+            Attack::BurnMoves { by } => [by.index(n)].into(),
             _ => [0, n - 1].into(),
         }
     }
@@ -225,6 +229,7 @@ fn attack(t: Topology) -> impl Strategy<Value = Attack> {
             .prop_map(|(registrations, moves, a_pcts)| Attack::KeepOpen { registrations, moves, a_pcts }),
         2 => (0..hops, 0..=100u8).prop_map(|(blocked_hop, a_pct)| Attack::MoveWhileUnfunded { blocked_hop, a_pct }),
         3 => griefing,
+        1 => prop_oneof![Just(End::A), Just(End::B)].prop_map(|by| Attack::BurnMoves { by }),
     ]
 }
 
@@ -253,8 +258,14 @@ fn case() -> impl Strategy<Value = Case> {
                     // paid out in a ledger. The final cannot conclude over a newer registered version on-chain
                     // (`conclude` reverts `StaleVersion`), so the intermediary between would be robbed: a contract
                     // gap, see `s5_a_final_signed_by_the_whole_path_concludes_v_over_a_newer_endpoint_state`.
-                    let final_withheld =
-                        final_withheld && !matches!(attack, Attack::KeepOpen { .. });
+                    // Nor a lone endpoint burning V's moves before any final exists: the other payee has no move
+                    // left to redeem with, see `s7_a_payee_keeps_a_move_to_redeem_with_when_the_other_burns_them`.
+                    // Once a final is signed by the whole path, its version leaves room above those moves.
+                    let final_withheld = match attack {
+                        Attack::KeepOpen { .. } => false,
+                        Attack::BurnMoves { .. } => true,
+                        _ => final_withheld,
+                    };
                     Case {
                         topology,
                         v,
@@ -827,6 +838,37 @@ async fn perform(sim: &mut Sim, case: &Case, v: B256) -> Result<(), TestCaseErro
                 prop_assert!(res.is_err(), "a move in a V never certified landed");
             }
             sim.run(10).await;
+        }
+        Attack::BurnMoves { by } => {
+            let k = by.index(n);
+            let Some(cert) = sim.channel(k, v).and_then(|c| c.certificate()) else {
+                return Ok(());
+            };
+            let params = sim.params(v);
+            let mut from = cert.state.clone();
+            if sim
+                .client
+                .challenge(sim.addr(k), &params, &cert.state, &cert.sigs, None)
+                .await
+                .is_ok()
+            {
+                for _ in 0..params.maxMoves.to::<u64>() {
+                    let Ok(to) = payment::pay(&params, &from, k, &[U256::ZERO]) else {
+                        break;
+                    };
+                    let sig = sim.sign(k, &to);
+                    if sim
+                        .client
+                        .progress(sim.addr(k), &params, &from, &to, k, &sig)
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    from = to;
+                }
+            }
+            sim.run(20).await;
         }
         Attack::StaleChallenges { who, target, times } => {
             let k = who.index(n);

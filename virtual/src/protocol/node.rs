@@ -636,7 +636,7 @@ impl<S: Store> VirtualNode<S> {
         }
         let last = ch.last();
         let mut fin = ch.current();
-        fin.version = ferry_ledger::state::version(fin.version.to::<u64>() + 1)?;
+        fin.version = ferry_ledger::state::version(Self::final_version_floor(ch))?;
         fin.isFinal = true;
         if self.app_of(&ch.params)? == AppKind::Payment {
             for (j, a) in fin.outcome.assets.iter_mut().enumerate() {
@@ -863,6 +863,11 @@ impl<S: Store> VirtualNode<S> {
             return Err(verr(VirtualError::NotFunded));
         }
         if ch.is_endpoint() {
+            if state.version.to::<u64>() < Self::final_version_floor(ch) {
+                return Err(verr(VirtualError::FinalMismatch(
+                    "the final's version leaves no room above what one endpoint alone can register",
+                )));
+            }
             for (j, a) in state.outcome.assets.iter().enumerate() {
                 if a.balances[ch.me] < ch.balance(j) {
                     return Err(verr(VirtualError::FinalMismatch(
@@ -872,6 +877,15 @@ impl<S: Store> VirtualNode<S> {
             }
         }
         Ok(())
+    }
+
+    /// The lowest version an endpoint proposes or signs a final of V with: above every state one endpoint alone can
+    /// register on-chain — the latest state both endpoints signed (or the certificate), then `max_moves` moves of
+    /// its own by `progress`. `conclude` needs the final's version at least the registered one, so a final any
+    /// lower could be outrun on-chain by a single cheating endpoint (after a ledger on the path was already paid
+    /// out by the final, robbing the intermediary there).
+    fn final_version_floor(ch: &VirtualChannel) -> u64 {
+        ch.current().version.to::<u64>() + 1 + ch.params.maxMoves.to::<u64>()
     }
 
     /// The checks of a move from the latest co-signed state (or the post-fund) to `to` by the endpoint at
