@@ -177,6 +177,15 @@ impl VirtualChannel {
         self.postfund_sigs.iter().all(Option::is_some)
     }
 
+    /// V's pre-fund with every path member's signature, once the whole path signed it.
+    pub fn prefund_signed(&self) -> Option<ferry_ledger::SignedState> {
+        let sigs: Option<Vec<Signature>> = self.prefund_sigs.iter().cloned().collect();
+        sigs.map(|sigs| ferry_ledger::SignedState {
+            state: self.prefund.clone(),
+            sigs,
+        })
+    }
+
     /// V's funding certificate, once complete.
     pub fn certificate(&self) -> Option<ferry_ledger::Certificate> {
         let sigs: Option<Vec<Signature>> = self.postfund_sigs.iter().cloned().collect();

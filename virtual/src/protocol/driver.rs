@@ -47,6 +47,11 @@ pub async fn submit(
             mover,
             sig,
         } => client.progress(from, params, prev, to, *mover, sig).await,
+        VirtualTx::Conclude { params, state } => {
+            client
+                .conclude(from, params, &state.state, &state.sigs)
+                .await
+        }
         VirtualTx::Claim {
             ledger,
             ledger_state,

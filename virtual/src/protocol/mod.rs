@@ -126,6 +126,14 @@ pub enum VirtualTx {
         /// The mover's signature on `to`.
         sig: Signature,
     },
+    /// `conclude` V with its final state signed by the whole path: V is final on-chain at once by the state every
+    /// ledger resolves by off-chain, even while another state of V is registered (S5, S10).
+    Conclude {
+        /// V's params.
+        params: ChannelParams,
+        /// The final state with every path member's signature.
+        state: ferry_ledger::SignedState,
+    },
     /// `claim` V's leaf in a finalized ledger by V's finalized outcome (S9).
     Claim {
         /// The ledger's params.
@@ -149,6 +157,7 @@ impl VirtualTx {
         match self {
             VirtualTx::Challenge { .. } => "challenge V",
             VirtualTx::Progress { .. } => "progress V",
+            VirtualTx::Conclude { .. } => "conclude V",
             VirtualTx::Claim { .. } => "claim",
         }
     }

@@ -64,6 +64,9 @@ pub struct VirtualNode<S: Store> {
     /// Virtual channels this member challenged on its own since the start: an open that timed out after it signed
     /// the post-fund, a ledger of its that went on-chain with V's leaf.
     challenged: BTreeSet<B256>,
+    /// Conclusions of V this member asked for since the start, with the final it holds (V, registered version or
+    /// `u64::MAX` when none): asked again on each new registration.
+    concluding: BTreeSet<(B256, u64)>,
     /// Ledgers (V, ledger) where this member, on B's side, asked for V's leaf to go after V was final on-chain.
     right_removals: BTreeSet<(B256, B256)>,
     persisted: HashMap<B256, Vec<u8>>,
@@ -104,6 +107,7 @@ impl<S: Store> VirtualNode<S> {
             answered: BTreeSet::new(),
             redeemed: BTreeSet::new(),
             challenged: BTreeSet::new(),
+            concluding: BTreeSet::new(),
             right_removals: BTreeSet::new(),
             persisted: HashMap::new(),
             touched: BTreeSet::new(),
@@ -116,6 +120,7 @@ impl<S: Store> VirtualNode<S> {
             node.register(id, |e| {
                 e.params = Some(ch.params.clone());
                 e.fees = ch.fees.clone();
+                e.registered = ch.registered.is_some();
             });
             node.persisted.insert(id, bytes);
             node.channels.insert(id, ch);
@@ -631,7 +636,7 @@ impl<S: Store> VirtualNode<S> {
         }
         let last = ch.last();
         let mut fin = ch.current();
-        fin.version = ferry_ledger::state::version(fin.version.to::<u64>() + 1)?;
+        fin.version = ferry_ledger::state::version(Self::final_version_floor(ch))?;
         fin.isFinal = true;
         if self.app_of(&ch.params)? == AppKind::Payment {
             for (j, a) in fin.outcome.assets.iter_mut().enumerate() {
@@ -858,6 +863,11 @@ impl<S: Store> VirtualNode<S> {
             return Err(verr(VirtualError::NotFunded));
         }
         if ch.is_endpoint() {
+            if state.version.to::<u64>() < Self::final_version_floor(ch) {
+                return Err(verr(VirtualError::FinalMismatch(
+                    "the final's version leaves no room above what one endpoint alone can register",
+                )));
+            }
             for (j, a) in state.outcome.assets.iter().enumerate() {
                 if a.balances[ch.me] < ch.balance(j) {
                     return Err(verr(VirtualError::FinalMismatch(
@@ -867,6 +877,15 @@ impl<S: Store> VirtualNode<S> {
             }
         }
         Ok(())
+    }
+
+    /// The lowest version an endpoint proposes or signs a final of V with: above every state one endpoint alone can
+    /// register on-chain — the latest state both endpoints signed (or the certificate), then `max_moves` moves of
+    /// its own by `progress`. `conclude` needs the final's version at least the registered one, so a final any
+    /// lower could be outrun on-chain by a single cheating endpoint (after a ledger on the path was already paid
+    /// out by the final, robbing the intermediary there).
+    fn final_version_floor(ch: &VirtualChannel) -> u64 {
+        ch.current().version.to::<u64>() + 1 + ch.params.maxMoves.to::<u64>()
     }
 
     /// The checks of a move from the latest co-signed state (or the post-fund) to `to` by the endpoint at
@@ -1157,22 +1176,46 @@ impl<S: Store> VirtualNode<S> {
         // can only be claimed there once V is final on-chain (S9), so V is challenged with the best state this member
         // holds (once per start, unless V is registered already). A given-up open's leaf can be in such a ledger
         // too: the peer may register the update adding it, which this member signed.
+        let ledger_onchain = [left, (me < ch.last()).then(|| ch.params.hops[me])]
+            .into_iter()
+            .flatten()
+            .any(|hop| {
+                self.holds(hop, &id)
+                    && self
+                        .ledger
+                        .channel(&hop)
+                        .is_some_and(|l| matches!(l.phase(), Phase::Disputed | Phase::Finalized))
+            });
         if ch.registered.is_none()
             && ch.onchain_final.is_none()
             && ch.phase != VirtualPhase::Released
-            && [left, (me < ch.last()).then(|| ch.params.hops[me])]
-                .into_iter()
-                .flatten()
-                .any(|hop| {
-                    self.holds(hop, &id)
-                        && self.ledger.channel(&hop).is_some_and(|l| {
-                            matches!(l.phase(), Phase::Disputed | Phase::Finalized)
-                        })
-                })
+            && ch.final_signed().is_none()
+            && ledger_onchain
             && let Some(tx) = Self::best_challenge(&ch)
             && self.challenged.insert(id)
         {
             self.vtxs.push_back(tx);
+        }
+        // S10 and S5: V has to be resolved on-chain (a state of it is registered there, or a ledger of this member
+        // went on-chain with its leaf) and this member holds V's final signed by the whole path: it concludes V with
+        // that final, which finalizes V at once by the outcome the ledgers resolve by off-chain. A challenge with the
+        // certificate instead would let V finalize by another outcome than a ledger already paid out by the final
+        // (the colluding endpoints' stale or newer state), robbing the intermediary in between. Once per start and
+        // registration.
+        if ch.onchain_final.is_none()
+            && (ch.registered.is_some() || ledger_onchain)
+            && let Some(fin) = ch.final_signed()
+            && self.concluding.insert((
+                id,
+                ch.registered
+                    .as_ref()
+                    .map_or(u64::MAX, |(s, _)| s.version.to::<u64>()),
+            ))
+        {
+            self.vtxs.push_back(VirtualTx::Conclude {
+                params: ch.params.clone(),
+                state: fin,
+            });
         }
         self.refund_fee(id, now);
         // A given-up open is refunded off-chain; once V is final on-chain (by its pre-fund: this member never signed
@@ -1267,15 +1310,17 @@ impl<S: Store> VirtualNode<S> {
         let Some(ch) = self.channels.get(&id).cloned() else {
             return;
         };
-        let resolved = match (ch.final_signed(), &ch.onchain_final) {
-            (Some(f), _) => {
-                self.register(id, |e| e.final_state = Some(f.state.clone()));
-                Some(f)
-            }
-            (None, Some(s)) => Some(ferry_ledger::SignedState {
+        if let Some(f) = ch.final_signed() {
+            self.register(id, |e| e.final_state = Some(f.state.clone()));
+        }
+        // V's outcome on-chain decides once there is one; the final signed by the whole path before that, unless a
+        // state of V is registered on-chain: then only once V is concluded with the final (S10).
+        let resolved = match (&ch.onchain_final, ch.final_signed()) {
+            (Some(s), _) => Some(ferry_ledger::SignedState {
                 state: s.clone(),
                 sigs: vec![],
             }),
+            (None, Some(f)) if ch.registered.is_none() => Some(f),
             _ => None,
         };
         if let Some(fin) = resolved {
@@ -1549,11 +1594,14 @@ impl<S: Store> VirtualNode<S> {
                     && c.onchain_final.is_none()
                 {
                     c.registered = Some((state, finalizes_at));
+                    n.register(id, |e| e.registered = true);
                 }
                 // A stale state registered (by a cheating member or a lagging one): answer with the newest this
                 // member holds, before the deadline, which stays (S5).
+                // A member holding the final signed by the whole path concludes V with it instead (see `progress`).
                 if let Some(c) = n.channels.get(&id)
                     && c.onchain_final.is_none()
+                    && c.final_signed().is_none()
                     && Self::best_version(c).is_some_and(|best| best > version)
                     && n.answered.insert((id, version))
                     && let Some(tx) = Self::best_challenge(c)
@@ -1563,6 +1611,7 @@ impl<S: Store> VirtualNode<S> {
                 // A payee whose vouchers the registered state does not count redeems them with one move (S7).
                 if let Some(c) = n.channels.get(&id).cloned()
                     && c.onchain_final.is_none()
+                    && c.final_signed().is_none()
                     && n.app_of(&c.params).ok() == Some(AppKind::Payment)
                     && let Some(tx) = n.redeem(&c, version)
                 {
@@ -1572,6 +1621,7 @@ impl<S: Store> VirtualNode<S> {
                 // registered state, when it is that state's next move (S7): the other player stopped mid-round.
                 if let Some(c) = n.channels.get(&id).cloned()
                     && c.onchain_final.is_none()
+                    && c.final_signed().is_none()
                     && n.app_of(&c.params).ok() == Some(AppKind::Game)
                     && let Some(tx) = n.move_onchain(&c, version)
                 {
@@ -1674,15 +1724,22 @@ impl<S: Store> VirtualNode<S> {
         self.vtxs.pop_front().map(Tx::Virtual)
     }
 
-    /// Challenges V on-chain with the best state this member holds signed by the whole path: V's funding
-    /// certificate, or its pre-fund before the certificate is complete. Once V is final on-chain, its ledgers
+    /// Takes V on-chain: concludes it with its final when this member holds one signed by the whole path, else
+    /// challenges it with the best state this member holds: the latest state both endpoints signed (with the
+    /// certificate), V's funding certificate, or its pre-fund before the certificate is complete. Once V is final on-chain, its ledgers
     /// settle the leaf off-chain from that outcome where the peer cooperates (S10) and claim it on-chain where not.
     pub fn challenge(&mut self, id: B256) -> Result<()> {
         let ch = self
             .channels
             .get(&id)
             .ok_or(verr(VirtualError::UnknownChannel(id)))?;
-        let tx = Self::best_challenge(ch).ok_or(verr(VirtualError::NotFunded))?;
+        let tx = match ch.final_signed() {
+            Some(state) => VirtualTx::Conclude {
+                params: ch.params.clone(),
+                state,
+            },
+            None => Self::best_challenge(ch).ok_or(verr(VirtualError::NotFunded))?,
+        };
         self.vtxs.push_back(tx);
         Ok(())
     }
@@ -1722,33 +1779,55 @@ impl<S: Store> VirtualNode<S> {
 
     /// The `progress` move by which this payee redeems, on top of V's registered state, the vouchers it holds
     /// beyond what that state counts; `None` when there is nothing to redeem (or it was asked for already).
+    ///
+    /// The same move also counts what this endpoint paid itself (its own total rises on its own signature, as the
+    /// payment app allows): vouchers are cumulative and gross, so after payments both ways each payee's vouchers
+    /// can exceed what the other holds in the registered state, and a move redeeming them alone would be refused
+    /// by the app (the payer's balance would fall below zero) — neither payee could redeem, and V would finalize by
+    /// a state that counts no payment at all. Netted in one move, the balances are this endpoint's own accounting.
     fn redeem(&mut self, ch: &VirtualChannel, version: u64) -> Option<VirtualTx> {
+        use alloy::sol_types::SolValue;
         let payer = ch.other_endpoint()?;
         let (registered, _) = ch.registered.clone()?;
-        let data = ferry_ledger::app::payment::payment_data(&registered).ok()?;
-        let credited = if payer == 0 {
-            data.paidByFirst
+        let mut data = ferry_ledger::app::payment::payment_data(&registered).ok()?;
+        let (credited, own) = if payer == 0 {
+            (data.paidByFirst.clone(), data.paidByLast.clone())
         } else {
-            data.paidByLast
+            (data.paidByLast.clone(), data.paidByFirst.clone())
         };
         if !ch.received.iter().zip(&credited).any(|(r, c)| r > c) {
             return None;
         }
+        let m = registered.outcome.assets.len();
+        if ch.received.len() != m || ch.paid.len() != m || credited.len() != m || own.len() != m {
+            return None;
+        }
         let any_sig = ch.received_sigs.iter().flatten().next()?.clone();
-        let totals: Vec<U256> = ch
-            .received
-            .iter()
-            .zip(&credited)
-            .map(|(r, c)| *r.max(c))
-            .collect();
-        let sigs: Vec<Signature> = ch
+        let mut to = ferry_ledger::state::next(&registered).ok()?;
+        for j in 0..m {
+            let theirs = ch.received[j].max(credited[j]);
+            let mine = ch.paid[j].max(own[j]);
+            let (d_in, d_out) = (theirs - credited[j], mine - own[j]);
+            let a = &mut to.outcome.assets[j];
+            a.balances[ch.me] = a.balances[ch.me].checked_add(d_in)?.checked_sub(d_out)?;
+            a.balances[payer] = a.balances[payer].checked_add(d_out)?.checked_sub(d_in)?;
+            let (first, last) = if payer == 0 {
+                (theirs, mine)
+            } else {
+                (mine, theirs)
+            };
+            data.paidByFirst[j] = first;
+            data.paidByLast[j] = last;
+        }
+        data.voucherSigs = ch
             .received_sigs
             .iter()
             .map(|s| s.clone().unwrap_or_else(|| any_sig.clone()))
             .collect();
-        let to =
-            ferry_ledger::app::payment::voucher_move(&ch.params, &registered, ch.me, &totals, sigs)
-                .ok()?;
+        to.appData = data.abi_encode().into();
+        PaymentApp
+            .valid_transition(&ch.params, &registered, &to, ch.me)
+            .ok()?;
         if !self.redeemed.insert((ch.id, version)) {
             return None;
         }
@@ -1787,7 +1866,9 @@ impl<S: Store> VirtualNode<S> {
     fn best_version(ch: &VirtualChannel) -> Option<u64> {
         match Self::best_challenge(ch)? {
             VirtualTx::Challenge { state, .. } => Some(state.version()),
-            VirtualTx::Progress { .. } | VirtualTx::Claim { .. } => None,
+            VirtualTx::Progress { .. } | VirtualTx::Conclude { .. } | VirtualTx::Claim { .. } => {
+                None
+            }
         }
     }
 

@@ -25,6 +25,9 @@ pub struct Entry {
     pub aborted: bool,
     /// V's state as finalized on-chain (S10: any ledger may replace the leaf by this outcome off-chain).
     pub onchain_final: Option<State>,
+    /// A state of V is registered on-chain (a challenge or a move): its final replaces a leaf off-chain only once V
+    /// is concluded with it (S10), for V may finalize by another outcome.
+    pub registered: bool,
 }
 
 /// The virtual channels this node knows, by id.
@@ -132,8 +135,9 @@ impl SubChannelGuard for RegistryGuard {
         Ok(())
     }
 
-    /// S10: V's final state signed by the whole path is known, and the payout gives each side what the final gives
-    /// the side of V it stands for.
+    /// S10: V's final state signed by the whole path is known (and V is not registered on-chain, where it could
+    /// finalize by another outcome), or V's outcome finalized on-chain, and the payout gives each side what that
+    /// state gives the side of V it stands for.
     fn check_remove(
         &self,
         ledger: &ChannelParams,
@@ -161,6 +165,9 @@ impl SubChannelGuard for RegistryGuard {
         let Some(fin) = e.final_state else {
             return Err("no final state signed by the whole path".into());
         };
+        if e.registered {
+            return Err("V is registered on-chain: conclude it with the final first".into());
+        }
         if split(ledger, &params, &fin, leaf)? != *payout {
             return Err("the payout is not the final state's".into());
         }
