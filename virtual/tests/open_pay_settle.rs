@@ -1391,3 +1391,255 @@ fn once_v_is_registered_on_chain_no_payment_is_made_or_counted() {
         Err(ferry_virtual::Error::Virtual(VirtualError::Settling))
     );
 }
+
+/// Opens a payment V over `net`'s whole path with A's and B's balances and waits until it is open.
+fn open_payment_v(net: &mut Net, a: u64, b: u64) -> B256 {
+    let n = net.nodes.len();
+    let path: Vec<Address> = (0..n).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(a), U256::from(b)])],
+            vec![U256::ZERO; n],
+            3600,
+            0,
+        )
+        .unwrap();
+    net.pump();
+    assert!((0..n).all(|k| net.nodes[k].channel(&v).unwrap().phase() == VirtualPhase::Open));
+    v
+}
+
+/// The conclusions of V member `k` asked for, by the final's version.
+fn conclusions_by(net: &Net, k: usize) -> Vec<u64> {
+    net.tx_log
+        .iter()
+        .filter(|(i, _)| *i == k)
+        .filter_map(|(_, tx)| match tx {
+            Tx::Virtual(VirtualTx::Conclude { state, .. }) => Some(state.version()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn s10_a_member_holding_the_final_swaps_no_leaf_by_it_while_v_is_registered_and_concludes_v_with_it()
+ {
+    let mut net = Net::path(3);
+    let v = open_payment_v(&mut net, 50, 20);
+    net.nodes[0].pay(v, ETH, U256::from(10)).unwrap();
+    net.pump();
+    // A cheating A registers V's certificate (which still gives it 50), then settles: the final (A 40, B 30) is
+    // signed by the whole path.
+    let cert = net.nodes[0].channel(&v).unwrap().certificate().unwrap();
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: cert.state.clone(),
+        sigs: cert.sigs.clone(),
+    });
+    net.pos += 1;
+    for k in 0..3 {
+        net.nodes[k]
+            .handle_chain_event(net.pos, 0, &registered, 0)
+            .unwrap();
+    }
+    net.tx_log.clear();
+    net.nodes[0].settle(v, 0).unwrap();
+    net.pump();
+    let fin = net.nodes[1].channel(&v).unwrap().final_signed().unwrap();
+    assert_eq!(
+        fin.state.outcome.assets[0].balances,
+        vec![U256::from(40), U256::ZERO, U256::from(30)]
+    );
+    // No ledger swaps V's leaf by the final while V may still finalize on-chain by the certificate (which would pay
+    // the hub 20 + 50 for the 40 + 30 it owes): each member concludes V with the final instead (S10), and nobody
+    // answers the certificate with a challenge.
+    for (k, hop) in [(0, 0), (1, 0), (1, 1), (2, 1)] {
+        assert!(
+            net.nodes[k]
+                .ledger()
+                .table(&net.hops[hop])
+                .unwrap()
+                .contains(&v),
+            "member {k} swapped the leaf in ledger {hop}"
+        );
+    }
+    for k in 0..3 {
+        assert_eq!(conclusions_by(&net, k), vec![fin.version()], "member {k}");
+    }
+    assert!(challenges_by(&net, 1).is_empty());
+    // The conclusion lands: V is final on-chain by the final, and both ledgers swap the leaf by it off-chain.
+    let concluded = Ev::Concluded(IAdjudicator::Concluded {
+        channelId: v,
+        version: alloy::primitives::aliases::U48::from(fin.version()),
+    });
+    net.pos += 1;
+    for k in 0..3 {
+        net.nodes[k]
+            .handle_chain_event(net.pos, 0, &concluded, 0)
+            .unwrap();
+    }
+    net.pump();
+    for hop in 0..2 {
+        assert!(
+            net.nodes[1]
+                .ledger()
+                .table(&net.hops[hop])
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 10));
+    assert_eq!(
+        net.balance(1, 0) + net.balance(1, 1),
+        U256::from(2 * DEPOSIT)
+    );
+    assert_eq!(net.balance(2, 1), U256::from(DEPOSIT + 10));
+}
+
+#[test]
+fn s10_a_hub_whose_ledger_goes_on_chain_with_the_leaf_concludes_v_with_the_final_it_holds() {
+    let mut net = Net::path(3);
+    let v = open_payment_v(&mut net, 50, 20);
+    net.nodes[0].pay(v, ETH, U256::from(10)).unwrap();
+    net.pump();
+    // A settles but withholds its ledger messages from the hub: the final completes, the hub's ledger with B is
+    // paid out by it, A's is not.
+    net.nodes[0].settle(v, 0).unwrap();
+    for _ in 0..30 {
+        net.step_selective(|from, to, m| from == 0 && to == 1 && matches!(m, Message::Ledger(_)));
+    }
+    assert!(net.nodes[1].channel(&v).unwrap().final_signed().is_some());
+    assert!(
+        net.nodes[1]
+            .ledger()
+            .table(&net.hops[1])
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        net.nodes[1]
+            .ledger()
+            .table(&net.hops[0])
+            .unwrap()
+            .contains(&v)
+    );
+    // The hub takes its ledger with A on-chain. Its leaf can be claimed there only by V's on-chain outcome: the hub
+    // concludes V with the final (a challenge with the certificate would let V finalize by A 50, B 20 and cost the
+    // hub the 10 it already paid B).
+    net.tx_log.clear();
+    net.nodes[1].ledger_mut().challenge(net.hops[0]).unwrap();
+    net.step(|_, _| true);
+    let challenge =
+        net.tx_log
+            .iter()
+            .find_map(|(k, tx)| match tx {
+                Tx::Ledger(ferry_virtual::ledger::protocol::ChainTx::Challenge {
+                    state, ..
+                }) if *k == 1 => Some(state.clone()),
+                _ => None,
+            })
+            .unwrap();
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: net.hops[0],
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: challenge.state.clone(),
+        sigs: challenge.sigs.clone(),
+    });
+    net.pos += 1;
+    net.nodes[1]
+        .handle_chain_event(net.pos, 0, &registered, 0)
+        .unwrap();
+    net.step(|_, _| true);
+    let fin = net.nodes[1].channel(&v).unwrap().final_signed().unwrap();
+    assert_eq!(conclusions_by(&net, 1), vec![fin.version()]);
+    assert!(challenges_by(&net, 1).is_empty());
+}
+
+#[test]
+fn s7_payments_both_ways_above_the_balances_are_redeemed_in_one_move_that_nets_them() {
+    let mut net = Net::path(3);
+    let v = open_payment_v(&mut net, 10, 10);
+    // A pays 10, B 15, A 12: each payee's vouchers exceed what the payer holds in the certificate (10).
+    for (k, amount) in [(0, 10), (2, 15), (0, 12)] {
+        net.nodes[k].pay(v, ETH, U256::from(amount)).unwrap();
+        net.pump();
+    }
+    assert_eq!(net.nodes[0].channel(&v).unwrap().balance(0), U256::from(3));
+    assert_eq!(net.nodes[2].channel(&v).unwrap().balance(0), U256::from(17));
+    let cert = net.nodes[0].channel(&v).unwrap().certificate().unwrap();
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: cert.state.clone(),
+        sigs: cert.sigs.clone(),
+    });
+    net.tx_log.clear();
+    net.pos += 1;
+    for k in [0, 2] {
+        net.nodes[k]
+            .handle_chain_event(net.pos, 0, &registered, 0)
+            .unwrap();
+    }
+    net.step(|_, _| true);
+    // Each payee's move redeems the other's vouchers and counts its own payments: the balances each endpoint's
+    // accounting says, whichever lands first (a redeem alone would take 15 from B's 10, which the app refuses).
+    for k in [0, 2] {
+        let moves: Vec<_> = net
+            .tx_log
+            .iter()
+            .filter_map(|(i, tx)| match tx {
+                Tx::Virtual(VirtualTx::Progress {
+                    from, to, mover, ..
+                }) if *i == k => {
+                    assert_eq!(*mover, k);
+                    assert_eq!(from, &cert.state);
+                    Some(to.outcome.assets[0].balances.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            moves,
+            vec![vec![U256::from(3), U256::ZERO, U256::from(17)]],
+            "member {k}"
+        );
+    }
+}
+
+#[test]
+fn s4_an_endpoint_signs_no_final_a_lone_cheater_could_outrun_on_chain_by_its_own_moves() {
+    let mut net = Net::path(3);
+    let v = open_payment_v(&mut net, 50, 20);
+    let params = net.nodes[0].channel(&v).unwrap().params().clone();
+    let max_moves = params.maxMoves.to::<u64>();
+    // A cheating A signs a final at the next version (2) and shows it: a lone A could register the certificate (1)
+    // and play its `max_moves` moves (3), after which that final could never conclude V. B does not sign it.
+    let mut low = net.nodes[0].channel(&v).unwrap().postfund();
+    low.version = ferry_virtual::ledger::state::version(2).unwrap();
+    low.isFinal = true;
+    let sigs = vec![Some(net.keys[0].sign_state(&ctx(), &low)), None, None];
+    let msg = Message::Virtual(VirtualMessage::Sigs {
+        params: None,
+        state: low,
+        sigs,
+        fees: vec![],
+    });
+    let a = net.addr(0);
+    net.nodes[1].handle_message(a, msg, 0).unwrap();
+    for _ in 0..20 {
+        net.step(|_, _| false);
+    }
+    assert!(net.nodes[2].channel(&v).unwrap().final_signed().is_none());
+    assert!(net.nodes[1].channel(&v).unwrap().final_signed().is_none());
+    // An honest A proposes its final above that: the certificate's version + 1 + max_moves; B signs it.
+    let mut net = Net::path(3);
+    let v = open_payment_v(&mut net, 50, 20);
+    net.nodes[0].settle(v, 0).unwrap();
+    net.pump();
+    let fin = net.nodes[2].channel(&v).unwrap().final_signed().unwrap();
+    assert_eq!(fin.version(), 1 + 1 + max_moves);
+}
