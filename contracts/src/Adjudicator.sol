@@ -393,7 +393,13 @@ contract Adjudicator is IAdjudicator {
         Status memory st = _status[id];
         if (_finalized(st)) revert ChannelFinalized();
         if (!state.isFinal) revert FinalityMismatch();
-        if (state.version < st.version) revert StaleVersion(state.version, st.version);
+        // S5: a final of V signed by the whole path concludes it even over a newer registered state: each member
+        // signs at most one final (S4), so it is V's only final, and the ledgers may already have paid out by it.
+        // Endpoints alone can register any later state of V; letting it win would let colluding endpoints take
+        // back from a hub what the final gave it.
+        if (params.kind == KIND_LEDGER && state.version < st.version) {
+            revert StaleVersion(state.version, st.version);
+        }
         bytes32 sh = ChannelLib.checkedStateHash(state, params.participants.length, params.kind);
         // S4: a final state needs every participant — for V, the whole path.
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);

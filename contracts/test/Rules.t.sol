@@ -293,12 +293,27 @@ contract RulesTest is VirtualBase {
         assertEq(finalizesAt, block.timestamp, "finalized at once");
     }
 
-    function test_s5_finalOlderThanTheRegisteredStateIsRejected() public {
+    function test_s5_finalOfVConcludesOverANewerStateTheEndpointsRegistered() public {
+        // The endpoints alone registered version 8 after the whole path signed V's only final at 7 (by which the
+        // ledgers may have paid out already): the final wins.
         challengeV(8, 1 ether);
         State memory fin = vState(7, 2 ether, true);
-        Signature[] memory sigs = allSigs(fin);
+        adj.conclude(v, fin, allSigs(fin));
+        (uint48 version, uint48 finalizesAt,,,) = adj.statusOf(vid);
+        assertEq(version, 7, "V's final");
+        assertEq(finalizesAt, block.timestamp, "final at once");
+    }
+
+    function test_s5_finalOfALedgerOlderThanTheRegisteredStateIsRejected() public {
+        // A ledger's participants both signed the newer state: an older final is stale.
+        ChannelParams memory p = ledgerParams(alice, hub);
+        bytes32 cid = id(p);
+        State memory s8 = ledgerState(cid, 8, address(0), 0, 0, false);
+        adj.challenge(p, s8, l1Sigs(s8), noCert());
+        State memory fin = ledgerState(cid, 7, address(0), 0, 0, true);
+        Signature[] memory sigs = l1Sigs(fin);
         vm.expectRevert(abi.encodeWithSelector(IAdjudicator.StaleVersion.selector, 7, 8));
-        adj.conclude(v, fin, sigs);
+        adj.conclude(p, fin, sigs);
     }
 
     // ================================================================ S6 durations
