@@ -850,6 +850,24 @@ impl SubChannelGuard for TestGuard {
     }
 }
 
+#[test]
+fn undoing_the_removal_of_the_last_leaf_restores_the_table_it_narrowed() {
+    // Two leaves; the first is removed, then the second (the table narrows to nothing), and that removal is undone
+    // (a challenge landing while it was a proposal in flight).
+    let mut table = crate::SubTree::new();
+    table.insert(leaf(1, 5)).unwrap();
+    table.insert(leaf(2, 7)).unwrap();
+    table.remove(&leaf(1, 5).channelId).unwrap();
+    let before = table.clone();
+    let removed = table.remove(&leaf(2, 7).channelId).unwrap();
+    assert!(table.is_empty());
+    ops::undo(&mut table, &[ops::UndoStep::Reinsert(1, removed)]).unwrap();
+    assert_eq!(table.root(), before.root());
+    assert_eq!(table.slot_of(&leaf(2, 7).channelId), Some(1));
+    // The free slot below it is usable again.
+    assert_eq!(table.insert(leaf(3, 1)).unwrap(), 0);
+}
+
 fn leaf(id: u8, amount: u64) -> SubAlloc {
     let mut channel = [0x5b; 32];
     channel[31] = id;
