@@ -278,6 +278,29 @@ impl SubTree {
         Ok(slot)
     }
 
+    /// Puts back a leaf a removal took out, at its slot (undoing that removal). Removing the last slot narrows
+    /// the table past every trailing free slot, so the slot may lie beyond the width now: the table is widened back
+    /// with free slots first, one at a time (each new slot's path rehashed), then the leaf goes in. Only for undoing
+    /// the table's own removals; a peer's slot goes through [`SubTree::insert_at`].
+    pub fn restore_at(&mut self, slot: u32, leaf: SubAlloc) -> Result<()> {
+        if self.slots.contains_key(&leaf.channelId) {
+            return Err(Error::DuplicateSubChannel(leaf.channelId));
+        }
+        if u64::from(slot) >= self.max_leaves || self.len() as u64 >= self.max_leaves {
+            return Err(Error::TreeFull {
+                capacity: self.max_leaves,
+            });
+        }
+        while self.leaves.len() < slot as usize {
+            let idx = self.leaves.len();
+            self.leaves.push(None);
+            self.resize_levels();
+            self.set_leaf_hash(idx, EMPTY_SUBTREES[0]);
+            self.free.insert(idx as u32);
+        }
+        self.insert_at(slot, leaf)
+    }
+
     /// Adds a leaf at a given slot (the slot a peer proposed): a free slot below the width, or the width itself
     /// (the next new slot). Slots further out are refused, so a peer cannot make the table allocate for a far
     /// slot.

@@ -688,7 +688,9 @@ impl LedgerChannel {
         let me = self.me;
         self.requests
             .retain(|r| !batch.iter().any(|p| p.proposer == me && p.seq == r.seq));
-        if is_final {
+        // A final completed after the chain already finalized the channel (the peer concluded with it before its
+        // signature reached us) changes nothing: the channel stays finalized or closed, no closing transaction.
+        if is_final && !matches!(self.phase, Phase::Finalized | Phase::Closed) {
             self.phase = Phase::Closing;
             self.closing_since = Some(now);
             self.closer |= batch

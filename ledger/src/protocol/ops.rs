@@ -130,7 +130,7 @@ pub fn undo(table: &mut SubTree, steps: &[UndoStep]) -> Result<()> {
             UndoStep::Remove(_, id) => {
                 table.remove(id)?;
             }
-            UndoStep::Reinsert(slot, leaf) => table.insert_at(*slot, leaf.clone())?,
+            UndoStep::Reinsert(slot, leaf) => table.restore_at(*slot, leaf.clone())?,
         }
     }
     Ok(())

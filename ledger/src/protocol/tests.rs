@@ -766,6 +766,48 @@ fn cooperative_close_and_the_dispute_answer() {
 }
 
 #[test]
+fn a_final_countersigned_after_the_chain_closed_the_channel_leaves_it_closed() {
+    let mut q = Pair::new();
+    let id = q.open();
+    q.node(0).close(id, 0).unwrap();
+    // The leader's final reaches the follower, which countersigns it; the countersignature is slow to come back.
+    q.drain(0);
+    for (from, m) in std::mem::take(&mut q.held) {
+        let sender = q.addr(from);
+        q.node(1).handle_message(sender, m, 0).unwrap();
+    }
+    q.drain(1);
+    let late = std::mem::take(&mut q.held);
+    assert!(!late.is_empty());
+    // Meanwhile the follower concluded with it on-chain: the leader reads the conclusion and the payouts.
+    let version = q.ch(1, id).supported().unwrap().version();
+    q.chain(Ev::Concluded(IAdjudicator::Concluded {
+        channelId: id,
+        version: alloy::primitives::aliases::U48::from(version),
+    }));
+    for i in 0..2 {
+        let to = q.addr(i);
+        q.chain(Ev::Withdrawn(IAdjudicator::Withdrawn {
+            channelId: id,
+            asset: ETH,
+            to,
+            amount: U256::from(100),
+        }));
+    }
+    q.drain(0);
+    assert_eq!(q.phase(0, id), Phase::Closed);
+    q.txs[0].clear();
+    // The countersignature arrives: the final is complete, the channel stays closed and nothing is sent on-chain.
+    for (from, m) in late {
+        let sender = q.addr(from);
+        q.node(0).handle_message(sender, m, 0).unwrap();
+    }
+    q.drain(0);
+    assert_eq!(q.phase(0, id), Phase::Closed);
+    assert!(q.txs[0].is_empty(), "{:?}", q.txs[0]);
+}
+
+#[test]
 fn a_channel_backup_restores_a_node() {
     let mut p = Pair::new();
     let id = p.open();
@@ -806,6 +848,24 @@ impl SubChannelGuard for TestGuard {
             .then_some(())
             .ok_or_else(|| "no final state".into())
     }
+}
+
+#[test]
+fn undoing_the_removal_of_the_last_leaf_restores_the_table_it_narrowed() {
+    // Two leaves; the first is removed, then the second (the table narrows to nothing), and that removal is undone
+    // (a challenge landing while it was a proposal in flight).
+    let mut table = crate::SubTree::new();
+    table.insert(leaf(1, 5)).unwrap();
+    table.insert(leaf(2, 7)).unwrap();
+    table.remove(&leaf(1, 5).channelId).unwrap();
+    let before = table.clone();
+    let removed = table.remove(&leaf(2, 7).channelId).unwrap();
+    assert!(table.is_empty());
+    ops::undo(&mut table, &[ops::UndoStep::Reinsert(1, removed)]).unwrap();
+    assert_eq!(table.root(), before.root());
+    assert_eq!(table.slot_of(&leaf(2, 7).channelId), Some(1));
+    // The free slot below it is usable again.
+    assert_eq!(table.insert(leaf(3, 1)).unwrap(), 0);
 }
 
 fn leaf(id: u8, amount: u64) -> SubAlloc {
