@@ -1221,7 +1221,6 @@ proptest! {
 }
 
 #[tokio::test]
-#[ignore = "contract gap: `conclude` reverts `StaleVersion` below the registered version, for V too (ARCH)"]
 async fn s5_a_final_signed_by_the_whole_path_concludes_v_over_a_newer_endpoint_state() {
     let (mut sim, v) = Sim::one_hub_with_v(10).await;
     let now = sim.now;
