@@ -1599,33 +1599,27 @@ impl<S: Store> VirtualNode<S> {
                 // A stale state registered (by a cheating member or a lagging one): answer with the newest this
                 // member holds, before the deadline, which stays (S5).
                 // A member holding the final signed by the whole path concludes V with it instead (see `progress`).
-                if let Some(c) = n.channels.get(&id)
-                    && c.onchain_final.is_none()
-                    && c.final_signed().is_none()
-                    && Self::best_version(c).is_some_and(|best| best > version)
-                    && n.answered.insert((id, version))
-                    && let Some(tx) = Self::best_challenge(c)
-                {
-                    n.vtxs.push_back(tx);
-                }
-                // A payee whose vouchers the registered state does not count redeems them with one move (S7).
                 if let Some(c) = n.channels.get(&id).cloned()
                     && c.onchain_final.is_none()
                     && c.final_signed().is_none()
-                    && n.app_of(&c.params).ok() == Some(AppKind::Payment)
-                    && let Some(tx) = n.redeem(&c, version)
                 {
-                    n.vtxs.push_back(tx);
-                }
-                // A player whose move waits for the other's countersignature plays it on-chain on top of the
-                // registered state, when it is that state's next move (S7): the other player stopped mid-round.
-                if let Some(c) = n.channels.get(&id).cloned()
-                    && c.onchain_final.is_none()
-                    && c.final_signed().is_none()
-                    && n.app_of(&c.params).ok() == Some(AppKind::Game)
-                    && let Some(tx) = n.move_onchain(&c, version)
-                {
-                    n.vtxs.push_back(tx);
+                    if Self::best_version(&c).is_some_and(|best| best > version)
+                        && n.answered.insert((id, version))
+                        && let Some(tx) = Self::best_challenge(&c)
+                    {
+                        n.vtxs.push_back(tx);
+                    }
+                    // A payee whose vouchers the registered state does not count redeems them with one move; a
+                    // player whose move waits for the other's countersignature plays it on-chain on top of the
+                    // registered state, when it is that state's next move (the other stopped mid-round) (S7).
+                    let own_move = match n.app_of(&c.params).ok() {
+                        Some(AppKind::Payment) => n.redeem(&c, version),
+                        Some(AppKind::Game) => n.move_onchain(&c, version),
+                        None => None,
+                    };
+                    if let Some(tx) = own_move {
+                        n.vtxs.push_back(tx);
+                    }
                 }
             }
             if let Ev::Claimed(e) = event
