@@ -679,6 +679,13 @@ impl<S: Store + 'static> Runtime<S> {
         }
     }
 
+    /// Answers a command only after what it produced has left for the network (committed to the transport's
+    /// outbox): a caller told "done" can rely on the messages surviving a crash of this process.
+    fn answer<T>(&mut self, reply: Reply<T>, result: Result<T>) {
+        self.flush();
+        let _ = reply.send(result);
+    }
+
     fn command(&mut self, cmd: Command) {
         let now = now_ms();
         match cmd {
@@ -693,18 +700,19 @@ impl<S: Store + 'static> Runtime<S> {
                     .ledger_mut()
                     .open(peer, &amounts, challenge_duration, now)
                     .map_err(Error::from);
-                let _ = reply.send(r);
+                self.answer(reply, r);
             }
             Command::CloseLedger { id, reply } => {
                 let r = self.core.ledger_mut().close(id, now).map_err(Error::from);
-                let _ = reply.send(r);
+                self.answer(reply, r);
             }
             Command::ChallengeLedger { id, reply } => {
                 let r = self.core.ledger_mut().challenge(id).map_err(Error::from);
-                let _ = reply.send(r);
+                self.answer(reply, r);
             }
             Command::OpenVirtual { req, reply } => {
-                let _ = reply.send(self.open_virtual(req, now));
+                let r = self.open_virtual(req, now);
+                self.answer(reply, r);
             }
             Command::Pay {
                 id,
@@ -712,22 +720,28 @@ impl<S: Store + 'static> Runtime<S> {
                 amount,
                 reply,
             } => {
-                let _ = reply.send(self.core.pay(id, asset, amount));
+                let r = self.core.pay(id, asset, amount);
+                self.answer(reply, r);
             }
             Command::Game { id, mv, reply } => {
-                let _ = reply.send(self.game(id, mv));
+                let r = self.game(id, mv);
+                self.answer(reply, r);
             }
             Command::Settle { id, reply } => {
-                let _ = reply.send(self.core.settle(id, now));
+                let r = self.core.settle(id, now);
+                self.answer(reply, r);
             }
             Command::ChallengeVirtual { id, reply } => {
-                let _ = reply.send(self.core.challenge(id));
+                let r = self.core.challenge(id);
+                self.answer(reply, r);
             }
             Command::Quote { total, reply } => {
-                let _ = reply.send(Ok(self.core.quote(total)));
+                let r = Ok(self.core.quote(total));
+                self.answer(reply, r);
             }
             Command::Status { reply } => {
-                let _ = reply.send(Ok(self.status()));
+                let r = Ok(self.status());
+                self.answer(reply, r);
             }
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
