@@ -116,8 +116,9 @@ pub struct ChannelStatus {
     pub version: u64,
     /// When a challenge finalizes (0: none registered).
     pub finalizes_at: u64,
-    /// Progress moves made on-chain.
-    pub moves: u16,
+    /// Progress moves made on-chain by each endpoint: `[participant 0, last participant]` (S7: each has its
+    /// own `max_moves`).
+    pub moves: [u8; 2],
     /// Whether V is registered as certified.
     pub certified: bool,
     /// Low 136 bits of the registered state's struct hash.
@@ -259,7 +260,7 @@ pub trait Chain: Send + Sync + 'static {
         Ok(ChannelStatus {
             version: r.version.to::<u64>(),
             finalizes_at: r.finalizesAt.to::<u64>(),
-            moves: r.moves,
+            moves: [r.movesFirst, r.movesLast],
             certified: r.certified,
             fingerprint: U256::from(r.fingerprint),
         })

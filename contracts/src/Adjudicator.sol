@@ -18,7 +18,10 @@ contract Adjudicator is IAdjudicator {
     struct Status {
         uint48 version;
         uint48 finalizesAt;
-        uint16 moves;
+        /// `progress` moves made by participant 0 (S7).
+        uint8 movesFirst;
+        /// `progress` moves made by the last participant (S7).
+        uint8 movesLast;
         bool certified;
         uint136 fingerprint;
     }
@@ -71,10 +74,17 @@ contract Adjudicator is IAdjudicator {
     function statusOf(bytes32 channelId)
         external
         view
-        returns (uint48 version, uint48 finalizesAt, uint16 moves, bool certified, uint136 fingerprint)
+        returns (
+            uint48 version,
+            uint48 finalizesAt,
+            uint8 movesFirst,
+            uint8 movesLast,
+            bool certified,
+            uint136 fingerprint
+        )
     {
         Status memory s = _status[channelId];
-        return (s.version, s.finalizesAt, s.moves, s.certified, s.fingerprint);
+        return (s.version, s.finalizesAt, s.movesFirst, s.movesLast, s.certified, s.fingerprint);
     }
 
     /// Cumulative on-chain deposits and withdrawals per participant, and the total claimed against a ledger.
@@ -184,10 +194,11 @@ contract Adjudicator is IAdjudicator {
         st.certified = _challengeSupport(params, id, state, sh, sigs, cert, st.certified);
         if (!pending) {
             st.finalizesAt = uint48(block.timestamp) + params.challengeDuration;
-            st.moves = 0;
+            st.movesFirst = 0;
+            st.movesLast = 0;
         }
-        // A replacement keeps the deadline (S5) and the move count: each move extends the deadline, so resetting
-        // the count would let colluding endpoints hold V open forever (S6: at most duration * (1 + maxMoves)).
+        // A replacement keeps the deadline (S5) and the move counts: each move extends the deadline, so resetting
+        // them would let colluding endpoints hold V open forever (S6: at most duration * (1 + 2 * maxMoves)).
         st.version = state.version;
         st.fingerprint = uint136(uint256(sh));
         _status[id] = st;
@@ -208,7 +219,7 @@ contract Adjudicator is IAdjudicator {
         if (state.version <= st.version) revert StaleVersion(state.version, st.version);
         bytes32 sh = ChannelLib.checkedStateHash(state, 2, KIND_LEDGER);
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
-        _status[id] = Status(state.version, 0, 0, false, uint136(uint256(sh)));
+        _status[id] = Status(state.version, 0, 0, 0, false, uint136(uint256(sh)));
         emit Checkpointed(id, state.version);
     }
 
@@ -230,9 +241,12 @@ contract Adjudicator is IAdjudicator {
         if (to.channelId != id) revert WrongChannel();
         if (to.isFinal) revert FinalityMismatch();
         if (to.version != from.version + 1) revert StaleVersion(to.version, from.version);
-        if (st.moves >= params.maxMoves || st.moves == type(uint16).max) revert TooManyMoves();
         uint256 n = params.participants.length;
         if (moverIndex != 0 && moverIndex != n - 1) revert InvalidParticipant();
+        // S7: each endpoint has its own `maxMoves` (at most 255), so neither can use up the moves the other needs
+        // (a payee's redeeming move, a player's answer).
+        uint256 made = moverIndex == 0 ? st.movesFirst : st.movesLast;
+        if (made >= params.maxMoves || made == type(uint8).max) revert TooManyMoves();
         bytes32 sh = ChannelLib.checkedStateHash(to, n, params.kind);
         if (
             ChannelLib.totalsHash(to.outcome) != ChannelLib.totalsHash(from.outcome)
@@ -244,7 +258,13 @@ contract Adjudicator is IAdjudicator {
         _requireAppAccepts(params, from, to, moverIndex);
         uint48 bumped = uint48(block.timestamp) + params.challengeDuration;
         uint48 finalizesAt = bumped > st.finalizesAt ? bumped : st.finalizesAt;
-        _status[id] = Status(to.version, finalizesAt, st.moves + 1, st.certified, uint136(uint256(sh)));
+        unchecked {
+            // made < 255: no overflow
+            if (moverIndex == 0) st.movesFirst = uint8(made + 1);
+            else st.movesLast = uint8(made + 1);
+        }
+        _status[id] =
+            Status(to.version, finalizesAt, st.movesFirst, st.movesLast, st.certified, uint136(uint256(sh)));
         emit Progressed(id, finalizesAt, moverIndex, to, moverSig);
     }
 
@@ -403,7 +423,9 @@ contract Adjudicator is IAdjudicator {
         bytes32 sh = ChannelLib.checkedStateHash(state, params.participants.length, params.kind);
         // S4: a final state needs every participant — for V, the whole path.
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
-        _status[id] = Status(state.version, uint48(block.timestamp), st.moves, st.certified, uint136(uint256(sh)));
+        _status[id] = Status(
+            state.version, uint48(block.timestamp), st.movesFirst, st.movesLast, st.certified, uint136(uint256(sh))
+        );
         emit Concluded(id, state.version);
     }
 

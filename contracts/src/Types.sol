@@ -23,7 +23,7 @@ struct ChannelParams {
     address app;
     /// Seconds a challenge stays open.
     uint48 challengeDuration;
-    /// Maximum number of `progress` moves on-chain (S7).
+    /// Maximum number of `progress` moves on-chain per endpoint (S7; counted up to 255 each).
     uint48 maxMoves;
     /// Virtual channels: hops[k] is the ledger channel between participants[k] and participants[k+1] (S2).
     /// Ledger channels: empty.
@@ -303,7 +303,14 @@ interface IAdjudicator {
     function statusOf(bytes32 channelId)
         external
         view
-        returns (uint48 version, uint48 finalizesAt, uint16 moves, bool certified, uint136 fingerprint);
+        returns (
+            uint48 version,
+            uint48 finalizesAt,
+            uint8 movesFirst,
+            uint8 movesLast,
+            bool certified,
+            uint136 fingerprint
+        );
 
     /// Cumulative deposits and withdrawals per participant, and the total claimed against a ledger.
     function holdings(bytes32 channelId, address asset)

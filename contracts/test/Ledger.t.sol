@@ -112,7 +112,7 @@ contract LedgerTest is FerryBase {
         assertEq(alice.balance - a0, 1 ether, "alice paid");
         assertEq(hub.balance - h0, 7 ether, "hub paid");
         assertEq(address(adj).balance, 0, "nothing left");
-        (, uint48 finalizesAt,,,) = adj.statusOf(cid);
+        (, uint48 finalizesAt,,,,) = adj.statusOf(cid);
         assertEq(finalizesAt, block.timestamp, "finalized now");
         // S12: running withdraw again pays nothing.
         adj.withdraw(p, s);
@@ -257,11 +257,11 @@ contract LedgerTest is FerryBase {
         bytes32 cid = id(p);
         State memory s4 = ledgerState(cid, 4, address(0), 0, 0, false);
         adj.challenge(p, s4, signAll(s4, pks(ALICE_PK, HUB_PK)), noCert());
-        (, uint48 deadline,,,) = adj.statusOf(cid);
+        (, uint48 deadline,,,,) = adj.statusOf(cid);
         vm.warp(block.timestamp + DURATION / 2);
         State memory s7 = ledgerState(cid, 7, address(0), 0, 0, false);
         adj.challenge(p, s7, signAll(s7, pks(ALICE_PK, HUB_PK)), noCert());
-        (uint48 version, uint48 deadline2,,,) = adj.statusOf(cid);
+        (uint48 version, uint48 deadline2,,,,) = adj.statusOf(cid);
         assertEq(version, 7, "replaced");
         assertEq(deadline2, deadline, "deadline kept");
     }
@@ -287,7 +287,7 @@ contract LedgerTest is FerryBase {
         adj.challenge(p, s3, signAll(s3, pks(ALICE_PK, HUB_PK)), noCert());
         State memory s8 = ledgerState(cid, 8, address(0), 0, 0, false);
         adj.checkpoint(p, s8, signAll(s8, pks(ALICE_PK, HUB_PK)));
-        (uint48 version, uint48 finalizesAt,,,) = adj.statusOf(cid);
+        (uint48 version, uint48 finalizesAt,,,,) = adj.statusOf(cid);
         assertEq(version, 8, "version recorded");
         assertEq(finalizesAt, 0, "challenge cleared");
         // The stale state can no longer be used to challenge.
@@ -317,7 +317,7 @@ contract LedgerTest is FerryBase {
         adj.challenge(p, s3, signAll(s3, pks(ALICE_PK, HUB_PK)), noCert());
         State memory fin = ledgerState(cid, 4, address(0), 0, 0, true);
         adj.conclude(p, fin, signAll(fin, pks(ALICE_PK, HUB_PK)));
-        (uint48 version, uint48 finalizesAt,,,) = adj.statusOf(cid);
+        (uint48 version, uint48 finalizesAt,,,,) = adj.statusOf(cid);
         assertEq(version, 4, "final registered");
         assertEq(finalizesAt, block.timestamp, "finalized at once");
     }

@@ -168,7 +168,7 @@ contract RevertsTest is VirtualBase {
         State memory s6 = vState(6, 1 ether, false);
         s6.appData = paymentData(1 ether, 0); // unchanged payments: any endpoint may move
         Signature memory sig = signState(s6, ALICE_PK);
-        (, uint48 deadline,,,) = adj.statusOf(vid);
+        (, uint48 deadline,,,,) = adj.statusOf(vid);
         vm.expectEmit(true, false, false, true, address(adj));
         emit IAdjudicator.Progressed(vid, deadline, 0, s6, sig);
         adj.progress(v, s5, s6, 0, sig);
@@ -202,10 +202,10 @@ contract RevertsTest is VirtualBase {
         assertEq(w0 + w1 + c, 0, "nothing out");
         State memory s = vState(5, 1 ether, false);
         adj.challenge(v, s, signAll(s, pks(ALICE_PK, BOB_PK)), certificate());
-        (uint48 version, uint48 finalizesAt, uint16 moves, bool certified, uint136 fp) = adj.statusOf(vid);
+        (uint48 version, uint48 finalizesAt, uint8 movesFirst, uint8 movesLast, bool certified, uint136 fp) = adj.statusOf(vid);
         assertEq(version, 5, "version");
         assertEq(finalizesAt, block.timestamp + DURATION, "deadline");
-        assertEq(moves, 0, "moves");
+        assertEq(uint256(movesFirst) + movesLast, 0, "moves");
         assertTrue(certified, "certified");
         assertEq(fp, uint136(uint256(harness.stateHash(s))), "fingerprint = low 136 bits of hashStruct");
         assertTrue(!adj.isClaimed(id(l1), 0), "nothing claimed");

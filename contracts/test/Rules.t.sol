@@ -60,7 +60,7 @@ contract RulesTest is VirtualBase {
     }
 
     function deadlineOf(bytes32 cid) internal view returns (uint48 d) {
-        (, d,,,) = adj.statusOf(cid);
+        (, d,,,,) = adj.statusOf(cid);
     }
 
     // ================================================================ S1 identity
@@ -279,7 +279,7 @@ contract RulesTest is VirtualBase {
         State memory s4 = ledgerState(id(l1), 4, address(0), 5 ether, 5 ether, false);
         adj.checkpoint(l1, s4, l1Sigs(s4));
         adj.challenge(l1, s4, l1Sigs(s4), noCert());
-        (uint48 version, uint48 deadline,,,) = adj.statusOf(id(l1));
+        (uint48 version, uint48 deadline,,,,) = adj.statusOf(id(l1));
         assertEq(version, 4, "registered");
         assertEq(deadline, block.timestamp + DURATION, "pending");
     }
@@ -288,7 +288,7 @@ contract RulesTest is VirtualBase {
         challengeV(5, 1 ether);
         State memory fin = vState(6, 2 ether, true);
         adj.conclude(v, fin, allSigs(fin));
-        (uint48 version, uint48 finalizesAt,,,) = adj.statusOf(vid);
+        (uint48 version, uint48 finalizesAt,,,,) = adj.statusOf(vid);
         assertEq(version, 6, "final registered");
         assertEq(finalizesAt, block.timestamp, "finalized at once");
     }
@@ -299,7 +299,7 @@ contract RulesTest is VirtualBase {
         challengeV(8, 1 ether);
         State memory fin = vState(7, 2 ether, true);
         adj.conclude(v, fin, allSigs(fin));
-        (uint48 version, uint48 finalizesAt,,,) = adj.statusOf(vid);
+        (uint48 version, uint48 finalizesAt,,,,) = adj.statusOf(vid);
         assertEq(version, 7, "V's final");
         assertEq(finalizesAt, block.timestamp, "final at once");
     }
@@ -327,25 +327,69 @@ contract RulesTest is VirtualBase {
         adj.challenge(p, s, sigs, noCert());
     }
 
-    function test_s6_lockTimeIsAtMostDurationTimesOnePlusMaxMoves() public {
+    function test_s6_lockTimeIsAtMostDurationTimesOnePlusTwiceMaxMoves() public {
+        // Each endpoint has maxMoves moves of its own (S7), each as late as possible: the lock stays under
+        // challenge_duration * (1 + 2 * maxMoves).
         vWithApp(address(new AnyMoveApp()), 3);
         uint256 start = block.timestamp;
         State memory from = challengeV(5, 1 ether);
-        for (uint48 i = 0; i < 3; i++) {
-            vm.warp(deadlineOf(vid) - 1); // each move as late as possible
+        for (uint48 i = 0; i < 6; i++) {
+            vm.warp(deadlineOf(vid) - 1);
+            State memory to = vState(from.version + 1, 1 ether, false);
+            uint256 mover = i % 2 == 0 ? 0 : 2;
+            adj.progress(v, from, to, mover, signState(to, mover == 0 ? ALICE_PK : BOB_PK));
+            from = to;
+        }
+        assertLe(deadlineOf(vid), start + uint256(DURATION) * 7, "challenge_duration * (1 + 2 * max_moves)");
+        vm.warp(deadlineOf(vid) - 1);
+        State memory extra = vState(from.version + 1, 1 ether, false);
+        Signature memory sigA = signState(extra, ALICE_PK);
+        vm.expectRevert(IAdjudicator.TooManyMoves.selector);
+        adj.progress(v, from, extra, 0, sigA);
+        Signature memory sigB = signState(extra, BOB_PK);
+        vm.expectRevert(IAdjudicator.TooManyMoves.selector);
+        adj.progress(v, from, extra, 2, sigB);
+    }
+
+    // ================================================================ S7 progress
+
+    function test_s7_oneEndpointCannotUseUpTheOthersMoves() public {
+        // A plays every move it has, moving nothing; B still has all of its own (a payee's redeeming move).
+        vWithApp(address(new AnyMoveApp()), 2);
+        State memory from = challengeV(5, 1 ether);
+        for (uint48 i = 0; i < 2; i++) {
+            State memory to = vState(from.version + 1, 1 ether, false);
+            adj.progress(v, from, to, 0, signState(to, ALICE_PK));
+            from = to;
+        }
+        State memory third = vState(from.version + 1, 1 ether, false);
+        Signature memory sig = signState(third, ALICE_PK);
+        vm.expectRevert(IAdjudicator.TooManyMoves.selector);
+        adj.progress(v, from, third, 0, sig);
+        for (uint48 i = 0; i < 2; i++) {
+            State memory to = vState(from.version + 1, 2 ether, false);
+            adj.progress(v, from, to, 2, signState(to, BOB_PK));
+            from = to;
+        }
+        (,, uint8 movesFirst, uint8 movesLast,,) = adj.statusOf(vid);
+        assertEq(movesFirst, 2, "A's moves");
+        assertEq(movesLast, 2, "B's moves");
+    }
+
+    function test_s7_moveCountsStopAt255() public {
+        // maxMoves above 255 still ends: each endpoint's count is a uint8.
+        vWithApp(address(new AnyMoveApp()), 1000);
+        State memory from = challengeV(5, 1 ether);
+        for (uint256 i = 0; i < 255; i++) {
             State memory to = vState(from.version + 1, 1 ether, false);
             adj.progress(v, from, to, 2, signState(to, BOB_PK));
             from = to;
         }
-        assertLe(deadlineOf(vid), start + uint256(DURATION) * 4, "challenge_duration * (1 + max_moves)");
-        vm.warp(deadlineOf(vid) - 1);
         State memory extra = vState(from.version + 1, 1 ether, false);
         Signature memory sig = signState(extra, BOB_PK);
         vm.expectRevert(IAdjudicator.TooManyMoves.selector);
         adj.progress(v, from, extra, 2, sig);
     }
-
-    // ================================================================ S7 progress
 
     function test_s7_appThatRevertsIsAnInvalidMove() public {
         vWithApp(address(new RevertingApp()), 10);
@@ -420,8 +464,9 @@ contract RulesTest is VirtualBase {
         State memory s7 = voucherMoveFrom(s6, 2 ether);
         adj.progress(v, s6, s7, 2, signState(s7, BOB_PK));
         assertEq(deadlineOf(vid), block.timestamp + DURATION, "late move: now + duration");
-        (,, uint16 moves,,) = adj.statusOf(vid);
-        assertEq(moves, 2, "two moves counted");
+        (,, uint8 movesFirst, uint8 movesLast,,) = adj.statusOf(vid);
+        assertEq(movesFirst, 0, "A made no move");
+        assertEq(movesLast, 2, "B's two moves counted");
     }
 
     function test_s6_replacementsKeepTheMoveCountSoVCannotBeHeldOpenForever() public {
@@ -437,8 +482,9 @@ contract RulesTest is VirtualBase {
             from = vState(moved.version + 5, 2 ether, false);
             adj.challenge(v, from, endpointSigs(from), noCert());
         }
-        (,, uint16 moves,,) = adj.statusOf(vid);
-        assertEq(moves, 2, "replacements did not reset the count");
+        (,, uint8 movesFirst, uint8 movesLast,,) = adj.statusOf(vid);
+        assertEq(movesFirst, 0, "A made no move");
+        assertEq(movesLast, 2, "replacements did not reset the count");
         vm.warp(deadlineOf(vid) - 1);
         State memory third = vState(from.version + 1, 2 ether, false);
         Signature memory sig = signState(third, BOB_PK);
@@ -461,8 +507,8 @@ contract RulesTest is VirtualBase {
         adj.checkpoint(p, s9, l1Sigs(s9));
         State memory s10 = ledgerState(cid, 10, address(0), 0, 0, false);
         adj.challenge(p, s10, l1Sigs(s10), noCert());
-        (,, uint16 moves,,) = adj.statusOf(cid);
-        assertEq(moves, 0, "fresh dispute, fresh count");
+        (,, uint8 movesFirst, uint8 movesLast,,) = adj.statusOf(cid);
+        assertEq(uint256(movesFirst) + movesLast, 0, "fresh dispute, fresh count");
         State memory s11 = ledgerState(cid, 11, address(0), 0, 0, false);
         adj.progress(p, s10, s11, 1, signState(s11, HUB_PK));
     }
@@ -485,7 +531,7 @@ contract RulesTest is VirtualBase {
     function test_s8_refundAfterThePostFundIsRejected() public {
         State memory post = vState(1, 0, false);
         adj.challenge(v, post, allSigs(post), noCert());
-        (,,, bool certified,) = adj.statusOf(vid);
+        (,,,, bool certified,) = adj.statusOf(vid);
         assertTrue(certified, "the post-fund certifies V");
         // Asking for the refund (the pre-fund outcome) after the post-fund was signed: stale.
         State memory pre = vState(0, 0, false);
@@ -499,7 +545,7 @@ contract RulesTest is VirtualBase {
         adj.challenge(v, pre, allSigs(pre), noCert());
         State memory post = vState(1, 0, false);
         adj.challenge(v, post, allSigs(post), noCert());
-        (uint48 version,,, bool certified,) = adj.statusOf(vid);
+        (uint48 version,,,, bool certified,) = adj.statusOf(vid);
         assertEq(version, 1, "post-fund registered");
         assertTrue(certified, "certified");
     }

@@ -226,7 +226,7 @@ contract VirtualTest is VirtualBase {
         vm.expectRevert(IAdjudicator.MissingCertificate.selector);
         adj.challenge(v, s5, sigs, noCert());
         adj.challenge(v, s5, sigs, certificate());
-        (uint48 version,,, bool certified,) = adj.statusOf(vid);
+        (uint48 version,,,, bool certified,) = adj.statusOf(vid);
         assertEq(version, 5, "registered");
         assertTrue(certified, "certified");
         // Once certified on-chain, a newer endpoint-signed state needs only the endpoints.
@@ -285,13 +285,13 @@ contract VirtualTest is VirtualBase {
     function test_s5_endpointsCannotKeepVirtualOpenForever() public {
         State memory s5 = vState(5, 1 ether, false);
         adj.challenge(v, s5, endpointSigs(s5), certificate());
-        (, uint48 deadline,,,) = adj.statusOf(vid);
+        (, uint48 deadline,,,,) = adj.statusOf(vid);
         for (uint48 ver = 6; ver < 12; ver++) {
             vm.warp(block.timestamp + DURATION / 10);
             State memory s = vState(ver, 1 ether, false);
             adj.challenge(v, s, endpointSigs(s), noCert());
         }
-        (, uint48 after_,,,) = adj.statusOf(vid);
+        (, uint48 after_,,,,) = adj.statusOf(vid);
         assertEq(after_, deadline, "replacements never move the deadline");
         vm.warp(deadline);
         State memory late = vState(20, 1 ether, false);
@@ -340,13 +340,14 @@ contract VirtualTest is VirtualBase {
     function test_s7_payeeRedeemsVoucherThroughProgress() public {
         State memory s5 = vState(5, 1 ether, false);
         adj.challenge(v, s5, endpointSigs(s5), certificate());
-        (, uint48 deadline,,,) = adj.statusOf(vid);
+        (, uint48 deadline,,,,) = adj.statusOf(vid);
         vm.warp(block.timestamp + DURATION - 1);
         State memory s6 = voucherMove(s5, 2.5 ether);
         adj.progress(v, s5, s6, 2, signState(s6, BOB_PK));
-        (uint48 version, uint48 deadline2, uint16 moves,,) = adj.statusOf(vid);
+        (uint48 version, uint48 deadline2, uint8 movesFirst, uint8 movesLast,,) = adj.statusOf(vid);
         assertEq(version, 6, "move registered");
-        assertEq(moves, 1, "one move");
+        assertEq(movesFirst, 0, "A made no move");
+        assertEq(movesLast, 1, "B's one move");
         assertTrue(deadline2 > deadline, "a move extends the deadline");
         vm.warp(deadline2);
         (State memory s1, State memory s2) = finalizeLedgersWithLeaf();
@@ -449,8 +450,9 @@ contract VirtualTest is VirtualBase {
         adj.progress(v, played, bad, 0, badSig);
         State memory revealed = gameState(4, A_FUNDS + 0.5 ether, B_FUNDS - 0.5 ether, GameData(0, 0.5 ether, commitment, 1, 2, salt));
         adj.progress(v, played, revealed, 0, signState(revealed, ALICE_PK));
-        (uint48 version,, uint16 moves,,) = adj.statusOf(vid);
+        (uint48 version,, uint8 movesFirst, uint8 movesLast,,) = adj.statusOf(vid);
         assertEq(version, 4, "three moves");
-        assertEq(moves, 3, "moves counted");
+        assertEq(movesFirst, 2, "A committed and revealed");
+        assertEq(movesLast, 1, "B played");
     }
 }

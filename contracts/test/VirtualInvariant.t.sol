@@ -66,7 +66,7 @@ contract VirtualHandler is VirtualBase {
     }
 
     function _finalized(bytes32 cid) internal view returns (bool) {
-        (, uint48 at,,,) = adj.statusOf(cid);
+        (, uint48 at,,,,) = adj.statusOf(cid);
         return at != 0 && block.timestamp >= at;
     }
 
@@ -109,7 +109,7 @@ contract VirtualHandler is VirtualBase {
         State memory s = _finalLedgerState(which);
         if (dispute) {
             adj.challenge(l, s, signAll(s, _keys(which)), noCert());
-            (, uint48 at,,,) = adj.statusOf(id(l));
+            (, uint48 at,,,,) = adj.statusOf(id(l));
             vm.warp(at);
         } else {
             adj.conclude(l, s, signAll(s, _keys(which)));
@@ -124,7 +124,7 @@ contract VirtualHandler is VirtualBase {
         State memory s = _vState();
         if (dispute) {
             adj.challenge(v, s, endpointSigs(s), certificate());
-            (, uint48 at,,,) = adj.statusOf(vid);
+            (, uint48 at,,,,) = adj.statusOf(vid);
             vm.warp(at);
         } else {
             adj.conclude(v, s, signAll(s, pks(ALICE_PK, HUB_PK, BOB_PK)));

@@ -155,7 +155,8 @@ pub struct DurationPolicy {
 impl DurationPolicy {
     /// S6: refuses, at open, a channel whose challenge window is shorter than `min_challenge`, or whose worst-case
     /// on-chain lock time exceeds `max_lock`: for a ledger channel its challenge duration, for a virtual channel
-    /// `challenge_duration * (1 + max_moves)` (every `progress` move may push the deadline one window further).
+    /// `challenge_duration * (1 + 2 * max_moves)` (each endpoint has `max_moves` moves, and every `progress` move
+    /// may push the deadline one window further).
     pub fn check(&self, params: &ChannelParams) -> Result<()> {
         let duration = params.challengeDuration.to::<u64>();
         if duration < self.min_challenge {
@@ -165,7 +166,7 @@ impl DurationPolicy {
             )));
         }
         let moves = if params.kind == KIND_VIRTUAL {
-            params.maxMoves.to::<u64>()
+            params.maxMoves.to::<u64>().saturating_mul(2)
         } else {
             0
         };

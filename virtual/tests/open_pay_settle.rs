@@ -1617,7 +1617,8 @@ fn s4_an_endpoint_signs_no_final_a_lone_cheater_could_outrun_on_chain_by_its_own
     let params = net.nodes[0].channel(&v).unwrap().params().clone();
     let max_moves = params.maxMoves.to::<u64>();
     // A cheating A signs a final at the next version (2) and shows it: a lone A could register the certificate (1)
-    // and play its `max_moves` moves (3), after which that final could never conclude V. B does not sign it.
+    // and play its own `max_moves` moves on top. A whole-path final concludes V over any registered version (S5),
+    // but the floor stays as defence in depth: B does not sign it.
     let mut low = net.nodes[0].channel(&v).unwrap().postfund();
     low.version = ferry_virtual::ledger::state::version(2).unwrap();
     low.isFinal = true;

@@ -423,10 +423,10 @@ mod s6 {
             alloy::primitives::B256::repeat_byte(1),
             alloy::primitives::B256::repeat_byte(2),
         ];
-        // 3600 s × (1 + 5 moves) = 6 h: exactly the maximum.
-        let mut v = virtual_params(&ctx(), path, hops, Address::repeat_byte(9), 3600, 5);
+        // Each endpoint has its own 4 moves (S7): 2400 s × (1 + 2 × 4) = 6 h, exactly the maximum.
+        let mut v = virtual_params(&ctx(), path, hops, Address::repeat_byte(9), 2400, 4);
         assert_eq!(POLICY.check(&v), Ok(()));
-        v.maxMoves = U48::from(6u8);
+        v.maxMoves = U48::from(5u8);
         assert!(matches!(POLICY.check(&v), Err(Error::DurationPolicy(_))));
         v.maxMoves = U48::MAX;
         v.challengeDuration = U48::MAX;

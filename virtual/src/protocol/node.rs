@@ -507,11 +507,11 @@ impl<S: Store> VirtualNode<S> {
         if path.first() != Some(&self.address()) {
             return Err(verr(VirtualError::NotMember("the first endpoint")));
         }
-        // Moves allowed on-chain after a challenge (S7): a payee redeems its vouchers with one move each way; a game
-        // needs a round of three.
+        // Moves each endpoint may make on-chain after a challenge (S7): a payee redeems its vouchers, netted, in one
+        // move; a round of the game takes two moves of the first player and one of the other.
         let max_moves = match self.app_of_address(app)? {
-            AppKind::Payment => 2,
-            AppKind::Game => 4,
+            AppKind::Payment => 1,
+            AppKind::Game => 2,
         };
         let params = virtual_params(&self.ctx, path, hops, app, challenge_duration, max_moves);
         let n = params.participants.len();
@@ -881,9 +881,9 @@ impl<S: Store> VirtualNode<S> {
 
     /// The lowest version an endpoint proposes or signs a final of V with: above every state one endpoint alone can
     /// register on-chain — the latest state both endpoints signed (or the certificate), then `max_moves` moves of
-    /// its own by `progress`. `conclude` needs the final's version at least the registered one, so a final any
-    /// lower could be outrun on-chain by a single cheating endpoint (after a ledger on the path was already paid
-    /// out by the final, robbing the intermediary there).
+    /// its own by `progress` (S7 gives each endpoint its own `max_moves`). Since `conclude` lets a whole-path final
+    /// of V win over any registered version (S5), this is defence in depth: the final is also the newest state
+    /// a single cheating endpoint can reach, so no tool that orders states by version can prefer the cheat.
     fn final_version_floor(ch: &VirtualChannel) -> u64 {
         ch.current().version.to::<u64>() + 1 + ch.params.maxMoves.to::<u64>()
     }
