@@ -32,7 +32,7 @@ function compile() {
     language: 'Solidity',
     sources,
     settings: {
-      optimizer: { enabled: true, runs: 20000 },
+      optimizer: { enabled: true, runs: 10000 },
       viaIR: true,
       evmVersion: 'cancun',
       metadata: { bytecodeHash: 'none', appendCBOR: false },

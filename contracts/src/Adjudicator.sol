@@ -359,6 +359,10 @@ contract Adjudicator is IAdjudicator {
         _claimedLeaves[lid][bucket] = word | bit;
         uint256 m = leaf.amounts.length;
         if (m != virtualState.outcome.assets.length) revert LeafMismatch();
+        // The routing fee, part of the first amount: earned once V got past its pre-fund (its certificate exists, or
+        // the whole path signed a final); an open that never completed gives it back to A's side.
+        uint256 fee = leaf.fee;
+        bool earned = virtualState.version >= 1;
         for (uint256 j = 0; j < m; j++) {
             address asset = leaf.amounts[j].asset;
             AssetOutcome calldata va = virtualState.outcome.assets[j];
@@ -368,8 +372,13 @@ contract Adjudicator is IAdjudicator {
             if (claimed + amount > _lockedOf(ledgerState.outcome, asset)) revert ClaimExceedsLocked();
             if (amount > _held(lid, asset, claimed)) revert ClaimExceedsHeld();
             claimedTotal[lid][asset] = claimed + amount;
-            uint256 toLeft = va.balances[0] < amount ? va.balances[0] : amount;
-            uint256 toRight = amount - toLeft;
+            if (fee > amount) revert LeafMismatch();
+            uint256 vPart = amount - fee;
+            uint256 toLeft = va.balances[0] < vPart ? va.balances[0] : vPart;
+            uint256 toRight = vPart - toLeft;
+            if (earned) toRight += fee;
+            else toLeft += fee;
+            fee = 0; // first asset only
             emit Claimed(lid, vid, asset, toLeft, toRight);
             _pay(lid, asset, left, toLeft);
             _pay(lid, asset, right, toRight);

@@ -339,19 +339,21 @@ library ChannelLib {
 
     // ---------------------------------------------------------------- sub-channel tree
 
-    /// `keccak256(0x00 ‖ abi.encode(leaf.channelId, leaf.amounts))`.
+    /// `keccak256(0x00 ‖ abi.encode(leaf.channelId, leaf.amounts, leaf.fee))`.
     function leafHash(SubAlloc calldata leaf) internal pure returns (bytes32 h) {
         bytes32 cid = leaf.channelId;
         AssetAmount[] calldata amounts = leaf.amounts;
+        uint256 fee = leaf.fee;
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore8(ptr, 0x00)
             mstore(add(ptr, 0x01), cid)
-            mstore(add(ptr, 0x21), 0x40)
-            mstore(add(ptr, 0x41), amounts.length)
+            mstore(add(ptr, 0x21), 0x60)
+            mstore(add(ptr, 0x41), fee)
+            mstore(add(ptr, 0x61), amounts.length)
             let len := shl(6, amounts.length)
-            calldatacopy(add(ptr, 0x61), amounts.offset, len)
-            h := keccak256(ptr, add(0x61, len))
+            calldatacopy(add(ptr, 0x81), amounts.offset, len)
+            h := keccak256(ptr, add(0x81, len))
         }
     }
 

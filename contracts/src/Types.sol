@@ -78,8 +78,12 @@ struct AssetAmount {
 struct SubAlloc {
     /// The virtual channel's id.
     bytes32 channelId;
-    /// Sorted by asset, equal to V's asset list.
+    /// What the leaf locks, sorted by asset, equal to V's asset list: per asset V's total, plus `fee` in the first.
     AssetAmount[] amounts;
+    /// The routing fee the side standing for A put into the leaf, in the first asset (part of `amounts[0]`):
+    /// `claim` pays it to the side standing for B if V finalized past its pre-fund (version >= 1), back to A's side
+    /// otherwise (the open never completed).
+    uint256 fee;
 }
 
 /// Inclusion proof of one leaf in the sub-channel tree.

@@ -173,7 +173,7 @@ macro_rules! convert_proofs {
         convert!($module:
             Signature { v, r, s }
             AssetAmount { asset, amount }
-            SubAlloc { channelId, amounts }
+            SubAlloc { channelId, amounts, fee }
             LeafProof { index, siblings }
         );
     )*};

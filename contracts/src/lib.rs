@@ -256,15 +256,17 @@ pub fn tree_node(left: &B256, right: &B256) -> B256 {
     keccak256(buf)
 }
 
-/// A leaf of the sub-channel tree: `keccak256(0x00 ‖ abi.encode(leaf.channelId, leaf.amounts))`, the two values
-/// encoded as a parameter list (Solidity's `abi.encode(a, b)`). Never zero, so never the empty leaf `Z[0]`.
+/// A leaf of the sub-channel tree: `keccak256(0x00 ‖ abi.encode(leaf.channelId, leaf.amounts, leaf.fee))`, the
+/// three values encoded as a parameter list (Solidity's `abi.encode(a, b, c)`). Never zero, so never the empty leaf
+/// `Z[0]`.
 pub fn leaf_hash(leaf: &SubAlloc) -> B256 {
-    // abi.encode(bytes32, (address, uint256)[]): id ‖ offset 0x40 ‖ length ‖ (asset, amount)*. Written by hand to
-    // avoid cloning the amounts; the tests compare it with alloy's encoder.
-    let mut buf = Vec::with_capacity(1 + 96 + 64 * leaf.amounts.len());
+    // abi.encode(bytes32, (address, uint256)[], uint256): id ‖ offset 0x60 ‖ fee ‖ length ‖ (asset, amount)*.
+    // Written by hand to avoid cloning the amounts; the tests compare it with alloy's encoder.
+    let mut buf = Vec::with_capacity(1 + 128 + 64 * leaf.amounts.len());
     buf.push(0x00);
     buf.extend_from_slice(leaf.channelId.as_slice());
-    buf.extend_from_slice(&U256::from(0x40u8).to_be_bytes::<32>());
+    buf.extend_from_slice(&U256::from(0x60u8).to_be_bytes::<32>());
+    buf.extend_from_slice(&leaf.fee.to_be_bytes::<32>());
     buf.extend_from_slice(&U256::from(leaf.amounts.len()).to_be_bytes::<32>());
     for a in &leaf.amounts {
         buf.extend_from_slice(&[0u8; 12]);

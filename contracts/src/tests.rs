@@ -103,13 +103,19 @@ fn signature() -> impl Strategy<Value = Signature> {
     (any::<u8>(), b256(), b256()).prop_map(|(v, r, s)| Signature { v, r, s })
 }
 fn sub_alloc() -> impl Strategy<Value = SubAlloc> {
-    (b256(), prop::collection::vec((address(), u256()), 0..4)).prop_map(|(id, a)| SubAlloc {
-        channelId: id,
-        amounts: a
-            .into_iter()
-            .map(|(asset, amount)| AssetAmount { asset, amount })
-            .collect(),
-    })
+    (
+        b256(),
+        prop::collection::vec((address(), u256()), 0..4),
+        u256(),
+    )
+        .prop_map(|(id, a, fee)| SubAlloc {
+            channelId: id,
+            amounts: a
+                .into_iter()
+                .map(|(asset, amount)| AssetAmount { asset, amount })
+                .collect(),
+            fee,
+        })
 }
 
 // ---------------------------------------------------------------------------------------------- reference hashing
@@ -458,7 +464,7 @@ proptest! {
     #[test]
     fn leaf_hash_matches_alloys_encoder(leaf in sub_alloc()) {
         let mut buf = vec![0u8];
-        buf.extend_from_slice(&(leaf.channelId, leaf.amounts.clone()).abi_encode_params());
+        buf.extend_from_slice(&(leaf.channelId, leaf.amounts.clone(), leaf.fee).abi_encode_params());
         prop_assert_eq!(leaf_hash(&leaf), keccak256(buf));
         prop_assert_ne!(leaf_hash(&leaf), EMPTY_SUBTREES[0]);
     }

@@ -137,11 +137,11 @@ contract HashingTest is FerryBase {
     }
 
     function test_tree_leafHashWrittenOut() public view {
-        SubAlloc memory leaf = leafFor(keccak256("v"), 5 ether);
+        SubAlloc memory leaf = leafWithFee(keccak256("v"), 5 ether, 0.1 ether);
         assertEq(
             harness.leafHash(leaf),
-            keccak256(abi.encodePacked(bytes1(0x00), abi.encode(leaf.channelId, leaf.amounts))),
-            "0x00 || abi.encode(channelId, amounts)"
+            keccak256(abi.encodePacked(bytes1(0x00), abi.encode(leaf.channelId, leaf.amounts, leaf.fee))),
+            "0x00 || abi.encode(channelId, amounts, fee)"
         );
     }
 
@@ -204,12 +204,16 @@ contract HashingTest is FerryBase {
         same(abi.encodeCall(IFerryHarness.validateParams, (p)));
     }
 
-    function testFuzz_tree_rootMatchesReference(bytes32 cid, uint32 index, uint8 depth, uint96 amount) public view {
+    function testFuzz_tree_rootMatchesReference(bytes32 cid, uint32 index, uint8 depth, uint96 amount, uint96 fee)
+        public
+        view
+    {
         bytes32[] memory sibs = new bytes32[](bound(depth, 0, 33));
         for (uint256 i = 0; i < sibs.length; i++) {
             sibs[i] = keccak256(abi.encode(cid, i));
         }
         SubAlloc memory leaf = leafFor(cid, amount);
+        leaf.fee = fee;
         same(abi.encodeCall(IFerryHarness.leafHash, (leaf)));
         same(abi.encodeCall(IFerryHarness.rootFromProof, (leaf, LeafProof(index, sibs))));
     }

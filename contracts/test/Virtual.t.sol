@@ -39,6 +39,55 @@ contract VirtualTest is VirtualBase {
         assertEq(address(adj).balance, 0, "every wei paid out exactly once");
     }
 
+    /// L1 holding V's leaf with A's routing fee for the hub in it: alice put in A's 3 + the fee, the hub B's 1.
+    function finalizeL1WithFeeLeaf(uint256 fee) internal returns (SubAlloc memory feeLeaf, LeafProof memory feeProof, State memory s1) {
+        feeLeaf = leafWithFee(vid, LEAF, fee);
+        bytes32 feeRoot;
+        (feeRoot, feeProof) = singleLeafTree(feeLeaf);
+        s1 = ledgerStateFull(
+            id(l1), 3, address(0), u2(2 ether - fee, 4 ether), u2(5 ether, 5 ether), u2(0, 0), LEAF + fee, feeRoot, true
+        );
+        adj.conclude(l1, s1, signAll(s1, pks(ALICE_PK, HUB_PK)));
+    }
+
+    function test_s9_claimPaysTheRoutingFeeInTheLeafToTheHubOnceVGotPastItsPreFund() public {
+        (SubAlloc memory feeLeaf, LeafProof memory feeProof, State memory s1) = finalizeL1WithFeeLeaf(0.1 ether);
+        State memory fin = concludeV(2 ether); // A ends with 1, B with 3
+        uint256 a0 = alice.balance;
+        uint256 h0 = hub.balance;
+        adj.claim(l1, s1, feeLeaf, feeProof, v, fin);
+        assertEq(alice.balance - a0, 1 ether, "A's final balance");
+        assertEq(hub.balance - h0, 3 ether + 0.1 ether, "B's side of V and the fee");
+        adj.withdraw(l1, s1);
+        assertEq(address(adj).balance, 5 ether + 5 ether, "only L2's funds are left");
+    }
+
+    function test_s9_claimGivesTheRoutingFeeBackWhenVFinalizedByItsPreFund() public {
+        // The open never completed: V is final on-chain by its pre-fund, so the hub earned no fee.
+        (SubAlloc memory feeLeaf, LeafProof memory feeProof, State memory s1) = finalizeL1WithFeeLeaf(0.1 ether);
+        State memory pre = vState(0, 0, false);
+        adj.challenge(v, pre, signAll(pre, pks(ALICE_PK, HUB_PK, BOB_PK)), noCert());
+        (, uint48 deadline,,,,) = adj.statusOf(vid);
+        vm.warp(deadline);
+        uint256 a0 = alice.balance;
+        uint256 h0 = hub.balance;
+        adj.claim(l1, s1, feeLeaf, feeProof, v, pre);
+        assertEq(alice.balance - a0, 3 ether + 0.1 ether, "A's contribution and the fee back");
+        assertEq(hub.balance - h0, 1 ether, "the hub's contribution back, no fee");
+    }
+
+    function test_s9_claimRejectsAFeeAboveTheLeaf() public {
+        SubAlloc memory bad = leafFor(vid, 1 ether);
+        bad.fee = 1 ether + 1;
+        (bytes32 badRoot, LeafProof memory badProof) = singleLeafTree(bad);
+        State memory s1 =
+            ledgerStateFull(id(l1), 3, address(0), u2(4 ether, 5 ether), u2(5 ether, 5 ether), u2(0, 0), 1 ether, badRoot, true);
+        adj.conclude(l1, s1, signAll(s1, pks(ALICE_PK, HUB_PK)));
+        State memory fin = concludeV(0);
+        vm.expectRevert(IAdjudicator.LeafMismatch.selector);
+        adj.claim(l1, s1, bad, badProof, v, fin);
+    }
+
     function test_s9_claimWorksWithLedgerParticipantsInEitherOrder() public {
         // A path in the other direction over the same ledgers: [bob, hub, alice].
         bytes32[] memory hops = new bytes32[](2);
@@ -160,7 +209,7 @@ contract VirtualTest is VirtualBase {
     function test_s9_claimsCannotExceedLocked() public {
         // Two leaves for V's id at two slots (a ledger state the signers should never agree to): the second
         // claim would exceed the ledger's locked amount.
-        bytes32 l = keccak256(abi.encodePacked(bytes1(0x00), abi.encode(leaf.channelId, leaf.amounts)));
+        bytes32 l = keccak256(abi.encodePacked(bytes1(0x00), abi.encode(leaf.channelId, leaf.amounts, leaf.fee)));
         bytes32 twoRoot = node(l, l);
         bytes32 z = 0;
         for (uint256 level = 1; level < 32; level++) {

@@ -35,6 +35,7 @@
 //! let leaf = SubAlloc {
 //!     channelId: B256::repeat_byte(7),
 //!     amounts: vec![AssetAmount { asset: Address::ZERO, amount: U256::from(3) }],
+//!     fee: U256::ZERO,
 //! };
 //! table.insert(leaf.clone())?;
 //! let mut asset = funded_asset(Address::ZERO, vec![U256::from(10), U256::from(10)]);

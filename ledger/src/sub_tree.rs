@@ -1,7 +1,7 @@
 //! The sub-channel table of a ledger channel: a fixed-depth (32) Merkle tree of `SubAlloc` leaves, one slot per
 //! virtual channel (ARCH.md "Sub-channel tree"; DESIGN.md "Sub-channel table").
 //!
-//! - Leaves hash as `keccak256(0x00 ‖ abi.encode(channelId, amounts))`, inner nodes as `keccak256(0x01 ‖ l ‖ r)`,
+//! - Leaves hash as `keccak256(0x00 ‖ abi.encode(channelId, amounts, fee))`, inner nodes as `keccak256(0x01 ‖ l ‖ r)`,
 //!   an empty slot is `Z[0] = 0` and an empty subtree of height h is `Z[h]`; the empty table's root is `Z[32]`.
 //! - Slots are allocated lowest-free first, so with n leaves the used part of the tree (its *width*, one past the
 //!   highest used slot) stays near n and its height is ⌈log2 width⌉. Only that part is stored, level by level
@@ -76,7 +76,8 @@ fn height_for(width: usize) -> usize {
     }
 }
 
-/// A leaf lists each asset once, strictly ascending (as V's outcome does). The table does not require it (a leaf's
+/// A leaf lists each asset once, strictly ascending (as V's outcome does), and its fee is part of its first amount
+/// (`claim` reverts otherwise). The table does not require it (a leaf's
 /// hash and proof do not depend on it); the protocol checks it, with the rest of S8, before it agrees to a leaf
 /// (see [`crate::support::check_leaf`]).
 pub fn validate_leaf(leaf: &SubAlloc) -> Result<()> {
@@ -86,6 +87,11 @@ pub fn validate_leaf(leaf: &SubAlloc) -> Result<()> {
         .any(|pair| pair[0].asset >= pair[1].asset)
     {
         return Err(Error::InvalidLeaf("assets must be strictly ascending"));
+    }
+    if leaf.fee > leaf.amounts.first().map_or(U256::ZERO, |a| a.amount) {
+        return Err(Error::InvalidLeaf(
+            "the fee is part of the first asset's amount",
+        ));
     }
     Ok(())
 }

@@ -269,9 +269,11 @@ pub fn check_withdraw_partial(
 pub struct ClaimPayout {
     /// The asset.
     pub asset: Address,
-    /// `min(A's balance in V, leaf amount)`, paid to the ledger participant standing for A.
+    /// `min(A's balance in V, V's part of the leaf)`, paid to the ledger participant standing for A, plus the
+    /// routing fee when V never got past its pre-fund.
     pub to_left: U256,
-    /// The rest of the leaf amount, paid to the other ledger participant.
+    /// The rest of V's part of the leaf, paid to the other ledger participant, plus the routing fee when V got past
+    /// its pre-fund.
     pub to_right: U256,
 }
 
@@ -311,46 +313,78 @@ pub fn check_claim(
     if sub_tree::root_from_proof(leaf, proof)? != ledger_state.outcome.subRoot {
         return Err(Error::InvalidProof);
     }
-    if leaf.amounts.len() != virtual_state.outcome.assets.len() {
-        return Err(Error::LeafMismatch);
-    }
-    let mut payouts = Vec::with_capacity(leaf.amounts.len());
-    for (l, va) in leaf.amounts.iter().zip(&virtual_state.outcome.assets) {
-        if va.asset != l.asset {
-            return Err(Error::LeafMismatch);
-        }
-        // The contract reads balances[0]; a finalized V has a valid outcome, so it exists.
-        let a_balance = va.balances.first().copied().unwrap_or_default();
-        let to_left = a_balance.min(l.amount);
-        payouts.push(ClaimPayout {
-            asset: l.asset,
-            to_left,
-            to_right: l.amount - to_left,
-        });
-    }
+    let payouts = leaf_payout(leaf, virtual_state)?;
     Ok(Claim { position, payouts })
 }
 
+/// What `leaf` pays out by V's state `virtual_state`, per asset, as `claim` computes it (S9): of V's part of the
+/// leaf, `min(A's balance, part)` to the side standing for A and the rest to the other; the routing fee held in the
+/// leaf (first asset) to the side standing for B if the state is past V's pre-fund (version ≥ 1), back to A's side
+/// otherwise. Off-chain removals of the leaf pay the same (refund: the pre-fund; settle: the final).
+pub fn leaf_payout(leaf: &SubAlloc, virtual_state: &State) -> Result<Vec<ClaimPayout>> {
+    if leaf.amounts.len() != virtual_state.outcome.assets.len() {
+        return Err(Error::LeafMismatch);
+    }
+    sub_tree::validate_leaf(leaf)?;
+    let earned = version_of(virtual_state) >= 1;
+    let mut payouts = Vec::with_capacity(leaf.amounts.len());
+    for (j, (l, va)) in leaf
+        .amounts
+        .iter()
+        .zip(&virtual_state.outcome.assets)
+        .enumerate()
+    {
+        if va.asset != l.asset {
+            return Err(Error::LeafMismatch);
+        }
+        let fee = if j == 0 { leaf.fee } else { U256::ZERO };
+        // validate_leaf: the fee is within the first amount.
+        let part = l.amount - fee;
+        // The contract reads balances[0]; a finalized V has a valid outcome, so it exists.
+        let a_balance = va.balances.first().copied().unwrap_or_default();
+        let mut to_left = a_balance.min(part);
+        let mut to_right = part - to_left;
+        if earned {
+            to_right += fee;
+        } else {
+            to_left += fee;
+        }
+        payouts.push(ClaimPayout {
+            asset: l.asset,
+            to_left,
+            to_right,
+        });
+    }
+    Ok(payouts)
+}
+
 /// The leaf a ledger adds for V (S8): V's id and, per asset of V's pre-fund outcome in order, its total
-/// (`sum(balances)`; a virtual outcome locks nothing).
-pub fn leaf_of(virt: &ChannelParams, prefund: &State) -> SubAlloc {
+/// (`sum(balances)`; a virtual outcome locks nothing), plus the routing `fee` the side standing for A puts in with
+/// it (first asset; see [`leaf_payout`]).
+pub fn leaf_of(virt: &ChannelParams, prefund: &State, fee: U256) -> SubAlloc {
+    let mut amounts: Vec<AssetAmount> = prefund
+        .outcome
+        .assets
+        .iter()
+        .map(|a| AssetAmount {
+            asset: a.asset,
+            amount: outcome::asset_total(a),
+        })
+        .collect();
+    if let Some(first) = amounts.first_mut() {
+        first.amount = first.amount.saturating_add(fee);
+    }
     SubAlloc {
         channelId: ferry_contracts::channel_id(virt),
-        amounts: prefund
-            .outcome
-            .assets
-            .iter()
-            .map(|a| AssetAmount {
-                asset: a.asset,
-                amount: outcome::asset_total(a),
-            })
-            .collect(),
+        amounts,
+        fee,
     }
 }
 
 /// The checks of S8 on a proposed leaf that need no chain: V's params are valid for `ctx`, the pre-fund is V's
 /// version-0 non-final state with a valid outcome, signed by the whole path, and the leaf is exactly
-/// [`leaf_of`] that pre-fund (V's id, V's assets in order, the pre-fund's totals).
+/// [`leaf_of`] that pre-fund (V's id, V's assets in order, the pre-fund's totals) with the leaf's fee on top (who
+/// may charge what fee is the virtual protocol's policy).
 pub fn check_leaf(
     ctx: &ChainContext,
     virt: &ChannelParams,
@@ -375,7 +409,7 @@ pub fn check_leaf(
     outcome::validate(&prefund.outcome, virt.participants.len(), KIND_VIRTUAL)?;
     check_signed_by_all(&ctx.digest(prefund), prefund_sigs, &virt.participants)?;
     sub_tree::validate_leaf(leaf)?;
-    if *leaf != leaf_of(virt, prefund) {
+    if *leaf != leaf_of(virt, prefund, leaf.fee) {
         return Err(Error::LeafMismatch);
     }
     Ok(())

@@ -406,6 +406,7 @@ async fn exit_through_claim(b: &mut Bench, path: &[Signer]) -> Result<[u64; 4]> 
         amount: eth(4),
     }];
     let leaf = SubAlloc {
+        fee: U256::ZERO,
         channelId: channel_id(&v),
         amounts,
     };
@@ -516,6 +517,7 @@ async fn claim_against_table(b: &mut Bench, n: usize) -> Result<ClaimScaling> {
         0,
     );
     let leaf = SubAlloc {
+        fee: U256::ZERO,
         channelId: channel_id(&v),
         amounts: vec![AssetAmount {
             asset: Address::ZERO,
@@ -523,6 +525,7 @@ async fn claim_against_table(b: &mut Bench, n: usize) -> Result<ClaimScaling> {
         }],
     };
     let others = (1..n as u64).map(|i| SubAlloc {
+        fee: U256::ZERO,
         channelId: keccak256(i.to_be_bytes()),
         amounts: vec![],
     });

@@ -174,6 +174,7 @@ fn leaf_strategy() -> impl Strategy<Value = SubAlloc> {
         prop::collection::vec((pool_address(), any::<u64>()), 0..3),
     )
         .prop_map(|(id, a)| SubAlloc {
+            fee: U256::ZERO,
             channelId: B256::from(id),
             amounts: a
                 .into_iter()

@@ -223,7 +223,19 @@ impl Sim {
 
     /// Opens V over A–I–B with the bundled `app` and A's and B's balances, and waits until all hold it open.
     async fn open_v(&mut self, hops: (B256, B256), app: Artifact, a: u64, b: u64) -> B256 {
-        let v = self.start_v(hops, app, a, b, 0);
+        self.open_v_with_fee(hops, app, a, b, 0).await
+    }
+
+    /// [`Self::open_v`] with the intermediary's routing `fee` (its policy must ask for no more).
+    async fn open_v_with_fee(
+        &mut self,
+        hops: (B256, B256),
+        app: Artifact,
+        a: u64,
+        b: u64,
+        fee: u64,
+    ) -> B256 {
+        let v = self.start_v(hops, app, a, b, fee);
         assert!(
             self.run_until(100, |s| (0..3)
                 .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Open)))
@@ -432,10 +444,19 @@ async fn a_stale_v_state_registered_by_a_is_answered_with_the_newest_and_the_led
 #[tokio::test(flavor = "multi_thread")]
 async fn the_intermediary_offline_during_settle_the_payee_redeems_its_vouchers_and_both_ledgers_are_claimed()
  {
+    // The intermediary charges a fee, held in V's leaf in A's ledger with it: V got past its pre-fund, so the claim
+    // pays it the fee even though it never comes back.
+    const FEE: u64 = 4;
     let mut sim = Sim::new(3).await;
     let (start, total) = sim.holdings().await;
     let (l0, l1) = sim.open_ledgers().await;
-    let v = sim.open_v((l0, l1), Artifact::PaymentApp, 50, 20).await;
+    sim.node(1).set_policy(IntermediaryPolicy {
+        fee_flat: U256::from(FEE),
+        ..IntermediaryPolicy::default()
+    });
+    let v = sim
+        .open_v_with_fee((l0, l1), Artifact::PaymentApp, 50, 20, FEE)
+        .await;
     sim.node(0).pay(v, ETH, U256::from(10)).unwrap();
     sim.run_until(3, |_| false).await;
     // The intermediary vanishes as A settles: the final can never be signed by the whole path.
@@ -475,12 +496,12 @@ async fn the_intermediary_offline_during_settle_the_payee_redeems_its_vouchers_a
         sim.landed,
         sim.failed
     );
-    // A paid 10 and ends 10 down; B ends 10 up; the intermediary's funds (paid to its address by the withdrawals
-    // and the claims, without it doing anything) are whole.
+    // A paid 10 and the fee; B ends 10 up; the intermediary's funds (paid to its address by the withdrawals and
+    // the claims, without it doing anything) are whole, plus the fee it earned.
     let bal = |k: usize| sim.chain.balance(sim.addr(k));
-    assert_eq!(bal(0).await.unwrap(), start[0] - U256::from(10));
+    assert_eq!(bal(0).await.unwrap(), start[0] - U256::from(10 + FEE));
     assert_eq!(bal(2).await.unwrap(), start[2] + U256::from(10));
-    assert_eq!(bal(1).await.unwrap(), start[1]);
+    assert_eq!(bal(1).await.unwrap(), start[1] + U256::from(FEE));
     assert_eq!(sim.holdings().await.1, total, "funds conserved");
 }
 
@@ -519,13 +540,14 @@ async fn intermediary_offline_during_open(b_side_funded: bool, back_once_v_is_fi
     }));
     let v = sim.start_v((l0, l1), Artifact::PaymentApp, 50, 20, FEE);
     assert!(
-        sim.run_until(100, |s| locked(s, 0, l0) == U256::from(70)
+        sim.run_until(100, |s| locked(s, 0, l0) == U256::from(70 + FEE)
             && (!b_side_funded || locked(s, 2, l1) == U256::from(70)))
             .await,
         "the leaves were not added: {:?}",
         sim.failed
     );
-    // A–I holds V's leaf, and A paid I's fee in that update; the certificate is not complete.
+    // A–I holds V's leaf with I's fee in it (A put in its 50 and the fee); I–B's leaf holds no fee (B charges
+    // none). The certificate is not complete.
     assert!(
         !sim.nodes[0]
             .as_ref()
@@ -562,8 +584,8 @@ async fn intermediary_offline_during_open(b_side_funded: bool, back_once_v_is_fi
     sim.chain.advance_time(WINDOW + 1).await.unwrap();
     if back_once_v_is_final {
         // I returns. It never signed the post-fund, so it has given the open up (S8); V is final on-chain by its
-        // pre-fund, so A and I replace the leaf in their ledger by that outcome off-chain (S10), and I pays A's fee
-        // back there: a failed open refunds the fee.
+        // pre-fund, so A and I replace the leaf in their ledger by that outcome off-chain (S10), which gives the fee
+        // in the leaf back to A: a failed open refunds the fee.
         sim.nodes[1] = away;
         assert!(
             sim.run_until(200, |s| s.v_phase(0, v) == Some(VirtualPhase::Released)
@@ -649,13 +671,12 @@ async fn intermediary_offline_during_open(b_side_funded: bool, back_once_v_is_fi
             sim.landed,
             sim.failed
         );
-        // A gets its side of V back by the claim and B is whole. The fee stays with I, which never comes back to pay
-        // it back: it was paid in a ledger state both signed, which is what the chain pays out (the claim pays the
-        // leaf by V's outcome, and fees are outside the leaf, S8). I, doing nothing, has its deposits back at its
-        // address by the withdrawals and claims.
-        assert_eq!(sim.balance_of(0).await, start[0] - U256::from(FEE));
+        // A gets its side of V and the fee back by the claim (V finalized by its pre-fund: the open never
+        // completed, so the fee held in the leaf was not earned, S9) and B is whole. I, which never comes back, has
+        // its deposits back at its address by the withdrawals and claims, without the fee.
+        assert_eq!(sim.balance_of(0).await, start[0]);
         assert_eq!(sim.balance_of(2).await, start[2]);
-        assert_eq!(sim.balance_of(1).await, start[1] + U256::from(FEE));
+        assert_eq!(sim.balance_of(1).await, start[1]);
         let claims = sim.landed.iter().filter(|t| **t == "claim").count();
         assert_eq!(claims, if b_side_funded { 2 } else { 1 });
     }

@@ -534,11 +534,21 @@ fn intermediaries_charge_their_fees_in_the_funding_update_and_refuse_what_breaks
         net.nodes[3].channel(&v).unwrap().phase(),
         VirtualPhase::Open
     );
-    // A pays both fees to I1; I1 keeps 2 and passes 7 to I2.
+    // The funding updates hold the fees in V's leaves: A puts both fees (9) into its leaf with I1, I1 the 7 it
+    // passes on into its leaf with I2. Nobody is paid yet: each fee is earned once V got past its pre-fund.
     assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 50 - 9));
-    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT - 20 + 9));
+    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT - 20));
     assert_eq!(net.balance(1, 1), U256::from(DEPOSIT - 50 - 7));
-    assert_eq!(net.balance(2, 1), U256::from(DEPOSIT - 20 + 7));
+    assert_eq!(net.balance(2, 1), U256::from(DEPOSIT - 20));
+    for (hop, fee) in [(0, 9u64), (1, 7), (2, 0)] {
+        let table = net.nodes[hop].ledger().table(&net.hops[hop]).unwrap();
+        let leaf = table.get(&v).unwrap();
+        assert_eq!(
+            (leaf.fee, leaf.amounts[0].amount),
+            (U256::from(fee), U256::from(70 + fee)),
+            "ledger {hop}"
+        );
+    }
     let now = net.now;
     net.nodes[0].settle(v, now).unwrap();
     net.pump();
@@ -885,10 +895,13 @@ fn colluding_endpoints_cannot_make_a_hub_resolve_its_two_ledgers_differently() {
     }
     // No leaf moves without a final signed by the whole path (S10), and no refund after the post-fund (S8):
     // the hub's guard refuses both, whichever ledger side asks.
-    let leaf = ferry_virtual::ledger::support::leaf_of(
-        &params,
-        net.nodes[1].channel(&v).unwrap().prefund(),
-    );
+    let leaf = net.nodes[0]
+        .ledger()
+        .table(&net.hops[0])
+        .unwrap()
+        .get(&v)
+        .unwrap()
+        .clone();
     let l0 = net.nodes[0]
         .ledger()
         .channel(&net.hops[0])
@@ -1076,11 +1089,11 @@ fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challeng
     for _ in 0..20 {
         net.step_selective(ledger_between_1_and_2);
     }
-    // A–I holds the leaf, and A paid I's fee in that update. A signed the post-fund; I, whose ledger with B lacks the
-    // leaf, did not.
-    assert_eq!(locked(&net, 0, 0), U256::from(70));
+    // A–I holds the leaf with I's fee in it (A put in its 50 and the 3). A signed the post-fund; I, whose ledger
+    // with B lacks the leaf, did not.
+    assert_eq!(locked(&net, 0, 0), U256::from(70 + 3));
     assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 50 - 3));
-    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT - 20 + 3));
+    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT - 20));
     assert!(challenges_by(&net, 0).is_empty());
     // The open times out.
     net.now = OPEN_TIMEOUT_MS + 1_000;
@@ -1091,14 +1104,15 @@ fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challeng
     for _ in 0..20 {
         net.step_selective(ledger_between_1_and_2);
     }
-    // I gives the open up (S8) and pays the fee back in the ledger where it got it: A's balance there is back to
-    // what it was before V, but for its side of V, still locked.
+    // I gives the open up (S8). It never earned the fee: it stays in the leaf, which still locks A's side of V and
+    // the fee (A signed the post-fund, so A does not agree to a refund off-chain).
     assert_eq!(
         net.nodes[1].channel(&v).unwrap().phase(),
         VirtualPhase::Aborted
     );
-    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 50));
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 50 - 3));
     assert_eq!(net.balance(1, 0), U256::from(DEPOSIT - 20));
+    assert_eq!(locked(&net, 0, 0), U256::from(70 + 3));
     assert_eq!(
         net.nodes[2].channel(&v).unwrap().phase(),
         VirtualPhase::Released
@@ -1117,7 +1131,8 @@ fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challeng
             .unwrap()
             .contains(&v)
     );
-    // The chain registers the pre-fund and V finalizes by it: A and I replace the leaf by that outcome, off-chain.
+    // The chain registers the pre-fund and V finalizes by it: A and I replace the leaf by that outcome, off-chain,
+    // which gives A the fee back (V never got past its pre-fund, S9).
     let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
         channelId: v,
         finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
@@ -1155,8 +1170,8 @@ fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challeng
             .iter()
             .filter(|e| matches!(e, VirtualEvent::Ledger(ferry_virtual::ledger::protocol::LedgerEvent::Updated { channel_id, .. }) if *channel_id == net.hops[0]))
             .count(),
-        3,
-        "A–I took three updates: the leaf with the fee, the fee back, the leaf's removal"
+        2,
+        "A–I took two updates: the leaf with the fee in it, the leaf's removal giving the fee back"
     );
 }
 

@@ -28,7 +28,6 @@ use ferry_virtual::ledger::protocol::{
     Config, LedgerMessage, LedgerNode, Op as LedgerOp, OpenPolicy, Phase, Proposal, ops,
 };
 use ferry_virtual::ledger::store::MemoryStore;
-use ferry_virtual::ledger::support::leaf_of;
 use ferry_virtual::ledger::{
     Certificate, ChainContext, ChannelParams, SignedState, Signer, State, state,
 };
@@ -744,7 +743,7 @@ async fn perform(sim: &mut Sim, case: &Case, v: B256) -> Result<(), TestCaseErro
                     (lc.supported().cloned(), node.ledger().table(&hop).cloned())
                     && table.contains(&v)
                 {
-                    let leaf = leaf_of(ch.params(), ch.prefund());
+                    let leaf = table.get(&v).unwrap().clone();
                     let refund =
                         registry::split(&lparams, ch.params(), ch.prefund(), &leaf).unwrap();
                     let batch = vec![Proposal {

@@ -452,6 +452,7 @@ pub async fn virtual_channel_claims_pay_both_ledgers(h: &Harness) -> R {
     );
     let vid = channel_id(&v);
     let leaf = SubAlloc {
+        fee: U256::ZERO,
         channelId: vid,
         amounts: vec![AssetAmount {
             asset: Address::ZERO,
@@ -462,6 +463,7 @@ pub async fn virtual_channel_claims_pay_both_ledgers(h: &Harness) -> R {
     let mut tree = SubTree::new();
     for i in 0..5u8 {
         tree.insert(SubAlloc {
+            fee: U256::ZERO,
             channelId: B256::repeat_byte(i + 1),
             amounts: vec![],
         })?;

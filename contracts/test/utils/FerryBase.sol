@@ -181,7 +181,13 @@ abstract contract FerryBase is Test {
     function leafFor(bytes32 vid, uint256 amount) internal pure returns (SubAlloc memory leaf) {
         AssetAmount[] memory amounts = new AssetAmount[](1);
         amounts[0] = AssetAmount(address(0), amount);
-        leaf = SubAlloc(vid, amounts);
+        leaf = SubAlloc(vid, amounts, 0);
+    }
+
+    /// A leaf holding `amount` of V plus a routing fee `fee` (ETH).
+    function leafWithFee(bytes32 vid, uint256 amount, uint256 fee) internal pure returns (SubAlloc memory leaf) {
+        leaf = leafFor(vid, amount + fee);
+        leaf.fee = fee;
     }
 
     /// Root of a tree holding exactly `leaf` at slot 0, with its proof (no siblings needed).

@@ -214,9 +214,9 @@ library RefChannelLib {
 
     // ---------------------------------------------------------------- sub-channel tree
 
-    /// `keccak256(0x00 ‖ abi.encode(leaf.channelId, leaf.amounts))`.
+    /// `keccak256(0x00 ‖ abi.encode(leaf.channelId, leaf.amounts, leaf.fee))`.
     function leafHash(SubAlloc calldata leaf) internal pure returns (bytes32) {
-        return keccak256(abi.encodePacked(bytes1(0x00), abi.encode(leaf.channelId, leaf.amounts)));
+        return keccak256(abi.encodePacked(bytes1(0x00), abi.encode(leaf.channelId, leaf.amounts, leaf.fee)));
     }
 
     /// `keccak256(0x01 ‖ left ‖ right)`.

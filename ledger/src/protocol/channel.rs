@@ -207,16 +207,14 @@ fn same_request(r: &Proposal, p: &Proposal) -> bool {
             Op::AddSub {
                 leaf: l1,
                 contributions: c1,
-                fee: f1,
                 ..
             },
             Op::AddSub {
                 leaf: l2,
                 contributions: c2,
-                fee: f2,
                 ..
             },
-        ) => r.seq == p.seq && r.proposer == p.proposer && l1 == l2 && c1 == c2 && f1 == f2,
+        ) => r.seq == p.seq && r.proposer == p.proposer && l1 == l2 && c1 == c2,
         _ => r == p,
     }
 }
@@ -631,11 +629,10 @@ impl LedgerChannel {
             Op::AddSub {
                 leaf,
                 contributions,
-                fee,
                 ..
             } => env
                 .guard
-                .check_add(&self.params, leaf, contributions, fee)
+                .check_add(&self.params, leaf, contributions)
                 .map_err(|e| perr(ProtocolError::GuardRefused(e))),
             // A removal is checked against the leaf in the table ([`Self::guard_remove`]).
             _ => Ok(()),

@@ -18,7 +18,7 @@ pub mod ops;
 
 pub use channel::{Config, LedgerChannel, OpenPolicy, Phase};
 pub use node::{LedgerNode, NAMESPACES, NS_CHANNELS, NS_CURSOR, NS_LEAVES};
-pub use ops::{Fee, Op, Proposal};
+pub use ops::{Op, Proposal};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{ChannelParams, Signature, State, SubAlloc};
@@ -374,13 +374,12 @@ pub enum LedgerEvent {
 /// S10 for a removed one). The virtual-channel layer implements it from what it knows of each virtual channel; a
 /// node that hosts no virtual channels uses [`NoSubChannels`].
 pub trait SubChannelGuard {
-    /// May this ledger add `leaf`, funded by `contributions`, with `fee` paid alongside?
+    /// May this ledger add `leaf` (the routing fee it holds included), funded by `contributions`?
     fn check_add(
         &self,
         ledger: &ChannelParams,
         leaf: &SubAlloc,
         contributions: &[Vec<U256>; 2],
-        fee: &Fee,
     ) -> Result<(), String>;
 
     /// May this ledger replace `leaf` by `payout`?
@@ -397,13 +396,7 @@ pub trait SubChannelGuard {
 pub struct NoSubChannels;
 
 impl SubChannelGuard for NoSubChannels {
-    fn check_add(
-        &self,
-        _: &ChannelParams,
-        _: &SubAlloc,
-        _: &[Vec<U256>; 2],
-        _: &Fee,
-    ) -> Result<(), String> {
+    fn check_add(&self, _: &ChannelParams, _: &SubAlloc, _: &[Vec<U256>; 2]) -> Result<(), String> {
         Err("this node hosts no sub-channels".into())
     }
 

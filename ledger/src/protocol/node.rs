@@ -392,14 +392,13 @@ impl<S: Store> LedgerNode<S> {
     }
 
     /// Adds a sub-channel leaf funded by `contributions` (`[participant 0's, participant 1's]` per asset of the
-    /// leaf), with `fee` paid in the same update (`Fee::default()` for none); both sides' guards must agree. The
-    /// leader places the slot.
+    /// leaf, adding up to its amounts, a routing fee it holds included); both sides' guards must agree. The leader
+    /// places the slot.
     pub fn add_sub_channel(
         &mut self,
         id: B256,
         leaf: SubAlloc,
         contributions: [Vec<U256>; 2],
-        fee: super::Fee,
         now: u64,
     ) -> Result<()> {
         let slot = self
@@ -414,7 +413,6 @@ impl<S: Store> LedgerNode<S> {
                 slot,
                 leaf,
                 contributions,
-                fee,
             },
             now,
         )

@@ -49,11 +49,8 @@ pub enum Op {
         slot: u32,
         /// The leaf.
         leaf: SubAlloc,
-        /// What each participant puts in, per asset of the leaf.
+        /// What each participant puts in, per asset of the leaf (the routing fee the leaf holds included).
         contributions: [Vec<U256>; 2],
-        /// A fee paid in the same update, outside the leaf (an intermediary's charge for routing the virtual
-        /// channel).
-        fee: Fee,
     },
     /// Removes a sub-channel leaf and pays its amounts out to the two participants (per asset of the leaf).
     RemoveSub {
@@ -90,16 +87,6 @@ impl Op {
             Op::Close => "close",
         }
     }
-}
-
-/// A fee paid with an added sub-channel: `payer` pays the other participant `amounts` (per asset of the leaf;
-/// empty for no fee).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Fee {
-    /// The paying participant (0 or 1).
-    pub payer: u8,
-    /// Per asset of the leaf (empty: no fee).
-    pub amounts: Vec<U256>,
 }
 
 /// An operation with who proposed it and that proposer's sequence number (deduplication across resends).
@@ -243,7 +230,6 @@ pub fn apply(state: &mut State, table: &mut SubTree, op: &Op) -> Result<Option<U
             slot,
             leaf,
             contributions,
-            fee,
         } => {
             sub_tree::validate_leaf(leaf)?;
             if contributions.iter().any(|c| c.len() != leaf.amounts.len()) {
@@ -251,12 +237,6 @@ pub fn apply(state: &mut State, table: &mut SubTree, op: &Op) -> Result<Option<U
                     "one contribution per asset of the leaf",
                 )));
             }
-            if !fee.amounts.is_empty() && fee.amounts.len() != leaf.amounts.len() {
-                return Err(Error::Protocol(ProtocolError::ShapeMismatch(
-                    "one fee amount per asset of the leaf",
-                )));
-            }
-            let payer = index(fee.payer)?;
             // Compute every new balance first, change after.
             let mut updates = Vec::with_capacity(leaf.amounts.len());
             for (j, aa) in leaf.amounts.iter().enumerate() {
@@ -270,7 +250,7 @@ pub fn apply(state: &mut State, table: &mut SubTree, op: &Op) -> Result<Option<U
                 }
                 let i = asset_mut(&mut state.outcome.assets, &aa.asset)?;
                 let a = &state.outcome.assets[i];
-                let mut b = [
+                let b = [
                     a.balances[0]
                         .checked_sub(contributions[0][j])
                         .ok_or_else(|| short("a contribution exceeds its balance"))?,
@@ -278,12 +258,6 @@ pub fn apply(state: &mut State, table: &mut SubTree, op: &Op) -> Result<Option<U
                         .checked_sub(contributions[1][j])
                         .ok_or_else(|| short("a contribution exceeds its balance"))?,
                 ];
-                if let Some(f) = fee.amounts.get(j) {
-                    b[payer] = b[payer]
-                        .checked_sub(*f)
-                        .ok_or_else(|| short("the fee exceeds the payer's balance"))?;
-                    b[1 - payer] = b[1 - payer].checked_add(*f).ok_or(Error::Overflow)?;
-                }
                 let locked = a.locked.checked_add(aa.amount).ok_or(Error::Overflow)?;
                 updates.push((i, b[0], b[1], locked));
             }
@@ -400,7 +374,6 @@ fn build_inner(
                 Op::AddSub {
                     leaf,
                     contributions,
-                    fee,
                     ..
                 },
                 Some(slots),
@@ -417,7 +390,6 @@ fn build_inner(
                     slot,
                     leaf: leaf.clone(),
                     contributions: contributions.clone(),
-                    fee: fee.clone(),
                 };
                 &placed
             }
@@ -473,6 +445,7 @@ mod tests {
 
     fn leaf(id: u8, amount: u64) -> SubAlloc {
         SubAlloc {
+            fee: U256::ZERO,
             channelId: B256::repeat_byte(id),
             amounts: vec![AssetAmount {
                 asset: Address::ZERO,
@@ -518,7 +491,6 @@ mod tests {
                 slot: 0,
                 leaf: leaf(7, 4),
                 contributions: [vec![U256::from(1)], vec![U256::from(3)]],
-                fee: Fee::default(),
             }),
             p(Op::Pay {
                 from: 1,
@@ -538,7 +510,6 @@ mod tests {
             slot: 0,
             leaf: leaf(7, 4),
             contributions: [vec![U256::from(1)], vec![U256::from(3)]],
-            fee: Fee::default(),
         })];
         let (s, _) = build(&base(), &mut t, &add, 6).expect("add");
         assert_eq!(s.outcome.assets[0].locked, U256::from(4));
@@ -585,13 +556,11 @@ mod tests {
                 slot: 0,
                 leaf: leaf(7, 4),
                 contributions: [vec![U256::from(1)], vec![U256::from(1)]],
-                fee: Fee::default(),
             },
             Op::AddSub {
                 slot: 5,
                 leaf: leaf(7, 2),
                 contributions: [vec![U256::from(1)], vec![U256::from(1)]],
-                fee: Fee::default(),
             },
             Op::RemoveSub {
                 channel_id: B256::repeat_byte(7),

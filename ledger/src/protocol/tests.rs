@@ -471,11 +471,11 @@ fn leader_and_follower_updates_and_every_message_rejection() {
         p.node(0).add_sub_channel(
             id,
             SubAlloc {
+                fee: U256::ZERO,
                 channelId: B256::repeat_byte(8),
                 amounts: vec![]
             },
             [vec![], vec![]],
-            Fee::default(),
             0
         ),
         Err(Error::Protocol(ProtocolError::GuardRefused(_)))
@@ -832,7 +832,6 @@ impl SubChannelGuard for TestGuard {
         _: &ChannelParams,
         leaf: &SubAlloc,
         _: &[Vec<U256>; 2],
-        _: &Fee,
     ) -> Result<(), String> {
         (leaf.channelId[0] == 0x5b)
             .then_some(())
@@ -872,6 +871,7 @@ fn leaf(id: u8, amount: u64) -> SubAlloc {
     let mut channel = [0x5b; 32];
     channel[31] = id;
     SubAlloc {
+        fee: U256::ZERO,
         channelId: B256::from(channel),
         amounts: vec![ferry_contracts::AssetAmount {
             asset: ETH,
@@ -892,27 +892,14 @@ fn sub_channels_are_added_and_removed_through_both_guards_and_survive_a_restart(
             id,
             leaf(1, 10),
             [vec![U256::from(6)], vec![U256::from(4)]],
-            Fee::default(),
             0,
         )
         .unwrap();
     p.node(1)
-        .add_sub_channel(
-            id,
-            leaf(2, 5),
-            [vec![U256::ZERO], vec![U256::from(5)]],
-            Fee::default(),
-            0,
-        )
+        .add_sub_channel(id, leaf(2, 5), [vec![U256::ZERO], vec![U256::from(5)]], 0)
         .unwrap();
     p.node(1)
-        .add_sub_channel(
-            id,
-            leaf(3, 1),
-            [vec![U256::from(1)], vec![U256::ZERO]],
-            Fee::default(),
-            0,
-        )
+        .add_sub_channel(id, leaf(3, 1), [vec![U256::from(1)], vec![U256::ZERO]], 0)
         .unwrap();
     p.pump();
     for i in 0..2 {
@@ -928,13 +915,7 @@ fn sub_channels_are_added_and_removed_through_both_guards_and_survive_a_restart(
     unknown.channelId = B256::repeat_byte(1);
     assert!(
         p.node(0)
-            .add_sub_channel(
-                id,
-                unknown,
-                [vec![U256::from(1)], vec![U256::ZERO]],
-                Fee::default(),
-                0
-            )
+            .add_sub_channel(id, unknown, [vec![U256::from(1)], vec![U256::ZERO]], 0)
             .is_err()
     );
     // Both restart: the tables come back from the stored leaves.

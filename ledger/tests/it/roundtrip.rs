@@ -101,6 +101,7 @@ pub fn state() -> impl Strategy<Value = State> {
 }
 fn sub_alloc() -> impl Strategy<Value = SubAlloc> {
     (b256(), prop::collection::vec((address(), u256()), 0..3)).prop_map(|(channelId, a)| SubAlloc {
+        fee: U256::ZERO,
         channelId,
         amounts: a
             .into_iter()
@@ -186,6 +187,7 @@ proptest! {
     fn sub_tables_round_trip(ids in prop::collection::btree_set(any::<u64>(), 0..30), removals in prop::collection::vec(any::<prop::sample::Index>(), 0..10)) {
         let mut table = SubTree::new();
         let leaves: Vec<SubAlloc> = ids.iter().map(|i| SubAlloc {
+            fee: U256::ZERO,
             channelId: B256::from(U256::from(*i)),
             amounts: vec![AssetAmount { asset: Address::ZERO, amount: U256::from(*i) }],
         }).collect();

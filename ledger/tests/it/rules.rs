@@ -301,6 +301,7 @@ fn s3_conservation_compares_assets_totals_and_hubs() {
 fn ledger_outcomes_lock_what_the_table_holds() -> Result<(), Error> {
     let mut table = SubTree::new();
     table.insert(SubAlloc {
+        fee: U256::ZERO,
         channelId: B256::repeat_byte(1),
         amounts: vec![
             AssetAmount {

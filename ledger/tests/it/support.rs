@@ -637,11 +637,13 @@ fn s9_claims_split_the_leaf_by_a_s_balance() -> Result<(), Error> {
     let mut table = SubTree::new();
     for k in 0..5u8 {
         table.insert(SubAlloc {
+            fee: U256::ZERO,
             channelId: B256::repeat_byte(k + 1),
             amounts: vec![],
         })?;
     }
     let leaf = SubAlloc {
+        fee: U256::ZERO,
         channelId: vid,
         amounts: vec![AssetAmount {
             asset: Address::ZERO,
@@ -688,6 +690,30 @@ fn s9_claims_split_the_leaf_by_a_s_balance() -> Result<(), Error> {
         check_claim(&n.ctx, &l, &ls, &leaf, &proof, &v, &token_v),
         Err(Error::LeafMismatch)
     );
+    Ok(())
+}
+
+#[test]
+fn s9_the_routing_fee_in_a_leaf_goes_to_b_s_side_only_once_v_got_past_its_pre_fund()
+-> Result<(), Error> {
+    use ferry_ledger::support::{leaf_of, leaf_payout};
+    let n = net();
+    let v = n.virt();
+    let pre = n.vstate(&v, 0, 0, false); // A 3, B 1
+    let leaf = leaf_of(&v, &pre, eth(1));
+    // The open never completed (V final by its pre-fund): the fee goes back with A's side.
+    let refund = leaf_payout(&leaf, &pre)?;
+    assert_eq!((refund[0].to_left, refund[0].to_right), (eth(4), eth(1)));
+    // V got past its pre-fund (A 2, B 2): the fee is the hub's, on B's side.
+    let settled = leaf_payout(&leaf, &n.vstate(&v, 8, 1, true))?;
+    assert_eq!((settled[0].to_left, settled[0].to_right), (eth(2), eth(3)));
+    // A fee that is not part of the first amount is refused, as `claim` refuses it.
+    let mut bad = leaf.clone();
+    bad.fee = eth(6);
+    assert!(matches!(
+        leaf_payout(&bad, &pre),
+        Err(Error::InvalidLeaf(_))
+    ));
     Ok(())
 }
 
@@ -760,10 +786,20 @@ fn s8_a_leaf_is_the_whole_path_signed_pre_funds_totals() {
     let v = n.virt();
     let pre = n.vstate(&v, 0, 0, false);
     let sigs = sign_all(&n.ctx, &pre, &[&n.a, &n.i, &n.b]);
-    let leaf = leaf_of(&v, &pre);
+    let leaf = leaf_of(&v, &pre, U256::ZERO);
     assert_eq!(leaf.channelId, ferry_contracts::channel_id(&v));
     assert_eq!(leaf.amounts[0].amount, eth(4));
     assert_eq!(check_leaf(&n.ctx, &v, &pre, &sigs, &leaf), Ok(()));
+    // A routing fee rides on top of the first asset's total.
+    let with_fee = leaf_of(&v, &pre, eth(1));
+    assert_eq!((with_fee.amounts[0].amount, with_fee.fee), (eth(5), eth(1)));
+    assert_eq!(check_leaf(&n.ctx, &v, &pre, &sigs, &with_fee), Ok(()));
+    let mut fee_outside = leaf.clone();
+    fee_outside.fee = eth(1);
+    assert_eq!(
+        check_leaf(&n.ctx, &v, &pre, &sigs, &fee_outside),
+        Err(Error::LeafMismatch)
+    );
     // A leaf for a V whose pre-fund the whole path never signed.
     let endpoints = sign_all(&n.ctx, &pre, &[&n.a, &n.b]);
     assert_eq!(

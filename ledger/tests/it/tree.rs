@@ -9,6 +9,7 @@ use ferry_ledger::sub_tree::MAX_LEAVES;
 
 fn leaf(id: u64, amount: u64) -> SubAlloc {
     SubAlloc {
+        fee: U256::ZERO,
         channelId: B256::from(U256::from(id)),
         amounts: vec![AssetAmount {
             asset: Address::ZERO,
@@ -272,6 +273,7 @@ fn capacity_is_enforced_and_freed_by_removals() -> Result<(), Error> {
 #[test]
 fn leaves_with_several_assets_are_tracked_per_asset() -> Result<(), Error> {
     let two = |id: u8, a: u8, b: u8| SubAlloc {
+        fee: U256::ZERO,
         channelId: B256::repeat_byte(id),
         amounts: vec![
             AssetAmount {
@@ -310,6 +312,7 @@ fn leaves_with_several_assets_are_tracked_per_asset() -> Result<(), Error> {
 #[test]
 fn locked_totals_never_overflow_and_errors_change_nothing() -> Result<(), Error> {
     let big = |id: u64| SubAlloc {
+        fee: U256::ZERO,
         channelId: B256::from(U256::from(id)),
         amounts: vec![AssetAmount {
             asset: Address::ZERO,

@@ -63,10 +63,6 @@ pub struct VirtualChannel {
     pub(crate) onchain_final: Option<State>,
     /// This member's ledgers (ids) where V's leaf was claimed on-chain.
     pub(crate) claimed: Vec<B256>,
-    /// B's side of the left ledger: V's leaf-adding update, which paid this member the fee, is signed by both.
-    pub(crate) fee_received: bool,
-    /// B's side of the left ledger: the fee was paid back there because the open failed.
-    pub(crate) fee_refunded: bool,
 }
 
 impl VirtualChannel {
@@ -96,8 +92,6 @@ impl VirtualChannel {
             registered: None,
             onchain_final: None,
             claimed: Vec::new(),
-            fee_received: false,
-            fee_refunded: false,
         }
     }
 

@@ -11,11 +11,10 @@ use ferry_ledger::channel::{funded_asset, virtual_params};
 use ferry_ledger::params::DurationPolicy;
 use ferry_ledger::protocol::{LedgerNode, Phase};
 use ferry_ledger::store::{Batch, Store, decode, encode};
-use ferry_ledger::support::leaf_of;
 use ferry_ledger::{ChainContext, ChannelParams, Signature, Signer, State, outcome};
 
 use super::channel::{VirtualChannel, VirtualPhase};
-use super::registry::{Entry, Registry, RegistryGuard, fee_for, split};
+use super::registry::{Entry, Registry, RegistryGuard, leaf_in, split};
 use super::{
     AppKind, IntermediaryPolicy, Message, Tx, VirtualError, VirtualEvent, VirtualMessage, VirtualTx,
 };
@@ -1135,14 +1134,6 @@ impl<S: Store> VirtualNode<S> {
         };
         let me = ch.me;
         let left = (me > 0).then(|| ch.params.hops[me - 1]);
-        if let Some(hop) = left
-            && !ch.fee_received
-            && self.holds(hop, &id)
-            && self.table_is_signed(hop)
-            && let Some(c) = self.channels.get_mut(&id)
-        {
-            c.fee_received = true;
-        }
         // S8: an open that does not complete in time is given up by a member that never signed the post-fund.
         if ch.phase == VirtualPhase::Opening
             && ch.postfund_sigs[me].is_none()
@@ -1217,7 +1208,6 @@ impl<S: Store> VirtualNode<S> {
                 state: fin,
             });
         }
-        self.refund_fee(id, now);
         // A given-up open is refunded off-chain; once V is final on-chain (by its pre-fund: this member never signed
         // the post-fund) its leaves follow that outcome like any V's, claims included.
         if let Some(c) = self.channels.get(&id).cloned()
@@ -1232,7 +1222,6 @@ impl<S: Store> VirtualNode<S> {
             return;
         }
         self.register(id, |e| e.prefund = Some(ch.prefund.clone()));
-        let leaf = leaf_of(&ch.params, &ch.prefund);
         let right = (me < ch.last()).then(|| ch.params.hops[me]);
         let has_leaf = |node: &Self, hop: B256| node.holds(hop, &id) && node.table_is_signed(hop);
         // The left member of each ledger asks for the leaf, unless its table already holds it (in a state both
@@ -1243,12 +1232,10 @@ impl<S: Store> VirtualNode<S> {
             && !self.holds(hop, &id)
             && ch.add_requested.is_none_or(|t| now >= t + RETRY_MS)
             && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
+            && let Ok(leaf) = leaf_in(&params, &ch.params, &ch.prefund, &ch.fees)
             && let Ok(contributions) = split(&params, &ch.params, &ch.prefund, &leaf)
-            && let Ok(fee) = fee_for(&params, &ch.params, &ch.fees, &leaf)
         {
-            let _ = self
-                .ledger
-                .add_sub_channel(hop, leaf.clone(), contributions, fee, now);
+            let _ = self.ledger.add_sub_channel(hop, leaf, contributions, now);
             if let Some(c) = self.channels.get_mut(&id) {
                 c.add_requested = Some(now);
             }
@@ -1339,8 +1326,7 @@ impl<S: Store> VirtualNode<S> {
             if let Some(hop) = right
                 && self.holds(hop, &id)
                 && ch.remove_requested.is_none_or(|t| now >= t + RETRY_MS)
-                && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
-                && let Ok(payout) = split(&params, &ch.params, &fin.state, &leaf)
+                && let Some(payout) = self.payout_in(hop, &ch, &fin.state)
             {
                 let _ = self.ledger.remove_sub_channel(hop, id, payout, now);
                 if let Some(c) = self.channels.get_mut(&id) {
@@ -1354,8 +1340,7 @@ impl<S: Store> VirtualNode<S> {
                 && let Some(hop) = left
                 && self.holds(hop, &id)
                 && self.right_removals.insert((id, hop))
-                && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
-                && let Ok(payout) = split(&params, &ch.params, &fin.state, &leaf)
+                && let Some(payout) = self.payout_in(hop, &ch, &fin.state)
             {
                 let _ = self.ledger.remove_sub_channel(hop, id, payout, now);
             }
@@ -1425,56 +1410,25 @@ impl<S: Store> VirtualNode<S> {
             .is_some_and(|(s, t)| s.state.outcome.subRoot == t.root())
     }
 
-    /// A failed open refunds the fees: the member on B's side of its left ledger pays back there the fee V's
-    /// leaf-adding update paid it (its own and those it passed on, which its right neighbour pays back to it by the
-    /// same rule), once it knows the open can never complete: it gave the open up without signing the post-fund
-    /// (S8), or V is final on-chain by its pre-fund (nobody showed the certificate). Asked for until the ledger
-    /// takes the payment (it cannot while disputed); a fee in a ledger state the chain finalized stays paid.
-    fn refund_fee(&mut self, id: B256, now: u64) {
-        let Some(ch) = self.channels.get(&id) else {
-            return;
-        };
-        let failed = ch.phase == VirtualPhase::Aborted
-            || ch
-                .onchain_final
-                .as_ref()
-                .is_some_and(|s| s.version.to::<u64>() == 0);
-        if ch.me == 0 || !ch.fee_received || ch.fee_refunded || !failed {
-            return;
-        }
-        let hop = ch.params.hops[ch.me - 1];
-        let leaf = leaf_of(&ch.params, &ch.prefund);
-        let Some(fee) = self
-            .ledger
-            .channel(&hop)
-            .and_then(|l| fee_for(l.params(), &ch.params, &ch.fees, &leaf).ok())
-        else {
-            return;
-        };
-        let asset = ch.prefund.outcome.assets.first().map(|a| a.asset);
-        let amount = fee.amounts.first().copied().unwrap_or_default();
-        let paid = match asset {
-            Some(asset) if !amount.is_zero() => self.ledger.pay(hop, asset, amount, now).is_ok(),
-            _ => true,
-        };
-        if paid && let Some(c) = self.channels.get_mut(&id) {
-            c.fee_refunded = true;
-        }
+    /// What V's leaf in ledger `hop`, as this member's table holds it, pays each ledger participant by V's state
+    /// `state` (the claim's split, the routing fee included).
+    fn payout_in(&self, hop: B256, ch: &VirtualChannel, state: &State) -> Option<[Vec<U256>; 2]> {
+        let params = self.ledger.channel(&hop)?.params();
+        let leaf = self.ledger.table(&hop)?.get(&ch.id)?;
+        split(params, &ch.params, state, leaf).ok()
     }
 
     /// Refunds an aborted V's leaf in the ledger where this member stands for A's side (each side gets its
-    /// contribution back), and releases V once none of its ledgers holds the leaf.
+    /// contribution back, A's side the routing fee), and releases V once none of its ledgers holds the leaf.
     fn refund(&mut self, ch: &VirtualChannel, now: u64) {
         let id = ch.id;
         let me = ch.me;
-        let leaf = leaf_of(&ch.params, &ch.prefund);
         let right = (me < ch.last()).then(|| ch.params.hops[me]);
         let left = (me > 0).then(|| ch.params.hops[me - 1]);
         if let Some(hop) = right
             && self.holds(hop, &id)
             && ch.remove_requested.is_none_or(|t| now >= t + RETRY_MS)
-            && let Some(params) = self.ledger.channel(&hop).map(|l| l.params().clone())
-            && let Ok(payout) = split(&params, &ch.params, &ch.prefund, &leaf)
+            && let Some(payout) = self.payout_in(hop, ch, &ch.prefund)
         {
             let _ = self.ledger.remove_sub_channel(hop, id, payout, now);
             if let Some(c) = self.channels.get_mut(&id) {

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{B256, U256};
 use ferry_ledger::params::path_position;
-use ferry_ledger::protocol::{Fee, SubChannelGuard};
-use ferry_ledger::support::leaf_of;
+use ferry_ledger::protocol::SubChannelGuard;
+use ferry_ledger::support::{leaf_of, leaf_payout};
 use ferry_ledger::{ChannelParams, State, SubAlloc};
 
 /// What the guard needs to know of one virtual channel.
@@ -37,24 +37,11 @@ pub struct Registry {
     pub entries: HashMap<B256, Entry>,
 }
 
-/// Per asset of `leaf`, the balance of V's participant `index` in `state` (0 where V does not list the asset).
-fn side(state: &State, index: usize, leaf: &SubAlloc) -> Vec<U256> {
-    leaf.amounts
-        .iter()
-        .map(|aa| {
-            state
-                .outcome
-                .assets
-                .iter()
-                .find(|a| a.asset == aa.asset)
-                .and_then(|a| a.balances.get(index).copied())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-/// What each ledger participant puts into (or takes out of) V's leaf in `ledger`, in the ledger's participant
-/// order: the one standing for A's side its A balances, the other its B balances, per asset of the leaf.
+/// What each ledger participant puts into (or takes out of) V's leaf in `ledger` by V's state `state`, in the
+/// ledger's participant order, per asset of the leaf: exactly what `claim` would pay by that state
+/// ([`leaf_payout`]). By the pre-fund that is each side's contribution (the side standing for A puts in A's
+/// balances and the routing fee), and the refund of an open that never completed; by a later state (the final, or V's
+/// outcome on-chain) each side gets the balance of the side of V it stands for, and B's side the fee.
 pub fn split(
     ledger: &ChannelParams,
     virt: &ChannelParams,
@@ -62,34 +49,31 @@ pub fn split(
     leaf: &SubAlloc,
 ) -> Result<[Vec<U256>; 2], String> {
     let pos = path_position(ledger, virt).map_err(|e| e.to_string())?;
-    let last = virt.participants.len() - 1;
-    let a = side(state, 0, leaf);
-    let b = side(state, last, leaf);
+    let payouts = leaf_payout(leaf, state).map_err(|e| e.to_string())?;
+    let a: Vec<U256> = payouts.iter().map(|p| p.to_left).collect();
+    let b: Vec<U256> = payouts.iter().map(|p| p.to_right).collect();
     Ok(if pos.left_index == 0 { [a, b] } else { [b, a] })
 }
 
-/// The fee paid in V's leaf-adding update of `ledger`: the side standing for A pays the other side every fee of the
-/// intermediaries further towards B (each intermediary keeps its own and passes the rest on), in V's first asset.
-pub fn fee_for(
-    ledger: &ChannelParams,
-    virt: &ChannelParams,
-    fees: &[U256],
-    leaf: &SubAlloc,
-) -> Result<Fee, String> {
+/// The routing fee V's leaf holds in `ledger`: every fee of the intermediaries further towards B (each
+/// intermediary keeps its own and passes the rest on), in V's first asset. The side standing for A puts it into
+/// the leaf; it goes to B's side once V got past its pre-fund (S8, S9).
+pub fn fee_in(ledger: &ChannelParams, virt: &ChannelParams, fees: &[U256]) -> Result<U256, String> {
     let pos = path_position(ledger, virt).map_err(|e| e.to_string())?;
-    let total = fees
+    Ok(fees
         .iter()
         .skip(pos.hop + 1)
-        .fold(U256::ZERO, |acc, f| acc.saturating_add(*f));
-    if total.is_zero() || leaf.amounts.is_empty() {
-        return Ok(Fee::default());
-    }
-    let mut amounts = vec![U256::ZERO; leaf.amounts.len()];
-    amounts[0] = total;
-    Ok(Fee {
-        payer: pos.left_index as u8,
-        amounts,
-    })
+        .fold(U256::ZERO, |acc, f| acc.saturating_add(*f)))
+}
+
+/// V's leaf in `ledger`: the pre-fund's totals plus the routing fee it holds there ([`fee_in`]).
+pub fn leaf_in(
+    ledger: &ChannelParams,
+    virt: &ChannelParams,
+    prefund: &State,
+    fees: &[U256],
+) -> Result<SubAlloc, String> {
+    Ok(leaf_of(virt, prefund, fee_in(ledger, virt, fees)?))
 }
 
 /// The registry shared with a ledger node as its guard.
@@ -108,25 +92,23 @@ impl RegistryGuard {
 
 impl SubChannelGuard for RegistryGuard {
     /// S8: V's params and pre-fund signed by the whole path are known, this ledger is on V's path with the right
-    /// participants, the leaf is exactly the pre-fund's totals, and each side puts in the balance of the side of V
-    /// it stands for.
+    /// participants, the leaf is exactly the pre-fund's totals plus the routing fee quoted for this ledger, and each
+    /// side puts in the balance of the side of V it stands for (A's side the fee too).
     fn check_add(
         &self,
         ledger: &ChannelParams,
         leaf: &SubAlloc,
         contributions: &[Vec<U256>; 2],
-        fee: &Fee,
     ) -> Result<(), String> {
         let e = self.entry(&leaf.channelId)?;
-        if let Some(params) = &e.params
-            && fee_for(ledger, params, &e.fees, leaf)? != *fee
-        {
-            return Err("the fee is not the one quoted for this path".into());
-        }
         let (Some(params), Some(prefund)) = (e.params, e.prefund) else {
             return Err("the pre-fund is not signed by the whole path".into());
         };
-        if *leaf != leaf_of(&params, &prefund) {
+        let expected = leaf_in(ledger, &params, &prefund, &e.fees)?;
+        if leaf.fee != expected.fee {
+            return Err("the fee is not the one quoted for this path".into());
+        }
+        if *leaf != expected {
             return Err("the leaf is not the pre-fund's totals".into());
         }
         if split(ledger, &params, &prefund, leaf)? != *contributions {
@@ -148,8 +130,8 @@ impl SubChannelGuard for RegistryGuard {
         let Some(params) = e.params else {
             return Err("unknown virtual channel".into());
         };
-        // S8: a refund (each side gets its contribution back) only once this member gave up the open without
-        // ever signing the post-fund.
+        // S8: a refund (each side gets its contribution back, A's side the fee) only once this member gave up the
+        // open without ever signing the post-fund.
         if e.aborted
             && let Some(prefund) = &e.prefund
             && split(ledger, &params, prefund, leaf)? == *payout
