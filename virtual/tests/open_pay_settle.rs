@@ -1176,6 +1176,61 @@ fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challeng
 }
 
 #[test]
+fn a_hub_that_completes_the_certificate_after_v_s_pre_fund_was_registered_answers_with_it_then() {
+    let mut net = Net::path(3);
+    net.nodes[1].set_policy(IntermediaryPolicy {
+        fee_flat: U256::from(3),
+        ..IntermediaryPolicy::default()
+    });
+    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
+    let v = net.nodes[0]
+        .open(
+            path,
+            net.hops.clone(),
+            Address::repeat_byte(0xaa),
+            &[(ETH, [U256::from(50), U256::from(20)])],
+            vec![U256::ZERO, U256::from(3), U256::ZERO],
+            3600,
+            0,
+        )
+        .unwrap();
+    // The I–B ledger loses every message for now: I cannot sign the post-fund.
+    for _ in 0..20 {
+        net.step_selective(ledger_between_1_and_2);
+    }
+    assert!(!net.nodes[1].channel(&v).unwrap().is_funded());
+    // Someone registers V's pre-fund on-chain. I holds nothing newer yet: it has nothing to answer with.
+    let pre = net.nodes[1].channel(&v).unwrap().prefund_signed().unwrap();
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: pre.state.clone(),
+        sigs: pre.sigs.clone(),
+    });
+    net.tx_log.clear();
+    for i in 0..3 {
+        net.nodes[i]
+            .handle_chain_event(900, 0, &registered, 0)
+            .unwrap();
+    }
+    net.step(|_, _| true);
+    assert!(challenges_by(&net, 1).is_empty());
+    // The wire heals before the deadline; the certificate completes. I answers the pending registration with it
+    // (version 1 replaces the pre-fund, S5), so V finalizes past its pre-fund and the fee in its leaf is I's (S9).
+    net.pump();
+    assert!(net.nodes[1].channel(&v).unwrap().is_funded());
+    let asked = challenges_by(&net, 1);
+    assert_eq!(asked.len(), 1, "{:?}", net.tx_log);
+    assert_eq!(asked[0].0.version(), 1);
+    net.pump();
+    assert_eq!(
+        challenges_by(&net, 1).len(),
+        1,
+        "once per registered version"
+    );
+}
+
+#[test]
 fn a_member_that_gave_up_an_open_waits_for_its_abandoned_update_and_challenges_v_when_the_peer_registers_it()
  {
     // V over members 1 (A), 2 (I) and 3 (B): I leads its ledger with B.

@@ -9,8 +9,8 @@
 //!
 //! Invariants at the end of every case, after the challenge windows pass on the chain's clock: funds are conserved
 //! (all accounts plus the adjudicator); every ledger's holdings are paid out (nothing stays locked); an honest
-//! intermediary ends with at least what it started with; an honest endpoint with at least its latest balance in V by
-//! its own accounting; and at no step do two members hold two different finals of V signed by the whole path (S4).
+//! intermediary ends with at least what it started with plus its routing fee for every V it holds the certificate
+//! of; an honest endpoint with at least its latest balance in V by its own accounting (less the fees it paid); and at no step do two members hold two different finals of V signed by the whole path (S4).
 //!
 //! Cases: `FERRY_PROPTEST_CASES` (default 16: each case runs its own chain).
 
@@ -32,7 +32,8 @@ use ferry_virtual::ledger::{
     Certificate, ChainContext, ChannelParams, SignedState, Signer, State, state,
 };
 use ferry_virtual::protocol::{
-    AppKind, Message, OPEN_TIMEOUT_MS, VirtualMessage, VirtualNode, VirtualPhase, driver, registry,
+    AppKind, IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, VirtualMessage, VirtualNode,
+    VirtualPhase, driver, registry,
 };
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -41,6 +42,8 @@ use rand::{Rng, SeedableRng};
 const ETH: Address = Address::ZERO;
 const DEPOSIT: u64 = 100;
 const WINDOW: u64 = 3_600;
+/// The routing fee every intermediary charges in a property case (held in V's leaves until V is funded).
+const FEE: u64 = 1;
 
 // ------------------------------------------------------------------------------------------- the generated case
 
@@ -261,18 +264,6 @@ fn case() -> impl Strategy<Value = Case> {
                     vanish,
                     seed,
                 )| {
-                    // Not generated: new states of V registered after its final was signed by the whole path and
-                    // paid out in a ledger. The final cannot conclude over a newer registered version on-chain
-                    // (`conclude` reverts `StaleVersion`), so the intermediary between would be robbed: a contract
-                    // gap, see `s5_a_final_signed_by_the_whole_path_concludes_v_over_a_newer_endpoint_state`.
-                    // Nor a lone endpoint burning V's moves before any final exists: the other payee has no move
-                    // left to redeem with, see `s7_a_payee_keeps_a_move_to_redeem_with_when_the_other_burns_them`.
-                    // Once a final is signed by the whole path, its version leaves room above those moves.
-                    let final_withheld = match attack {
-                        Attack::KeepOpen { .. } => false,
-                        Attack::BurnMoves { .. } => true,
-                        _ => final_withheld,
-                    };
                     Case {
                         topology,
                         v,
@@ -584,15 +575,25 @@ impl Sim {
         assert!(ok, "ledgers not funded: {:?}", self.failed);
     }
 
-    /// A proposes a payment V over the whole path with A's and B's balances (no fees).
+    /// A proposes a payment V over the whole path with A's and B's balances (and the hubs' quoted fees).
     fn start_v(&mut self, a: u64, b: u64) -> B256 {
         self.start_v_from(0, a, b)
     }
 
     /// Endpoint `first` (A, or B for a channel the other way) proposes a payment V over the whole path with its
-    /// own and the other endpoint's balances (no fees).
+    /// own and the other endpoint's balances, and each intermediary's quoted fee.
     fn start_v_from(&mut self, first: usize, a: u64, b: u64) -> B256 {
         let n = self.n();
+        let total = U256::from(a + b);
+        let fees: Vec<U256> = (0..n)
+            .map(|k| {
+                if k == 0 || k == n - 1 {
+                    U256::ZERO
+                } else {
+                    self.nodes[k].quote(total)
+                }
+            })
+            .collect();
         let app = self.chain.deployed(Artifact::PaymentApp).unwrap();
         let mut path: Vec<Address> = (0..n).map(|k| self.addr(k)).collect();
         let (now, mut hops) = (self.now, self.hops.clone());
@@ -606,7 +607,7 @@ impl Sim {
                 hops,
                 app,
                 &[(ETH, [U256::from(a), U256::from(b)])],
-                vec![U256::ZERO; n],
+                fees,
                 WINDOW,
                 now,
             )
@@ -986,6 +987,12 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let mut sim = Sim::new(n, case.seed).await;
     let (start, total) = sim.holdings().await;
     sim.open_ledgers().await;
+    for k in 1..last {
+        sim.nodes[k].set_policy(IntermediaryPolicy {
+            fee_flat: U256::from(FEE),
+            ..IntermediaryPolicy::default()
+        });
+    }
     let byzantine = case.attack.byzantine(n);
     let honest: Vec<usize> = (0..n).filter(|k| !byzantine.contains(k)).collect();
 
@@ -1171,6 +1178,10 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
                     put_in += me
                         .map(|i| c.prefund().outcome.assets[0].balances[i])
                         .unwrap_or_default();
+                    if me == Some(0) {
+                        // The proposer pays every hub's fee.
+                        put_in += U256::from(FEE * (n as u64 - 2));
+                    }
                     own += c.balance(0);
                 }
             }
@@ -1185,12 +1196,20 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
                 report(&sim)
             );
         } else {
+            // Its fee for every V it holds the certificate of (V got past its pre-fund: the fee in its left leaf is
+            // its own, whatever happens on-chain); nothing lost on the others.
+            let earned = vs
+                .iter()
+                .filter(|v| sim.channel(k, **v).is_some_and(|c| c.is_funded()))
+                .count() as u64
+                * FEE;
             prop_assert!(
-                end[k] >= start[k],
-                "honest intermediary {} ends with {} of {}: {}",
+                end[k] >= start[k] + U256::from(earned),
+                "honest intermediary {} ends with {} of {} (earned fees {}): {}",
                 k,
                 end[k],
                 start[k],
+                earned,
                 report(&sim)
             );
         }

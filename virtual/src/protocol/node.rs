@@ -1292,6 +1292,20 @@ impl<S: Store> VirtualNode<S> {
             }
             self.gossip(id, Which::Final);
         }
+        // V registered on-chain with an older state than the newest this member now holds (it completed the
+        // certificate, or got a newer co-signed state, after the registration): answered now as on the registration
+        // (S5), once per registered version. A hub that completes the certificate after someone registered V's
+        // pre-fund thereby earns its fee (S9 pays the leaf's fee by whether V got past its pre-fund).
+        if let Some(c) = self.channels.get(&id).cloned()
+            && c.onchain_final.is_none()
+            && c.final_signed().is_none()
+            && let Some((reg, _)) = &c.registered
+            && Self::best_version(&c).is_some_and(|best| best > reg.version.to::<u64>())
+            && self.answered.insert((id, reg.version.to::<u64>()))
+            && let Some(tx) = Self::best_challenge(&c)
+        {
+            self.vtxs.push_back(tx);
+        }
         // Settled: the final signed by the whole path (or V's outcome finalized on-chain, S10) replaces the leaves
         // by their payouts.
         let Some(ch) = self.channels.get(&id).cloned() else {
