@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::protocol::Message;
 
-/// The wire version this build writes and reads (the first byte of every frame body).
-pub const WIRE_VERSION: u8 = 1;
+/// The wire version this build writes and reads (the first byte of every frame body). 2: sub-channel leaves hold
+/// their routing fee; a peer speaking 1 is refused with `UnknownVersion`.
+pub const WIRE_VERSION: u8 = 2;
 
 /// The largest frame body accepted or written: 1 MiB.
 pub const MAX_FRAME: usize = 1 << 20;

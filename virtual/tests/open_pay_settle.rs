@@ -1065,9 +1065,9 @@ fn challenges_by(net: &Net, k: usize) -> Vec<(ferry_virtual::ledger::SignedState
         .collect()
 }
 
-#[test]
-fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challenges_v_with_its_pre_fund()
- {
+/// A–I–B where I charges a fee of 3: A opens V (A 50, B 20) and the I–B ledger loses every message for 20 steps,
+/// so A–I holds V's leaf (with the fee) and I–B does not.
+fn open_with_the_i_b_ledger_cut() -> (Net, B256) {
     let mut net = Net::path(3);
     net.nodes[1].set_policy(IntermediaryPolicy {
         fee_flat: U256::from(3),
@@ -1085,10 +1085,17 @@ fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challeng
             0,
         )
         .unwrap();
-    // The I–B ledger loses every message: B's side never gets V's leaf.
     for _ in 0..20 {
         net.step_selective(ledger_between_1_and_2);
     }
+    (net, v)
+}
+
+#[test]
+fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challenges_v_with_its_pre_fund()
+ {
+    // The I–B ledger loses every message: B's side never gets V's leaf.
+    let (mut net, v) = open_with_the_i_b_ledger_cut();
     // A–I holds the leaf with I's fee in it (A put in its 50 and the 3). A signed the post-fund; I, whose ledger
     // with B lacks the leaf, did not.
     assert_eq!(locked(&net, 0, 0), U256::from(70 + 3));
@@ -1177,27 +1184,8 @@ fn a_failed_open_refunds_the_fee_and_a_member_that_signed_the_post_fund_challeng
 
 #[test]
 fn a_hub_that_completes_the_certificate_after_v_s_pre_fund_was_registered_answers_with_it_then() {
-    let mut net = Net::path(3);
-    net.nodes[1].set_policy(IntermediaryPolicy {
-        fee_flat: U256::from(3),
-        ..IntermediaryPolicy::default()
-    });
-    let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
-    let v = net.nodes[0]
-        .open(
-            path,
-            net.hops.clone(),
-            Address::repeat_byte(0xaa),
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO, U256::from(3), U256::ZERO],
-            3600,
-            0,
-        )
-        .unwrap();
     // The I–B ledger loses every message for now: I cannot sign the post-fund.
-    for _ in 0..20 {
-        net.step_selective(ledger_between_1_and_2);
-    }
+    let (mut net, v) = open_with_the_i_b_ledger_cut();
     assert!(!net.nodes[1].channel(&v).unwrap().is_funded());
     // Someone registers V's pre-fund on-chain. I holds nothing newer yet: it has nothing to answer with.
     let pre = net.nodes[1].channel(&v).unwrap().prefund_signed().unwrap();

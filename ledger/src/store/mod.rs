@@ -25,8 +25,11 @@ use serde::de::DeserializeOwned;
 
 use crate::{Error, Result};
 
-/// The format version written in front of every value Ferry stores.
-pub const FORMAT_VERSION: u8 = 1;
+/// The format version written in front of every value Ferry stores. 2: sub-channel leaves hold their routing fee
+/// (`SubAlloc::fee`) and an added leaf carries no separate fee; values of version 1 are refused by name (no
+/// migration: a store written before holds channels under the old leaf hashing, which the contracts no longer
+/// accept).
+pub const FORMAT_VERSION: u8 = 2;
 
 /// One write of a [`Batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
