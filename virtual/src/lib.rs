@@ -14,6 +14,7 @@
 
 pub mod cli;
 mod error;
+pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod rpc;

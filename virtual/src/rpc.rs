@@ -3,6 +3,8 @@
 //! `ferry_subscribe` streams the node's events (as JSON) over WebSocket.
 //!
 //! Amounts are `U256` as hex strings (`"0x…"`), addresses and ids as hex, like Ethereum's own JSON-RPC.
+//!
+//! The same port serves `GET /metrics` ([`crate::metrics`], Prometheus text format), behind the same token.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -210,8 +212,8 @@ pub struct RpcServer {
 }
 
 impl RpcServer {
-    /// Serves `node`'s API on `listen` (HTTP and WebSocket on one port); every request must carry
-    /// `Authorization: Bearer <token>`.
+    /// Serves `node`'s API on `listen` (HTTP and WebSocket on one port, and `GET /metrics`); every request must
+    /// carry `Authorization: Bearer <token>`.
     pub async fn start(
         node: Node,
         listen: SocketAddr,
@@ -223,9 +225,11 @@ impl RpcServer {
                 "the API token must be at least 16 characters".into(),
             ));
         }
-        let middleware = tower::ServiceBuilder::new().layer(BearerLayer {
-            token: Arc::from(token),
-        });
+        let middleware = tower::ServiceBuilder::new()
+            .layer(BearerLayer {
+                token: Arc::from(token),
+            })
+            .layer(MetricsLayer { node: node.clone() });
         let server = jsonrpsee::server::Server::builder()
             .set_http_middleware(middleware)
             .build(listen)
@@ -342,5 +346,77 @@ where
         }
         let fut = self.inner.call(request);
         Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
+
+/// Answers `GET /metrics` with the node's metrics ([`crate::metrics::render`]); everything else goes on to the API.
+#[derive(Clone)]
+struct MetricsLayer {
+    node: Node,
+}
+
+impl<S> tower::Layer<S> for MetricsLayer {
+    type Service = Metrics<S>;
+
+    fn layer(&self, inner: S) -> Metrics<S> {
+        Metrics {
+            node: self.node.clone(),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Metrics<S> {
+    node: Node,
+    inner: S,
+}
+
+impl<S, B> tower::Service<HttpRequest<B>> for Metrics<S>
+where
+    S: tower::Service<HttpRequest<B>, Response = HttpResponse<HttpBody>>,
+    S::Error: Into<BoxError> + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse<HttpBody>;
+    type Error = BoxError;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
+        if request.uri().path() != "/metrics" {
+            let fut = self.inner.call(request);
+            return Box::pin(async move { fut.await.map_err(Into::into) });
+        }
+        let node = self.node.clone();
+        let get = request.method() == http::Method::GET;
+        Box::pin(async move {
+            let (status, body) = if !get {
+                (
+                    http::StatusCode::METHOD_NOT_ALLOWED,
+                    "GET /metrics only".to_string(),
+                )
+            } else {
+                match node.status().await {
+                    Ok(s) => (http::StatusCode::OK, crate::metrics::render(&s)),
+                    Err(e) => (http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+                }
+            };
+            let mut response = HttpResponse::new(HttpBody::from(body));
+            *response.status_mut() = status;
+            if status == http::StatusCode::OK {
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+            }
+            Ok(response)
+        })
     }
 }

@@ -13,7 +13,7 @@ use ferry_virtual::adjudicator::{DEFAULT_CHAIN_ID, EmbeddedChain};
 use ferry_virtual::ledger::Signer;
 use ferry_virtual::ledger::store::RedbStore;
 use ferry_virtual::node::{MemoryNetwork, Node, NodeConfig, OpenVirtual};
-use ferry_virtual::protocol::{AppKind, VirtualPhase};
+use ferry_virtual::protocol::{AppKind, IntermediaryPolicy, VirtualPhase};
 use ferry_virtual::rpc::{self, FerryApiClient, RpcServer};
 use jsonrpsee::core::client::SubscriptionClientT;
 
@@ -46,6 +46,13 @@ async fn rpc_api_drives_a_virtual_channel_and_streams_events() {
         let mut c = NodeConfig::new(signer);
         c.ledger.open.max_own_deposit = U256::from(10_000u64);
         c.chain_poll = Duration::from_millis(20);
+        if i == 2 {
+            // The hub charges a routing fee.
+            c.policy = IntermediaryPolicy {
+                fee_flat: U256::from(5),
+                ..IntermediaryPolicy::default()
+            };
+        }
         let (link, inbound) = net.join(c.signer.address());
         let node = Node::start(
             c,
@@ -131,7 +138,7 @@ async fn rpc_api_drives_a_virtual_channel_and_streams_events() {
             hops: vec![ai, bi],
             app: AppKind::Payment,
             balances: vec![(ETH, [U256::from(100), U256::ZERO])],
-            fees: vec![],
+            fees: vec![U256::ZERO, U256::from(5), U256::ZERO],
             challenge_duration: 600,
         })
         .await
@@ -156,6 +163,37 @@ async fn rpc_api_drives_a_virtual_channel_and_streams_events() {
     })
     .await;
     assert_eq!(s.ledger(&bi).unwrap().balances[0].theirs, U256::from(1_035));
+    // In its ledger with A the hub got what A paid B (35) and its fee (5).
+    assert_eq!(s.ledger(&ai).unwrap().balances[0].mine, U256::from(1_040));
+
+    // The hub's metrics, for its operator's Prometheus: its ledgers, its virtual channel, the fee it earned.
+    let hub_api = servers[1].local_addr();
+    let (code, text) = http_get(hub_api, "GET", "/metrics", Some(TOKEN)).await;
+    assert!(code.contains("200"), "{code}: {text}");
+    let eth = format!("{:#x}", Address::ZERO);
+    for line in [
+        "ferry_ledger_channels{phase=\"running\"} 2".to_string(),
+        "ferry_virtual_channels{phase=\"released\",role=\"intermediary\"} 1".to_string(),
+        format!("ferry_fees_earned{{asset=\"{eth}\"}} 5.0"),
+        format!("ferry_ledger_locked{{asset=\"{eth}\"}} 0.0"),
+        // 1,040 with A, 1,000 − 35 with B.
+        format!("ferry_ledger_balance{{asset=\"{eth}\",side=\"mine\"}} 2005.0"),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ferry_peers_connected "))
+    );
+    assert!(text.ends_with("# EOF\n"));
+    // Behind the same token, and read-only.
+    let (code, _) = http_get(hub_api, "GET", "/metrics", None).await;
+    assert!(code.contains("401"), "{code}");
+    let (code, _) = http_get(hub_api, "POST", "/metrics", Some(TOKEN)).await;
+    assert!(code.contains("405"), "{code}");
 
     // B's subscription saw the payments arrive.
     let mut paid = 0;
@@ -172,6 +210,29 @@ async fn rpc_api_drives_a_virtual_channel_and_streams_events() {
     for s in servers {
         s.stop().await;
     }
+}
+
+/// A plain HTTP/1.1 request over TCP (the test needs no HTTP client): the status line and the body.
+async fn http_get(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.lines().next().unwrap_or_default().to_string();
+    (status, body.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,6 +159,18 @@ pub struct LedgerInfo {
     pub balances: Vec<AssetBalance>,
     /// Virtual channels funded by this ledger now.
     pub sub_channels: usize,
+    /// Per asset, what those virtual channels lock in it (both sides' contributions and the fees they hold).
+    #[serde(default)]
+    pub locked: Vec<AssetAmount>,
+}
+
+/// An amount of one asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetAmount {
+    /// The asset (the zero address for ETH).
+    pub asset: Address,
+    /// The amount.
+    pub amount: U256,
 }
 
 /// A virtual channel as its node sees it.
@@ -176,6 +188,13 @@ pub struct VirtualInfo {
     pub version: u64,
     /// Per asset, A's and B's balances by this node's accounting (an intermediary sees the funding outcome).
     pub balances: Vec<AssetBalance>,
+    /// The routing fee this node charges on V, in V's first asset (0 for an endpoint).
+    #[serde(default)]
+    pub fee: U256,
+    /// Whether this node holds V's funding certificate (the post-fund signed by the whole path): from then on an
+    /// intermediary's fee is earned (S9).
+    #[serde(default)]
+    pub funded: bool,
 }
 
 /// Two balances of one asset.
@@ -845,6 +864,20 @@ impl<S: Store + 'static> Runtime<S> {
                     version: c.signed_up_to(),
                     balances,
                     sub_channels: ledger.table(&c.id()).map(|t| t.len()).unwrap_or(0),
+                    locked: c
+                        .supported()
+                        .map(|s| {
+                            s.state
+                                .outcome
+                                .assets
+                                .iter()
+                                .map(|a| AssetAmount {
+                                    asset: a.asset,
+                                    amount: a.locked,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -907,5 +940,7 @@ fn virtual_info(ch: &VirtualChannel) -> VirtualInfo {
         phase: ch.phase(),
         version: state.version.to::<u64>(),
         balances,
+        fee: ch.fees().get(ch.me()).copied().unwrap_or_default(),
+        funded: ch.is_funded(),
     }
 }

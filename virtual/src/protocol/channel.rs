@@ -110,6 +110,12 @@ impl VirtualChannel {
         self.me
     }
 
+    /// The routing fee each path member charges, in V's first asset (0 for the endpoints; empty before the
+    /// pre-fund arrived).
+    pub fn fees(&self) -> &[U256] {
+        &self.fees
+    }
+
     /// The phase.
     pub fn phase(&self) -> VirtualPhase {
         self.phase
