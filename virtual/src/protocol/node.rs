@@ -667,8 +667,9 @@ impl<S: Store> VirtualNode<S> {
     fn handle_message_inner(&mut self, from: Address, msg: Message, now: u64) -> Result<()> {
         match msg {
             Message::Ledger(m) => {
+                let ledger = m.channel_id();
                 self.ledger.handle_message(from, m, now)?;
-                self.after_ledger(now);
+                self.after_ledger_of(ledger, now);
                 Ok(())
             }
             Message::Virtual(m) => {
@@ -1520,6 +1521,25 @@ impl<S: Store> VirtualNode<S> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// After a message about ledger `ledger`: only the virtual channels this member has in that ledger can take a
+    /// step (a V's steps depend on its own two ledgers of this member, its own messages, the chain and the clock),
+    /// so a busy hub does not re-examine, clone and re-encode every live V on every ledger message.
+    fn after_ledger_of(&mut self, ledger: B256, now: u64) {
+        let ids: Vec<B256> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.phase != VirtualPhase::Released)
+            .filter(|(_, c)| {
+                let hops = &c.params.hops;
+                (c.me > 0 && hops.get(c.me - 1) == Some(&ledger)) || hops.get(c.me) == Some(&ledger)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.progress(id, now);
         }
     }
 
