@@ -1702,3 +1702,68 @@ fn s4_an_endpoint_signs_no_final_a_lone_cheater_could_outrun_on_chain_by_its_own
     let fin = net.nodes[2].channel(&v).unwrap().final_signed().unwrap();
     assert_eq!(fin.version(), 1 + 1 + max_moves);
 }
+
+#[test]
+fn a_released_virtual_channel_is_pruned_after_the_retention_period_and_late_messages_about_it_are_refused()
+ {
+    const RETAIN_MS: u64 = 60_000;
+    let mut net = Net::path(3);
+    for node in &mut net.nodes {
+        node.set_release_retention(RETAIN_MS);
+    }
+    let v = open_payment_v(&mut net, 50, 20);
+    net.nodes[0].pay(v, ETH, U256::from(5)).unwrap();
+    net.pump();
+    // A late copy of the pre-fund's gossip (with V's params): to a node that never heard of V it is an open.
+    let ch = net.nodes[0].channel(&v).unwrap();
+    let pre = ch.prefund_signed().unwrap();
+    let late = Message::Virtual(VirtualMessage::Sigs {
+        params: Some(Box::new(ch.params().clone())),
+        state: pre.state.clone(),
+        sigs: pre.sigs.iter().cloned().map(Some).collect(),
+        fees: ch.fees().to_vec(),
+    });
+    let now = net.now;
+    net.nodes[0].settle(v, now).unwrap();
+    net.pump();
+    for k in 0..3 {
+        assert_eq!(
+            net.nodes[k].channel(&v).unwrap().phase(),
+            VirtualPhase::Released,
+            "member {k}"
+        );
+        assert!(
+            net.nodes[k].poll_timeout().is_some(),
+            "member {k}: a prune is due"
+        );
+    }
+    // Within the retention period the record stays.
+    net.now += RETAIN_MS - 1_000;
+    let now = net.now;
+    for node in &mut net.nodes {
+        node.handle_timeout(now).unwrap();
+    }
+    assert!(net.nodes.iter().all(|n| n.channel(&v).is_some()));
+    // After it, each member prunes V: gone from memory and from the store (a restart does not bring it back),
+    // its id kept as a tombstone.
+    net.now += 2_000;
+    let now = net.now;
+    for node in &mut net.nodes {
+        node.handle_timeout(now).unwrap();
+    }
+    for k in 0..3 {
+        assert!(net.nodes[k].channel(&v).is_none(), "member {k}");
+        assert!(net.nodes[k].is_pruned(&v), "member {k}");
+    }
+    net.crash_restart(1);
+    assert!(net.nodes[1].channel(&v).is_none());
+    assert!(net.nodes[1].is_pruned(&v));
+    // The late gossip is refused by name and re-opens nothing.
+    let a = net.addr(0);
+    let err = net.nodes[1].handle_message(a, late, now).unwrap_err();
+    assert!(err.to_string().contains("pruned"), "{err}");
+    assert!(net.nodes[1].channel(&v).is_none());
+    // The ledgers are untouched: V's payment stays where the settle put it.
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 5));
+    assert_eq!(net.balance(1, 0), U256::from(DEPOSIT + 5));
+}

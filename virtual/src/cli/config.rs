@@ -47,10 +47,17 @@ pub struct NodeFile {
     /// Ledger channel settings.
     #[serde(default)]
     pub ledger: LedgerFile,
+    /// How long a released virtual channel is kept (status, store) before it is pruned, in seconds.
+    #[serde(default = "default_release_retention")]
+    pub release_retention_secs: u64,
 }
 
 fn default_chain_id() -> u64 {
     31_337
+}
+
+fn default_release_retention() -> u64 {
+    crate::protocol::RELEASED_RETENTION_MS / 1_000
 }
 
 /// One known peer.

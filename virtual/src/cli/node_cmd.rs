@@ -45,6 +45,7 @@ pub async fn run(path: &Path) -> Result<()> {
     let mut config = NodeConfig::new(signer);
     config.ledger = settings.ledger();
     config.policy = settings.policy();
+    config.release_retention = std::time::Duration::from_secs(settings.file.release_retention_secs);
     let setup = NodeSetup {
         data_dir: Some(file.data_dir.clone()),
         listen: file.listen,

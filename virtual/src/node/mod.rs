@@ -48,10 +48,13 @@ pub struct NodeConfig {
     pub apps: Vec<(Address, AppKind)>,
     /// Events kept for a slow subscriber before it misses some.
     pub event_capacity: usize,
+    /// How long a released virtual channel stays in the status and the store before it is pruned.
+    pub release_retention: Duration,
 }
 
 impl NodeConfig {
-    /// Defaults for `signer`: the ledger protocol's defaults, no routing fee, chain duties every 200 ms.
+    /// Defaults for `signer`: the ledger protocol's defaults, no routing fee, chain duties every 200 ms, released
+    /// virtual channels kept a day.
     pub fn new(signer: Signer) -> Self {
         Self {
             signer,
@@ -60,6 +63,7 @@ impl NodeConfig {
             chain_poll: Duration::from_millis(200),
             apps: Vec::new(),
             event_capacity: 65_536,
+            release_retention: Duration::from_millis(crate::protocol::RELEASED_RETENTION_MS),
         }
     }
 }
@@ -352,6 +356,9 @@ impl Node {
             core.set_app(*address, *kind);
         }
         core.set_policy(config.policy.clone());
+        core.set_release_retention(
+            u64::try_from(config.release_retention.as_millis()).unwrap_or(u64::MAX),
+        );
         let (commands, cmd_rx) = mpsc::channel(1_024);
         let (events, _) = broadcast::channel(config.event_capacity.max(16));
         let runtime = Runtime {

@@ -63,6 +63,9 @@ pub struct VirtualChannel {
     pub(crate) onchain_final: Option<State>,
     /// This member's ledgers (ids) where V's leaf was claimed on-chain.
     pub(crate) claimed: Vec<B256>,
+    /// When V was released here (local ms): its record is pruned a retention period later.
+    #[serde(default)]
+    pub(crate) released_at: Option<u64>,
 }
 
 impl VirtualChannel {
@@ -92,6 +95,7 @@ impl VirtualChannel {
             registered: None,
             onchain_final: None,
             claimed: Vec::new(),
+            released_at: None,
         }
     }
 

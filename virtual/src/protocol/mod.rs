@@ -20,7 +20,7 @@ mod node;
 pub mod registry;
 
 pub use channel::{VirtualChannel, VirtualPhase};
-pub use node::{NS_VIRTUAL, OPEN_TIMEOUT_MS, VirtualNode};
+pub use node::{NS_PRUNED, NS_VIRTUAL, OPEN_TIMEOUT_MS, RELEASED_RETENTION_MS, VirtualNode};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::protocol::{LedgerEvent, LedgerMessage};
@@ -238,6 +238,9 @@ pub enum VirtualError {
     /// No such virtual channel here.
     #[error("unknown virtual channel {0}")]
     UnknownChannel(B256),
+    /// V was released here and its record pruned after the retention period; late messages about it are refused.
+    #[error("virtual channel {0} was released and pruned")]
+    Pruned(B256),
     /// This node is not on V's path, or not where the message or command needs it.
     #[error("this node is not {0} of the virtual channel")]
     NotMember(&'static str),

@@ -26,6 +26,15 @@ use ferry_ledger::app::rps::{RockPaperScissors, ready_data};
 /// Namespace of the virtual-channel records (key: V's id), next to the ledger node's in the same store.
 pub const NS_VIRTUAL: &str = "virtual.channels";
 
+/// Namespace of the ids of virtual channels released and pruned (value: when pruned, local ms), so that a late
+/// message about one is refused rather than taken for a new open.
+pub const NS_PRUNED: &str = "virtual.pruned";
+
+/// How long a released virtual channel's record is kept before it is pruned (local time): by default a day.
+/// Everything V's other members need from this one was sent before it could release V (a leaf goes only with the
+/// final signed by the whole path, or by V's outcome on-chain); the period leaves room for stragglers and operators.
+pub const RELEASED_RETENTION_MS: u64 = 24 * 3600 * 1000;
+
 /// How long a member waits before it asks again for a leaf to be added or removed (the peer may not have had
 /// what it needed to agree yet).
 const RETRY_MS: u64 = 1_000;
@@ -72,6 +81,10 @@ pub struct VirtualNode<S: Store> {
     touched: BTreeSet<B256>,
     policy: IntermediaryPolicy,
     apps: HashMap<Address, AppKind>,
+    /// Virtual channels released and pruned here.
+    pruned: BTreeSet<B256>,
+    /// How long a released channel is kept ([`RELEASED_RETENTION_MS`] by default).
+    retention: u64,
 }
 
 impl<S: Store> std::fmt::Debug for VirtualNode<S> {
@@ -112,9 +125,27 @@ impl<S: Store> VirtualNode<S> {
             touched: BTreeSet::new(),
             policy: IntermediaryPolicy::default(),
             apps: HashMap::new(),
+            pruned: BTreeSet::new(),
+            retention: RELEASED_RETENTION_MS,
         };
+        for (key, _) in node.ledger.store().scan(NS_PRUNED, &[])? {
+            let id = <[u8; 32]>::try_from(key.as_slice())
+                .map(B256::from)
+                .map_err(|_| {
+                    Error::Ledger(ferry_ledger::Error::Store(format!(
+                        "pruned virtual channel key of {} bytes",
+                        key.len()
+                    )))
+                })?;
+            node.pruned.insert(id);
+        }
         for (_, bytes) in node.ledger.store().scan(NS_VIRTUAL, &[])? {
-            let ch: VirtualChannel = decode("virtual channel", &bytes)?;
+            let mut ch: VirtualChannel = decode("virtual channel", &bytes)?;
+            if ch.phase == VirtualPhase::Released && ch.released_at.is_none() {
+                // Released before release times were kept: the retention starts now.
+                ch.released_at = Some(now);
+                node.touched.insert(ch.id);
+            }
             let id = ch.id;
             node.register(id, |e| {
                 e.params = Some(ch.params.clone());
@@ -231,6 +262,57 @@ impl<S: Store> VirtualNode<S> {
     /// Sets the terms on which this node routes virtual channels as an intermediary.
     pub fn set_policy(&mut self, policy: IntermediaryPolicy) {
         self.policy = policy;
+    }
+
+    /// Sets how long a released virtual channel's record is kept before it is pruned (ms of local time).
+    pub fn set_release_retention(&mut self, ms: u64) {
+        self.retention = ms;
+    }
+
+    /// Whether V was released here and its record pruned.
+    pub fn is_pruned(&self, id: &B256) -> bool {
+        self.pruned.contains(id)
+    }
+
+    /// Prunes the virtual channels released at least the retention period ago: their records leave the store and
+    /// memory in one commit, their ids stay as tombstones. Nothing changes if the commit fails.
+    fn prune(&mut self, now: u64) -> Result<()> {
+        let due: Vec<B256> = self
+            .channels
+            .values()
+            .filter(|c| c.phase == VirtualPhase::Released)
+            .filter(|c| {
+                c.released_at
+                    .is_some_and(|t| now >= t.saturating_add(self.retention))
+            })
+            .map(|c| c.id)
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for id in &due {
+            batch.delete(NS_VIRTUAL, id.to_vec());
+            batch.put_raw(NS_PRUNED, id.to_vec(), encode(&now)?);
+        }
+        self.ledger.store_mut().commit(batch)?;
+        let gone: BTreeSet<B256> = due.iter().copied().collect();
+        for id in &due {
+            self.channels.remove(id);
+            self.persisted.remove(id);
+            self.touched.remove(id);
+            if let Ok(mut reg) = self.registry.lock() {
+                reg.entries.remove(id);
+            }
+        }
+        self.claims_sent.retain(|(v, _)| !gone.contains(v));
+        self.answered.retain(|(v, _)| !gone.contains(v));
+        self.redeemed.retain(|(v, _)| !gone.contains(v));
+        self.challenged.retain(|v| !gone.contains(v));
+        self.concluding.retain(|(v, _)| !gone.contains(v));
+        self.right_removals.retain(|(v, _)| !gone.contains(v));
+        self.pruned.extend(gone);
+        Ok(())
     }
 
     /// The fee this node charges to route a virtual channel holding `total` of its first asset.
@@ -674,6 +756,9 @@ impl<S: Store> VirtualNode<S> {
             }
             Message::Virtual(m) => {
                 let id = m.channel_id();
+                if self.pruned.contains(&id) {
+                    return Err(verr(VirtualError::Pruned(id)));
+                }
                 self.touched.insert(id);
                 let r = self.handle_virtual(from, m, now);
                 if let Err(e) = &r {
@@ -1392,6 +1477,7 @@ impl<S: Store> VirtualNode<S> {
                 && matches!(c.phase, VirtualPhase::Settled | VirtualPhase::Aborted)
             {
                 c.phase = VirtualPhase::Released;
+                c.released_at = Some(now);
                 self.events
                     .push_back(VirtualEvent::Released { channel_id: id });
             }
@@ -1457,6 +1543,7 @@ impl<S: Store> VirtualNode<S> {
             && let Some(c) = self.channels.get_mut(&id)
         {
             c.phase = VirtualPhase::Released;
+            c.released_at = Some(now);
             c.remove_requested = None;
             self.events
                 .push_back(VirtualEvent::Released { channel_id: id });
@@ -1666,7 +1753,7 @@ impl<S: Store> VirtualNode<S> {
         self.input(|n| {
             n.ledger.handle_timeout(now)?;
             n.after_ledger(now);
-            Ok(())
+            n.prune(now)
         })
     }
 
@@ -1684,7 +1771,13 @@ impl<S: Store> VirtualNode<S> {
                 [retry, c.resend_at].into_iter().flatten().min()
             })
             .min();
-        [self.ledger.poll_timeout(), retry]
+        let prune = self
+            .channels
+            .values()
+            .filter(|c| c.phase == VirtualPhase::Released)
+            .filter_map(|c| c.released_at.map(|t| t.saturating_add(self.retention)))
+            .min();
+        [self.ledger.poll_timeout(), retry, prune]
             .into_iter()
             .flatten()
             .min()
