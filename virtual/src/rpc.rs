@@ -225,11 +225,10 @@ impl RpcServer {
                 "the API token must be at least 16 characters".into(),
             ));
         }
-        let middleware = tower::ServiceBuilder::new()
-            .layer(BearerLayer {
-                token: Arc::from(token),
-            })
-            .layer(MetricsLayer { node: node.clone() });
+        let middleware = tower::ServiceBuilder::new().layer(BearerLayer {
+            token: Arc::from(token),
+            node: node.clone(),
+        });
         let server = jsonrpsee::server::Server::builder()
             .set_http_middleware(middleware)
             .build(listen)
@@ -290,10 +289,12 @@ fn same_token(given: &[u8], expected: &[u8]) -> bool {
             == 0
 }
 
-/// Refuses every HTTP request (WebSocket upgrades included) without the right bearer token.
+/// Refuses every HTTP request (WebSocket upgrades included) without the right bearer token; answers an authorized
+/// `GET /metrics` with the node's metrics ([`crate::metrics::render`]) and passes everything else to the API.
 #[derive(Clone)]
 struct BearerLayer {
     token: Arc<str>,
+    node: Node,
 }
 
 impl<S> tower::Layer<S> for BearerLayer {
@@ -302,6 +303,7 @@ impl<S> tower::Layer<S> for BearerLayer {
     fn layer(&self, inner: S) -> Bearer<S> {
         Bearer {
             token: self.token.clone(),
+            node: self.node.clone(),
             inner,
         }
     }
@@ -310,7 +312,34 @@ impl<S> tower::Layer<S> for BearerLayer {
 #[derive(Clone)]
 struct Bearer<S> {
     token: Arc<str>,
+    node: Node,
     inner: S,
+}
+
+/// The answer to `/metrics`: the rendered metrics for a GET, 405 otherwise, 503 if the node is gone.
+async fn metrics_response(node: Node, get: bool) -> HttpResponse<HttpBody> {
+    let (status, body) = if !get {
+        (
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            "GET /metrics only".to_string(),
+        )
+    } else {
+        match node.status().await {
+            Ok(s) => (http::StatusCode::OK, crate::metrics::render(&s)),
+            Err(e) => (http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        }
+    };
+    let mut response = HttpResponse::new(HttpBody::from(body));
+    *response.status_mut() = status;
+    if status == http::StatusCode::OK {
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+        );
+    }
+    response
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -344,79 +373,12 @@ where
             *response.status_mut() = http::StatusCode::UNAUTHORIZED;
             return Box::pin(async move { Ok(response) });
         }
+        if request.uri().path() == "/metrics" {
+            let node = self.node.clone();
+            let get = request.method() == http::Method::GET;
+            return Box::pin(async move { Ok(metrics_response(node, get).await) });
+        }
         let fut = self.inner.call(request);
         Box::pin(async move { fut.await.map_err(Into::into) })
-    }
-}
-
-/// Answers `GET /metrics` with the node's metrics ([`crate::metrics::render`]); everything else goes on to the API.
-#[derive(Clone)]
-struct MetricsLayer {
-    node: Node,
-}
-
-impl<S> tower::Layer<S> for MetricsLayer {
-    type Service = Metrics<S>;
-
-    fn layer(&self, inner: S) -> Metrics<S> {
-        Metrics {
-            node: self.node.clone(),
-            inner,
-        }
-    }
-}
-
-#[derive(Clone)]
-struct Metrics<S> {
-    node: Node,
-    inner: S,
-}
-
-impl<S, B> tower::Service<HttpRequest<B>> for Metrics<S>
-where
-    S: tower::Service<HttpRequest<B>, Response = HttpResponse<HttpBody>>,
-    S::Error: Into<BoxError> + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse<HttpBody>;
-    type Error = BoxError;
-    type Future =
-        Pin<Box<dyn Future<Output = std::result::Result<Self::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
-        if request.uri().path() != "/metrics" {
-            let fut = self.inner.call(request);
-            return Box::pin(async move { fut.await.map_err(Into::into) });
-        }
-        let node = self.node.clone();
-        let get = request.method() == http::Method::GET;
-        Box::pin(async move {
-            let (status, body) = if !get {
-                (
-                    http::StatusCode::METHOD_NOT_ALLOWED,
-                    "GET /metrics only".to_string(),
-                )
-            } else {
-                match node.status().await {
-                    Ok(s) => (http::StatusCode::OK, crate::metrics::render(&s)),
-                    Err(e) => (http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-                }
-            };
-            let mut response = HttpResponse::new(HttpBody::from(body));
-            *response.status_mut() = status;
-            if status == http::StatusCode::OK {
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static(
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    ),
-                );
-            }
-            Ok(response)
-        })
     }
 }

@@ -849,19 +849,27 @@ impl<S: Store + 'static> Runtime<S> {
             .channels()
             .map(|c| {
                 let me = usize::from(c.me());
-                let balances = c
+                let (balances, locked) = c
                     .supported()
                     .map(|s| {
                         s.state
                             .outcome
                             .assets
                             .iter()
-                            .map(|a| AssetBalance {
-                                asset: a.asset,
-                                mine: a.balances.get(me).copied().unwrap_or_default(),
-                                theirs: a.balances.get(1 - me).copied().unwrap_or_default(),
+                            .map(|a| {
+                                (
+                                    AssetBalance {
+                                        asset: a.asset,
+                                        mine: a.balances.get(me).copied().unwrap_or_default(),
+                                        theirs: a.balances.get(1 - me).copied().unwrap_or_default(),
+                                    },
+                                    AssetAmount {
+                                        asset: a.asset,
+                                        amount: a.locked,
+                                    },
+                                )
                             })
-                            .collect()
+                            .unzip()
                     })
                     .unwrap_or_default();
                 LedgerInfo {
@@ -871,20 +879,7 @@ impl<S: Store + 'static> Runtime<S> {
                     version: c.signed_up_to(),
                     balances,
                     sub_channels: ledger.table(&c.id()).map(|t| t.len()).unwrap_or(0),
-                    locked: c
-                        .supported()
-                        .map(|s| {
-                            s.state
-                                .outcome
-                                .assets
-                                .iter()
-                                .map(|a| AssetAmount {
-                                    asset: a.asset,
-                                    amount: a.locked,
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
+                    locked,
                 }
             })
             .collect();
