@@ -19,7 +19,8 @@
 //! - `store/redb_commit_channel_record`: one redb commit (fsync) of a real channel record, alone.
 //! - `limit/sign_plus_recover_x2`: the physical floor of an update: each party signs the state's EIP-712 digest once
 //!   and recovers the other's signature once (2 signs + 2 recoveries). One element = one update.
-//! - `limit/sign`, `limit/recover`: one of each, to split the limit (elements are operations here, not updates).
+//! - `limit/sign`, `limit/recover`: one of each, to split the limit (elements are operations here, not updates);
+//!   `limit/recover_k256_reference`: k256's own recovery, which verifies again (what `recover` used before).
 //! - `limit/state_digest`: the EIP-712 digest of a state (hashing only).
 //! - `limit/protocol_crypto`: the cryptography a leader update really does: 3 digests, 2 signs, 2 recoveries.
 //!
@@ -38,7 +39,7 @@ use alloy::primitives::{Address, B256, U256};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use ferry_ledger::contracts::IAdjudicator::{self, IAdjudicatorEvents};
 use ferry_ledger::protocol::{Config, LedgerEvent, LedgerNode, NS_CHANNELS, OpenPolicy, Phase};
-use ferry_ledger::signature::recover;
+use ferry_ledger::signature::{recover, recover_reference};
 use ferry_ledger::store::{Batch, MemoryStore, RedbStore, Store};
 use ferry_ledger::{ChainContext, Signer, State};
 
@@ -344,6 +345,10 @@ fn limit(c: &mut Criterion) {
     });
     group.bench_function("recover", |bench| {
         bench.iter(|| recover(black_box(&digest), black_box(&sig_a)).expect("recover A"));
+    });
+    // k256's own recovery, which verifies the signature again: what `recover` used before (same result).
+    group.bench_function("recover_k256_reference", |bench| {
+        bench.iter(|| recover_reference(black_box(&digest), black_box(&sig_a)).expect("recover A"));
     });
     group.bench_function("state_digest", |bench| {
         bench.iter(|| ctx.digest(black_box(&state)));

@@ -1,6 +1,7 @@
 use alloy::primitives::{B256, U256, keccak256};
 use ferry_ledger::signature::{
     SECP256K1_HALF_N, SignatureFault, check_form, check_signed_by_all, recover, recover_detailed,
+    recover_reference,
 };
 use ferry_ledger::{Error, Signer};
 use proptest::prelude::*;
@@ -18,6 +19,31 @@ fn signer(seed: u64) -> Signer {
 
 proptest! {
     #![proptest_config(crate::cases())]
+
+    /// Ferry's recovery (no second verification) and k256's (which verifies again) agree on every signature:
+    /// valid ones, and random (r, s, v) that may name no point, another key, or nothing at all.
+    #[test]
+    fn recovery_agrees_with_k256s_own(
+        seed in any::<u64>(),
+        digest in any::<[u8; 32]>(),
+        r in any::<[u8; 32]>(),
+        s_bytes in any::<[u8; 32]>(),
+        v in 26u8..30,
+    ) {
+        let d = B256::from(digest);
+        let valid = signer(seed).sign_digest(&d);
+        prop_assert_eq!(recover(&d, &valid), recover_reference(&d, &valid));
+        let mut random = valid.clone();
+        random.r = B256::from(r);
+        random.s = B256::from(s_bytes);
+        random.v = v;
+        prop_assert_eq!(recover(&d, &random), recover_reference(&d, &random));
+        // Low s, valid v and r: mostly a recoverable random key.
+        let mut low = random.clone();
+        low.s.0[0] &= 0x7f;
+        low.v = 27 + (v & 1);
+        prop_assert_eq!(recover(&d, &low), recover_reference(&d, &low));
+    }
 
     #[test]
     fn sign_then_recover_gives_the_signer(seed in any::<u64>(), digest in any::<[u8; 32]>()) {
