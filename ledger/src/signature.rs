@@ -66,11 +66,19 @@ pub fn check_form(sig: &Signature) -> Result<(), SignatureFault> {
 
 /// Recovers the signer of `digest`, or names the fault.
 pub fn recover_detailed(digest: &B256, sig: &Signature) -> Result<Address, SignatureFault> {
+    recover_with(sig, |parsed, y_odd| recover_key(digest, parsed, y_odd))
+}
+
+/// The form checks, the parse, then `key` (v = 27 + y parity; `ecrecover` takes r itself as the x coordinate,
+/// never r + n), and the zero-address rejection.
+fn recover_with(
+    sig: &Signature,
+    key: impl FnOnce(&K256Signature, bool) -> Option<VerifyingKey>,
+) -> Result<Address, SignatureFault> {
     check_form(sig)?;
-    // v = 27 + y parity; `ecrecover` takes r itself as the x coordinate (never r + n).
     let parsed =
         K256Signature::from_scalars(sig.r.0, sig.s.0).map_err(|_| SignatureFault::Unrecoverable)?;
-    let key = recover_key(digest, &parsed, sig.v == 28).ok_or(SignatureFault::Unrecoverable)?;
+    let key = key(&parsed, sig.v == 28).ok_or(SignatureFault::Unrecoverable)?;
     let address = address_of(&key);
     if address == Address::ZERO {
         return Err(SignatureFault::Unrecoverable);
@@ -107,16 +115,11 @@ fn recover_key(digest: &B256, sig: &K256Signature, y_odd: bool) -> Option<Verify
 /// k256's own recovery (it verifies the signature again after recovering): the reference [`recover`] is tested
 /// and benchmarked against.
 pub fn recover_reference(digest: &B256, sig: &Signature) -> Result<Address> {
-    check_form(sig).map_err(|_| Error::InvalidSignature)?;
-    let parsed =
-        K256Signature::from_scalars(sig.r.0, sig.s.0).map_err(|_| Error::InvalidSignature)?;
-    let recid = RecoveryId::new(sig.v == 28, false);
-    let key = VerifyingKey::recover_from_prehash(digest.as_slice(), &parsed, recid)
-        .map_err(|_| Error::InvalidSignature)?;
-    match address_of(&key) {
-        Address::ZERO => Err(Error::InvalidSignature),
-        a => Ok(a),
-    }
+    recover_with(sig, |parsed, y_odd| {
+        VerifyingKey::recover_from_prehash(digest.as_slice(), parsed, RecoveryId::new(y_odd, false))
+            .ok()
+    })
+    .map_err(|_| Error::InvalidSignature)
 }
 
 /// Recovers the signer of `digest` (`ChannelLib.recover`): rejects `v ∉ {27, 28}`, r or s zero or ≥ n, high s,

@@ -301,9 +301,9 @@ impl<S: Store> VirtualNode<S> {
             self.channels.remove(id);
             self.persisted.remove(id);
             self.touched.remove(id);
-            if let Ok(mut reg) = self.registry.lock() {
-                reg.entries.remove(id);
-            }
+        }
+        if let Ok(mut reg) = self.registry.lock() {
+            reg.entries.retain(|id, _| !gone.contains(id));
         }
         self.claims_sent.retain(|(v, _)| !gone.contains(v));
         self.answered.retain(|(v, _)| !gone.contains(v));
@@ -751,7 +751,7 @@ impl<S: Store> VirtualNode<S> {
             Message::Ledger(m) => {
                 let ledger = m.channel_id();
                 self.ledger.handle_message(from, m, now)?;
-                self.after_ledger_of(ledger, now);
+                self.after_ledger(Some(ledger), now);
                 Ok(())
             }
             Message::Virtual(m) => {
@@ -1386,11 +1386,8 @@ impl<S: Store> VirtualNode<S> {
             && c.onchain_final.is_none()
             && c.final_signed().is_none()
             && let Some((reg, _)) = &c.registered
-            && Self::best_version(&c).is_some_and(|best| best > reg.version.to::<u64>())
-            && self.answered.insert((id, reg.version.to::<u64>()))
-            && let Some(tx) = Self::best_challenge(&c)
         {
-            self.vtxs.push_back(tx);
+            self.answer_registration(&c, reg.version.to::<u64>());
         }
         // Settled: the final signed by the whole path (or V's outcome finalized on-chain, S10) replaces the leaves
         // by their payouts.
@@ -1611,30 +1608,21 @@ impl<S: Store> VirtualNode<S> {
         }
     }
 
-    /// After a message about ledger `ledger`: only the virtual channels this member has in that ledger can take a
-    /// step (a V's steps depend on its own two ledgers of this member, its own messages, the chain and the clock),
-    /// so a busy hub does not re-examine, clone and re-encode every live V on every ledger message.
-    fn after_ledger_of(&mut self, ledger: B256, now: u64) {
+    /// Steps the live virtual channels after the ledger node took an input. After a message about one `ledger`,
+    /// only the channels this member has in that ledger can take a step (a V's steps depend on its own two ledgers
+    /// of this member, its own messages, the chain and the clock), so a busy hub does not re-examine, clone and
+    /// re-encode every live V on every ledger message; chain events, blocks and timeouts step them all (`None`).
+    fn after_ledger(&mut self, ledger: Option<B256>, now: u64) {
         let ids: Vec<B256> = self
             .channels
             .iter()
             .filter(|(_, c)| c.phase != VirtualPhase::Released)
             .filter(|(_, c)| {
-                let hops = &c.params.hops;
-                (c.me > 0 && hops.get(c.me - 1) == Some(&ledger)) || hops.get(c.me) == Some(&ledger)
+                ledger.is_none_or(|l| {
+                    let hops = &c.params.hops;
+                    (c.me > 0 && hops.get(c.me - 1) == Some(&l)) || hops.get(c.me) == Some(&l)
+                })
             })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            self.progress(id, now);
-        }
-    }
-
-    fn after_ledger(&mut self, now: u64) {
-        let ids: Vec<B256> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| c.phase != VirtualPhase::Released)
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -1678,12 +1666,7 @@ impl<S: Store> VirtualNode<S> {
                     && c.onchain_final.is_none()
                     && c.final_signed().is_none()
                 {
-                    if Self::best_version(&c).is_some_and(|best| best > version)
-                        && n.answered.insert((id, version))
-                        && let Some(tx) = Self::best_challenge(&c)
-                    {
-                        n.vtxs.push_back(tx);
-                    }
+                    n.answer_registration(&c, version);
                     // A payee whose vouchers the registered state does not count redeems them with one move; a
                     // player whose move waits for the other's countersignature plays it on-chain on top of the
                     // registered state, when it is that state's next move (the other stopped mid-round) (S7).
@@ -1715,7 +1698,7 @@ impl<S: Store> VirtualNode<S> {
                 n.register(e.channelId, |r| r.onchain_final = Some(fin));
             }
             n.ledger.handle_chain_event(block, log_index, event, now)?;
-            n.after_ledger(now);
+            n.after_ledger(None, now);
             Ok(())
         })
     }
@@ -1743,7 +1726,7 @@ impl<S: Store> VirtualNode<S> {
                 n.register(id, |e| e.onchain_final = Some(state));
                 n.progress(id, now);
             }
-            n.after_ledger(now);
+            n.after_ledger(None, now);
             Ok(())
         })
     }
@@ -1752,18 +1735,21 @@ impl<S: Store> VirtualNode<S> {
     pub fn handle_timeout(&mut self, now: u64) -> Result<()> {
         self.input(|n| {
             n.ledger.handle_timeout(now)?;
-            n.after_ledger(now);
+            n.after_ledger(None, now);
             n.prune(now)
         })
     }
 
     /// The earliest local time [`VirtualNode::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let retry = self
+        // One pass: a live V's retries and resends, a released one's prune.
+        let channels = self
             .channels
             .values()
-            .filter(|c| c.phase != VirtualPhase::Released)
             .filter_map(|c| {
+                if c.phase == VirtualPhase::Released {
+                    return c.released_at.map(|t| t.saturating_add(self.retention));
+                }
                 let retry = c
                     .add_requested
                     .max(c.remove_requested)
@@ -1771,13 +1757,7 @@ impl<S: Store> VirtualNode<S> {
                 [retry, c.resend_at].into_iter().flatten().min()
             })
             .min();
-        let prune = self
-            .channels
-            .values()
-            .filter(|c| c.phase == VirtualPhase::Released)
-            .filter_map(|c| c.released_at.map(|t| t.saturating_add(self.retention)))
-            .min();
-        [self.ledger.poll_timeout(), retry, prune]
+        [self.ledger.poll_timeout(), channels]
             .into_iter()
             .flatten()
             .min()
@@ -1817,6 +1797,17 @@ impl<S: Store> VirtualNode<S> {
         };
         self.vtxs.push_back(tx);
         Ok(())
+    }
+
+    /// Answers V's registered state of `version` with the newest state this member can register, when that is
+    /// newer, once per registered version (S5: the deadline stays).
+    fn answer_registration(&mut self, ch: &VirtualChannel, version: u64) {
+        if Self::best_version(ch).is_some_and(|best| best > version)
+            && self.answered.insert((ch.id, version))
+            && let Some(tx) = Self::best_challenge(ch)
+        {
+            self.vtxs.push_back(tx);
+        }
     }
 
     /// The newest state of V this member can register: the latest state both endpoints signed (with the
@@ -1903,13 +1894,26 @@ impl<S: Store> VirtualNode<S> {
         PaymentApp
             .valid_transition(&ch.params, &registered, &to, ch.me)
             .ok()?;
+        let sig = self.signer.sign_state(&self.ctx, &to);
+        self.own_move_once(ch, version, registered, to, sig)
+    }
+
+    /// This member's `progress` move from V's registered state `from` (of `version`) to `to`, once per
+    /// registration (`None` when one was asked for already).
+    fn own_move_once(
+        &mut self,
+        ch: &VirtualChannel,
+        version: u64,
+        from: State,
+        to: State,
+        sig: Signature,
+    ) -> Option<VirtualTx> {
         if !self.redeemed.insert((ch.id, version)) {
             return None;
         }
-        let sig = self.signer.sign_state(&self.ctx, &to);
         Some(VirtualTx::Progress {
             params: ch.params.clone(),
-            from: registered,
+            from,
             to,
             mover: ch.me,
             sig,
@@ -1926,16 +1930,7 @@ impl<S: Store> VirtualNode<S> {
             return None;
         }
         self.check_move_from(ch, &registered, &to, ch.me).ok()?;
-        if !self.redeemed.insert((ch.id, version)) {
-            return None;
-        }
-        Some(VirtualTx::Progress {
-            params: ch.params.clone(),
-            from: registered,
-            to,
-            mover: ch.me,
-            sig,
-        })
+        self.own_move_once(ch, version, registered, to, sig)
     }
 
     fn best_version(ch: &VirtualChannel) -> Option<u64> {
