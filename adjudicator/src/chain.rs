@@ -230,6 +230,10 @@ pub trait Chain: Send + Sync + 'static {
     /// The latest block.
     async fn head(&self) -> Result<BlockInfo>;
 
+    /// Block `number` (its timestamp is the chain time as of that block: what a node that has read the chain up
+    /// to that block may take as "now" on-chain).
+    async fn block(&self, number: u64) -> Result<BlockInfo>;
+
     /// An account's ETH balance.
     async fn balance(&self, who: Address) -> Result<U256>;
 

@@ -58,6 +58,7 @@ pub struct EmbeddedConfig {
     keys: Option<Vec<B256>>,
     genesis_time: u64,
     spec: SpecId,
+    confirmations: u64,
 }
 
 impl Default for EmbeddedConfig {
@@ -68,6 +69,7 @@ impl Default for EmbeddedConfig {
             keys: None,
             genesis_time: GENESIS_TIME,
             spec: DEFAULT_SPEC,
+            confirmations: 1,
         }
     }
 }
@@ -96,6 +98,14 @@ impl EmbeddedConfig {
     /// The genesis block's timestamp (default [`GENESIS_TIME`]).
     pub fn genesis_time(mut self, timestamp: u64) -> Self {
         self.genesis_time = timestamp;
+        self
+    }
+
+    /// How many blocks make an event count for the nodes reading this chain (default 1: mined). With more, a
+    /// node's view of the chain lags the head by `n - 1` blocks, as on a real chain with a finality depth; a
+    /// transaction's receipt still comes when it is mined.
+    pub fn confirmations(mut self, n: u64) -> Self {
+        self.confirmations = n.max(1);
         self
     }
 
@@ -153,6 +163,7 @@ pub struct EmbeddedChain {
     accounts: Vec<Address>,
     /// The head (latest sealed block number).
     head: watch::Sender<u64>,
+    confirmations: u64,
 }
 
 impl std::fmt::Debug for EmbeddedChain {
@@ -255,6 +266,7 @@ impl EmbeddedChain {
             keys,
             accounts,
             head,
+            confirmations: config.confirmations,
         })
     }
 
@@ -517,6 +529,10 @@ impl Chain for EmbeddedChain {
         self.accounts.clone()
     }
 
+    fn confirmations(&self) -> u64 {
+        self.confirmations
+    }
+
     async fn send(&self, tx: TxRequest) -> Result<Receipt> {
         self.submit(tx.from, TxKind::Call(tx.to), tx).await
     }
@@ -554,6 +570,18 @@ impl Chain for EmbeddedChain {
 
     async fn head(&self) -> Result<BlockInfo> {
         Ok(self.head_info())
+    }
+
+    async fn block(&self, number: u64) -> Result<BlockInfo> {
+        let inner = self.lock();
+        let b = inner
+            .blocks
+            .get(usize::try_from(number).unwrap_or(usize::MAX))
+            .ok_or_else(|| Error::Node(format!("no block {number}")))?;
+        Ok(BlockInfo {
+            number,
+            timestamp: b.timestamp,
+        })
     }
 
     async fn balance(&self, who: Address) -> Result<U256> {

@@ -370,6 +370,19 @@ impl Chain for RpcChain {
         })
     }
 
+    async fn block(&self, number: u64) -> Result<BlockInfo> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(rpc_error)?
+            .ok_or_else(|| Error::Node(format!("no block {number}")))?;
+        Ok(BlockInfo {
+            number: block.header.number,
+            timestamp: block.header.timestamp,
+        })
+    }
+
     async fn balance(&self, who: Address) -> Result<U256> {
         self.provider.get_balance(who).await.map_err(rpc_error)
     }

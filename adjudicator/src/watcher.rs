@@ -15,7 +15,7 @@ use crate::client::AdjudicatorClient;
 use crate::{Error, Result};
 
 /// Reads every confirmed block from the node's cursor to the chain's confirmed head, hands each adjudicator event
-/// to the node, then the head block (chain time); returns how many events were handed over. Nothing new: `Ok(0)`
+/// to the node, then the last confirmed block with its own timestamp (chain time); returns how many events were handed over. Nothing new: `Ok(0)`
 /// and the node is not touched.
 pub async fn sync<S: Store>(
     chain: &dyn Chain,
@@ -34,8 +34,10 @@ pub async fn sync<S: Store>(
     for ev in &events {
         node.handle_chain_event(ev.block, ev.log_index, &ev.event, now)?;
     }
-    // Chain time is the head's: a challenge whose deadline the head passed is final on-chain.
-    node.handle_block(last, head.timestamp, now)?;
+    // Chain time is that of the last block read, not the head's: an event in the unconfirmed blocks above it (a
+    // newer state registered, a checkpoint) may still change a challenge whose deadline the head passed.
+    let confirmed = chain.block(last).await?;
+    node.handle_block(last, confirmed.timestamp, now)?;
     Ok(events.len())
 }
 

@@ -12,7 +12,8 @@ use alloy::primitives::{Address, B256, U256};
 pub enum Error {
     /// Params break S1/S2; the reason code is the contract's (`InvalidParams(reason)` in `Types.sol`): 1 unknown
     /// kind, 2 participant count, 3 zero participant, 4 repeated participant, 5 hops count, 6 repeated hop, 7 zero
-    /// challenge duration, 8 proof longer than the tree.
+    /// challenge duration, 8 proof longer than the tree, 9 a ledger naming an app, 10 a ledger allowing moves (S13),
+    /// 11 challenge duration above `MAX_CHALLENGE_DURATION` (S6).
     #[error("invalid channel params: {}", params_reason(*.0))]
     InvalidParams(u8),
     /// `params.chain_id` is not the chain this node is on (S1).
@@ -205,6 +206,9 @@ fn params_reason(code: u8) -> &'static str {
         6 => "repeated hop",
         7 => "zero challenge duration",
         8 => "proof longer than the tree",
+        9 => "a ledger channel names an app (S13)",
+        10 => "a ledger channel allows moves (S13)",
+        11 => "challenge duration above the maximum (S6)",
         _ => "unknown reason",
     }
 }

@@ -8,13 +8,19 @@ use crate::{Error, Result};
 
 pub use ferry_contracts::channel_id;
 
+/// The longest challenge duration params may name, in seconds (`MAX_CHALLENGE_DURATION` in `ChannelLib.sol`, S6):
+/// `now + challengeDuration` always fits the adjudicator's 48-bit deadline, so every dispute ends by a timeout.
+pub const MAX_CHALLENGE_DURATION: u64 = 365 * 24 * 3600;
+
 /// The structural checks of S1/S2, with the contract's reason codes (`ChannelLib.validate`, same order):
-/// - kind 0 (ledger): exactly two participants (2) and no hops (5);
+/// - kind 0 (ledger): exactly two participants (2), no hops (5), no app (9) and no moves (10) (S13: otherwise one
+///   participant could "move" a registered ledger state alone with `progress`);
 /// - kind 1 (virtual): at least two participants (2) — `[A, B]` is a sub-channel of their direct ledger, `[A, I1,
 ///   …, In, B]` goes through n intermediaries — and `hops.len() == participants.len() - 1` (5), hops pairwise
 ///   distinct (6);
 /// - any other kind (1);
-/// - participants non-zero (3) and pairwise distinct (4); a positive challenge duration (7).
+/// - participants non-zero (3) and pairwise distinct (4); a positive challenge duration (7) of at most
+///   [`MAX_CHALLENGE_DURATION`] (11).
 pub fn validate(params: &ChannelParams) -> Result<()> {
     let n = params.participants.len();
     match params.kind {
@@ -24,6 +30,12 @@ pub fn validate(params: &ChannelParams) -> Result<()> {
             }
             if !params.hops.is_empty() {
                 return Err(Error::InvalidParams(5));
+            }
+            if params.app != Address::ZERO {
+                return Err(Error::InvalidParams(9));
+            }
+            if !params.maxMoves.is_zero() {
+                return Err(Error::InvalidParams(10));
             }
         }
         KIND_VIRTUAL => {
@@ -51,6 +63,9 @@ pub fn validate(params: &ChannelParams) -> Result<()> {
     }
     if params.challengeDuration.is_zero() {
         return Err(Error::InvalidParams(7));
+    }
+    if params.challengeDuration.to::<u64>() > MAX_CHALLENGE_DURATION {
+        return Err(Error::InvalidParams(11));
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ fn config() -> Config {
         open: OpenPolicy {
             accept: true,
             max_own_deposit: U256::from(DEPOSIT),
+            ..OpenPolicy::default()
         },
         peer_timeout_ms: 5_000,
         grace_ms: 2_000,

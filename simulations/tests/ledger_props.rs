@@ -73,6 +73,7 @@ fn config(peer_timeout_ms: u64) -> Config {
         open: OpenPolicy {
             accept: true,
             max_own_deposit: U256::from(DEPOSIT),
+            ..OpenPolicy::default()
         },
         resend_ms: 300,
         max_resend_ms: 2_000,

@@ -85,6 +85,7 @@ fn config() -> Config {
         open: OpenPolicy {
             accept: true,
             max_own_deposit: U256::from(DEPOSIT),
+            ..OpenPolicy::default()
         },
         ..Config::default()
     }

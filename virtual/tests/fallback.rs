@@ -40,7 +40,20 @@ struct Sim {
 
 impl Sim {
     async fn new(n: usize) -> Self {
-        let chain = Arc::new(EmbeddedChain::with_accounts(DEFAULT_CHAIN_ID, n + 1).unwrap());
+        Self::with_confirmations(n, 1).await
+    }
+
+    /// A chain whose nodes count an event after `confirmations` blocks; each step mines a block so that the
+    /// nodes' view keeps moving.
+    async fn with_confirmations(n: usize, confirmations: u64) -> Self {
+        let chain = Arc::new(
+            EmbeddedChain::builder()
+                .chain_id(DEFAULT_CHAIN_ID)
+                .accounts(n + 1)
+                .confirmations(confirmations)
+                .build()
+                .unwrap(),
+        );
         let client = AdjudicatorClient::new(chain.clone());
         let ctx = ChainContext {
             chain_id: chain.chain_id(),
@@ -51,6 +64,7 @@ impl Sim {
             open: OpenPolicy {
                 accept: true,
                 max_own_deposit: U256::from(DEPOSIT),
+                ..OpenPolicy::default()
             },
             peer_timeout_ms: 5_000,
             grace_ms: 1_000,
@@ -94,6 +108,13 @@ impl Sim {
         self.keys[i].address()
     }
 
+    fn ctx(&self) -> ChainContext {
+        ChainContext {
+            chain_id: self.chain.chain_id(),
+            adjudicator: self.chain.adjudicator(),
+        }
+    }
+
     fn node(&mut self, i: usize) -> &mut VirtualNode<MemoryStore> {
         self.nodes[i].as_mut().unwrap()
     }
@@ -132,6 +153,9 @@ impl Sim {
             self.landed.extend(round.landed.iter().map(|(n, _)| *n));
             self.failed
                 .extend(round.failed.iter().map(|(n, e)| format!("{n}: {e}")));
+        }
+        if self.chain.confirmations() > 1 {
+            self.chain.mine();
         }
         self.now += 100;
     }
@@ -918,4 +942,50 @@ async fn the_intermediary_offline_during_run_endpoints_get_their_latest_balances
         U256::ZERO,
         "nothing stays locked"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s10_with_three_confirmations_v_is_final_by_the_state_registered_at_its_deadline_not_by_an_older_one()
+ {
+    // The nodes read the chain 2 blocks behind its head. A registers V's certificate (A 50, B 20); just before the
+    // deadline A and B replace it with a newer state (A 30, B 40), and the next block is past the deadline. The
+    // hub reads up to a block before the replacement: taking the head's time for "now" it would take V as final by
+    // the certificate and pay its leaves out by it (S10) while the chain finalizes V by the newer state.
+    let mut sim = Sim::with_confirmations(3, 3).await;
+    let (l0, l1) = sim.open_ledgers().await;
+    let v = sim.open_v((l0, l1), Artifact::PaymentApp, 50, 20).await;
+    let ch = sim.nodes[0].as_ref().unwrap().channel(&v).unwrap().clone();
+    let cert = ch.certificate().unwrap();
+    let a = sim.addr(0);
+    sim.client
+        .challenge(a, ch.params(), &cert.state, &cert.sigs, None)
+        .await
+        .unwrap();
+    let deadline = sim.chain.status_of(v).await.unwrap().finalizes_at;
+    let mut newer = cert.state.clone();
+    newer.version = alloy::primitives::aliases::U48::from(2u8);
+    newer.outcome.assets[0].balances = vec![U256::from(30), U256::ZERO, U256::from(40)];
+    let sigs = vec![
+        sim.keys[0].sign_state(&sim.ctx(), &newer),
+        sim.keys[2].sign_state(&sim.ctx(), &newer),
+    ];
+    sim.chain.set_time(deadline - 10);
+    sim.client
+        .challenge(a, ch.params(), &newer, &sigs, Some(&cert))
+        .await
+        .unwrap();
+    sim.chain.set_time(deadline + 100);
+    let hub = sim.addr(1);
+    let now = sim.now;
+    let node = sim.nodes[1].as_mut().unwrap();
+    driver::drive(&sim.client, hub, node, now).await.unwrap();
+    assert!(
+        node.channel(&v).unwrap().onchain_final().is_none(),
+        "V taken as final by a state the chain may not finalize it by"
+    );
+    // Two blocks later the replacement is confirmed and the deadline is behind the last confirmed block.
+    sim.chain.mine();
+    sim.chain.mine();
+    driver::drive(&sim.client, hub, node, now).await.unwrap();
+    assert_eq!(node.channel(&v).unwrap().onchain_final(), Some(&newer));
 }

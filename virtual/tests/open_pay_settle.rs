@@ -59,6 +59,7 @@ impl Net {
             open: OpenPolicy {
                 accept: true,
                 max_own_deposit: U256::from(DEPOSIT),
+                ..OpenPolicy::default()
             },
             ..Config::default()
         };
@@ -1766,4 +1767,209 @@ fn a_released_virtual_channel_is_pruned_after_the_retention_period_and_late_mess
     // The ledgers are untouched: V's payment stays where the settle put it.
     assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 5));
     assert_eq!(net.balance(1, 0), U256::from(DEPOSIT + 5));
+}
+
+/// A byzantine member's forged update of ledger `hop` adding V's leaf again, built on `from`'s own view of the
+/// ledger with `from`'s key: a `Propose` when `from` leads the ledger, a `Request` otherwise.
+fn forged_add(net: &Net, from: usize, hop: B256, v: B256) -> Message {
+    use ferry_virtual::ledger::protocol::{LedgerMessage, Op, Proposal, ops};
+    use ferry_virtual::protocol::registry;
+    let node = &net.nodes[from];
+    let lc = node.ledger().channel(&hop).unwrap();
+    let (lparams, me) = (lc.params().clone(), lc.me());
+    let ch = node.channel(&v).unwrap();
+    let leaf = registry::leaf_in(&lparams, ch.params(), ch.prefund(), ch.fees()).unwrap();
+    let contributions = registry::split(&lparams, ch.params(), ch.prefund(), &leaf).unwrap();
+    let mut batch = vec![Proposal {
+        proposer: me,
+        seq: 1_000,
+        op: Op::AddSub {
+            slot: 0,
+            leaf,
+            contributions,
+        },
+    }];
+    if me != 0 {
+        return Message::Ledger(LedgerMessage::Request {
+            channel_id: hop,
+            proposals: batch,
+        });
+    }
+    let base = lc.supported().unwrap().clone();
+    let mut table = node.ledger().table(&hop).unwrap().clone();
+    let (state, _) = ops::build_placing(&base.state, &mut table, &mut batch, base.version() + 1)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let sig = net.keys[from].sign_state(&ctx(), &state);
+    Message::Ledger(LedgerMessage::Propose { state, sig, batch })
+}
+
+#[test]
+fn s8_a_settled_v_s_leaf_is_never_added_again_not_even_after_a_restart() {
+    // A–H–B: A pays B 30, V settles (A 20, B 30), both leaves are paid out. B (leading H–B) then proposes V's
+    // leaf in H–B again, H contributing A's side (50): accepted, B would remove it again by the final and take
+    // 30 from H each time. H's guard refuses: H is no longer joining V (S8), before and after a restart.
+    let mut net = Net::path(3);
+    let v = open_payment_v(&mut net, 50, 0);
+    net.nodes[0].pay(v, ETH, U256::from(30)).unwrap();
+    net.pump();
+    let now = net.now;
+    net.nodes[0].settle(v, now).unwrap();
+    net.pump();
+    let hop = net.hops[1];
+    for k in 0..3 {
+        assert_eq!(
+            net.nodes[k].channel(&v).unwrap().phase(),
+            VirtualPhase::Released
+        );
+    }
+    assert_eq!(net.nodes[2].ledger().channel(&hop).unwrap().me(), 0);
+    let before = net.nodes[1]
+        .ledger()
+        .channel(&hop)
+        .unwrap()
+        .supported()
+        .cloned();
+    let b = net.addr(2);
+    for restart in [false, true] {
+        if restart {
+            net.crash_restart(1);
+            net.pump();
+        }
+        let forged = forged_add(&net, 2, hop, v);
+        let now = net.now;
+        let _ = net.nodes[1].handle_message(b, forged, now);
+        net.pump();
+        assert!(
+            !net.nodes[1].ledger().table(&hop).unwrap().contains(&v),
+            "restart {restart}: the leaf stays out"
+        );
+        assert_eq!(
+            net.nodes[1]
+                .ledger()
+                .channel(&hop)
+                .unwrap()
+                .supported()
+                .cloned(),
+            before,
+            "restart {restart}: H signed nothing"
+        );
+    }
+}
+
+/// A–H–B with V (A 50, B 20), A paid 10, a state of V registered on-chain (A's certificate) and the final (A 40,
+/// B 30) signed by the whole path; then V is concluded with the final on-chain. Returns V's id.
+fn registered_then_concluded(net: &mut Net) -> B256 {
+    let v = open_payment_v(net, 50, 20);
+    net.nodes[0].pay(v, ETH, U256::from(10)).unwrap();
+    net.pump();
+    let cert = net.nodes[0].channel(&v).unwrap().certificate().unwrap();
+    let registered = Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: v,
+        finalizesAt: alloy::primitives::aliases::U48::from(5_000u32),
+        state: cert.state.clone(),
+        sigs: cert.sigs.clone(),
+    });
+    net.pos += 1;
+    for k in 0..3 {
+        net.nodes[k]
+            .handle_chain_event(net.pos, 0, &registered, 0)
+            .unwrap();
+    }
+    net.nodes[0].settle(v, 0).unwrap();
+    net.pump();
+    let fin = net.nodes[1].channel(&v).unwrap().final_signed().unwrap();
+    let concluded = Ev::Concluded(IAdjudicator::Concluded {
+        channelId: v,
+        version: alloy::primitives::aliases::U48::from(fin.version()),
+    });
+    net.pos += 1;
+    for k in 0..3 {
+        net.nodes[k]
+            .handle_chain_event(net.pos, 0, &concluded, 0)
+            .unwrap();
+    }
+    v
+}
+
+#[test]
+fn s10_a_restarted_member_still_pays_a_leaf_out_by_v_s_outcome_on_chain() {
+    // The hub restarts right after V was concluded on-chain (no chain event about V comes again): its guard is
+    // rebuilt from its record of V, so it still takes the leaf removals by V's outcome on-chain, in both ledgers.
+    let mut net = Net::path(3);
+    let v = registered_then_concluded(&mut net);
+    net.crash_restart(1);
+    net.pump();
+    for hop in 0..2 {
+        assert!(
+            net.nodes[1]
+                .ledger()
+                .table(&net.hops[hop])
+                .unwrap()
+                .is_empty(),
+            "ledger {hop} still holds V's leaf"
+        );
+    }
+    assert_eq!(
+        net.nodes[1].channel(&v).unwrap().phase(),
+        VirtualPhase::Released
+    );
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 10));
+    assert_eq!(net.balance(2, 1), U256::from(DEPOSIT + 10));
+}
+
+#[test]
+fn s10_a_leaf_whose_removal_the_peer_ignores_is_taken_on_chain() {
+    // V settles, but A (which stands for A's side of ledger A–H, so proposes the leaf's removal there) never
+    // sends a ledger message again: the leaf would lock H's side of it for as long as A likes. ESCALATE_MS after
+    // H held the final signed by the whole path, H challenges A–H (V's leaf is then claimed on-chain); it leaves
+    // H–B, whose leaf was paid out, alone.
+    let mut net = Net::path(3);
+    let v = open_payment_v(&mut net, 50, 20);
+    net.nodes[0].pay(v, ETH, U256::from(10)).unwrap();
+    net.pump();
+    let silent = |from: usize, to: usize, m: &Message| {
+        matches!(m, Message::Ledger(_)) && (from == 0 || to == 0)
+    };
+    let now = net.now;
+    net.nodes[0].settle(v, now).unwrap();
+    for _ in 0..20 {
+        net.step_selective(silent);
+    }
+    assert!(net.nodes[1].channel(&v).unwrap().final_signed().is_some());
+    assert!(
+        !net.nodes[1]
+            .ledger()
+            .table(&net.hops[0])
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        net.nodes[1]
+            .ledger()
+            .table(&net.hops[1])
+            .unwrap()
+            .is_empty()
+    );
+    let ledger_challenges = |net: &Net| {
+        net.tx_log
+            .iter()
+            .filter_map(|(i, tx)| match tx {
+                Tx::Ledger(ferry_virtual::ledger::protocol::ChainTx::Challenge {
+                    params, ..
+                }) if *i == 1 => Some(ferry_virtual::ledger::contracts::channel_id(params)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    net.now += ferry_virtual::protocol::ESCALATE_MS / 2;
+    let now = net.now;
+    net.nodes[1].handle_timeout(now).unwrap();
+    net.step_selective(silent);
+    assert!(ledger_challenges(&net).is_empty(), "too early");
+    net.now += ferry_virtual::protocol::ESCALATE_MS;
+    let now = net.now;
+    net.nodes[1].handle_timeout(now).unwrap();
+    net.step_selective(silent);
+    assert_eq!(ledger_challenges(&net), vec![net.hops[0]]);
 }

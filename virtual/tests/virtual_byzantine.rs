@@ -329,6 +329,7 @@ impl Sim {
             open: OpenPolicy {
                 accept: true,
                 max_own_deposit: U256::from(DEPOSIT),
+                ..OpenPolicy::default()
             },
             peer_timeout_ms: 5_000,
             grace_ms: 1_000,

@@ -45,6 +45,7 @@ fn config() -> Config {
         open: OpenPolicy {
             accept: true,
             max_own_deposit: U256::from(DEPOSIT),
+            ..OpenPolicy::default()
         },
         resend_ms: 300,
         max_resend_ms: 2_000,

@@ -24,6 +24,18 @@ pub struct OpenPolicy {
     pub accept: bool,
     /// The most this node deposits itself, per asset, into a channel a peer opens.
     pub max_own_deposit: U256,
+    /// The ERC-20 tokens this node takes into a channel a peer opens or tops up, besides ETH (always taken). All
+    /// channels' funds of one token sit pooled in the adjudicator, so a token whose balances shrink by themselves
+    /// (a negative rebase) or that charges its sender would leave some channel short: only tokens the operator
+    /// vetted belong here. Anything else is refused by name.
+    pub tokens: Vec<Address>,
+}
+
+impl OpenPolicy {
+    /// Whether this node takes `asset` into a channel a peer opens or tops up.
+    pub fn allows(&self, asset: &Address) -> bool {
+        asset.is_zero() || self.tokens.contains(asset)
+    }
 }
 
 impl Default for OpenPolicy {
@@ -31,6 +43,7 @@ impl Default for OpenPolicy {
         Self {
             accept: true,
             max_own_deposit: U256::ZERO,
+            tokens: Vec::new(),
         }
     }
 }
@@ -153,6 +166,8 @@ pub struct LedgerChannel {
     pending: Option<Pending>,
     early_postfund: Option<Signature>,
     signed_up_to: u64,
+    /// The final state this node signed, if any: it signs no other state of the channel afterwards (S14).
+    signed_final: Option<State>,
     /// Per asset, the cumulative deposits the chain shows for each participant.
     chain_deposited: BTreeMap<Address, [U256; 2]>,
     /// Per asset, the cumulative payouts the chain shows for each participant.
@@ -235,6 +250,7 @@ impl LedgerChannel {
             pending: None,
             early_postfund: None,
             signed_up_to: 0,
+            signed_final: None,
             chain_deposited: BTreeMap::new(),
             chain_withdrawn: BTreeMap::new(),
             last_event: None,
@@ -364,6 +380,14 @@ impl LedgerChannel {
             return Err(perr(ProtocolError::OpenRefused(
                 "this node accepts no opens".into(),
             )));
+        }
+        if let Some(a) = prefund
+            .outcome
+            .assets
+            .iter()
+            .find(|a| !open.allows(&a.asset))
+        {
+            return Err(perr(ProtocolError::AssetNotAccepted(a.asset)));
         }
         if let Some(a) = prefund
             .outcome
@@ -513,6 +537,27 @@ impl LedgerChannel {
 
     // ------------------------------------------------------------------------------------------- helpers
 
+    /// Signs a state of this channel after the pre-fund: the one place this node's channel key does (S14). Once it
+    /// signed a final state it signs no other: the peer can complete that final at any time (countersign it, even
+    /// after refusing it) and `conclude` with it, which would erase every later state. Raises `signed_up_to`.
+    fn sign(&mut self, env: &Env<'_>, state: &State) -> Result<Signature> {
+        if let Some(f) = &self.signed_final
+            && f != state
+        {
+            return Err(perr(ProtocolError::FinalSigned(version_of(f))));
+        }
+        if state.isFinal {
+            self.signed_final = Some(state.clone());
+        }
+        self.signed_up_to = self.signed_up_to.max(version_of(state));
+        Ok(env.signer.sign_state(env.ctx, state))
+    }
+
+    /// The final state this node signed, if any (S14: it signs nothing else of this channel afterwards).
+    pub fn signed_final(&self) -> Option<&State> {
+        self.signed_final.as_ref()
+    }
+
     fn peer_index(&self) -> usize {
         usize::from(1 - self.me)
     }
@@ -626,6 +671,11 @@ impl LedgerChannel {
             }));
         }
         match &p.op {
+            // The peer's top-up in an asset this node does not take (a token off its list) is refused by name,
+            // as at open: it would bring the token into the channel.
+            Op::TopUp { asset, .. } if p.proposer != self.me && !env.config.open.allows(asset) => {
+                Err(perr(ProtocolError::AssetNotAccepted(*asset)))
+            }
             Op::AddSub {
                 leaf,
                 contributions,
@@ -713,6 +763,9 @@ impl LedgerChannel {
     ) -> Result<()> {
         if self.phase != Phase::Running {
             return Err(self.wrong_phase("a new operation needs a running channel"));
+        }
+        if let Some(f) = &self.signed_final {
+            return Err(perr(ProtocolError::FinalSigned(version_of(f))));
         }
         let proposal = Proposal {
             proposer: self.me,
@@ -842,9 +895,17 @@ impl LedgerChannel {
         loop {
             match ops::build_placing(&base, table, &mut batch, version) {
                 Ok((state, undo)) => {
+                    let sig = match self.sign(env, &state) {
+                        Ok(sig) => sig,
+                        Err(e) => {
+                            ops::undo(table, &undo).ok();
+                            for p in batch {
+                                self.refuse(p, e.to_string());
+                            }
+                            return;
+                        }
+                    };
                     self.note_applied(table, &undo);
-                    let sig = env.signer.sign_state(env.ctx, &state);
-                    self.signed_up_to = version;
                     self.out.push(LedgerMessage::Propose {
                         state: state.clone(),
                         sig: sig.clone(),
@@ -954,6 +1015,17 @@ impl LedgerChannel {
             return Ok(()); // nothing in flight: a duplicate
         };
         if version_of(&pending.state) != version || self.phase != Phase::Running {
+            return Ok(());
+        }
+        if pending.state.isFinal {
+            // S14: this node signed the final and signs nothing else of the channel, so a refused close is not
+            // given up: the same final stays proposed (resent on the timer) until the peer countersigns it, or the
+            // peer counts as unresponsive and the channel goes on-chain with the latest state both signed.
+            self.events.push(LedgerEvent::Refused {
+                channel_id: self.id,
+                op: Op::Close,
+                reason: format!("refused by the peer: {reason}; the close stays proposed"),
+            });
             return Ok(());
         }
         self.undo_pending_table(table, &pending.undo)?;
@@ -1079,9 +1151,15 @@ impl LedgerChannel {
                     reject(self, batch.len(), ProtocolError::StateMismatch.to_string());
                     return Ok(());
                 }
+                let ours = match self.sign(env, &state) {
+                    Ok(sig) => sig,
+                    Err(e) => {
+                        ops::undo(table, &undo)?;
+                        reject(self, batch.len(), e.to_string());
+                        return Ok(());
+                    }
+                };
                 self.note_applied(table, &undo);
-                let ours = env.signer.sign_digest(&digest);
-                self.signed_up_to = version;
                 self.waiting = None;
                 self.out.push(LedgerMessage::Sign {
                     channel_id: self.id,
@@ -1701,11 +1779,12 @@ impl LedgerChannel {
         {
             let mut postfund = self.prefund.clone();
             postfund.version = crate::state::version(1).unwrap_or_default();
-            let sig = env.signer.sign_state(env.ctx, &postfund);
+            let Ok(sig) = self.sign(env, &postfund) else {
+                return;
+            };
             let mut sigs = [None, None];
             sigs[me] = Some(sig.clone());
             sigs[1 - me] = self.early_postfund.take();
-            self.signed_up_to = self.signed_up_to.max(1);
             let have_yours = sigs[1 - me].is_some();
             self.out.push(LedgerMessage::Sign {
                 channel_id: self.id,

@@ -52,9 +52,17 @@ pub enum ProtocolError {
     /// The open request does not meet this node's open policy.
     #[error("open refused: {0}")]
     OpenRefused(String),
+    /// This node signed a final state of the channel and signs no other state of it (S14): the peer could
+    /// complete that final at any time and erase every later state with it.
+    #[error("a final state of this channel is signed (version {0}): the channel is closing")]
+    FinalSigned(u64),
     /// The asset is not in the channel.
     #[error("asset {0} is not in the channel")]
     UnknownAsset(Address),
+    /// The peer asked this node to take an ERC-20 token that is not on its list of accepted tokens
+    /// ([`OpenPolicy::tokens`]).
+    #[error("asset {0} is not on this node's list of accepted tokens")]
+    AssetNotAccepted(Address),
     /// An amount was zero.
     #[error("zero amount")]
     ZeroAmount,

@@ -24,6 +24,7 @@ fn config() -> Config {
         open: OpenPolicy {
             accept: true,
             max_own_deposit: U256::from(1000),
+            ..OpenPolicy::default()
         },
         ..Config::default()
     }
@@ -965,4 +966,170 @@ fn sub_channels_are_added_and_removed_through_both_guards_and_survive_a_restart(
         s.state.outcome.assets[0].balances,
         vec![U256::from(106), U256::from(94)]
     );
+}
+
+#[test]
+fn s14_a_refused_close_stays_proposed_and_the_leader_signs_nothing_after_its_final() {
+    // The leader proposes the close (a final at v+1); the follower answers Reject but keeps the signature. Were
+    // the channel to go on at v+2 and later, the follower could countersign the old final at any time and
+    // `conclude` with it, erasing every later state. The leader signs nothing else of the channel: the same final
+    // stays proposed (resent), new operations are refused by name, and a restart changes none of it.
+    let mut p = Pair::new();
+    let id = p.open();
+    let b = p.addr(1);
+    p.node(0).close(id, 0).unwrap();
+    p.drain(0);
+    let (_, propose) = p.held.pop().unwrap();
+    let LedgerMessage::Propose { state: fin, .. } = &propose else {
+        panic!("{propose:?}")
+    };
+    assert!(fin.isFinal);
+    let v = fin.version.to::<u64>();
+    p.node(0)
+        .handle_message(
+            b,
+            LedgerMessage::Reject {
+                channel_id: id,
+                version: v,
+                index: 0,
+                reason: "not now".into(),
+            },
+            0,
+        )
+        .unwrap();
+    p.drain(0);
+    assert!(p.held.is_empty(), "nothing new is proposed");
+    for restart in [false, true] {
+        if restart {
+            p.crash_restart(0);
+            p.held.clear();
+        }
+        assert_eq!(p.ch(0, id).signed_final(), Some(fin));
+        assert_eq!(p.ch(0, id).signed_up_to(), v);
+        let err = p.node(0).pay(id, ETH, U256::from(1), 0).unwrap_err();
+        assert!(
+            matches!(err, Error::Protocol(ProtocolError::FinalSigned(x)) if x == v),
+            "{err}"
+        );
+        // The follower's requests are refused as well: the leader never builds a state on top of them.
+        p.node(1).pay(id, ETH, U256::from(1), 0).unwrap();
+        p.drain(1);
+        let (from, request) = p.held.pop().unwrap();
+        assert_eq!(from, 1);
+        let now = p.now;
+        p.node(0).handle_message(b, request, now).unwrap();
+        p.drain(0);
+        assert!(
+            p.held.iter().all(|(_, m)| match m {
+                LedgerMessage::Propose { state, .. } => state == fin,
+                _ => true,
+            }),
+            "{:?}",
+            p.held
+        );
+        assert_eq!(p.ch(0, id).signed_up_to(), v);
+        p.held.clear();
+    }
+    // The resend timer proposes the very same final again; the follower, once it agrees, completes the close.
+    p.now += 60_000;
+    let now = p.now;
+    p.node(0).handle_timeout(now).unwrap();
+    p.drain(0);
+    assert!(
+        p.held
+            .iter()
+            .any(|(_, m)| matches!(m, LedgerMessage::Propose { state, .. } if state == fin))
+    );
+    p.pump();
+    assert_eq!(p.phase(0, id), Phase::Closing);
+    assert_eq!(p.phase(1, id), Phase::Closing);
+    assert_eq!(p.version(1, id), v);
+}
+
+#[test]
+fn s14_a_follower_that_countersigned_a_final_signs_no_later_state() {
+    // A leader that got the follower's signature on the final proposes another state at v+2 anyway (say a payment
+    // to itself): the follower refuses it, whatever it holds.
+    let mut p = Pair::new();
+    let id = p.open();
+    let a = p.addr(0);
+    p.node(0).close(id, 0).unwrap();
+    p.pump();
+    let fin = p.ch(1, id).supported().unwrap().state.clone();
+    assert!(fin.isFinal);
+    let mut later = fin.clone();
+    later.isFinal = false;
+    later.version = crate::state::version(fin.version.to::<u64>() + 1).unwrap();
+    let sig = p.keys[0].sign_state(&ctx(), &later);
+    let before = p.ch(1, id).clone();
+    let now = p.now;
+    let _ = p.node(1).handle_message(
+        a,
+        LedgerMessage::Propose {
+            state: later,
+            sig,
+            batch: vec![],
+        },
+        now,
+    );
+    p.drain(1);
+    assert_eq!(p.ch(1, id).signed_up_to(), before.signed_up_to());
+    assert_eq!(p.ch(1, id).signed_final(), Some(&fin));
+    assert!(
+        p.held
+            .iter()
+            .all(|(_, m)| !matches!(m, LedgerMessage::Sign { .. }))
+    );
+}
+
+#[test]
+fn s13_a_ledger_naming_an_app_or_allowing_moves_is_refused_at_open_and_at_accept() {
+    // An attacker opening a ledger with a hub that names an always-true app and `max_moves >= 1` could, once it
+    // registered the latest state, "move" the ledger alone with `progress` (every balance to itself, `locked` 0, the
+    // sub-channel table emptied). Neither side of a ledger ever signs for such params.
+    let mut p = Pair::new();
+    let (a, b) = (p.addr(0), p.addr(1));
+    let base = crate::channel::ledger_params(&ctx(), a, b, 3600);
+    let mut with_app = base.clone();
+    with_app.app = Address::repeat_byte(0xee);
+    let mut with_moves = base.clone();
+    with_moves.maxMoves = alloy::primitives::aliases::U48::from(1u8);
+    let mut too_long = base.clone();
+    too_long.challengeDuration =
+        alloy::primitives::aliases::U48::from(crate::params::MAX_CHALLENGE_DURATION + 1);
+    let amounts = [(ETH, [U256::from(10), U256::from(10)])];
+    for (params, code) in [(with_app, 9), (with_moves, 10), (too_long, 11)] {
+        // The opener refuses to sign the pre-fund.
+        let err = p
+            .node(0)
+            .open_with_params(params.clone(), &amounts, 0)
+            .unwrap_err();
+        assert_eq!(err, Error::InvalidParams(code));
+        // The peer refuses an `Open` carrying them, signed as it would be.
+        let prefund = crate::channel::state(
+            &params,
+            0,
+            vec![crate::channel::funded_asset(
+                ETH,
+                vec![U256::from(10), U256::from(10)],
+            )],
+            Default::default(),
+            false,
+        );
+        let sig = p.keys[0].sign_state(&ctx(), &prefund);
+        let err = p
+            .node(1)
+            .handle_message(
+                a,
+                LedgerMessage::Open {
+                    params: params.clone(),
+                    prefund,
+                    sig,
+                },
+                0,
+            )
+            .unwrap_err();
+        assert_eq!(err, Error::InvalidParams(code));
+        assert!(p.n[1].as_ref().unwrap().channels().next().is_none());
+    }
 }

@@ -28,8 +28,10 @@ use crate::{Error, Result};
 /// The format version written in front of every value Ferry stores. 2: sub-channel leaves hold their routing fee
 /// (`SubAlloc::fee`) and an added leaf carries no separate fee; values of version 1 are refused by name (no
 /// migration: a store written before holds channels under the old leaf hashing, which the contracts no longer
-/// accept).
-pub const FORMAT_VERSION: u8 = 2;
+/// accept). 3: a ledger channel keeps the final state its node signed (S14), a virtual channel whether its open
+/// was given up and when its resolution became known (S8, S10), and the adjudicator binds registered states by
+/// their full hash (S15) and counts deposits per participant (S16); values of version 2 are refused by name.
+pub const FORMAT_VERSION: u8 = 3;
 
 /// One write of a [`Batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -64,8 +64,13 @@ pub struct VirtualChannel {
     /// This member's ledgers (ids) where V's leaf was claimed on-chain.
     pub(crate) claimed: Vec<B256>,
     /// When V was released here (local ms): its record is pruned a retention period later.
-    #[serde(default)]
     pub(crate) released_at: Option<u64>,
+    /// This member gave up the open without ever signing the post-fund: it agrees to refund V's leaves (S8). Kept
+    /// for good (the phase moves on to `Released`).
+    pub(crate) gave_up: bool,
+    /// When this member first knew how V's leaves resolve (local ms): the final signed by the whole path, V's
+    /// outcome on-chain, or the open given up. A leaf still in one of its ledgers a while later is taken on-chain.
+    pub(crate) resolved_at: Option<u64>,
 }
 
 impl VirtualChannel {
@@ -96,6 +101,8 @@ impl VirtualChannel {
             onchain_final: None,
             claimed: Vec::new(),
             released_at: None,
+            gave_up: false,
+            resolved_at: None,
         }
     }
 
@@ -202,6 +209,17 @@ impl VirtualChannel {
     /// V's state as finalized on-chain, if it was.
     pub fn onchain_final(&self) -> Option<&State> {
         self.onchain_final.as_ref()
+    }
+
+    /// Whether this member is still joining V (S8): it has not signed the post-fund, not given the open up, and
+    /// knows no final and no on-chain outcome of V. Only then may a leaf for V be added to one of its ledgers, so
+    /// a leaf is added at most once in V's whole life.
+    pub fn is_joining(&self) -> bool {
+        self.phase == VirtualPhase::Opening
+            && self.postfund_sigs.get(self.me).is_some_and(Option::is_none)
+            && !self.gave_up
+            && self.final_state.is_none()
+            && self.onchain_final.is_none()
     }
 
     /// The final state with every signature, once the whole path signed it.

@@ -69,7 +69,7 @@ pub async fn submit(
 
 /// One round of a node's chain duties: every transaction it asks for, submitted from `from` and reported back
 /// (a revert is reported to the ledger, which asks again when still due); then every confirmed event from the
-/// cursor on, and the head block.
+/// cursor on, and the last confirmed block with its own timestamp.
 pub async fn drive<S: Store>(
     client: &AdjudicatorClient,
     from: Address,
@@ -111,7 +111,10 @@ pub async fn drive<S: Store>(
     for ev in &events {
         node.handle_chain_event(ev.block, ev.log_index, &ev.event, now)?;
     }
-    node.handle_block(last, head.timestamp, now)?;
+    // Chain time as of the last block read (not the head's): V or a ledger is final by a registered state only
+    // once no event before its deadline can still be waiting in the unconfirmed blocks (S10).
+    let confirmed = chain.block(last).await.map_err(chain_err)?;
+    node.handle_block(last, confirmed.timestamp, now)?;
     round.events = events.len();
     Ok(round)
 }

@@ -20,7 +20,9 @@ mod node;
 pub mod registry;
 
 pub use channel::{VirtualChannel, VirtualPhase};
-pub use node::{NS_PRUNED, NS_VIRTUAL, OPEN_TIMEOUT_MS, RELEASED_RETENTION_MS, VirtualNode};
+pub use node::{
+    ESCALATE_MS, NS_PRUNED, NS_VIRTUAL, OPEN_TIMEOUT_MS, RELEASED_RETENTION_MS, VirtualNode,
+};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::protocol::{LedgerEvent, LedgerMessage};

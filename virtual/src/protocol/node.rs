@@ -46,6 +46,11 @@ const RESEND_MS: u64 = 2_000;
 /// refunds its leaves (S8).
 pub const OPEN_TIMEOUT_MS: u64 = 60_000;
 
+/// How long a leaf of V may stay in one of this member's ledgers after this member knew how V resolves (its final
+/// signed by the whole path, its outcome on-chain, or the open given up) before the ledger is taken on-chain: the
+/// peer refuses or ignores the removal, and the leaf is then claimed there (S9, S10).
+pub const ESCALATE_MS: u64 = 5 * OPEN_TIMEOUT_MS;
+
 fn verr(e: VirtualError) -> Error {
     Error::Virtual(e)
 }
@@ -64,6 +69,8 @@ pub struct VirtualNode<S: Store> {
     vtxs: VecDeque<VirtualTx>,
     /// Claims asked for since the start (asked again after a restart; a repeated claim reverts harmlessly).
     claims_sent: BTreeSet<(B256, B256)>,
+    /// Ledgers taken on-chain since the start because a resolved V's leaf stayed in them ([`ESCALATE_MS`]).
+    escalated: BTreeSet<B256>,
     /// Stale registrations of V answered since the start (V, registered version).
     answered: BTreeSet<(B256, u64)>,
     /// Registrations of V on which this endpoint moved since the start (a payee redeeming its vouchers, a player
@@ -116,6 +123,7 @@ impl<S: Store> VirtualNode<S> {
             events: VecDeque::new(),
             vtxs: VecDeque::new(),
             claims_sent: BTreeSet::new(),
+            escalated: BTreeSet::new(),
             answered: BTreeSet::new(),
             redeemed: BTreeSet::new(),
             challenged: BTreeSet::new(),
@@ -147,13 +155,10 @@ impl<S: Store> VirtualNode<S> {
                 node.touched.insert(ch.id);
             }
             let id = ch.id;
-            node.register(id, |e| {
-                e.params = Some(ch.params.clone());
-                e.fees = ch.fees.clone();
-                e.registered = ch.registered.is_some();
-            });
             node.persisted.insert(id, bytes);
             node.channels.insert(id, ch);
+            // The guard's whole entry (joining, given up, final, on-chain outcome) comes back from the record.
+            node.sync_entry(id);
         }
         let ids: Vec<B256> = node.channels.keys().copied().collect();
         node.input(|n| {
@@ -350,9 +355,13 @@ impl<S: Store> VirtualNode<S> {
         self.channels.get(id)
     }
 
-    fn register(&self, id: B256, f: impl FnOnce(&mut Entry)) {
-        if let Ok(mut reg) = self.registry.lock() {
-            f(reg.entries.entry(id).or_default());
+    /// Brings the guard's entry for V in line with this member's record of V (S8, S10): the entry is derived from
+    /// the record alone, so what the guard allows is the same before and after a restart.
+    fn sync_entry(&self, id: B256) {
+        if let Some(ch) = self.channels.get(&id)
+            && let Ok(mut reg) = self.registry.lock()
+        {
+            reg.entries.insert(id, Entry::of(ch));
         }
     }
 
@@ -625,10 +634,7 @@ impl<S: Store> VirtualNode<S> {
         ch.prefund_sigs[0] = Some(self.signer.sign_state(&self.ctx, &prefund));
         ch.fees = fees.clone();
         self.channels.insert(id, ch);
-        self.register(id, |e| {
-            e.params = Some(params);
-            e.fees = fees;
-        });
+        self.sync_entry(id);
         self.gossip(id, Which::Prefund);
         self.progress(id, now);
         Ok(id)
@@ -842,10 +848,7 @@ impl<S: Store> VirtualNode<S> {
             ch.prefund_sigs[me] = Some(self.signer.sign_state(&self.ctx, &state));
             ch.fees = fees.clone();
             self.channels.insert(id, ch);
-            self.register(id, |e| {
-                e.params = Some(params);
-                e.fees = fees;
-            });
+            self.sync_entry(id);
             self.events
                 .push_back(VirtualEvent::Joined { channel_id: id });
             self.gossip(id, Which::Prefund);
@@ -885,8 +888,16 @@ impl<S: Store> VirtualNode<S> {
                     Some(f) if *f != state => return Err(verr(VirtualError::ConflictingFinal)),
                     Some(_) => {}
                     None => {
-                        // Checked before anything is kept: a final of V keeps S3, version above the post-fund.
+                        // Checked before anything is kept: a final of V keeps S3, version above the post-fund, and
+                        // comes with A's signature (only A proposes a final; `merge` below checks it). A final
+                        // without it, kept and countersigned, would use up every member's one final (S4) and
+                        // wedge V's cooperative settle for good.
                         self.check_final(&ch, &state)?;
+                        if sigs.first().is_none_or(Option::is_none) {
+                            return Err(verr(VirtualError::FinalMismatch(
+                                "a final comes with A's signature",
+                            )));
+                        }
                         ch.final_state = Some(state.clone());
                     }
                 }
@@ -1210,8 +1221,10 @@ impl<S: Store> VirtualNode<S> {
     /// post-fund once its ledgers hold the leaf (S8); register a complete final and ask for the payout (S10).
     fn progress(&mut self, id: B256, now: u64) {
         self.touched.insert(id);
+        self.sync_entry(id);
         self.progress_steps(id, now);
         self.resend_if_due(id, now);
+        self.sync_entry(id);
     }
 
     fn progress_steps(&mut self, id: B256, now: u64) {
@@ -1227,8 +1240,10 @@ impl<S: Store> VirtualNode<S> {
         {
             if let Some(c) = self.channels.get_mut(&id) {
                 c.phase = VirtualPhase::Aborted;
+                c.gave_up = true;
+                c.resolved_at.get_or_insert(now);
             }
-            self.register(id, |e| e.aborted = true);
+            self.sync_entry(id);
             self.events
                 .push_back(VirtualEvent::OpenFailed { channel_id: id });
         }
@@ -1307,7 +1322,7 @@ impl<S: Store> VirtualNode<S> {
         if !prefund_done {
             return;
         }
-        self.register(id, |e| e.prefund = Some(ch.prefund.clone()));
+        self.sync_entry(id);
         let right = (me < ch.last()).then(|| ch.params.hops[me]);
         let has_leaf = |node: &Self, hop: B256| node.holds(hop, &id) && node.table_is_signed(hop);
         // The left member of each ledger asks for the leaf, unless its table already holds it (in a state both
@@ -1338,11 +1353,16 @@ impl<S: Store> VirtualNode<S> {
                 }
             }
         }
-        // S8: sign the post-fund once every ledger of this member on V's path holds the leaf in a supported state.
-        let funded_here = [left, right]
-            .into_iter()
-            .flatten()
-            .all(|hop| has_leaf(self, hop));
+        // S8: sign the post-fund once every ledger of this member on V's path holds the leaf in a supported state
+        // and runs undisputed (a running ledger's funding was seen at the chain's confirmation depth: its post-fund
+        // is signed only then).
+        let funded_here = [left, right].into_iter().flatten().all(|hop| {
+            has_leaf(self, hop)
+                && self
+                    .ledger
+                    .channel(&hop)
+                    .is_some_and(|l| l.phase() == Phase::Running)
+        });
         if ch.postfund_sigs[me].is_none()
             && funded_here
             && ch.final_state.is_none()
@@ -1394,9 +1414,7 @@ impl<S: Store> VirtualNode<S> {
         let Some(ch) = self.channels.get(&id).cloned() else {
             return;
         };
-        if let Some(f) = ch.final_signed() {
-            self.register(id, |e| e.final_state = Some(f.state.clone()));
-        }
+        self.sync_entry(id);
         // V's outcome on-chain decides once there is one; the final signed by the whole path before that, unless a
         // state of V is registered on-chain: then only once V is concluded with the final (S10).
         let resolved = match (&ch.onchain_final, ch.final_signed()) {
@@ -1408,6 +1426,12 @@ impl<S: Store> VirtualNode<S> {
             _ => None,
         };
         if let Some(fin) = resolved {
+            if let Some(c) = self.channels.get_mut(&id)
+                && c.resolved_at.is_none()
+            {
+                c.resolved_at = Some(now);
+            }
+            self.escalate_stuck(&ch, now);
             if matches!(
                 ch.phase,
                 VirtualPhase::Opening | VirtualPhase::Open | VirtualPhase::Settling
@@ -1481,6 +1505,39 @@ impl<S: Store> VirtualNode<S> {
         }
     }
 
+    /// A leaf that V's resolution should have removed (a refund, or the payout by V's final or on-chain outcome)
+    /// but that is still in one of this member's ledgers [`ESCALATE_MS`] after this member knew the resolution:
+    /// the peer refuses or ignores the removal, so the ledger is challenged with its latest state (once per
+    /// start) and V's leaf is claimed on-chain once both are final (S9). Without this a refused removal would lock
+    /// the leaf's funds for as long as the peer likes.
+    fn escalate_stuck(&mut self, ch: &VirtualChannel, now: u64) {
+        let Some(since) = ch.resolved_at else {
+            return;
+        };
+        // V registered and not final yet: its outcome is on its way, and the peer may rightly wait for it.
+        if now < since.saturating_add(ESCALATE_MS)
+            || (ch.registered.is_some() && ch.onchain_final.is_none())
+        {
+            return;
+        }
+        let me = ch.me;
+        let hops = [
+            (me > 0).then(|| ch.params.hops[me - 1]),
+            (me < ch.last()).then(|| ch.params.hops[me]),
+        ];
+        for hop in hops.into_iter().flatten() {
+            if self.holds(hop, &ch.id)
+                && self
+                    .ledger
+                    .channel(&hop)
+                    .is_some_and(|l| l.phase() == Phase::Running)
+                && self.escalated.insert(hop)
+            {
+                let _ = self.ledger.challenge(hop);
+            }
+        }
+    }
+
     /// Whether ledger `hop`'s table (of the latest state this node signed) holds V's leaf.
     fn holds(&self, hop: B256, id: &B256) -> bool {
         self.ledger.table(&hop).is_some_and(|t| t.contains(id))
@@ -1519,6 +1576,7 @@ impl<S: Store> VirtualNode<S> {
     /// Refunds an aborted V's leaf in the ledger where this member stands for A's side (each side gets its
     /// contribution back, A's side the routing fee), and releases V once none of its ledgers holds the leaf.
     fn refund(&mut self, ch: &VirtualChannel, now: u64) {
+        self.escalate_stuck(ch, now);
         let id = ch.id;
         let me = ch.me;
         let right = (me < ch.last()).then(|| ch.params.hops[me]);
@@ -1657,7 +1715,7 @@ impl<S: Store> VirtualNode<S> {
                     && c.onchain_final.is_none()
                 {
                     c.registered = Some((state, finalizes_at));
-                    n.register(id, |e| e.registered = true);
+                    n.sync_entry(id);
                 }
                 // A stale state registered (by a cheating member or a lagging one): answer with the newest this
                 // member holds, before the deadline, which stays (S5).
@@ -1695,7 +1753,7 @@ impl<S: Store> VirtualNode<S> {
                 // Concluded with the final state this member holds.
                 c.onchain_final = Some(fin.clone());
                 n.touched.insert(e.channelId);
-                n.register(e.channelId, |r| r.onchain_final = Some(fin));
+                n.sync_entry(e.channelId);
             }
             n.ledger.handle_chain_event(block, log_index, event, now)?;
             n.after_ledger(None, now);
@@ -1721,9 +1779,9 @@ impl<S: Store> VirtualNode<S> {
                 .collect();
             for (id, state) in due {
                 if let Some(c) = n.channels.get_mut(&id) {
-                    c.onchain_final = Some(state.clone());
+                    c.onchain_final = Some(state);
                 }
-                n.register(id, |e| e.onchain_final = Some(state));
+                n.sync_entry(id);
                 n.progress(id, now);
             }
             n.after_ledger(None, now);

@@ -10,6 +10,8 @@ use ferry_ledger::protocol::SubChannelGuard;
 use ferry_ledger::support::{leaf_of, leaf_payout};
 use ferry_ledger::{ChannelParams, State, SubAlloc};
 
+use super::VirtualChannel;
+
 /// What the guard needs to know of one virtual channel.
 #[derive(Debug, Clone, Default)]
 pub struct Entry {
@@ -28,6 +30,26 @@ pub struct Entry {
     /// A state of V is registered on-chain (a challenge or a move): its final replaces a leaf off-chain only once V
     /// is concluded with it (S10), for V may finalize by another outcome.
     pub registered: bool,
+    /// This member is still joining V ([`VirtualChannel::is_joining`]): the only time a leaf for V may be added
+    /// (S8).
+    pub joining: bool,
+}
+
+impl Entry {
+    /// The entry for a virtual channel as this member's record of it says: derived from the persisted record
+    /// alone, so it is the same after a restart as before it.
+    pub fn of(ch: &VirtualChannel) -> Self {
+        Self {
+            params: Some(ch.params.clone()),
+            prefund: ch.prefund_signed().map(|s| s.state),
+            final_state: ch.final_signed().map(|s| s.state),
+            fees: ch.fees.clone(),
+            aborted: ch.gave_up,
+            onchain_final: ch.onchain_final.clone(),
+            registered: ch.registered.is_some(),
+            joining: ch.is_joining(),
+        }
+    }
 }
 
 /// The virtual channels this node knows, by id.
@@ -91,7 +113,8 @@ impl RegistryGuard {
 }
 
 impl SubChannelGuard for RegistryGuard {
-    /// S8: V's params and pre-fund signed by the whole path are known, this ledger is on V's path with the right
+    /// S8: this member is still joining V (so a leaf for V enters each of its ledgers at most once in V's whole
+    /// life), V's params and pre-fund signed by the whole path are known, this ledger is on V's path with the right
     /// participants, the leaf is exactly the pre-fund's totals plus the routing fee quoted for this ledger, and each
     /// side puts in the balance of the side of V it stands for (A's side the fee too).
     fn check_add(
@@ -101,6 +124,12 @@ impl SubChannelGuard for RegistryGuard {
         contributions: &[Vec<U256>; 2],
     ) -> Result<(), String> {
         let e = self.entry(&leaf.channelId)?;
+        if !e.joining {
+            return Err(
+                "this member is no longer joining V (post-fund signed, open given up, or V final)"
+                    .into(),
+            );
+        }
         let (Some(params), Some(prefund)) = (e.params, e.prefund) else {
             return Err("the pre-fund is not signed by the whole path".into());
         };
