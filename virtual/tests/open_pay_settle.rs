@@ -1973,3 +1973,65 @@ fn s10_a_leaf_whose_removal_the_peer_ignores_is_taken_on_chain() {
     net.step_selective(silent);
     assert_eq!(ledger_challenges(&net), vec![net.hops[0]]);
 }
+
+#[test]
+fn s4_a_final_without_a_s_signature_is_not_kept_so_it_cannot_wedge_the_settle() {
+    // Any member (here B) sends the hub a final of V that keeps S3 but carries no signature at all. Kept and
+    // countersigned, it would use up the hub's one final (S4) and A's real final would be refused as conflicting:
+    // V's cooperative settle wedged for good. The hub refuses it; A's final then settles V as usual.
+    let mut net = Net::path(3);
+    let v = open_payment_v(&mut net, 50, 20);
+    net.nodes[0].pay(v, ETH, U256::from(10)).unwrap();
+    net.pump();
+    let ch = net.nodes[2].channel(&v).unwrap().clone();
+    let mut fake = ch.postfund();
+    fake.isFinal = true;
+    fake.version = alloy::primitives::aliases::U48::from(50u8);
+    fake.outcome.assets[0].balances = vec![U256::ZERO, U256::ZERO, U256::from(70)];
+    let b = net.addr(2);
+    let err = net.nodes[1]
+        .handle_message(
+            b,
+            Message::Virtual(VirtualMessage::Sigs {
+                params: None,
+                state: fake.clone(),
+                sigs: vec![None; 3],
+                fees: vec![],
+            }),
+            net.now,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("A's signature"), "{err}");
+    assert_eq!(
+        net.nodes[1].channel(&v).unwrap().phase(),
+        VirtualPhase::Open
+    );
+    // B's own signature alone does not do either.
+    let sig = net.keys[2].sign_state(&ctx(), &fake);
+    assert!(
+        net.nodes[1]
+            .handle_message(
+                b,
+                Message::Virtual(VirtualMessage::Sigs {
+                    params: None,
+                    state: fake,
+                    sigs: vec![None, None, Some(sig)],
+                    fees: vec![],
+                }),
+                net.now,
+            )
+            .is_err()
+    );
+    let now = net.now;
+    net.nodes[0].settle(v, now).unwrap();
+    net.pump();
+    for k in 0..3 {
+        assert_eq!(
+            net.nodes[k].channel(&v).unwrap().phase(),
+            VirtualPhase::Released,
+            "member {k}"
+        );
+    }
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT - 10));
+    assert_eq!(net.balance(2, 1), U256::from(DEPOSIT + 10));
+}

@@ -1133,3 +1133,59 @@ fn s13_a_ledger_naming_an_app_or_allowing_moves_is_refused_at_open_and_at_accept
         assert!(p.n[1].as_ref().unwrap().channels().next().is_none());
     }
 }
+
+#[test]
+fn s11_a_token_off_the_nodes_list_is_refused_by_name_at_open_and_at_top_up() {
+    // All channels' funds of a token sit pooled in the adjudicator: a token whose balances shrink by themselves or
+    // that charges its sender would leave some channel short. A node takes only ETH and the tokens it lists.
+    let token = Address::repeat_byte(0x70);
+    let mut p = Pair::new();
+    let (a, b) = (p.addr(0), p.addr(1));
+    p.node(0)
+        .open(b, &[(token, [U256::from(10), U256::from(10)])], 3600, 0)
+        .unwrap();
+    p.drain(0);
+    let (_, open) = p.held.pop().unwrap();
+    let err = p.node(1).handle_message(a, open, 0).unwrap_err();
+    assert_eq!(
+        err,
+        Error::Protocol(ProtocolError::AssetNotAccepted(token)),
+        "{err}"
+    );
+    assert!(p.n[1].as_ref().unwrap().channels().next().is_none());
+    // A running ETH channel: the leader deposits the token on-chain and proposes counting it; the follower refuses.
+    let id = p.open();
+    let v = p.version(1, id);
+    p.node(0).top_up(id, token, U256::from(5)).unwrap();
+    p.chain(Ev::Deposited(IAdjudicator::Deposited {
+        channelId: id,
+        asset: token,
+        participant: U256::ZERO,
+        taken: U256::from(5),
+        depositedTotal: U256::from(5),
+    }));
+    p.pump();
+    assert_eq!(p.version(1, id), v);
+    assert!(p.events[0].iter().any(|e| matches!(
+        e,
+        LedgerEvent::Refused { reason, .. } if reason.contains("list of accepted tokens")
+    )));
+    // With the token on its list the follower takes it.
+    let mut listed = Pair::new();
+    for n in 0..2 {
+        let node = listed.n[n].take().unwrap();
+        let mut config = config();
+        config.open.tokens = vec![token];
+        listed.n[n] = Some(
+            LedgerNode::open_store(listed.keys[n].clone(), ctx(), config, node.into_store(), 0)
+                .unwrap(),
+        );
+    }
+    let b = listed.addr(1);
+    listed
+        .node(0)
+        .open(b, &[(token, [U256::from(10), U256::from(10)])], 3600, 0)
+        .unwrap();
+    listed.pump();
+    assert_eq!(listed.n[1].as_ref().unwrap().channels().count(), 1);
+}

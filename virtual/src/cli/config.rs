@@ -103,6 +103,9 @@ pub struct LedgerFile {
     pub accept_opens: bool,
     /// The most this node deposits itself into a channel a peer opens, per asset, in wei.
     pub max_own_deposit: U256,
+    /// The ERC-20 tokens this node takes into a channel a peer opens or tops up, besides ETH: only tokens the
+    /// operator vetted (no fee on transfer, no balance that shrinks by itself).
+    pub tokens: Vec<Address>,
     /// How long a peer may leave a request unanswered before the node disputes on-chain, in milliseconds.
     pub peer_timeout_ms: u64,
     /// The shortest challenge duration this node accepts, in seconds.
@@ -115,6 +118,7 @@ impl Default for LedgerFile {
         Self {
             accept_opens: d.open.accept,
             max_own_deposit: d.open.max_own_deposit,
+            tokens: d.open.tokens,
             peer_timeout_ms: d.peer_timeout_ms,
             min_challenge: d.durations.min_challenge,
         }
@@ -205,6 +209,7 @@ impl NodeSettings {
         let mut c = ferry_ledger::protocol::Config::default();
         c.open.accept = l.accept_opens;
         c.open.max_own_deposit = l.max_own_deposit;
+        c.open.tokens = l.tokens.clone();
         c.peer_timeout_ms = l.peer_timeout_ms;
         c.durations.min_challenge = l.min_challenge;
         c
@@ -283,6 +288,7 @@ fee_ppm = 500
 
 [ledger]
 max_own_deposit = "1000000000000000000"
+tokens = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
 "#;
 
     #[test]
@@ -295,6 +301,12 @@ max_own_deposit = "1000000000000000000"
             s.ledger().open.max_own_deposit,
             U256::from(1_000_000_000_000_000_000u128)
         );
+        let token: Address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+            .parse()
+            .unwrap();
+        assert_eq!(s.ledger().open.tokens, vec![token]);
+        assert!(s.ledger().open.allows(&Address::ZERO));
+        assert!(!s.ledger().open.allows(&Address::repeat_byte(1)));
     }
 
     #[test]
