@@ -121,8 +121,8 @@ pub struct ChannelStatus {
     pub moves: [u8; 2],
     /// Whether V is registered as certified.
     pub certified: bool,
-    /// Low 136 bits of the registered state's struct hash.
-    pub fingerprint: U256,
+    /// The registered state's whole struct hash (S15); zero while nothing is registered.
+    pub fingerprint: B256,
 }
 
 impl ChannelStatus {
@@ -266,7 +266,7 @@ pub trait Chain: Send + Sync + 'static {
             finalizes_at: r.finalizesAt.to::<u64>(),
             moves: [r.movesFirst, r.movesLast],
             certified: r.certified,
-            fingerprint: U256::from(r.fingerprint),
+            fingerprint: r.fingerprint,
         })
     }
 

@@ -89,7 +89,7 @@ pub fn channel_id(params: &ChannelParams) -> B256 {
     keccak256(alloy::sol_types::SolValue::abi_encode(params))
 }
 
-/// EIP-712 `hashStruct(State)`; its low 136 bits are the state's on-chain [`fingerprint`].
+/// EIP-712 `hashStruct(State)`: also the state's on-chain [`fingerprint`].
 pub fn state_hash(state: &State) -> B256 {
     state.eip712_hash_struct()
 }
@@ -109,10 +109,10 @@ pub fn voucher_digest(voucher: &Voucher, chain_id: U256, adjudicator: Address) -
     voucher.eip712_signing_hash(&domain(chain_id, adjudicator))
 }
 
-/// The on-chain fingerprint of a state: the low 136 bits of its struct hash, as `statusOf` returns it.
-pub fn fingerprint(state: &State) -> U256 {
-    let hash = U256::from_be_bytes(state_hash(state).0);
-    hash & ((U256::from(1u8) << 136) - U256::from(1u8))
+/// The on-chain fingerprint of a registered state, as `statusOf` returns it: its whole struct hash (S15: what
+/// `claim`, `withdraw` and `progress` accept as the registered state is bound with full collision resistance).
+pub fn fingerprint(state: &State) -> B256 {
+    state_hash(state)
 }
 
 // ---------------------------------------------------------------------------------------------- signatures

@@ -310,12 +310,14 @@ fn domain_is_ferry_version_1() {
 }
 
 #[test]
-fn fingerprint_is_the_low_136_bits() {
+fn s15_the_fingerprint_is_the_whole_struct_hash() {
     let s = State::default();
-    let h = state_hash(&s);
-    let f = fingerprint(&s).to_be_bytes::<32>();
-    assert_eq!(&f[..15], &[0u8; 15]);
-    assert_eq!(&f[15..], &h.as_slice()[15..]);
+    assert_eq!(fingerprint(&s), state_hash(&s));
+    // Two states whose hashes agree in their low 136 bits would have shared the old truncated fingerprint; the
+    // whole hash tells every two states apart.
+    let mut t = s.clone();
+    t.isFinal = true;
+    assert_ne!(fingerprint(&s), fingerprint(&t));
 }
 
 #[test]

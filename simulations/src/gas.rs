@@ -107,7 +107,7 @@ impl Bench {
             .await?;
         let second = self
             .client
-            .deposit(self.tx[1], Address::ZERO, id, 1, a, b)
+            .deposit(self.tx[1], Address::ZERO, id, 1, U256::ZERO, b)
             .await?;
         Ok((first.gas_used, second.gas_used))
     }
@@ -262,7 +262,7 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
         .gas_used;
     let t2 = b
         .client
-        .deposit(b.tx[1], token, id, 1, eth(10), eth(20))
+        .deposit(b.tx[1], token, id, 1, U256::ZERO, eth(20))
         .await?
         .gas_used;
     b.row(

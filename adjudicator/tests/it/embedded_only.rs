@@ -144,7 +144,7 @@ async fn batched_blocks_hold_several_transactions() -> crate::R {
                     Address::ZERO,
                     id,
                     (i % 2) as u8,
-                    eth(i as u64),
+                    eth((i / 2) as u64),
                     eth(1),
                 )
                 .await
@@ -187,7 +187,7 @@ async fn batched_blocks_hold_several_transactions() -> crate::R {
     assert_eq!(chain.mine(), block + 1);
     chain.set_automine(true);
     let r = client
-        .deposit(accounts[0], Address::ZERO, id, 0, eth(3), eth(1))
+        .deposit(accounts[0], Address::ZERO, id, 0, eth(2), eth(1))
         .await?;
     assert_eq!(r.block, block + 2);
     Ok(())

@@ -183,7 +183,7 @@ impl Harness {
         Ok(r)
     }
 
-    /// Deposits ETH for both participants in order (expectedHeld = what the first put in).
+    /// Deposits ETH for both participants in order (each expecting its own cumulative deposit, none yet: S16).
     pub async fn fund_eth(&self, p: &ChannelParams, a: U256, b: U256) -> Result<(), Error> {
         let id = channel_id(p);
         self.rec(
@@ -194,7 +194,8 @@ impl Harness {
         .await?;
         self.rec(
             "deposit ETH (second)",
-            self.client.deposit(self.tx[1], Address::ZERO, id, 1, a, b),
+            self.client
+                .deposit(self.tx[1], Address::ZERO, id, 1, U256::ZERO, b),
         )
         .await?;
         Ok(())

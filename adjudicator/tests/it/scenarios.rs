@@ -103,29 +103,33 @@ pub async fn eth_deposits_follow_expected_held(h: &Harness) -> R {
             .any(|e| matches!(&e.event, AdjudicatorEvent::Deposited(d) if d.taken.is_zero()))
     );
     assert_eq!(h.chain.balance(h.adjudicator()).await?, before);
-    // The second participant's deposit expecting more than is held is refused, with the amounts.
+    // The second participant's deposit expecting more than it deposited itself is refused, with the amounts (S16:
+    // each participant's deposit is checked against its own total).
     let early = h
         .client
         .deposit(h.tx[1], Address::ZERO, id, 1, eth(3), eth(1))
         .await;
     match early.as_ref().err().and_then(Error::contract_error) {
         Some(ContractError::Adjudicator(IAdjudicatorErrors::HeldBelowExpected(e))) => {
-            assert_eq!((e.held, e.expected), (eth(2), eth(3)));
+            assert_eq!((e.held, e.expected), (U256::ZERO, eth(3)));
         }
         _ => panic!("expected HeldBelowExpected, got {early:?}"),
     }
-    // Expecting less than is held takes only the difference.
+    // Expecting less than it deposited takes only the difference: 1, then 3 - 1 more for a total of 3.
+    h.client
+        .deposit(h.tx[1], Address::ZERO, id, 1, U256::ZERO, eth(1))
+        .await?;
     let r = h
         .rec(
             "deposit ETH (second)",
             h.client
-                .deposit(h.tx[1], Address::ZERO, id, 1, eth(1), eth(4)),
+                .deposit(h.tx[1], Address::ZERO, id, 1, U256::ZERO, eth(3)),
         )
         .await?;
     match &r.events[..] {
         [e] => match &e.event {
             AdjudicatorEvent::Deposited(d) => {
-                assert_eq!(d.taken, eth(3));
+                assert_eq!(d.taken, eth(2));
                 assert_eq!(d.channelId, id);
             }
             other => panic!("expected Deposited, got {other:?}"),
@@ -220,7 +224,7 @@ pub async fn erc20_ledger_round_trip(h: &Harness) -> R {
     h.rec(
         "deposit ERC-20 (second)",
         h.client
-            .deposit(h.tx[1], token, id, 1, U256::from(100), U256::from(50)),
+            .deposit(h.tx[1], token, id, 1, U256::ZERO, U256::from(50)),
     )
     .await?;
     assert_eq!(
@@ -389,7 +393,7 @@ pub async fn failed_payouts_are_credited_then_pulled(h: &Harness) -> R {
         .deposit(h.tx[0], token, id, 0, U256::ZERO, U256::from(100))
         .await?;
     h.client
-        .deposit(h.tx[1], token, id, 1, U256::from(100), U256::from(50))
+        .deposit(h.tx[1], token, id, 1, U256::ZERO, U256::from(50))
         .await?;
     h.client
         .set_blocked(h.tx[0], token, h.carol.address(), true)

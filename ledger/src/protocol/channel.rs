@@ -810,16 +810,18 @@ impl LedgerChannel {
         if amount.is_zero() {
             return Err(perr(ProtocolError::ZeroAmount));
         }
-        let held = self
+        // S16: `expectedHeld` is this participant's own cumulative deposit, so nobody else's deposit changes
+        // what the adjudicator takes.
+        let mine = self
             .chain_deposited
             .get(&asset)
-            .map(|d| d[0].saturating_add(d[1]))
+            .map(|d| d[usize::from(self.me)])
             .unwrap_or_default();
         self.txs.push(ChainTx::Deposit {
             channel_id: self.id,
             asset,
             participant: self.me,
-            expected_held: held,
+            expected_held: mine,
             amount,
         });
         Ok(())
@@ -1758,17 +1760,17 @@ impl LedgerChannel {
             {
                 all_in = false;
             }
-            if need > have && (me == 0 || first_done) && self.once(format!("deposit:{}", a.asset)) {
-                let held = self
-                    .chain_deposited
-                    .get(&a.asset)
-                    .map(|d| d[0].saturating_add(d[1]))
-                    .unwrap_or_default();
+            // S16: against this participant's own cumulative deposit (`have`), asked for again whenever the chain
+            // shows it still short (a deposit that landed short, or one that failed), until it is what was agreed.
+            if need > have
+                && (me == 0 || first_done)
+                && self.once(format!("deposit:{}:{have}", a.asset))
+            {
                 self.txs.push(ChainTx::Deposit {
                     channel_id: self.id,
                     asset: a.asset,
                     participant: self.me,
-                    expected_held: held,
+                    expected_held: have,
                     amount: need - have,
                 });
             }
@@ -1832,7 +1834,11 @@ impl LedgerChannel {
     /// A transaction this channel asked for failed: report it and let it be asked for again later.
     pub(crate) fn handle_tx_failed(&mut self, tx: &ChainTx, reason: String) {
         let key = match tx {
-            ChainTx::Deposit { asset, .. } => format!("deposit:{asset}"),
+            ChainTx::Deposit {
+                asset,
+                expected_held,
+                ..
+            } => format!("deposit:{asset}:{expected_held}"),
             ChainTx::ConcludeAndWithdraw { state, .. } => format!("close:{}", state.version()),
             ChainTx::Challenge { state, .. } => format!("challenge:{}", state.version()),
             ChainTx::Withdraw { state, .. } => format!("withdraw:{}", version_of(state)),

@@ -215,7 +215,8 @@ pub enum ChainTx {
         asset: Address,
         /// The depositing participant's index.
         participant: u8,
-        /// The cumulative deposits the chain must hold already.
+        /// This participant's cumulative deposit of the asset the chain must show already (S16: its own, not
+        /// both participants' together); the adjudicator takes only what brings it to `expected_held + amount`.
         expected_held: U256,
         /// The amount.
         amount: U256,

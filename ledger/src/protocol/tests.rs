@@ -193,7 +193,8 @@ fn open_deposits_in_participant_order_then_post_fund() {
     p.pump();
     assert!(
         matches!(p.txs[1].as_slice(), [ChainTx::Deposit { participant: 1, expected_held, amount, .. }]
-        if *expected_held == U256::from(100) && *amount == U256::from(50))
+        if expected_held.is_zero() && *amount == U256::from(50)),
+        "participant 1 expects its own deposit (none yet), not the channel's (S16)"
     );
     assert_eq!(
         p.phase(0, id),
@@ -642,7 +643,7 @@ fn top_ups_wait_for_the_chain_and_partial_withdrawals_follow_agreement() {
     p.node(1).top_up(id, ETH, U256::from(30)).unwrap();
     p.drain(1);
     assert!(
-        matches!(p.txs[1].last(), Some(ChainTx::Deposit { participant: 1, expected_held, .. }) if *expected_held == U256::from(200))
+        matches!(p.txs[1].last(), Some(ChainTx::Deposit { participant: 1, expected_held, .. }) if *expected_held == U256::from(100))
     );
     p.deposit(id, 1, 30);
     p.pump();
@@ -1188,4 +1189,42 @@ fn s11_a_token_off_the_nodes_list_is_refused_by_name_at_open_and_at_top_up() {
         .unwrap();
     listed.pump();
     assert_eq!(listed.n[1].as_ref().unwrap().channels().count(), 1);
+}
+
+#[test]
+fn s16_a_deposit_that_landed_short_is_topped_up_until_the_agreed_total() {
+    // Participant 0's deposit of 100 lands as 60 (say a stranger's race left it short): the node asks again for
+    // the missing 40, expecting its own 60 (no one else's deposit counts, S16), and the channel funds.
+    let mut p = Pair::new();
+    let b = p.addr(1);
+    let id = p
+        .node(0)
+        .open(b, &[(ETH, [U256::from(100), U256::from(100)])], 3600, 0)
+        .unwrap();
+    p.pump();
+    assert!(matches!(
+        p.txs[0].as_slice(),
+        [ChainTx::Deposit { expected_held, amount, .. }] if expected_held.is_zero() && *amount == U256::from(100)
+    ));
+    // A stranger's dust for participant 1 changes nothing for participant 0.
+    p.deposit(id, 1, 1);
+    p.deposit(id, 0, 60);
+    p.pump();
+    assert!(matches!(
+        p.txs[0].last(),
+        Some(ChainTx::Deposit { participant: 0, expected_held, amount, .. })
+            if *expected_held == U256::from(60) && *amount == U256::from(40)
+    ));
+    p.deposit(id, 0, 40);
+    p.pump();
+    // Participant 1 (holding 1 from the stranger) tops its own deposit up to 100.
+    assert!(matches!(
+        p.txs[1].last(),
+        Some(ChainTx::Deposit { participant: 1, expected_held, amount, .. })
+            if *expected_held == U256::from(1) && *amount == U256::from(99)
+    ));
+    p.deposit(id, 1, 99);
+    p.pump();
+    assert_eq!(p.phase(0, id), Phase::Running);
+    assert_eq!(p.phase(1, id), Phase::Running);
 }
