@@ -78,6 +78,11 @@ pub struct LedgerNet<S: Store> {
     pub failed: Vec<(&'static str, String)>,
     /// Milliseconds each step advances the clock.
     pub tick_ms: u64,
+    /// A party whose inbox the caller controls (a byzantine peer's harness): messages to it are kept in
+    /// [`LedgerNet::diverted`] instead of being delivered.
+    pub divert_to: Option<usize>,
+    /// Messages to [`LedgerNet::divert_to`], in delivery order, for the caller to deliver, drop or answer.
+    pub diverted: Vec<InFlight>,
     config: Config,
     rng: StdRng,
 }
@@ -86,6 +91,22 @@ impl LedgerNet<MemoryStore> {
     /// `n` parties with in-memory stores.
     pub async fn in_memory(n: usize, config: Config, seed: u64) -> Result<Self> {
         Self::new(n, config, seed, |_| Ok(MemoryStore::new())).await
+    }
+
+    /// [`LedgerNet::in_memory`] over a chain whose nodes count an event only after `confirmations` blocks (each
+    /// step mines a block, so their view keeps moving, `confirmations - 1` blocks behind the head).
+    pub async fn in_memory_confirmed(
+        n: usize,
+        config: Config,
+        seed: u64,
+        confirmations: u64,
+    ) -> Result<Self> {
+        let chain = EmbeddedChain::builder()
+            .chain_id(ferry_adjudicator::DEFAULT_CHAIN_ID)
+            .accounts(n + 1)
+            .confirmations(confirmations)
+            .build()?;
+        Self::on_chain(Arc::new(chain), n, config, seed, |_| Ok(MemoryStore::new()))
     }
 }
 
@@ -96,12 +117,23 @@ impl<S: Store> LedgerNet<S> {
         n: usize,
         config: Config,
         seed: u64,
-        mut store: impl FnMut(usize) -> Result<S>,
+        store: impl FnMut(usize) -> Result<S>,
     ) -> Result<Self> {
         let chain = Arc::new(EmbeddedChain::with_accounts(
             ferry_adjudicator::DEFAULT_CHAIN_ID,
             n + 1,
         )?);
+        Self::on_chain(chain, n, config, seed, store)
+    }
+
+    /// `n` parties on `chain`, whose accounts 1..=n are the parties' keys.
+    fn on_chain(
+        chain: Arc<EmbeddedChain>,
+        n: usize,
+        config: Config,
+        seed: u64,
+        mut store: impl FnMut(usize) -> Result<S>,
+    ) -> Result<Self> {
         let client = AdjudicatorClient::new(chain.clone());
         let ctx = ChainContext {
             chain_id: chain.chain_id(),
@@ -132,6 +164,8 @@ impl<S: Store> LedgerNet<S> {
             landed: Vec::new(),
             failed: Vec::new(),
             tick_ms: 100,
+            divert_to: None,
+            diverted: Vec::new(),
             config,
             rng: StdRng::seed_from_u64(seed),
         })
@@ -225,6 +259,10 @@ impl<S: Store> LedgerNet<S> {
             self.wire.drain(..split).collect()
         };
         for m in due {
+            if self.divert_to == Some(m.to) {
+                self.diverted.push(m);
+                continue;
+            }
             let from = self.parties[m.from].signer.address();
             let now = self.now;
             let party = &mut self.parties[m.to];
@@ -259,6 +297,9 @@ impl<S: Store> LedgerNet<S> {
             self.failed.extend(round.failed);
         }
         self.collect();
+        if self.chain.confirmations() > 1 {
+            self.chain.mine();
+        }
         self.now += self.tick_ms;
         Ok(())
     }

@@ -3,7 +3,10 @@
 //! and one scheduled attack turns some members byzantine: A and B colluding against the intermediaries (two finals
 //! shown to two hubs, a refund asked after the post-fund, new states of V registered again and again, V's balance
 //! moved while a ledger on the path does not hold the leaf) or any member griefing with stale challenges of V or of
-//! one of its ledgers. A byzantine member is a real `VirtualNode` whose outputs the harness tampers with, plus raw
+//! one of its ledgers; or A and B *hoarding*: keeping every message their hubs sent them and, at any point of V's
+//! life (while it runs and after it settled), proposing V's leaf again or its removal through their own nodes
+//! (whose guards take anything), replaying old messages, registering old ledger states. The chain counts events
+//! after 1 to 3 confirmations. A byzantine member is a real `VirtualNode` whose outputs the harness tampers with, plus raw
 //! messages and transactions sent with its key; it may vanish after its attack. The honest members run the real
 //! node, and once the network heals their operators settle, close or challenge until everything is out.
 //!
@@ -153,12 +156,36 @@ enum Attack {
         target: Target,
         times: u8,
     },
+    /// A and B hoard: their nodes take any leaf operation on their ledgers (their guards accept everything), they
+    /// keep every message their hubs sent them, and they act from that at any point of V's life — while V runs
+    /// (`during`) and after it settled (`after`).
+    Hoard {
+        during: Vec<HoardAct>,
+        after: Vec<HoardAct>,
+    },
+}
+
+/// One action of a hoarding endpoint, built from its key, its node and what it holds.
+#[derive(Debug, Clone)]
+enum HoardAct {
+    /// Proposes V's leaf again in its ledger with its hub (through its own node, so as leader or as follower).
+    ReAdd { by: End },
+    /// Proposes removing V's leaf from its ledger, paid out by V's final if it holds one, else refunded by the
+    /// pre-fund.
+    Remove { by: End },
+    /// Sends its hub again a message the hub sent it earlier (old gossip, old proposals and signatures).
+    Replay { by: End, pick: u8 },
+    /// Registers on-chain a state of its ledger with its hub that both signed, picked from everything it holds.
+    RegisterLedger { by: End, pick: u8 },
+    /// Time passes.
+    Run { steps: u8 },
 }
 
 impl Attack {
     /// The byzantine members.
     fn byzantine(&self, n: usize) -> BTreeSet<usize> {
         match self {
+            Attack::Hoard { .. } => [0, n - 1].into(),
             Attack::None => BTreeSet::new(),
             Attack::StaleChallenges { who, .. } => [who.index(n)].into(),
             Attack::BurnMoves { by } => [by.index(n)].into(),
@@ -189,6 +216,8 @@ struct Case {
     attack: Attack,
     /// The byzantine members vanish after the attack (no messages, no chain duties).
     vanish: bool,
+    /// How many blocks make a chain event count for the nodes (their view lags the head by one less).
+    confirmations: u64,
     seed: u64,
 }
 
@@ -197,6 +226,17 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (prop_oneof![Just(End::A), Just(End::B)], 1..25u64)
             .prop_map(|(by, amount)| Op::Pay { by, amount }),
         1 => (1..10u8).prop_map(|steps| Op::Run { steps }),
+    ]
+}
+
+fn hoard_act() -> impl Strategy<Value = HoardAct> {
+    let end = || prop_oneof![Just(End::A), Just(End::B)];
+    prop_oneof![
+        3 => end().prop_map(|by| HoardAct::ReAdd { by }),
+        3 => end().prop_map(|by| HoardAct::Remove { by }),
+        2 => (end(), any::<u8>()).prop_map(|(by, pick)| HoardAct::Replay { by, pick }),
+        1 => (end(), any::<u8>()).prop_map(|(by, pick)| HoardAct::RegisterLedger { by, pick }),
+        2 => (1..10u8).prop_map(|steps| HoardAct::Run { steps }),
     ]
 }
 
@@ -235,6 +275,8 @@ fn attack(t: Topology) -> impl Strategy<Value = Attack> {
         2 => (0..hops, 0..=100u8).prop_map(|(blocked_hop, a_pct)| Attack::MoveWhileUnfunded { blocked_hop, a_pct }),
         3 => griefing,
         1 => prop_oneof![Just(End::A), Just(End::B)].prop_map(|by| Attack::BurnMoves { by }),
+        3 => (proptest::collection::vec(hoard_act(), 0..6), proptest::collection::vec(hoard_act(), 1..8))
+            .prop_map(|(during, after)| Attack::Hoard { during, after }),
     ]
 }
 
@@ -252,6 +294,7 @@ fn case() -> impl Strategy<Value = Case> {
             any::<bool>(),
             attack(topology),
             any::<bool>(),
+            1..=3u64,
             any::<u64>(),
         )
             .prop_map(
@@ -262,6 +305,7 @@ fn case() -> impl Strategy<Value = Case> {
                     final_withheld,
                     attack,
                     vanish,
+                    confirmations,
                     seed,
                 )| {
                     Case {
@@ -275,6 +319,7 @@ fn case() -> impl Strategy<Value = Case> {
                         final_withheld,
                         attack,
                         vanish,
+                        confirmations,
                         seed,
                     }
                 },
@@ -315,11 +360,26 @@ struct Sim {
     postfund_signed: BTreeSet<(B256, usize)>,
     /// Set when two members hold two different finals of V signed by the whole path (S4).
     two_finals: Option<String>,
+    /// Members that keep every message delivered to them, and what they kept: (to, from, message).
+    hoarders: BTreeSet<usize>,
+    hoard: Vec<(usize, usize, Message)>,
 }
 
 impl Sim {
     async fn new(n: usize, seed: u64) -> Self {
-        let chain = Arc::new(EmbeddedChain::with_accounts(DEFAULT_CHAIN_ID, n + 1).unwrap());
+        Self::with_confirmations(n, seed, 1).await
+    }
+
+    /// A chain whose nodes count an event after `confirmations` blocks (each step mines one).
+    async fn with_confirmations(n: usize, seed: u64, confirmations: u64) -> Self {
+        let chain = Arc::new(
+            EmbeddedChain::builder()
+                .chain_id(DEFAULT_CHAIN_ID)
+                .accounts(n + 1)
+                .confirmations(confirmations)
+                .build()
+                .unwrap(),
+        );
         let client = AdjudicatorClient::new(chain.clone());
         let ctx = ChainContext {
             chain_id: chain.chain_id(),
@@ -375,6 +435,8 @@ impl Sim {
             history: BTreeMap::new(),
             postfund_signed: BTreeSet::new(),
             two_finals: None,
+            hoarders: BTreeSet::new(),
+            hoard: vec![],
         }
     }
 
@@ -441,6 +503,9 @@ impl Sim {
         let due = self.wire.partition_point(|w| w.0 <= self.step_no);
         let now = self.now;
         for (_, from, to, m) in self.wire.drain(..due).collect::<Vec<_>>() {
+            if self.hoarders.contains(&to) && self.hoard.len() < 4_000 {
+                self.hoard.push((to, from, m.clone()));
+            }
             if !self.offline[to] {
                 let sender = self.keys[from].address();
                 let _ = self.nodes[to].handle_message(sender, m, now);
@@ -471,6 +536,9 @@ impl Sim {
             }
         }
         self.check_one_final();
+        if self.chain.confirmations() > 1 {
+            self.chain.mine();
+        }
         self.now += dt;
         self.step_no += 1;
     }
@@ -928,6 +996,7 @@ async fn perform(sim: &mut Sim, case: &Case, v: B256) -> Result<(), TestCaseErro
             }
             sim.run(20).await;
         }
+        Attack::Hoard { during, .. } => hoard_acts(sim, v, during).await,
         Attack::StaleChallenges { who, target, times } => {
             let k = who.index(n);
             for t in 0..*times {
@@ -980,12 +1049,124 @@ async fn perform(sim: &mut Sim, case: &Case, v: B256) -> Result<(), TestCaseErro
     Ok(())
 }
 
+/// A byzantine node's sub-channel guard: it takes any leaf operation its hub proposes, and lets its own node
+/// propose any.
+struct AnyLeaf;
+
+impl ferry_virtual::ledger::protocol::SubChannelGuard for AnyLeaf {
+    fn check_add(
+        &self,
+        _: &ChannelParams,
+        _: &ferry_virtual::ledger::SubAlloc,
+        _: &[Vec<U256>; 2],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn check_remove(
+        &self,
+        _: &ChannelParams,
+        _: &ferry_virtual::ledger::SubAlloc,
+        _: &[Vec<U256>; 2],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A hoarding endpoint's actions, one step apart.
+async fn hoard_acts(sim: &mut Sim, v: B256, acts: &[HoardAct]) {
+    let n = sim.n();
+    for act in acts {
+        let now = sim.now;
+        match act {
+            HoardAct::ReAdd { by } | HoardAct::Remove { by } => {
+                let k = by.index(n);
+                let hop = if k == 0 { sim.hops[0] } else { sim.hops[n - 2] };
+                let (Some(ch), Some(lparams)) = (
+                    sim.channel(k, v).cloned(),
+                    sim.nodes[k]
+                        .ledger()
+                        .channel(&hop)
+                        .map(|l| l.params().clone()),
+                ) else {
+                    continue;
+                };
+                if let HoardAct::ReAdd { .. } = act {
+                    if let Ok(leaf) =
+                        registry::leaf_in(&lparams, ch.params(), ch.prefund(), ch.fees())
+                        && let Ok(contributions) =
+                            registry::split(&lparams, ch.params(), ch.prefund(), &leaf)
+                    {
+                        let _ = sim.nodes[k].ledger_mut().add_sub_channel(
+                            hop,
+                            leaf,
+                            contributions,
+                            now,
+                        );
+                    }
+                } else if let Some(leaf) = sim.nodes[k]
+                    .ledger()
+                    .table(&hop)
+                    .and_then(|t| t.get(&v))
+                    .cloned()
+                {
+                    let by_state = ch
+                        .final_signed()
+                        .map(|f| f.state)
+                        .unwrap_or_else(|| ch.prefund().clone());
+                    if let Ok(payout) = registry::split(&lparams, ch.params(), &by_state, &leaf) {
+                        let _ = sim.nodes[k]
+                            .ledger_mut()
+                            .remove_sub_channel(hop, v, payout, now);
+                    }
+                }
+            }
+            HoardAct::Replay { by, pick } => {
+                let k = by.index(n);
+                let kept: Vec<(usize, Message)> = sim
+                    .hoard
+                    .iter()
+                    .filter(|(to, _, _)| *to == k)
+                    .map(|(_, from, m)| (*from, m.clone()))
+                    .collect();
+                if !kept.is_empty() {
+                    let (from, m) = kept[usize::from(*pick) % kept.len()].clone();
+                    sim.inject(k, from, m);
+                }
+            }
+            HoardAct::RegisterLedger { by, pick } => {
+                let k = by.index(n);
+                let hop = if k == 0 { sim.hops[0] } else { sim.hops[n - 2] };
+                let old: Vec<SignedState> = sim
+                    .history
+                    .get(&(k, hop))
+                    .map(|h| h.values().cloned().collect())
+                    .unwrap_or_default();
+                if let Some(lparams) = sim.nodes[k]
+                    .ledger()
+                    .channel(&hop)
+                    .map(|l| l.params().clone())
+                    && !old.is_empty()
+                {
+                    let s = &old[usize::from(*pick) % old.len()];
+                    let _ = sim
+                        .client
+                        .challenge(sim.addr(k), &lparams, &s.state, &s.sigs, None)
+                        .await;
+                }
+            }
+            HoardAct::Run { steps } => sim.run(usize::from(*steps)).await,
+        }
+        sim.step().await;
+    }
+}
+
 // ------------------------------------------------------------------------------------------- one case
 
 async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let n = case.topology.members();
     let last = n - 1;
-    let mut sim = Sim::new(n, case.seed).await;
+    let mut sim = Sim::with_confirmations(n, case.seed, case.confirmations).await;
     let (start, total) = sim.holdings().await;
     sim.open_ledgers().await;
     for k in 1..last {
@@ -996,6 +1177,12 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     }
     let byzantine = case.attack.byzantine(n);
     let honest: Vec<usize> = (0..n).filter(|k| !byzantine.contains(k)).collect();
+    if let Attack::Hoard { .. } = case.attack {
+        for k in &byzantine {
+            sim.nodes[*k].ledger_mut().set_guard(Box::new(AnyLeaf));
+            sim.hoarders.insert(*k);
+        }
+    }
 
     // V's open, on the faulty wire.
     sim.drop_pct = case.wire.drop_pct;
@@ -1092,6 +1279,10 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         })
     };
     sim.run_until(300, settled).await;
+    if let Attack::Hoard { after, .. } = &case.attack {
+        hoard_acts(&mut sim, v, after).await;
+        sim.run(30).await;
+    }
     // Every honest operator wants its funds out: a ledger with nothing left in it is closed, one still hosting
     // V's leaf is challenged (after a first round for the cooperative way), and the chain's clock runs on.
     let all_closed = |s: &Sim| {
