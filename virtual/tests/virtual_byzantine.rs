@@ -15,7 +15,7 @@
 //! intermediary ends with at least what it started with plus its routing fee for every V it holds the certificate
 //! of; an honest endpoint with at least its latest balance in V by its own accounting (less the fees it paid); and at no step do two members hold two different finals of V signed by the whole path (S4).
 //!
-//! Cases: `FERRY_PROPTEST_CASES` (default 16: each case runs its own chain).
+//! Cases: `FERRY_PROPTEST_CASES` (default 64: each case runs its own chain, in tens of milliseconds).
 
 #![allow(clippy::unwrap_used)]
 
@@ -177,6 +177,13 @@ enum HoardAct {
     Replay { by: End, pick: u8 },
     /// Registers on-chain a state of its ledger with its hub that both signed, picked from everything it holds.
     RegisterLedger { by: End, pick: u8 },
+    /// A and B register a state of V of their own (above whatever is registered, giving A `a_pct` %), with the
+    /// certificate.
+    RegisterV { a_pct: u8 },
+    /// The chain's clock runs to `secs` seconds before the nearest pending deadline (V's or a ledger's), once the
+    /// honest members had the blocks they need to answer: the adversary acts right before it, and the next blocks
+    /// pass it.
+    NearDeadline { secs: u8 },
     /// Time passes.
     Run { steps: u8 },
 }
@@ -236,6 +243,8 @@ fn hoard_act() -> impl Strategy<Value = HoardAct> {
         3 => end().prop_map(|by| HoardAct::Remove { by }),
         2 => (end(), any::<u8>()).prop_map(|(by, pick)| HoardAct::Replay { by, pick }),
         1 => (end(), any::<u8>()).prop_map(|(by, pick)| HoardAct::RegisterLedger { by, pick }),
+        3 => (0..=100u8).prop_map(|a_pct| HoardAct::RegisterV { a_pct }),
+        3 => (2..4u8).prop_map(|secs| HoardAct::NearDeadline { secs }),
         2 => (1..10u8).prop_map(|steps| HoardAct::Run { steps }),
     ]
 }
@@ -1155,6 +1164,39 @@ async fn hoard_acts(sim: &mut Sim, v: B256, acts: &[HoardAct]) {
                         .await;
                 }
             }
+            HoardAct::RegisterV { a_pct } => {
+                let Some(cert) = sim.channel(0, v).and_then(|c| c.certificate()) else {
+                    continue;
+                };
+                let params = sim.params(v);
+                let status = sim.chain.status_of(v).await.unwrap();
+                let version = status.version.max(1) + 1;
+                let s = sim.v_state(v, version, *a_pct, false);
+                let sigs = sim.endpoint_sigs(&s);
+                let _ = sim
+                    .client
+                    .challenge(sim.addr(0), &params, &s, &sigs, Some(&cert))
+                    .await;
+            }
+            HoardAct::NearDeadline { secs } => {
+                // The honest members first get the few blocks they need to answer what is registered (the
+                // liveness S6 assumes): the clock then jumps, not their reaction time.
+                let confirmations = sim.chain.confirmations();
+                sim.run(confirmations as usize + 3).await;
+                let mut ids = vec![v];
+                ids.extend(sim.hops.iter().copied());
+                let now = sim.chain_time().await;
+                let mut nearest: Option<u64> = None;
+                for id in ids {
+                    let at = sim.chain.status_of(id).await.unwrap().finalizes_at;
+                    if at > now + u64::from(*secs) {
+                        nearest = Some(nearest.map_or(at, |n| n.min(at)));
+                    }
+                }
+                if let Some(at) = nearest {
+                    sim.chain.set_time(at - u64::from(*secs));
+                }
+            }
             HoardAct::Run { steps } => sim.run(usize::from(*steps)).await,
         }
         sim.step().await;
@@ -1413,7 +1455,7 @@ fn cases() -> u32 {
     std::env::var("FERRY_PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(16)
+        .unwrap_or(64)
 }
 
 proptest! {
