@@ -23,6 +23,10 @@ contract Adjudicator is IAdjudicator {
         /// `progress` moves made by the last participant (S7).
         uint8 movesLast;
         bool certified;
+        /// Concluded and paid out in one transaction with nothing locked (`concludeAndWithdraw`): no state stays
+        /// registered, since nothing can be claimed or withdrawn by one any more (S15 costs a cooperative close
+        /// nothing).
+        bool settled;
     }
 
     /// Gas given to an app's `validTransition` (S7).
@@ -74,7 +78,8 @@ contract Adjudicator is IAdjudicator {
     // ================================================================ views
 
     /// The registered status of a channel. `fingerprint` is the full EIP-712 struct hash of the registered state
-    /// while a challenge is pending or once finalized, zero otherwise (none yet, or a checkpoint cleared it).
+    /// while a challenge is pending or once finalized, zero otherwise (none yet, a checkpoint cleared it, or a
+    /// ledger settled in full by `concludeAndWithdraw`).
     function statusOf(bytes32 channelId)
         external
         view
@@ -88,7 +93,7 @@ contract Adjudicator is IAdjudicator {
         )
     {
         Status memory s = _status[channelId];
-        fingerprint = s.finalizesAt == 0 ? bytes32(0) : _registered[channelId];
+        fingerprint = s.finalizesAt == 0 || s.settled ? bytes32(0) : _registered[channelId];
         return (s.version, s.finalizesAt, s.movesFirst, s.movesLast, s.certified, fingerprint);
     }
 
@@ -161,7 +166,7 @@ contract Adjudicator is IAdjudicator {
         external
         nonReentrant
     {
-        _conclude(params, state, sigs);
+        _conclude(params, state, sigs, true);
     }
 
     /// `conclude` then `withdraw` in one transaction (ledger channels).
@@ -170,7 +175,10 @@ contract Adjudicator is IAdjudicator {
         nonReentrant
     {
         if (params.kind != KIND_LEDGER) revert WrongKind();
-        bytes32 id = _conclude(params, state, sigs);
+        // With nothing locked the payout below is final for every listed asset (it pays out all the channel
+        // holds of it and clears its totals), so no state needs to stay registered: no claim can follow, a later
+        // `withdraw` has nothing to pay, and `withdrawUnlisted` pays by the zero view of any asset.
+        bytes32 id = _conclude(params, state, sigs, _anyLocked(state.outcome));
         _payoutAll(id, params, state.outcome);
     }
 
@@ -221,7 +229,7 @@ contract Adjudicator is IAdjudicator {
         bytes32 sh = ChannelLib.checkedStateHash(state, 2, KIND_LEDGER);
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
         // No challenge pending: nothing reads `_registered` until the next challenge or conclude writes it.
-        _status[id] = Status(state.version, 0, 0, 0, false);
+        _status[id] = Status(state.version, 0, 0, 0, false, false);
         emit Checkpointed(id, state.version);
     }
 
@@ -267,7 +275,7 @@ contract Adjudicator is IAdjudicator {
             if (moverIndex == 0) st.movesFirst = uint8(made + 1);
             else st.movesLast = uint8(made + 1);
         }
-        _status[id] = Status(to.version, finalizesAt, st.movesFirst, st.movesLast, st.certified);
+        _status[id] = Status(to.version, finalizesAt, st.movesFirst, st.movesLast, st.certified, false);
         _registered[id] = sh; // S15
         emit Progressed(id, finalizesAt, moverIndex, to, moverSig);
     }
@@ -278,7 +286,7 @@ contract Adjudicator is IAdjudicator {
     function withdraw(ChannelParams calldata params, State calldata state) external nonReentrant {
         if (params.kind != KIND_LEDGER) revert WrongKind();
         bytes32 id = ChannelLib.channelId(params); // finalized => validated when first registered
-        _requireFinalizedState(id, state);
+        if (_finalizedState(id, state)) return; // paid out in full by `concludeAndWithdraw`: nothing left
         _payoutAll(id, params, state.outcome);
     }
 
@@ -291,10 +299,13 @@ contract Adjudicator is IAdjudicator {
     {
         if (params.kind != KIND_LEDGER) revert WrongKind();
         bytes32 id = ChannelLib.channelId(params); // finalized => validated when first registered
-        _requireFinalizedState(id, state);
-        AssetOutcome[] calldata assets = state.outcome.assets;
-        for (uint256 i = 0; i < assets.length; i++) {
-            if (assets[i].asset == asset) revert AssetListed();
+        // Settled in full by `concludeAndWithdraw`: every asset the final listed was paid out and its totals
+        // cleared, so the zero view pays nothing of it, and any other asset is paid by that view: no state needed.
+        if (!_finalizedState(id, state)) {
+            AssetOutcome[] calldata assets = state.outcome.assets;
+            for (uint256 i = 0; i < assets.length; i++) {
+                if (assets[i].asset == asset) revert AssetListed();
+            }
         }
         // The state's view of the asset is zero; nothing of it is locked, so nothing of it can be claimed.
         _payoutAsset(id, params, asset, [uint256(0), 0], [uint256(0), 0], 0);
@@ -350,8 +361,8 @@ contract Adjudicator is IAdjudicator {
         bytes32 lid = ChannelLib.channelId(ledgerParams);
         bytes32 vid = ChannelLib.channelId(virtualParams);
         if (leaf.channelId != vid) revert LeafMismatch();
-        _requireFinalizedState(lid, ledgerState);
-        _requireFinalizedState(vid, virtualState);
+        // A settled ledger locked nothing (no leaf to claim); a virtual channel is never settled.
+        if (_finalizedState(lid, ledgerState) || _finalizedState(vid, virtualState)) revert FingerprintMismatch();
         (address left, address right) = _sides(lid, ledgerParams, virtualParams);
         if (ChannelLib.rootFromProof(ChannelLib.leafHash(leaf), proof) != ledgerState.outcome.subRoot) {
             revert InvalidProof();
@@ -417,7 +428,9 @@ contract Adjudicator is IAdjudicator {
         return ChannelLib.channelId(params);
     }
 
-    function _conclude(ChannelParams calldata params, State calldata state, Signature[] calldata sigs)
+    /// Finalizes with a final state; `register` keeps its hash for `withdraw`, `claim` and `withdrawUnlisted` (S15),
+    /// otherwise the channel is marked settled (see `concludeAndWithdraw`).
+    function _conclude(ChannelParams calldata params, State calldata state, Signature[] calldata sigs, bool register)
         internal
         returns (bytes32 id)
     {
@@ -436,8 +449,9 @@ contract Adjudicator is IAdjudicator {
         bytes32 sh = ChannelLib.checkedStateHash(state, params.participants.length, params.kind);
         // S4: a final state needs every participant — for V, the whole path.
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
-        _status[id] = Status(state.version, uint48(block.timestamp), st.movesFirst, st.movesLast, st.certified);
-        _registered[id] = sh; // S15
+        _status[id] =
+            Status(state.version, uint48(block.timestamp), st.movesFirst, st.movesLast, st.certified, !register);
+        if (register) _registered[id] = sh; // S15
         emit Concluded(id, state.version);
     }
 
@@ -524,9 +538,12 @@ contract Adjudicator is IAdjudicator {
         if (!ok || verdict != 1) revert InvalidTransition(); // S7: a revert or anything but true is invalid
     }
 
-    function _requireFinalizedState(bytes32 id, State calldata state) internal view {
+    /// Reverts unless the channel is finalized; returns true when it was settled in full by `concludeAndWithdraw`
+    /// (no state is registered), otherwise checks that `state` is the registered one (S15).
+    function _finalizedState(bytes32 id, State calldata state) internal view returns (bool settled) {
         Status memory st = _status[id];
         if (!_finalized(st)) revert NotFinalized();
+        if (st.settled) return true;
         if (state.channelId != id || ChannelLib.hashState(state) != _registered[id]) revert FingerprintMismatch(); // S15
     }
 
@@ -549,6 +566,13 @@ contract Adjudicator is IAdjudicator {
             }
         }
         revert LedgerNotOnPath();
+    }
+
+    function _anyLocked(Outcome calldata o) internal pure returns (bool) {
+        for (uint256 i = 0; i < o.assets.length; i++) {
+            if (o.assets[i].locked != 0) return true;
+        }
+        return false;
     }
 
     function _lockedOf(Outcome calldata o, address asset) internal pure returns (uint256) {

@@ -22,8 +22,9 @@ import {
 /// adjudicator already holds the token), as a real transaction pays it: 21,000 + calldata (EIP-7623 floor
 /// included) + execution on cold storage - refunds (capped at a fifth). Run with `forge test --mc GasTest -vv` to
 /// print the figures. The bounds catch regressions: Nitro's figure where Ferry is below it, else today's figure
-/// (deposits: S1's status read and the larger `Deposited` event cost ~3k more than Nitro's deposit; conclude and
-/// concludeAndWithdraw: S15's second slot for the registered state's full hash costs ~22k more; see ARCH.md).
+/// (deposits: S1's status read and the larger `Deposited` event cost ~3k more than Nitro's deposit; conclude: S15's
+/// second slot for the registered state's full hash costs ~22k more, which `concludeAndWithdraw` with nothing locked
+/// does not pay, since no state stays registered after it; see ARCH.md).
 /// The authoritative figures are the Rust gas report's receipts (`ferry-simulations --bin gas-report`).
 contract GasTest is FerryBase {
     address internal sender = address(0x5E11D3);
@@ -122,7 +123,7 @@ contract GasTest is FerryBase {
         );
         bytes memory data =
             abi.encodeCall(IAdjudicator.concludeAndWithdraw, (p, fin, signed(fin, ALICE_PK, HUB_PK)));
-        report("concludeAndWithdraw ETH (Nitro 111,514)", txGas(sender, 0, data, payees(alice, hub)), 124_000);
+        report("concludeAndWithdraw ETH (Nitro 111,514)", txGas(sender, 0, data, payees(alice, hub)), 111_514);
     }
 
     function test_gas_ledgerToken() public {
@@ -149,7 +150,7 @@ contract GasTest is FerryBase {
             abi.encodeCall(IAdjudicator.concludeAndWithdraw, (p, fin, signed(fin, ALICE_PK, HUB_PK)));
         address[] memory touched = new address[](1); // token payouts touch the token, not the recipients' accounts
         touched[0] = address(t);
-        report("concludeAndWithdraw ERC-20 (Nitro 112,690)", txGas(sender, 0, data, touched), 129_500);
+        report("concludeAndWithdraw ERC-20 (Nitro 112,690)", txGas(sender, 0, data, touched), 112_690);
     }
 
     function test_gas_directDispute() public {

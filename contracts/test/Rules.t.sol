@@ -1014,6 +1014,44 @@ contract RulesTest is VirtualBase {
         assertEq(fp, harness.stateHash(fin), "the concluded state's");
     }
 
+    function test_s15_aLedgerSettledInFullByConcludeAndWithdrawKeepsNoStateAndPaysTheRestByTheZeroView() public {
+        // Alice also topped up a token the final never lists.
+        TestToken t = new TestToken();
+        t.mint(alice, 50);
+        vm.startPrank(alice);
+        t.approve(address(adj), 50);
+        adj.deposit(address(t), id(l1), 0, 0, 50);
+        vm.stopPrank();
+        uint256 before = alice.balance;
+        State memory fin = ledgerState(id(l1), 5, address(0), 5 ether, 5 ether, true);
+        adj.concludeAndWithdraw(l1, fin, l1Sigs(fin));
+        assertEq(alice.balance, before + 5 ether, "paid by the final");
+        // Nothing locked: no state stays registered (the cooperative close pays no second slot) ...
+        (,,,,, bytes32 fp) = adj.statusOf(id(l1));
+        assertEq(fp, bytes32(0), "nothing registered");
+        assertEq(vm.load(address(adj), registeredSlot(id(l1))), bytes32(0), "no second slot written");
+        // ... a later withdraw pays nothing, whatever state it names; the unlisted token is paid by the zero view;
+        // and no claim can name a state.
+        State memory greedy = ledgerState(id(l1), 5, address(0), 10 ether, 0, true);
+        adj.withdraw(l1, greedy);
+        assertEq(alice.balance, before + 5 ether, "nothing more");
+        adj.withdrawUnlisted(l1, greedy, address(0));
+        assertEq(alice.balance, before + 5 ether, "ETH was cleared");
+        adj.withdrawUnlisted(l1, greedy, address(t));
+        assertEq(t.balanceOf(alice), 50, "the unlisted top-up returned");
+        adj.withdrawUnlisted(l1, greedy, address(t));
+        assertEq(t.balanceOf(address(adj)), 0, "paid once");
+    }
+
+    function test_s15_concludeAndWithdrawWithALockedLeafKeepsTheFullHashForClaims() public {
+        State memory fin = ledgerStateFull(
+            id(l1), 3, address(0), u2(4 ether, 5 ether), u2(5 ether, 5 ether), u2(0, 0), 1 ether, root, true
+        );
+        adj.concludeAndWithdraw(l1, fin, l1Sigs(fin));
+        (,,,,, bytes32 fp) = adj.statusOf(id(l1));
+        assertEq(fp, harness.stateHash(fin), "registered in full: claims need it");
+    }
+
     // ================================================================ S16 nobody else's deposit shortens yours
 
     function depositedOf(bytes32 cid, uint256 who) internal view returns (uint256) {
