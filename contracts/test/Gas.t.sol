@@ -6,7 +6,16 @@ import {Gas} from "./utils/Test.sol";
 import {IAdjudicator} from "../src/Types.sol";
 import {TestToken} from "../src/tokens/TestTokens.sol";
 import {
-    ChannelParams, State, AssetOutcome, Signature, SubAlloc, AssetAmount, LeafProof, Certificate
+    ChannelParams,
+    State,
+    AssetOutcome,
+    Signature,
+    SubAlloc,
+    AssetAmount,
+    LeafProof,
+    Certificate,
+    PaymentData,
+    Voucher
 } from "../src/Types.sol";
 
 /// Transaction gas of every entry point in the steady state the Rust gas report measures (accounts exist, the
@@ -231,6 +240,42 @@ contract GasTest is FerryBase {
         report("withdraw ledger with a locked leaf (Nitro 113,726)", txGas(sender, 0, data, payees(alice, hub)), 113_726);
         data = abi.encodeCall(IAdjudicator.claim, (l1, s1, leaf, proof, v, sv2));
         report("claim V's leaf, 1 leaf (Nitro reclaim 61,713)", txGas(sender, 0, data, payees(alice, hub)), 140_000);
+    }
+
+    /// The payee's redeeming move: B registers A's voucher on top of V's registered state (PaymentApp, S7).
+    function test_gas_progress() public {
+        ChannelParams memory l1 = params(0, addrs(alice, hub), new bytes32[](0), "pl1");
+        ChannelParams memory l2 = params(0, addrs(hub, bob), new bytes32[](0), "pl2");
+        bytes32[] memory hops = new bytes32[](2);
+        hops[0] = id(l1);
+        hops[1] = id(l2);
+        ChannelParams memory v = params(1, addrs(alice, hub, bob), hops, "pv");
+        v.app = address(payApp);
+        v.maxMoves = 1;
+        bytes32 vid = id(v);
+        State memory post = vState(vid, 3, 1, 3 ether, 1 ether, 0, false);
+        post.appData = payData(0, new Signature[](0));
+        Certificate memory c = Certificate(post, signAll(post, pks(ALICE_PK, HUB_PK, BOB_PK)));
+        State memory from = vState(vid, 3, 10, 3 ether, 1 ether, 1 ether, false);
+        from.appData = payData(1 ether, new Signature[](0));
+        adj.challenge(v, from, signed(from, ALICE_PK, BOB_PK), c);
+        State memory to = vState(vid, 3, 11, 3 ether, 1 ether, 2 ether, false);
+        Signature[] memory vs = new Signature[](1);
+        (uint8 vv, bytes32 r, bytes32 ss) = vm.sign(
+            ALICE_PK, harness.voucherDigest(Voucher(vid, alice, address(0), 2 ether), block.chainid, address(adj))
+        );
+        vs[0] = Signature(vv, r, ss);
+        to.appData = payData(2 ether, vs);
+        address[] memory touched = new address[](1);
+        touched[0] = address(payApp);
+        bytes memory data = abi.encodeCall(IAdjudicator.progress, (v, from, to, 2, signState(to, BOB_PK)));
+        report("progress, payee redeems a voucher", txGas(sender, 0, data, touched), 110_000);
+    }
+
+    function payData(uint256 paidByFirst, Signature[] memory vs) internal pure returns (bytes memory) {
+        uint256[] memory f = new uint256[](1);
+        f[0] = paidByFirst;
+        return abi.encode(PaymentData(f, new uint256[](1), vs));
     }
 
     /// Claims against a table of 2^depth leaves (V in the last slot; siblings are arbitrary non-empty hashes).
