@@ -223,7 +223,8 @@ contract Adjudicator is IAdjudicator {
         emit Checkpointed(id, state.version);
     }
 
-    /// Registers an app move by an endpoint on top of the registered state (S7).
+    /// Registers an app move by an endpoint on top of V's registered state (S7). Virtual channels only (S13): a
+    /// ledger's states need both signatures, so a move signed by one side alone could rob the other.
     function progress(
         ChannelParams calldata params,
         State calldata from,
@@ -231,12 +232,13 @@ contract Adjudicator is IAdjudicator {
         uint256 moverIndex,
         Signature calldata moverSig
     ) external nonReentrant {
+        if (params.kind != KIND_VIRTUAL) revert WrongKind(); // S13
         bytes32 id = _checkedId(params);
         Status memory st = _status[id];
         if (st.finalizesAt == 0) revert NoPendingChallenge();
         if (_finalized(st)) revert ChannelFinalized();
         if (params.app == address(0)) revert InvalidTransition();
-        if (params.kind == KIND_VIRTUAL && !st.certified) revert MissingCertificate();
+        if (!st.certified) revert MissingCertificate();
         if (uint136(uint256(ChannelLib.hashState(from))) != st.fingerprint) revert FingerprintMismatch();
         if (to.channelId != id) revert WrongChannel();
         if (to.isFinal) revert FinalityMismatch();

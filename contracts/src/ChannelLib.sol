@@ -81,8 +81,9 @@ library ChannelLib {
         }
     }
 
-    /// Checks params against S1/S2 without chain context. Reason codes: 1 unknown kind, 2 participant count,
-    /// 3 zero participant, 4 repeated participant, 5 hops count, 6 repeated hop, 7 zero challenge duration.
+    /// Checks params against S1/S2/S13 without chain context. Reason codes: 1 unknown kind, 2 participant count,
+    /// 3 zero participant, 4 repeated participant, 5 hops count, 6 repeated hop, 7 zero challenge duration,
+    /// 9 a ledger naming an app, 10 a ledger allowing moves (S13: a ledger channel has no app and no moves).
     function validate(ChannelParams calldata params) internal pure {
         address[] calldata ps = params.participants;
         bytes32[] calldata hops = params.hops;
@@ -91,6 +92,8 @@ library ChannelLib {
         if (kind == KIND_LEDGER) {
             if (n != 2) revert InvalidParams(2);
             if (hops.length != 0) revert InvalidParams(5);
+            if (params.app != address(0)) revert InvalidParams(9); // S13
+            if (params.maxMoves != 0) revert InvalidParams(10); // S13
         } else if (kind == KIND_VIRTUAL) {
             if (n < 2) revert InvalidParams(2);
             if (hops.length != n - 1) revert InvalidParams(5);

@@ -19,11 +19,13 @@ struct ChannelParams {
     address[] participants;
     /// Fresh random 256-bit value.
     uint256 nonce;
-    /// The app contract (IApp) that judges `progress` moves; address(0) for none.
+    /// The app contract (IApp) that judges `progress` moves; address(0) for none. Ledger channels: always
+    /// address(0) (S13).
     address app;
     /// Seconds a challenge stays open.
     uint48 challengeDuration;
-    /// Maximum number of `progress` moves on-chain per endpoint (S7; counted up to 255 each).
+    /// Maximum number of `progress` moves on-chain per endpoint (S7; counted up to 255 each). Ledger channels:
+    /// always 0 (S13).
     uint48 maxMoves;
     /// Virtual channels: hops[k] is the ledger channel between participants[k] and participants[k+1] (S2).
     /// Ledger channels: empty.
@@ -134,8 +136,9 @@ struct GameData {
 
 // Errors raised by ChannelLib's checks, shared by the Adjudicator, the apps and the harness.
 
-/// Params break S1/S2. Reasons: 1 unknown kind, 2 participant count, 3 zero participant, 4 repeated participant,
-/// 5 hops count, 6 repeated hop, 7 zero challenge duration, 8 proof longer than the tree.
+/// Params break S1/S2/S13. Reasons: 1 unknown kind, 2 participant count, 3 zero participant, 4 repeated participant,
+/// 5 hops count, 6 repeated hop, 7 zero challenge duration, 8 proof longer than the tree, 9 a ledger channel naming
+/// an app (`app != 0`), 10 a ledger channel allowing moves (`maxMoves != 0`).
 error InvalidParams(uint256 reason);
 /// A signature is malformed: bad v, r or s out of range, high s, or it recovers to no address (S1, S4).
 error InvalidSignature();
@@ -267,7 +270,7 @@ interface IAdjudicator {
     /// Clears a ledger channel's challenge with a newer state signed by all (S5).
     function checkpoint(ChannelParams calldata params, State calldata state, Signature[] calldata sigs) external;
 
-    /// Registers an endpoint's app move on top of the registered state (S7).
+    /// Registers an endpoint's app move on top of V's registered state (S7); virtual channels only (S13).
     function progress(
         ChannelParams calldata params,
         State calldata from,

@@ -186,7 +186,7 @@ contract GasTest is FerryBase {
             cid, 3, address(0), u2(1 ether, 4 ether), u2(4 ether, 4 ether), u2(3 ether, 0), 0, harness.emptyRoot(), false
         );
         bytes memory data = abi.encodeCall(IAdjudicator.withdrawPartial, (p, s, signed(s, ALICE_PK, HUB_PK), 0));
-        report("withdrawPartial ETH", txGas(sender, 0, data, payees(alice, hub)), 90_000);
+        report("withdrawPartial ETH", txGas(sender, 0, data, payees(alice, hub)), 90_500);
     }
 
     // ------------------------------------------------------------ virtual channels

@@ -196,9 +196,13 @@ contract HashingTest is FerryBase {
         for (uint256 i = 0; i < nh; i++) {
             hops[i] = dup ? bytes32(i % 2) : keccak256(abi.encode(seed, "hop", i));
         }
+        // Apps, moves and durations: zero, small or extreme, in every combination (S6, S13).
+        uint256 r = uint256(keccak256(abi.encode(seed, "app")));
+        address app = r % 3 == 0 ? address(0) : address(uint160(seed >> 7));
+        uint48 maxMoves = (r >> 8) % 3 == 0 ? 0 : uint48(seed >> 200);
+        uint48 duration = [uint48(0), 1, 365 days, 365 days + 1, type(uint48).max][(r >> 16) % 5];
         ChannelParams memory p = ChannelParams(
-            uint8(bound(kind, 0, 2)), seed, address(uint160(seed >> 96)), ps, seed >> 3, address(uint160(seed >> 7)),
-            uint48(seed % 3), uint48(seed >> 200), hops
+            uint8(bound(kind, 0, 2)), seed, address(uint160(seed >> 96)), ps, seed >> 3, app, duration, maxMoves, hops
         );
         same(abi.encodeCall(IFerryHarness.channelId, (p)));
         same(abi.encodeCall(IFerryHarness.validateParams, (p)));

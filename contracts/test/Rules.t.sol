@@ -493,26 +493,6 @@ contract RulesTest is VirtualBase {
         assertLe(deadlineOf(vid), start + uint256(DURATION) * 3, "bounded lock time");
     }
 
-    function test_s7_aNewChallengeAfterACheckpointStartsANewMoveCount() public {
-        // Ledger channels only: a checkpoint ends the dispute, so the next challenge counts moves from zero.
-        ChannelParams memory p = ledgerParams(alice, hub);
-        p.app = address(new AnyMoveApp());
-        p.maxMoves = 1;
-        bytes32 cid = id(p);
-        State memory s3 = ledgerState(cid, 3, address(0), 0, 0, false);
-        adj.challenge(p, s3, l1Sigs(s3), noCert());
-        State memory s4 = ledgerState(cid, 4, address(0), 0, 0, false);
-        adj.progress(p, s3, s4, 0, signState(s4, ALICE_PK));
-        State memory s9 = ledgerState(cid, 9, address(0), 0, 0, false);
-        adj.checkpoint(p, s9, l1Sigs(s9));
-        State memory s10 = ledgerState(cid, 10, address(0), 0, 0, false);
-        adj.challenge(p, s10, l1Sigs(s10), noCert());
-        (,, uint8 movesFirst, uint8 movesLast,,) = adj.statusOf(cid);
-        assertEq(uint256(movesFirst) + movesLast, 0, "fresh dispute, fresh count");
-        State memory s11 = ledgerState(cid, 11, address(0), 0, 0, false);
-        adj.progress(p, s10, s11, 1, signState(s11, HUB_PK));
-    }
-
     function voucherMoveFrom(State memory from, uint256 total) internal view returns (State memory to) {
         to = vState(from.version + 1, total, false);
         uint256[] memory f = new uint256[](1);
@@ -851,6 +831,72 @@ contract RulesTest is VirtualBase {
         adj.withdraw(l1, fin);
         adj.withdraw(l1, fin);
         assertEq(before - address(adj).balance, 10 ether, "paid exactly once");
+    }
+
+    // ================================================================ S13 ledger channels have no app
+
+    /// The attack S13 closes: the hub opens a ledger with alice naming an app that accepts every move and one move
+    /// each, registers the latest state both signed (alice 3, the hub 3, 4 locked in V's leaf), then, in the same
+    /// block, plays a "move" signed only by itself that gives it every balance, unlocks the leaf and empties the
+    /// table, and withdraws everything once the deadline passes; alice holds no newer state to answer with. On the
+    /// old code every step succeeded (the hub took all 10 ether). Now such params are invalid: the attack stops at
+    /// its first step that shows the params, the registration.
+    function test_s13_ledgerNamingAnAppCannotBeRobbedByAOneSidedMove() public {
+        ChannelParams memory p = ledgerParams(alice, hub);
+        p.app = address(new AnyMoveApp());
+        p.maxMoves = 1;
+        bytes32 cid = id(p);
+        fundEth(cid, 5 ether, 5 ether, alice, hub); // deposits name only the id: they cannot see the params
+        State memory latest = ledgerStateFull(
+            cid, 4, address(0), u2(3 ether, 3 ether), u2(5 ether, 5 ether), u2(0, 0), LEAF, root, false
+        );
+        Signature[] memory both = l1Sigs(latest);
+        vm.prank(hub);
+        vm.expectRevert(abi.encodeWithSelector(InvalidParams.selector, 9));
+        adj.challenge(p, latest, both, noCert());
+        // Nor can the move itself be played, whatever is registered: `progress` is for virtual channels only.
+        State memory theft = ledgerStateFull(
+            cid, 5, address(0), u2(0, 10 ether), u2(5 ether, 5 ether), u2(0, 0), 0, harness.emptyRoot(), false
+        );
+        Signature memory hubSig = signState(theft, HUB_PK);
+        vm.prank(hub);
+        vm.expectRevert(IAdjudicator.WrongKind.selector);
+        adj.progress(p, latest, theft, 1, hubSig);
+        (, uint48 finalizesAt,,,,) = adj.statusOf(cid);
+        assertEq(finalizesAt, 0, "nothing registered");
+    }
+
+    function test_s13_ledgerParamsWithAnAppOrMovesAreInvalid() public {
+        ChannelParams memory p = ledgerParams(alice, hub);
+        p.app = address(payApp);
+        State memory fin = ledgerState(id(p), 1, address(0), 0, 0, true);
+        Signature[] memory sigs = l1Sigs(fin);
+        vm.expectRevert(abi.encodeWithSelector(InvalidParams.selector, 9));
+        adj.conclude(p, fin, sigs);
+        p.app = address(0);
+        p.maxMoves = 1;
+        fin = ledgerState(id(p), 1, address(0), 0, 0, true);
+        sigs = l1Sigs(fin);
+        vm.expectRevert(abi.encodeWithSelector(InvalidParams.selector, 10));
+        adj.conclude(p, fin, sigs);
+        State memory s = ledgerState(id(p), 1, address(0), 0, 0, false);
+        sigs = l1Sigs(s);
+        vm.expectRevert(abi.encodeWithSelector(InvalidParams.selector, 10));
+        adj.checkpoint(p, s, sigs);
+        vm.expectRevert(abi.encodeWithSelector(InvalidParams.selector, 10));
+        adj.withdrawPartial(p, s, sigs, 0);
+        vm.expectRevert(abi.encodeWithSelector(InvalidParams.selector, 10));
+        harness.validateParams(p);
+    }
+
+    function test_s13_progressIsForVirtualChannelsOnly() public {
+        // A valid ledger (no app) under challenge: progress refuses it as the wrong kind before anything else.
+        State memory s3 = ledgerState(id(l1), 3, address(0), 5 ether, 5 ether, false);
+        adj.challenge(l1, s3, l1Sigs(s3), noCert());
+        State memory s4 = ledgerState(id(l1), 4, address(0), 0, 10 ether, false);
+        Signature memory sig = signState(s4, HUB_PK);
+        vm.expectRevert(IAdjudicator.WrongKind.selector);
+        adj.progress(l1, s3, s4, 1, sig);
     }
 }
 

@@ -48,14 +48,17 @@ library RefChannelLib {
         return keccak256(abi.encode(params));
     }
 
-    /// Checks params against S1/S2 without chain context. Reason codes: 1 unknown kind, 2 participant count,
-    /// 3 zero participant, 4 repeated participant, 5 hops count, 6 repeated hop, 7 zero challenge duration.
+    /// Checks params against S1/S2/S13 without chain context. Reason codes: 1 unknown kind, 2 participant count,
+    /// 3 zero participant, 4 repeated participant, 5 hops count, 6 repeated hop, 7 zero challenge duration,
+    /// 9 a ledger naming an app, 10 a ledger allowing moves.
     function validate(ChannelParams calldata params) internal pure {
         address[] calldata ps = params.participants;
         uint256 n = ps.length;
         if (params.kind == REF_KIND_LEDGER) {
             if (n != 2) revert InvalidParams(2);
             if (params.hops.length != 0) revert InvalidParams(5);
+            if (params.app != address(0)) revert InvalidParams(9);
+            if (params.maxMoves != 0) revert InvalidParams(10);
         } else if (params.kind == REF_KIND_VIRTUAL) {
             if (n < 2) revert InvalidParams(2);
             if (params.hops.length != n - 1) revert InvalidParams(5);
