@@ -242,7 +242,7 @@ contract Adjudicator is IAdjudicator {
         if (uint136(uint256(ChannelLib.hashState(from))) != st.fingerprint) revert FingerprintMismatch();
         if (to.channelId != id) revert WrongChannel();
         if (to.isFinal) revert FinalityMismatch();
-        if (to.version != from.version + 1) revert StaleVersion(to.version, from.version);
+        if (uint256(to.version) != uint256(from.version) + 1) revert StaleVersion(to.version, from.version);
         uint256 n = params.participants.length;
         if (moverIndex != 0 && moverIndex != n - 1) revert InvalidParticipant();
         // S7: each endpoint has its own `maxMoves` (at most 255), so neither can use up the moves the other needs

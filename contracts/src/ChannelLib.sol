@@ -12,6 +12,9 @@ uint8 constant KIND_LEDGER = 0;
 uint8 constant KIND_VIRTUAL = 1;
 // Depth of the fixed-depth sub-channel tree.
 uint256 constant TREE_DEPTH = 32;
+// The longest challenge duration params may name (S6): `now + challengeDuration` always fits the uint48 deadline,
+// so every challenge and move can be registered and every dispute ends by a timeout.
+uint48 constant MAX_CHALLENGE_DURATION = 365 days;
 // The root of the empty sub-channel tree, `Z[32]` (`Z[0] = 0`, `Z[i+1] = node(Z[i], Z[i])`).
 bytes32 constant EMPTY_ROOT = 0x7c1d0e8a93ea9c09cc13b91ead8f72de66a33cb695c30934dc2d75bffac1248e;
 
@@ -83,7 +86,8 @@ library ChannelLib {
 
     /// Checks params against S1/S2/S13 without chain context. Reason codes: 1 unknown kind, 2 participant count,
     /// 3 zero participant, 4 repeated participant, 5 hops count, 6 repeated hop, 7 zero challenge duration,
-    /// 9 a ledger naming an app, 10 a ledger allowing moves (S13: a ledger channel has no app and no moves).
+    /// 9 a ledger naming an app, 10 a ledger allowing moves (S13: a ledger channel has no app and no moves),
+    /// 11 challenge duration above `MAX_CHALLENGE_DURATION` (S6).
     function validate(ChannelParams calldata params) internal pure {
         address[] calldata ps = params.participants;
         bytes32[] calldata hops = params.hops;
@@ -113,7 +117,9 @@ library ChannelLib {
                 if (p == ps[j]) revert InvalidParams(4);
             }
         }
-        if (params.challengeDuration == 0) revert InvalidParams(7);
+        uint256 duration = params.challengeDuration;
+        if (duration == 0) revert InvalidParams(7);
+        if (duration > MAX_CHALLENGE_DURATION) revert InvalidParams(11); // S6
     }
 
     // ---------------------------------------------------------------- EIP-712

@@ -22,7 +22,7 @@ struct ChannelParams {
     /// The app contract (IApp) that judges `progress` moves; address(0) for none. Ledger channels: always
     /// address(0) (S13).
     address app;
-    /// Seconds a challenge stays open.
+    /// Seconds a challenge stays open: 1 to 365 days (S6).
     uint48 challengeDuration;
     /// Maximum number of `progress` moves on-chain per endpoint (S7; counted up to 255 each). Ledger channels:
     /// always 0 (S13).
@@ -138,7 +138,8 @@ struct GameData {
 
 /// Params break S1/S2/S13. Reasons: 1 unknown kind, 2 participant count, 3 zero participant, 4 repeated participant,
 /// 5 hops count, 6 repeated hop, 7 zero challenge duration, 8 proof longer than the tree, 9 a ledger channel naming
-/// an app (`app != 0`), 10 a ledger channel allowing moves (`maxMoves != 0`).
+/// an app (`app != 0`), 10 a ledger channel allowing moves (`maxMoves != 0`), 11 challenge duration above
+/// 365 days (`MAX_CHALLENGE_DURATION`, S6).
 error InvalidParams(uint256 reason);
 /// A signature is malformed: bad v, r or s out of range, high s, or it recovers to no address (S1, S4).
 error InvalidSignature();

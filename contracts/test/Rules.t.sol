@@ -327,6 +327,43 @@ contract RulesTest is VirtualBase {
         adj.challenge(p, s, sigs, noCert());
     }
 
+    function test_s6_challengeDurationAboveAYearRejected() public {
+        // A duration with `now + duration` beyond uint48 made every challenge revert (overflow): only a final could
+        // have ended the channel. Durations are capped at MAX_CHALLENGE_DURATION = 365 days.
+        uint48[2] memory tooLong = [uint48(365 days + 1), type(uint48).max];
+        for (uint256 i = 0; i < 2; i++) {
+            ChannelParams memory p = ledgerParams(alice, hub);
+            p.challengeDuration = tooLong[i];
+            State memory s = ledgerState(id(p), 1, address(0), 0, 0, false);
+            Signature[] memory sigs = l1Sigs(s);
+            vm.expectRevert(abi.encodeWithSelector(InvalidParams.selector, 11));
+            adj.challenge(p, s, sigs, noCert());
+            vm.expectRevert(abi.encodeWithSelector(InvalidParams.selector, 11));
+            harness.validateParams(p);
+        }
+        // A year exactly: the deadline is a year away, and a move at the last second extends it by a year.
+        v.challengeDuration = 365 days;
+        v.app = address(new AnyMoveApp());
+        vid = id(v);
+        State memory from = challengeV(5, 1 ether);
+        assertEq(deadlineOf(vid), block.timestamp + 365 days, "a year");
+        uint256 late = deadlineOf(vid) - 1;
+        vm.warp(late);
+        State memory to = vState(6, 1 ether, false);
+        adj.progress(v, from, to, 2, signState(to, BOB_PK));
+        assertEq(deadlineOf(vid), late + 365 days, "a move extends by a year");
+    }
+
+    function test_s6_moveFromTheLastVersionRevertsCleanly() public {
+        // The endpoints registered the largest version there is: no move can follow it (no overflow panic).
+        vWithApp(address(new AnyMoveApp()), 10);
+        State memory last = challengeV(type(uint48).max, 1 ether);
+        State memory to = vState(0, 1 ether, false);
+        Signature memory sig = signState(to, BOB_PK);
+        vm.expectRevert(abi.encodeWithSelector(IAdjudicator.StaleVersion.selector, 0, type(uint48).max));
+        adj.progress(v, last, to, 2, sig);
+    }
+
     function test_s6_lockTimeIsAtMostDurationTimesOnePlusTwiceMaxMoves() public {
         // Each endpoint has maxMoves moves of its own (S7), each as late as possible: the lock stays under
         // challenge_duration * (1 + 2 * maxMoves).

@@ -50,7 +50,7 @@ library RefChannelLib {
 
     /// Checks params against S1/S2/S13 without chain context. Reason codes: 1 unknown kind, 2 participant count,
     /// 3 zero participant, 4 repeated participant, 5 hops count, 6 repeated hop, 7 zero challenge duration,
-    /// 9 a ledger naming an app, 10 a ledger allowing moves.
+    /// 9 a ledger naming an app, 10 a ledger allowing moves, 11 challenge duration above 365 days.
     function validate(ChannelParams calldata params) internal pure {
         address[] calldata ps = params.participants;
         uint256 n = ps.length;
@@ -77,6 +77,7 @@ library RefChannelLib {
             }
         }
         if (params.challengeDuration == 0) revert InvalidParams(7);
+        if (params.challengeDuration > 365 days) revert InvalidParams(11);
     }
 
     // ---------------------------------------------------------------- EIP-712
