@@ -14,7 +14,7 @@ import {IApp} from "./Types.sol";
 contract Adjudicator is IAdjudicator {
     using ChannelLib for *;
 
-    /// One slot per channel.
+    /// One slot per channel; the registered state's struct hash has a slot of its own (`_registered`, S15).
     struct Status {
         uint48 version;
         uint48 finalizesAt;
@@ -23,7 +23,6 @@ contract Adjudicator is IAdjudicator {
         /// `progress` moves made by the last participant (S7).
         uint8 movesLast;
         bool certified;
-        uint136 fingerprint;
     }
 
     /// Gas given to an app's `validTransition` (S7).
@@ -37,6 +36,10 @@ contract Adjudicator is IAdjudicator {
     uint256 internal constant TOKEN_GAS_NEEDED = TOKEN_GAS * 64 / 63 + 10_000;
 
     mapping(bytes32 => Status) internal _status;
+    /// channel => the full EIP-712 struct hash of its registered state (S15): written by every `challenge`,
+    /// `progress` and `conclude`, i.e. whenever `finalizesAt` becomes non-zero, and read only while it is (what
+    /// `progress`, `withdraw`, `withdrawUnlisted` and `claim` accept as the registered state).
+    mapping(bytes32 => bytes32) internal _registered;
     /// (channel, asset) => dep0 | dep1 << 128: cumulative deposits per participant (S12).
     mapping(bytes32 => mapping(address => uint256)) internal _deposits;
     /// (channel, asset) => wd0 | wd1 << 128: cumulative withdrawals per participant (S12).
@@ -70,7 +73,8 @@ contract Adjudicator is IAdjudicator {
 
     // ================================================================ views
 
-    /// The registered status of a channel.
+    /// The registered status of a channel. `fingerprint` is the full EIP-712 struct hash of the registered state
+    /// while a challenge is pending or once finalized, zero otherwise (none yet, or a checkpoint cleared it).
     function statusOf(bytes32 channelId)
         external
         view
@@ -80,11 +84,12 @@ contract Adjudicator is IAdjudicator {
             uint8 movesFirst,
             uint8 movesLast,
             bool certified,
-            uint136 fingerprint
+            bytes32 fingerprint
         )
     {
         Status memory s = _status[channelId];
-        return (s.version, s.finalizesAt, s.movesFirst, s.movesLast, s.certified, s.fingerprint);
+        fingerprint = s.finalizesAt == 0 ? bytes32(0) : _registered[channelId];
+        return (s.version, s.finalizesAt, s.movesFirst, s.movesLast, s.certified, fingerprint);
     }
 
     /// Cumulative on-chain deposits and withdrawals per participant, and the total claimed against a ledger.
@@ -200,8 +205,8 @@ contract Adjudicator is IAdjudicator {
         // A replacement keeps the deadline (S5) and the move counts: each move extends the deadline, so resetting
         // them would let colluding endpoints hold V open forever (S6: at most duration * (1 + 2 * maxMoves)).
         st.version = state.version;
-        st.fingerprint = uint136(uint256(sh));
         _status[id] = st;
+        _registered[id] = sh; // S15
         emit ChallengeRegistered(id, st.finalizesAt, state, sigs);
     }
 
@@ -219,7 +224,8 @@ contract Adjudicator is IAdjudicator {
         if (state.version <= st.version) revert StaleVersion(state.version, st.version);
         bytes32 sh = ChannelLib.checkedStateHash(state, 2, KIND_LEDGER);
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
-        _status[id] = Status(state.version, 0, 0, 0, false, uint136(uint256(sh)));
+        // No challenge pending: nothing reads `_registered` until the next challenge or conclude writes it.
+        _status[id] = Status(state.version, 0, 0, 0, false);
         emit Checkpointed(id, state.version);
     }
 
@@ -239,7 +245,7 @@ contract Adjudicator is IAdjudicator {
         if (_finalized(st)) revert ChannelFinalized();
         if (params.app == address(0)) revert InvalidTransition();
         if (!st.certified) revert MissingCertificate();
-        if (uint136(uint256(ChannelLib.hashState(from))) != st.fingerprint) revert FingerprintMismatch();
+        if (ChannelLib.hashState(from) != _registered[id]) revert FingerprintMismatch(); // S15
         if (to.channelId != id) revert WrongChannel();
         if (to.isFinal) revert FinalityMismatch();
         if (uint256(to.version) != uint256(from.version) + 1) revert StaleVersion(to.version, from.version);
@@ -265,8 +271,8 @@ contract Adjudicator is IAdjudicator {
             if (moverIndex == 0) st.movesFirst = uint8(made + 1);
             else st.movesLast = uint8(made + 1);
         }
-        _status[id] =
-            Status(to.version, finalizesAt, st.movesFirst, st.movesLast, st.certified, uint136(uint256(sh)));
+        _status[id] = Status(to.version, finalizesAt, st.movesFirst, st.movesLast, st.certified);
+        _registered[id] = sh; // S15
         emit Progressed(id, finalizesAt, moverIndex, to, moverSig);
     }
 
@@ -434,9 +440,8 @@ contract Adjudicator is IAdjudicator {
         bytes32 sh = ChannelLib.checkedStateHash(state, params.participants.length, params.kind);
         // S4: a final state needs every participant — for V, the whole path.
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
-        _status[id] = Status(
-            state.version, uint48(block.timestamp), st.movesFirst, st.movesLast, st.certified, uint136(uint256(sh))
-        );
+        _status[id] = Status(state.version, uint48(block.timestamp), st.movesFirst, st.movesLast, st.certified);
+        _registered[id] = sh; // S15
         emit Concluded(id, state.version);
     }
 
@@ -526,9 +531,7 @@ contract Adjudicator is IAdjudicator {
     function _requireFinalizedState(bytes32 id, State calldata state) internal view {
         Status memory st = _status[id];
         if (!_finalized(st)) revert NotFinalized();
-        if (state.channelId != id || uint136(uint256(ChannelLib.hashState(state))) != st.fingerprint) {
-            revert FingerprintMismatch();
-        }
+        if (state.channelId != id || ChannelLib.hashState(state) != _registered[id]) revert FingerprintMismatch(); // S15
     }
 
     /// S9: k is found by searching V's hops for the ledger id; the ledger's participants are {P_k, P_k+1}; the one

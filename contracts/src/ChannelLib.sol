@@ -243,7 +243,7 @@ library ChannelLib {
         }
     }
 
-    /// `hashStruct(State)`: also the registered state's fingerprint (truncated to 136 bits).
+    /// `hashStruct(State)`: also the registered state's fingerprint (all 256 bits, S15).
     function hashState(State calldata s) internal pure returns (bytes32) {
         return _stateHash(s, _walkOutcome(s.outcome, 0, 0, false));
     }

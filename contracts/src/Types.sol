@@ -221,7 +221,7 @@ interface IAdjudicator {
     error InvalidCertificate();
     /// The state breaks S3 (asset set, totals, intermediaries' balances).
     error ConservationViolated();
-    /// The supplied state is not the registered one.
+    /// The supplied state is not the registered one (its full struct hash differs, S15).
     error FingerprintMismatch();
     /// progress needs a pending, unexpired challenge.
     error NoPendingChallenge();
@@ -307,7 +307,8 @@ interface IAdjudicator {
     /// Pulls the caller's credited payouts of `asset` (S11).
     function withdrawCredit(address asset) external;
 
-    /// The registered status of a channel.
+    /// The registered status of a channel. `fingerprint` is the full EIP-712 struct hash (`hashStruct(State)`, not
+    /// the digest) of the registered state while a challenge is pending or once finalized, zero otherwise (S15).
     function statusOf(bytes32 channelId)
         external
         view
@@ -317,7 +318,7 @@ interface IAdjudicator {
             uint8 movesFirst,
             uint8 movesLast,
             bool certified,
-            uint136 fingerprint
+            bytes32 fingerprint
         );
 
     /// Cumulative deposits and withdrawals per participant, and the total claimed against a ledger.

@@ -202,12 +202,12 @@ contract RevertsTest is VirtualBase {
         assertEq(w0 + w1 + c, 0, "nothing out");
         State memory s = vState(5, 1 ether, false);
         adj.challenge(v, s, signAll(s, pks(ALICE_PK, BOB_PK)), certificate());
-        (uint48 version, uint48 finalizesAt, uint8 movesFirst, uint8 movesLast, bool certified, uint136 fp) = adj.statusOf(vid);
+        (uint48 version, uint48 finalizesAt, uint8 movesFirst, uint8 movesLast, bool certified, bytes32 fp) = adj.statusOf(vid);
         assertEq(version, 5, "version");
         assertEq(finalizesAt, block.timestamp + DURATION, "deadline");
         assertEq(uint256(movesFirst) + movesLast, 0, "moves");
         assertTrue(certified, "certified");
-        assertEq(fp, uint136(uint256(harness.stateHash(s))), "fingerprint = low 136 bits of hashStruct");
+        assertEq(fp, harness.stateHash(s), "fingerprint = hashStruct, all 256 bits (S15)");
         assertTrue(!adj.isClaimed(id(l1), 0), "nothing claimed");
         // The domain separator follows the chain id (a fork).
         vm.chainId(block.chainid + 7);

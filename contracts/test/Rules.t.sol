@@ -935,6 +935,84 @@ contract RulesTest is VirtualBase {
         vm.expectRevert(IAdjudicator.WrongKind.selector);
         adj.progress(l1, s3, s4, 1, sig);
     }
+
+    // ================================================================ S15 registered states are bound in full
+
+    /// The storage slot of `_registered[cid]` (the Adjudicator's second state variable).
+    function registeredSlot(bytes32 cid) internal pure returns (bytes32) {
+        return keccak256(abi.encode(cid, uint256(1)));
+    }
+
+    /// Stands in for a ground collision: replaces the registered hash of `cid` (checked to be `registered`'s) by
+    /// one equal to `forged`'s struct hash in its low 136 bits (the old fingerprint) and different above them.
+    function plantLow136Collision(bytes32 cid, State memory registered, State memory forged) internal {
+        bytes32 slot = registeredSlot(cid);
+        assertEq(vm.load(address(adj), slot), harness.stateHash(registered), "the slot holds the registered hash");
+        bytes32 h = harness.stateHash(forged);
+        bytes32 planted = h ^ bytes32(uint256(1) << 255);
+        assertEq(uint256(uint136(uint256(planted))), uint256(uint136(uint256(h))), "same low 136 bits");
+        vm.store(address(adj), slot, planted);
+        (,,,,, bytes32 fp) = adj.statusOf(cid);
+        assertEq(fp, planted, "statusOf shows the planted hash");
+    }
+
+    function test_s15_withdrawRefusesAStateMatchingOnlyTheLow136Bits() public {
+        State memory s = ledgerState(id(l1), 3, address(0), 5 ether, 5 ether, false);
+        adj.challenge(l1, s, l1Sigs(s), noCert());
+        vm.warp(deadlineOf(id(l1)));
+        // The forged state gives alice everything and lists no ETH-free asset.
+        State memory forged = ledgerState(id(l1), 3, address(0), 10 ether, 0, false);
+        plantLow136Collision(id(l1), s, forged);
+        vm.expectRevert(IAdjudicator.FingerprintMismatch.selector);
+        adj.withdraw(l1, forged);
+        vm.expectRevert(IAdjudicator.FingerprintMismatch.selector);
+        adj.withdrawUnlisted(l1, forged, address(token));
+    }
+
+    function test_s15_claimRefusesStatesMatchingOnlyTheLow136Bits() public {
+        (State memory s1,) = finalizeLedgersWithLeaf();
+        State memory fin = concludeV(1 ether);
+        // A ledger state locking far more than the leaf, and a final of V giving B everything.
+        State memory forgedL = ledgerStateFull(
+            id(l1), 3, address(0), u2(2 ether, 4 ether), u2(5 ether, 5 ether), u2(0, 0), 100 ether, root, true
+        );
+        State memory forgedV = vState(7, 3 ether, true);
+        plantLow136Collision(id(l1), s1, forgedL);
+        vm.expectRevert(IAdjudicator.FingerprintMismatch.selector);
+        adj.claim(l1, forgedL, leaf, proof, v, fin);
+        vm.store(address(adj), registeredSlot(id(l1)), harness.stateHash(s1));
+        plantLow136Collision(vid, fin, forgedV);
+        vm.expectRevert(IAdjudicator.FingerprintMismatch.selector);
+        adj.claim(l1, s1, leaf, proof, v, forgedV);
+    }
+
+    function test_s15_progressRefusesAFromMatchingOnlyTheLow136Bits() public {
+        vWithApp(address(new AnyMoveApp()), 10);
+        State memory s5 = challengeV(5, 1 ether);
+        // Another version-5 state paying B more, which the app would accept a move from.
+        State memory forged = vState(5, 3 ether, false);
+        plantLow136Collision(vid, s5, forged);
+        State memory s6 = vState(6, 3 ether, false);
+        Signature memory sig = signState(s6, BOB_PK);
+        vm.expectRevert(IAdjudicator.FingerprintMismatch.selector);
+        adj.progress(v, forged, s6, 2, sig);
+    }
+
+    function test_s15_statusOfShowsTheFullHashWhileAStateIsRegistered() public {
+        State memory s3 = ledgerState(id(l1), 3, address(0), 5 ether, 5 ether, false);
+        adj.challenge(l1, s3, l1Sigs(s3), noCert());
+        (,,,,, bytes32 fp) = adj.statusOf(id(l1));
+        assertEq(fp, harness.stateHash(s3), "the full struct hash");
+        // A checkpoint clears the challenge: nothing is registered for payouts or moves.
+        State memory s4 = ledgerState(id(l1), 4, address(0), 5 ether, 5 ether, false);
+        adj.checkpoint(l1, s4, l1Sigs(s4));
+        (,,,,, fp) = adj.statusOf(id(l1));
+        assertEq(fp, bytes32(0), "zero after a checkpoint");
+        State memory fin = ledgerState(id(l1), 5, address(0), 5 ether, 5 ether, true);
+        adj.conclude(l1, fin, l1Sigs(fin));
+        (,,,,, fp) = adj.statusOf(id(l1));
+        assertEq(fp, harness.stateHash(fin), "the concluded state's");
+    }
 }
 
 import {Voucher as Voucher_, PaymentData as PaymentData_} from "../src/Types.sol";

@@ -111,7 +111,7 @@ library RefChannelLib {
         return keccak256(abi.encode(OUTCOME_TYPEHASH, keccak256(abi.encodePacked(hashes)), o.subRoot));
     }
 
-    /// `hashStruct(State)`: also the registered state's fingerprint (truncated to 136 bits).
+    /// `hashStruct(State)`: also the registered state's fingerprint (all 256 bits).
     function hashState(State calldata s) internal pure returns (bytes32) {
         return keccak256(
             abi.encode(

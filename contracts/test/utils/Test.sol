@@ -21,6 +21,8 @@ interface Vm {
     function lastCallGas() external view returns (Gas memory);
     function expectEmit(bool, bool, bool, bool) external;
     function expectEmit(bool, bool, bool, bool, address) external;
+    function store(address target, bytes32 slot, bytes32 value) external;
+    function load(address target, bytes32 slot) external view returns (bytes32);
 }
 
 /// Gas of the last call (forge's `lastCallGas`).
