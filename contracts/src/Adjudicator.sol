@@ -118,8 +118,10 @@ contract Adjudicator is IAdjudicator {
 
     // ================================================================ deposits
 
-    /// Deposits into a ledger channel for participant 0 or 1. Takes only what brings the channel's cumulative
-    /// deposits for `asset` to `expectedHeld + amount` and refunds the rest (ETH) or pulls only that (tokens).
+    /// Deposits into a ledger channel for participant 0 or 1. `expectedHeld` is that participant's own cumulative
+    /// deposit of `asset` as the depositor last saw it (S16: nobody else's deposit shortens this one): reverts if
+    /// it is below, takes only what brings it to `expectedHeld + amount` and refunds the rest (ETH) or pulls only
+    /// that (tokens).
     function deposit(address asset, bytes32 channelId, uint256 participant, uint256 expectedHeld, uint256 amount)
         external
         payable
@@ -129,15 +131,13 @@ contract Adjudicator is IAdjudicator {
         uint256 finalizesAt = _status[channelId].finalizesAt;
         if (finalizesAt != 0 && block.timestamp >= finalizesAt) revert ChannelFinalized(); // S1
         uint256 packed = _deposits[channelId][asset];
-        uint256 held;
-        unchecked {
-            held = uint128(packed) + (packed >> 128); // two 128-bit totals: no overflow
-        }
-        if (held < expectedHeld) revert HeldBelowExpected(held, expectedHeld);
+        uint256 shift = participant << 7;
+        uint256 mine = (packed >> shift) & type(uint128).max;
+        if (mine < expectedHeld) revert HeldBelowExpected(mine, expectedHeld); // S16: own deposits only
         uint256 wanted = expectedHeld + amount;
         uint256 take;
         unchecked {
-            take = held >= wanted ? 0 : wanted - held;
+            take = mine >= wanted ? 0 : wanted - mine;
         }
         if (asset == address(0)) {
             if (msg.value != amount) revert WrongValue(); // S11
@@ -146,15 +146,11 @@ contract Adjudicator is IAdjudicator {
             if (take != 0) take = _pullToken(asset, take); // S11: credit what actually arrived
         }
         if (take != 0) {
-            uint256 shift = participant << 7;
-            uint256 mine = ((packed >> shift) & type(uint128).max) + take;
+            mine += take;
             if (mine > type(uint128).max) revert AmountOverflow();
             _deposits[channelId][asset] = (packed & ~(uint256(type(uint128).max) << shift)) | (mine << shift);
-            unchecked {
-                held += take; // the new two 128-bit totals: no overflow
-            }
         }
-        emit Deposited(channelId, asset, participant, take, held);
+        emit Deposited(channelId, asset, participant, take, mine);
         if (asset == address(0) && amount != take) _pay(bytes32(0), address(0), msg.sender, amount - take);
     }
 

@@ -164,7 +164,8 @@ interface IApp {
 /// The Adjudicator's interface: its entry points, events and errors (ARCH.md "On-chain specification").
 /// The Rust side generates its bindings from this file.
 interface IAdjudicator {
-    /// Funds were deposited into a ledger channel.
+    /// Funds were deposited into a ledger channel for `participant`: `taken` is what this deposit added,
+    /// `depositedTotal` that participant's new cumulative deposit of `asset` (its own, not the channel's, S16).
     event Deposited(
         bytes32 indexed channelId, address indexed asset, uint256 participant, uint256 taken, uint256 depositedTotal
     );
@@ -209,7 +210,7 @@ interface IAdjudicator {
     error InvalidParticipant();
     /// msg.value does not fit the asset and amount (S11).
     error WrongValue();
-    /// Cumulative deposits are below `expectedHeld`.
+    /// The participant's own cumulative deposit (`held`) is below `expectedHeld` (S16).
     error HeldBelowExpected(uint256 held, uint256 expected);
     /// A token transfer into the adjudicator failed, or the asset has no code.
     error TokenTransferFailed();
@@ -248,7 +249,9 @@ interface IAdjudicator {
     /// `withdrawUnlisted` was asked for an asset the registered state lists (use `withdraw`).
     error AssetListed();
 
-    /// Deposits into a ledger channel for participant 0 or 1 (ETH: `msg.value == amount`; tokens: pulled).
+    /// Deposits into a ledger channel for participant 0 or 1 (ETH: `msg.value == amount`; tokens: pulled):
+    /// takes what brings that participant's own cumulative deposit from `expectedHeld` (reverts if below it) to
+    /// `expectedHeld + amount` (S16).
     function deposit(address asset, bytes32 channelId, uint256 participant, uint256 expectedHeld, uint256 amount)
         external
         payable;

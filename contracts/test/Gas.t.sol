@@ -116,7 +116,7 @@ contract GasTest is FerryBase {
         ChannelParams memory p = params(0, addrs(alice, hub), new bytes32[](0), "eth");
         bytes32 cid = id(p);
         report("ETH deposit, first (Nitro 46,496)", depositGas(sender, address(0), cid, 0, 0, 3 ether), 50_500);
-        report("ETH deposit, second (Nitro 29,408)", depositGas(sender2, address(0), cid, 1, 3 ether, 5 ether), 33_500);
+        report("ETH deposit, second (Nitro 29,408)", depositGas(sender2, address(0), cid, 1, 0, 5 ether), 33_500);
         State memory fin = ledgerStateFull(
             cid, 12, address(0), u2(2 ether, 6 ether), u2(3 ether, 5 ether), u2(0, 0), 0, harness.emptyRoot(), true
         );
@@ -140,7 +140,7 @@ contract GasTest is FerryBase {
         bytes32 cid = id(p);
         report("ERC-20 deposit, first (Nitro 69,866)", depositGas(sender, address(t), cid, 0, 0, 10 ether), 73_000);
         report(
-            "ERC-20 deposit, second (Nitro 52,778)", depositGas(sender2, address(t), cid, 1, 10 ether, 20 ether), 56_000
+            "ERC-20 deposit, second (Nitro 52,778)", depositGas(sender2, address(t), cid, 1, 0, 20 ether), 56_000
         );
         State memory fin = ledgerStateFull(
             cid, 3, address(t), u2(10 ether, 20 ether), u2(10 ether, 20 ether), u2(0, 0), 0, harness.emptyRoot(), true

@@ -44,7 +44,7 @@ contract Handler {
         (d0, d1,,,) = adj.holdings(_id(c), address(0));
     }
 
-    /// Deposits `amount` for a participant (expectedHeld = current cumulative deposits).
+    /// Deposits `amount` for a participant (expectedHeld = its own current cumulative deposits, S16).
     function deposit(uint256 c, uint256 who, uint256 amount) external {
         c %= 3;
         who %= 2;
@@ -54,7 +54,7 @@ contract Handler {
         address from = chans[c].participants[who];
         uint256 before = address(adj).balance;
         vm.prank(from);
-        adj.deposit{value: amount}(address(0), _id(c), who, d0 + d1, amount);
+        adj.deposit{value: amount}(address(0), _id(c), who, who == 0 ? d0 : d1, amount);
         deposited[c] += address(adj).balance - before;
     }
 

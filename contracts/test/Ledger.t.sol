@@ -340,7 +340,7 @@ contract LedgerTest is FerryBase {
         Signature[] memory sigs = signAll(s, pks(ALICE_PK, HUB_PK));
         // Alice tops up 5 ether; the hub never signs a state that counts it.
         vm.prank(alice);
-        adj.deposit{value: 5 ether}(address(0), cid, 0, 2 ether, 5 ether);
+        adj.deposit{value: 5 ether}(address(0), cid, 0, 1 ether, 5 ether);
         adj.challenge(p, s, sigs, noCert());
         vm.warp(block.timestamp + DURATION);
         uint256 a0 = alice.balance;
@@ -405,9 +405,13 @@ contract LedgerTest is FerryBase {
     // ------------------------------------------------------------ fuzz
 
     function testFuzz_deposit_expectedHeldNeverOvercharges(uint64 first, uint64 expected, uint64 amount) public {
+        // The hub's first deposit, then a second one expecting `expected` of its own (S16: alice's deposits,
+        // made in between, do not count).
         bytes32 cid = id(ledgerParams(alice, hub));
+        vm.prank(hub);
+        adj.deposit{value: first}(address(0), cid, 1, 0, first);
         vm.prank(alice);
-        adj.deposit{value: first}(address(0), cid, 0, 0, first);
+        adj.deposit{value: 3 ether}(address(0), cid, 0, 0, 3 ether);
         if (expected > first) {
             vm.prank(hub);
             vm.expectRevert(abi.encodeWithSelector(IAdjudicator.HeldBelowExpected.selector, first, expected));
@@ -420,7 +424,9 @@ contract LedgerTest is FerryBase {
         uint256 target = uint256(expected) + amount;
         uint256 taken = target > first ? target - first : 0;
         assertEq(h0 - hub.balance, taken, "took exactly what was missing");
-        assertEq(address(adj).balance, uint256(first) + taken, "held");
+        assertEq(address(adj).balance, uint256(first) + taken + 3 ether, "held");
+        (, uint256 d1,,,) = adj.holdings(cid, address(0));
+        assertEq(d1, target > first ? target : first, "the hub's own total");
     }
 
     function testFuzz_s12_payoutsNeverExceedHoldings(uint64 d0, uint64 d1, uint64 topUp, uint64 b0) public {
@@ -435,7 +441,7 @@ contract LedgerTest is FerryBase {
         Signature[] memory sigs = signAll(s, pks(ALICE_PK, HUB_PK));
         if (topUp > 0) {
             vm.prank(hub);
-            adj.deposit{value: topUp}(address(0), cid, 1, total, topUp);
+            adj.deposit{value: topUp}(address(0), cid, 1, d1, topUp);
         }
         adj.challenge(p, s, sigs, noCert());
         vm.warp(block.timestamp + DURATION);

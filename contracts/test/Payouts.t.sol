@@ -155,6 +155,6 @@ contract PayoutsTest is FerryBase {
         vm.prank(p.participants[0]);
         adj.deposit(address(t), id(p), 0, 0, a);
         vm.prank(p.participants[1]);
-        adj.deposit(address(t), id(p), 1, a, b);
+        adj.deposit(address(t), id(p), 1, 0, b);
     }
 }

@@ -100,11 +100,16 @@ contract RevertsTest is VirtualBase {
         emit IAdjudicator.Deposited(cid, address(0), 1, 2 ether, 2 ether);
         vm.prank(hub);
         adj.deposit{value: 2 ether}(address(0), cid, 1, 0, 2 ether);
+        // The last field is the participant's own total (S16): alice's first deposit.
+        vm.expectEmit(true, true, false, true, address(adj));
+        emit IAdjudicator.Deposited(cid, address(0), 0, 1 ether, 1 ether);
+        vm.prank(alice);
+        adj.deposit{value: 1 ether}(address(0), cid, 0, 0, 1 ether);
         // Half overlapping: takes 1 of the 2, refunds 1.
         vm.expectEmit(true, true, false, true, address(adj));
-        emit IAdjudicator.Deposited(cid, address(0), 0, 1 ether, 3 ether);
+        emit IAdjudicator.Deposited(cid, address(0), 0, 1 ether, 2 ether);
         vm.prank(alice);
-        adj.deposit{value: 2 ether}(address(0), cid, 0, 1 ether, 2 ether);
+        adj.deposit{value: 2 ether}(address(0), cid, 0, 0, 2 ether);
     }
 
     // ------------------------------------------------------------ certificates

@@ -1013,6 +1013,93 @@ contract RulesTest is VirtualBase {
         (,,,,, fp) = adj.statusOf(id(l1));
         assertEq(fp, harness.stateHash(fin), "the concluded state's");
     }
+
+    // ================================================================ S16 nobody else's deposit shortens yours
+
+    function depositedOf(bytes32 cid, uint256 who) internal view returns (uint256) {
+        (uint256 d0, uint256 d1,,,) = adj.holdings(cid, address(0));
+        return who == 0 ? d0 : d1;
+    }
+
+    function test_s16_strangersDustForThePeerDoesNotShortenMyDeposit() public {
+        // Alice funds a fresh ledger first (expecting her own deposits to be 0); a stranger front-runs her with
+        // 1 wei for the hub. The old check compared expectedHeld with both deposits together and took 1 wei less.
+        bytes32 cid = id(ledgerParams(alice, hub));
+        address stranger = address(0x57A);
+        vm.deal(stranger, 1 ether);
+        vm.prank(stranger);
+        adj.deposit{value: 1}(address(0), cid, 1, 0, 1);
+        uint256 a0 = alice.balance;
+        vm.prank(alice);
+        vm.expectEmit(true, true, false, true, address(adj));
+        emit IAdjudicator.Deposited(cid, address(0), 0, 5 ether, 5 ether);
+        adj.deposit{value: 5 ether}(address(0), cid, 0, 0, 5 ether);
+        assertEq(a0 - alice.balance, 5 ether, "alice paid all she meant to");
+        assertEq(depositedOf(cid, 0), 5 ether, "alice's deposit is whole");
+        assertEq(depositedOf(cid, 1), 1, "the dust counts for the hub");
+        // The hub's own deposit, expecting its own total (the dust) is still whole too.
+        vm.prank(hub);
+        adj.deposit{value: 5 ether}(address(0), cid, 1, 1, 5 ether);
+        assertEq(depositedOf(cid, 1), 5 ether + 1, "the hub's");
+    }
+
+    function test_s16_strangersDustForMeMeansIPayLessAndGetExactlyMyTotal() public {
+        bytes32 cid = id(ledgerParams(alice, hub));
+        address stranger = address(0x57A);
+        vm.deal(stranger, 1 ether);
+        vm.prank(stranger);
+        adj.deposit{value: 7}(address(0), cid, 0, 0, 7);
+        uint256 a0 = alice.balance;
+        vm.prank(alice);
+        vm.expectEmit(true, true, false, true, address(adj));
+        emit IAdjudicator.Deposited(cid, address(0), 0, 5 ether - 7, 5 ether);
+        adj.deposit{value: 5 ether}(address(0), cid, 0, 0, 5 ether);
+        assertEq(a0 - alice.balance, 5 ether - 7, "alice paid only what was missing (the rest refunded)");
+        assertEq(depositedOf(cid, 0), 5 ether, "exactly the total alice wanted");
+        // Expecting more than one's own deposits reverts with one's own total, whatever the peer holds.
+        vm.prank(hub);
+        adj.deposit{value: 9 ether}(address(0), cid, 1, 0, 9 ether);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IAdjudicator.HeldBelowExpected.selector, 5 ether, 6 ether));
+        adj.deposit{value: 1 ether}(address(0), cid, 0, 6 ether, 1 ether);
+    }
+
+    function testFuzz_s16_aDepositIsNeverBlockedOrShortenedByOthers(
+        uint64 mineBefore,
+        uint64 peerBefore,
+        uint64 amount,
+        uint64 forMe,
+        uint64 forPeer
+    ) public {
+        // Whatever others deposit between reading one's total and one's transaction lands, the deposit succeeds
+        // and leaves one's total at exactly max(read + amount, what others brought it to).
+        bytes32 cid = id(ledgerParams(alice, hub));
+        address stranger = address(0x57A);
+        vm.deal(stranger, 100 ether);
+        if (mineBefore > 0) {
+            vm.prank(alice);
+            adj.deposit{value: mineBefore}(address(0), cid, 0, 0, mineBefore);
+        }
+        if (peerBefore > 0) {
+            vm.prank(hub);
+            adj.deposit{value: peerBefore}(address(0), cid, 1, 0, peerBefore);
+        }
+        uint256 expected = depositedOf(cid, 0); // what alice reads
+        (uint256 d0, uint256 d1,,,) = adj.holdings(cid, address(0));
+        vm.startPrank(stranger);
+        adj.deposit{value: forMe}(address(0), cid, 0, d0, forMe);
+        adj.deposit{value: forPeer}(address(0), cid, 1, d1, forPeer);
+        vm.stopPrank();
+        uint256 a0 = alice.balance;
+        vm.prank(alice);
+        adj.deposit{value: amount}(address(0), cid, 0, expected, amount);
+        uint256 want = expected + amount;
+        uint256 others = expected + forMe;
+        uint256 total = want > others ? want : others;
+        assertEq(depositedOf(cid, 0), total, "alice's total");
+        assertEq(a0 - alice.balance, total - others, "alice paid only what was missing");
+        assertEq(depositedOf(cid, 1), uint256(peerBefore) + forPeer, "the hub's total untouched");
+    }
 }
 
 import {Voucher as Voucher_, PaymentData as PaymentData_} from "../src/Types.sol";

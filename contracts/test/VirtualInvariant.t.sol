@@ -80,7 +80,7 @@ contract VirtualHandler is VirtualBase {
         if (_finalized(id(l))) return;
         (uint256 d0, uint256 d1,,,) = adj.holdings(id(l), address(0));
         vm.prank(l.participants[who]);
-        adj.deposit{value: amount}(address(0), id(l), who, d0 + d1, amount);
+        adj.deposit{value: amount}(address(0), id(l), who, who == 0 ? d0 : d1, amount);
         deposited[which] += amount;
     }
 

@@ -173,7 +173,7 @@ abstract contract FerryBase is Test {
         vm.prank(pa);
         adj.deposit{value: a}(address(0), cid, 0, 0, a);
         vm.prank(pb);
-        adj.deposit{value: b}(address(0), cid, 1, a, b);
+        adj.deposit{value: b}(address(0), cid, 1, 0, b);
     }
 
     // ------------------------------------------------------------ sub-channel tree (single leaf at slot 0)
