@@ -265,9 +265,21 @@ contract LedgerAttackerHandler is AttackerBase {
         _react();
     }
 
-    function warp(uint256 secs) external {
+    /// Time passes; with `race`, X gets its withdrawals in before H reacts (a deadline passes for everyone).
+    function warp(uint256 secs, bool race) external {
         _warp(secs);
+        if (race) {
+            for (uint256 c = 0; c < 2; c++) {
+                if (!chains[c].open) continue;
+                _atkWithdraw(c, 0, true);
+                _atkWithdrawUnlisted(c, 0, true);
+            }
+        }
         _react();
+    }
+
+    function isOpen(uint256 c) external view returns (bool) {
+        return chains[c].open;
     }
 }
 
@@ -319,6 +331,31 @@ contract AttackerTest is Test {
         sel[18] = LedgerAttackerHandler.deposit.selector;
         s = new FuzzSelector[](1);
         s[0] = FuzzSelector(address(handler), sel);
+    }
+
+    // ------------------------------------------------------------ replays of the holes the suite finds
+
+    /// S13's attack through the handler: X proposes a ledger naming an always-true app with moves, then plays a
+    /// one-sided move and lets the deadline pass. H refuses to fund such params, so nothing is at stake.
+    function test_attacker_s13ReplayHonestRefusesALedgerWithAnApp() public {
+        handler.open(0, 1); // odd seed: an app and one move
+        assertTrue(!handler.isOpen(0), "params naming an app are invalid: H does not fund them");
+        handler.progress(0, 0);
+        handler.warp(100_000, true);
+        assertEq(uint256(handler.netGain(0)), 0, "H lost nothing");
+        handler.open(0, 0); // valid params: opened
+        assertTrue(handler.isOpen(0), "a ledger without an app is funded");
+    }
+
+    /// S16's griefing through the handler: X puts 1 wei in for itself between H reading its own deposits and H's
+    /// deposit landing; H's deposit is still whole.
+    function test_attacker_s16ReplayDustBeforeTheHonestDepositLands() public {
+        handler.open(0, 0); // H's deposit lands one step later; X deposits nothing yet
+        handler.deposit(0, 1, 3, 0, false); // 1 wei for X, then H's deposit lands
+        assertTrue(!handler.depositShort(), "H's deposit is whole");
+        (uint256 d0, uint256 d1,,,) = adj.holdings(handler.ids(0), address(0));
+        assertEq(d0, 1 ether, "H's own total: what it asked for");
+        assertEq(d1, 1, "X's dust");
     }
 
     function invariant_attacker_honestGetsItsEntitlement() public view {

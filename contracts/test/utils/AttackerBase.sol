@@ -42,7 +42,8 @@ abstract contract AttackerBase is FerryBase {
     mapping(uint256 => Chain) internal chains;
     /// Per chain, every state H signed (abi-encoded), oldest first.
     mapping(uint256 => bytes[]) internal signedStates;
-    /// Per chain and signed state, what H has locked in sub-channels in it (counted as coming back).
+    /// Per chain and signed state, what H has locked in sub-channels in it: an amount counted as coming back, or
+    /// (virtual suite) a marker `_lockedValue` turns into what comes back.
     mapping(uint256 => uint256[]) internal lockedByH;
     /// Every channel id funds may sit in, for the solvency invariant.
     bytes32[] public ids;
@@ -139,7 +140,12 @@ abstract contract AttackerBase is FerryBase {
     function _value(uint256 c, uint256 i) internal view returns (int256) {
         AssetOutcome memory a = _st(c, i).outcome.assets[0];
         uint256 h = chains[c].h;
-        return int256(a.balances[h] + a.withdrawn[h] + lockedByH[c][i]) - int256(a.deposited[h]);
+        return int256(a.balances[h] + a.withdrawn[h] + _lockedValue(c, i)) - int256(a.deposited[h]);
+    }
+
+    /// What H gets back of what it locked in sub-channels in state `i` of chain `c`.
+    function _lockedValue(uint256 c, uint256 i) internal view virtual returns (uint256) {
+        return lockedByH[c][i];
     }
 
     /// The lower of H's value in the latest state it holds fully signed and in every newer state it signed.
@@ -161,16 +167,16 @@ abstract contract AttackerBase is FerryBase {
         s.version = prev.version + 1;
         AssetOutcome memory a = s.outcome.assets[0];
         uint256 p = (seed >> 8) % 2;
-        uint256 op = seed % 6;
-        if (op <= 1) {
+        uint256 op = seed % 10; // a final one time in ten
+        if (op <= 1 || op >= 8) {
             uint256 amount = bound(seed >> 16, 0, a.balances[p]);
             a.balances[p] -= amount;
             a.balances[1 - p] += amount;
-        } else if (op == 2) {
+        } else if (op == 2 || op == 6) {
             uint256 amount = bound(seed >> 16, 0, a.balances[p]);
             a.balances[p] -= amount;
             a.withdrawn[p] += amount;
-        } else if (op == 3) {
+        } else if (op == 3 || op == 7) {
             for (uint256 q = 0; q < 2; q++) {
                 (uint256 dep,) = _onchain(chains[c].cid, q);
                 if (dep > a.deposited[q]) {
@@ -181,7 +187,7 @@ abstract contract AttackerBase is FerryBase {
         } else if (op == 4) {
             s.isFinal = true;
         } else {
-            // Both: H pays and withdraws in one step.
+            // Both: one side pays and withdraws in one step.
             uint256 amount = bound(seed >> 16, 0, a.balances[p] / 2);
             a.balances[p] -= 2 * amount;
             a.balances[1 - p] += amount;
