@@ -29,9 +29,9 @@ import {
     Certificate
 } from "../src/Types.sol";
 
-/// The safety rules S1–S12 as the adjudicator enforces them, one or more tests per rule and attack (DESIGN.md
-/// "Safety rules" and "Testing and measuring"). Ledger-only and virtual-channel basics live in Ledger.t.sol and
-/// Virtual.t.sol; this file adds the remaining rules and attacks.
+/// The safety rules S1–S13, S15 and S16 as the adjudicator enforces them, one or more tests per rule and attack
+/// (DESIGN.md "Safety rules" and "Testing and measuring"). Ledger-only and virtual-channel basics live in
+/// Ledger.t.sol and Virtual.t.sol; this file adds the remaining rules and attacks.
 contract RulesTest is VirtualBase {
     // ------------------------------------------------------------ helpers
 
@@ -846,6 +846,36 @@ contract RulesTest is VirtualBase {
         assertEq(alice.balance - a0, 2 ether, "capped at deposits - withdrawals - locked");
         adj.withdrawPartial(l1, s, l1Sigs(s), 0);
         assertEq(alice.balance - a0, 2 ether, "nothing more");
+    }
+
+    /// `withdrawPartial` pays what any fully signed state agreed, older ones included: the contract cannot tell an
+    /// abandoned proposal from the latest state. So a party must never sign a state whose `withdrawn` is below that
+    /// of a state it signed before. Here the hub (leader) proposed the peer's withdrawal of 5 (v6); the peer
+    /// rejected it, and a re-proposal from the last supported state (v5) that drops the withdrawal lets the peer
+    /// complete v6 later, withdraw its 5, and still spend the same 5 in v7: the hub gets 5 of the 10 v7 gives it.
+    /// Carrying the withdrawal forward into v7 leaves nothing to spend twice.
+    function test_s12_aWithdrawalInAnAbandonedProposalMustBeCarriedForward() public {
+        for (uint256 carried = 0; carried < 2; carried++) {
+            ChannelParams memory p = ledgerParams(hub, alice); // the hub leads; alice is the peer
+            bytes32 cid = id(p);
+            fundEth(cid, 5 ether, 5 ether, hub, alice);
+            uint256[] memory dep = u2(5 ether, 5 ether);
+            bytes32 empty = harness.emptyRoot();
+            // v6, signed by the hub only: alice withdraws her 5.
+            State memory v6 = ledgerStateFull(cid, 6, address(0), u2(5 ether, 0), dep, u2(0, 5 ether), 0, empty, false);
+            // v7, both sign: dropping the withdrawal alice pays the hub her 5; carrying it, nothing more moves.
+            State memory v7 = carried == 0
+                ? ledgerStateFull(cid, 7, address(0), u2(10 ether, 0), dep, u2(0, 0), 0, empty, true)
+                : ledgerStateFull(cid, 7, address(0), u2(5 ether, 0), dep, u2(0, 5 ether), 0, empty, true);
+            uint256 a0 = alice.balance;
+            adj.withdrawPartial(p, v6, signAll(v6, pks(HUB_PK, ALICE_PK)), 1); // alice completes v6
+            uint256 h0 = hub.balance;
+            adj.concludeAndWithdraw(p, v7, signAll(v7, pks(HUB_PK, ALICE_PK)));
+            assertEq(alice.balance - a0, 5 ether, "alice took her 5 out once");
+            assertEq(hub.balance - h0, 5 ether, "the hub gets 5 either way");
+            if (carried == 0) assertTrue(hub.balance - h0 < v7.outcome.assets[0].balances[0], "short of v7's 10");
+            else assertEq(hub.balance - h0, v7.outcome.assets[0].balances[0], "v7's balance in full");
+        }
     }
 
     function test_s12_underfundedStateCannotReachOtherChannelsFunds() public {
