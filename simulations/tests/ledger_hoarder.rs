@@ -4,7 +4,8 @@
 //! (so the channel moves) but owns its inbox: it keeps every message and signature the honest party ever sent it —
 //! refused and abandoned proposals included — and, at any step the generator picks, may let messages through,
 //! answer proposals with `Reject` (at a rate the case picks), go silent, countersign *any* state from its hoard and register it on-chain
-//! (`challenge`, or `concludeAndWithdraw` for a final), deposit dust for either side, or vanish; meanwhile both sides
+//! (`challenge`, or `concludeAndWithdraw` for a final) or take its partial withdrawal (`withdrawPartial`), deposit
+//! dust for either side, or vanish; meanwhile both sides
 //! pay, top up, withdraw and ask to close, and the honest node crashes and restarts.
 //!
 //! Invariant (S14): once the channel is closed on-chain, the honest party has been paid at least its
@@ -62,21 +63,25 @@ enum Step {
     Register { pick: Option<u8>, vanish: bool },
     /// A stranger's one-wei deposit for the honest party or for the adversary.
     Dust { for_honest: bool },
+    /// The adversary countersigns the hoarded state with its highest withdrawn total and takes that partial
+    /// withdrawal on-chain (`withdrawPartial`) while the channel runs.
+    TakeWithdrawal,
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let who = any::<bool>();
     prop_oneof![
-        5 => (who.clone(), 1..300u64).prop_map(|(honest, amount)| Step::Pay { honest, amount }),
-        1 => (who.clone(), 1..500u64).prop_map(|(honest, amount)| Step::TopUp { honest, amount }),
-        1 => (who.clone(), 1..200u64).prop_map(|(honest, amount)| Step::Withdraw { honest, amount }),
-        2 => who.clone().prop_map(|honest| Step::Close { honest }),
+        5 => (who, 1..300u64).prop_map(|(honest, amount)| Step::Pay { honest, amount }),
+        1 => (who, 1..500u64).prop_map(|(honest, amount)| Step::TopUp { honest, amount }),
+        1 => (who, 1..200u64).prop_map(|(honest, amount)| Step::Withdraw { honest, amount }),
+        2 => who.prop_map(|honest| Step::Close { honest }),
         2 => prop_oneof![Just(Mode::Behave), Just(Mode::Silent)].prop_map(Step::Mode),
         2 => (1..20u8).prop_map(|steps| Step::Wait { steps }),
         1 => Just(Step::CrashHonest),
         2 => (proptest::option::of(any::<u8>()), any::<bool>())
             .prop_map(|(pick, vanish)| Step::Register { pick, vanish }),
         1 => who.prop_map(|for_honest| Step::Dust { for_honest }),
+        2 => Just(Step::TakeWithdrawal),
     ]
 }
 
@@ -165,10 +170,10 @@ impl Game {
     fn hoard_from(&mut self, msg: &LedgerMessage) {
         let honest = self.net.address(self.honest);
         match msg {
-            LedgerMessage::Propose { state, sig, .. } => {
-                if recover(&self.ctx.digest(state), sig).ok() == Some(honest) {
-                    self.hoard.keep(state.clone(), sig.clone());
-                }
+            LedgerMessage::Propose { state, sig, .. }
+                if recover(&self.ctx.digest(state), sig).ok() == Some(honest) =>
+            {
+                self.hoard.keep(state.clone(), sig.clone());
             }
             LedgerMessage::Sign { version, sig, .. } => {
                 let candidates: Vec<State> = self.net.parties[self.adv]
@@ -213,6 +218,30 @@ impl Game {
             .as_ref()
             .and_then(|n| n.channel(&self.id))
             .map(|c| c.phase())
+    }
+
+    /// The adversary's partial withdrawal by the hoarded state that counts the most of it.
+    async fn take_withdrawal(&mut self) {
+        let adv = self.adv;
+        let Some((state, honest_sig)) = self
+            .hoard
+            .states
+            .iter()
+            .max_by_key(|(s, _)| s.outcome.assets[0].withdrawn[adv])
+            .cloned()
+        else {
+            return;
+        };
+        let mine = self.net.parties[adv].signer.sign_state(&self.ctx, &state);
+        let mut sigs = vec![Signature::default(); 2];
+        sigs[self.honest] = honest_sig;
+        sigs[adv] = mine;
+        let from = self.net.address(adv);
+        let _ = self
+            .net
+            .client
+            .withdraw_partial(from, &self.params, &state, &sigs, adv as u8)
+            .await;
     }
 
     /// The adversary countersigns a hoarded state and registers it: `pick`, or the worst for the honest party (a
@@ -378,6 +407,7 @@ async fn run_case(
                     g.net.parties[g.adv].online = false;
                 }
             }
+            Step::TakeWithdrawal => g.take_withdrawal().await,
             Step::Dust { for_honest } => {
                 let who = if for_honest { g.honest } else { g.adv };
                 let stranger = g.net.chain.accounts()[0];

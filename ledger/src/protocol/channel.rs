@@ -168,6 +168,9 @@ pub struct LedgerChannel {
     signed_up_to: u64,
     /// The final state this node signed, if any: it signs no other state of the channel afterwards (S14).
     signed_final: Option<State>,
+    /// Per asset, the highest withdrawn totals of any state this node signed: it signs no state below them (S14:
+    /// the peer may complete any state this node signed and take its partial withdrawal with `withdrawPartial`).
+    signed_withdrawn: BTreeMap<Address, [U256; 2]>,
     /// Per asset, the cumulative deposits the chain shows for each participant.
     chain_deposited: BTreeMap<Address, [U256; 2]>,
     /// Per asset, the cumulative payouts the chain shows for each participant.
@@ -251,6 +254,7 @@ impl LedgerChannel {
             early_postfund: None,
             signed_up_to: 0,
             signed_final: None,
+            signed_withdrawn: BTreeMap::new(),
             chain_deposited: BTreeMap::new(),
             chain_withdrawn: BTreeMap::new(),
             last_event: None,
@@ -545,6 +549,26 @@ impl LedgerChannel {
             && f != state
         {
             return Err(perr(ProtocolError::FinalSigned(version_of(f))));
+        }
+        // A state below the withdrawn totals of one this node signed before (an abandoned proposal's withdrawal
+        // left out) would let the peer be paid that withdrawal on-chain by the old state and keep the funds in the
+        // new one.
+        for (asset, floor) in &self.signed_withdrawn {
+            let now = state
+                .outcome
+                .assets
+                .iter()
+                .find(|a| a.asset == *asset)
+                .map(|a| [a.withdrawn[0], a.withdrawn[1]])
+                .unwrap_or_default();
+            if now[0] < floor[0] || now[1] < floor[1] {
+                return Err(perr(ProtocolError::WithdrawalDropped(*asset)));
+            }
+        }
+        for a in &state.outcome.assets {
+            let floor = self.signed_withdrawn.entry(a.asset).or_default();
+            floor[0] = floor[0].max(a.withdrawn[0]);
+            floor[1] = floor[1].max(a.withdrawn[1]);
         }
         if state.isFinal {
             self.signed_final = Some(state.clone());
@@ -1038,13 +1062,27 @@ impl LedgerChannel {
             // The follower computed another state from the batch: drop it all.
             _ => std::mem::take(&mut batch),
         };
+        // A partial withdrawal in the refused state is carried into every later one (S14): the peer can still
+        // complete the refused state and be paid its withdrawals on-chain, so no later state may leave them out.
+        let mut carried = false;
         for p in dropped {
-            self.refuse(p, format!("refused by the peer: {reason}"));
+            if matches!(p.op, Op::Withdraw { .. }) {
+                batch.insert(0, p);
+                carried = true;
+            } else {
+                self.refuse(p, format!("refused by the peer: {reason}"));
+            }
         }
         let sig = pending.sigs[0].clone().unwrap_or_default();
         self.abandoned = Some((pending.state, sig, pending.batch));
         batch.append(&mut self.queue);
         self.queue = batch;
+        if carried {
+            // Proposed again on the next timer, not at once (a peer refusing it again and again sets the pace of
+            // nothing); a peer that keeps refusing is reported unresponsive after `peer_timeout_ms`.
+            self.start_waiting(env, now);
+            return Ok(());
+        }
         self.stop_waiting();
         self.maybe_propose(env, table, now);
         Ok(())
@@ -1681,7 +1719,11 @@ impl LedgerChannel {
             Phase::Funding => self.drive_funding(env, now),
             Phase::Running => self.drive_partial_withdrawals(),
             Phase::Closing => {
+                // The closer concludes at once; the other side after the grace period, or at once when a
+                // challenge is registered meanwhile: the fully signed final answers it, and chain time may run
+                // out before the grace period does.
                 let due = self.closer
+                    || self.dispute.is_some()
                     || self
                         .closing_since
                         .is_some_and(|t| now >= t.saturating_add(env.config.grace_ms));

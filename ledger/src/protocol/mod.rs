@@ -56,6 +56,10 @@ pub enum ProtocolError {
     /// complete that final at any time and erase every later state with it.
     #[error("a final state of this channel is signed (version {0}): the channel is closing")]
     FinalSigned(u64),
+    /// The state leaves out a partial withdrawal of `asset` that a state this node signed before counts (S14): the
+    /// peer could be paid it on-chain by the older state and keep the funds in the newer one.
+    #[error("the state leaves out a partial withdrawal of {0} this node signed before")]
+    WithdrawalDropped(Address),
     /// The asset is not in the channel.
     #[error("asset {0} is not in the channel")]
     UnknownAsset(Address),

@@ -1228,3 +1228,103 @@ fn s16_a_deposit_that_landed_short_is_topped_up_until_the_agreed_total() {
     assert_eq!(p.phase(0, id), Phase::Running);
     assert_eq!(p.phase(1, id), Phase::Running);
 }
+
+#[test]
+fn s14_a_partial_withdrawal_in_a_refused_proposal_is_carried_into_every_later_state() {
+    // The follower asks to withdraw 20, refuses the leader's proposal carrying it (keeping the leader's
+    // signature), and lets the channel go on. Were the withdrawal left out of later states, the follower could
+    // complete the refused one, take the 20 with `withdrawPartial`, and still hold them in the newer states: the
+    // leader would be short at the close. The leader signs no state below the withdrawal it once signed.
+    let mut p = Pair::new();
+    let id = p.open();
+    let a = p.addr(0);
+    let b = p.addr(1);
+    p.node(1).withdraw(id, ETH, U256::from(20), 0).unwrap();
+    p.drain(1);
+    let (_, request) = p.held.pop().unwrap();
+    p.node(0).handle_message(b, request, 0).unwrap();
+    p.drain(0);
+    let (_, propose) = p.held.pop().unwrap();
+    let LedgerMessage::Propose { state, .. } = &propose else {
+        panic!("{propose:?}")
+    };
+    assert_eq!(state.outcome.assets[0].withdrawn[1], U256::from(20));
+    let v = state.version.to::<u64>();
+    p.node(0)
+        .handle_message(
+            b,
+            LedgerMessage::Reject {
+                channel_id: id,
+                version: v,
+                index: 0,
+                reason: "no".into(),
+            },
+            0,
+        )
+        .unwrap();
+    // The leader pays 5 meanwhile; whatever it proposes from now on keeps the withdrawal.
+    p.node(0).pay(id, ETH, U256::from(5), 0).unwrap();
+    for _ in 0..5 {
+        p.now += 60_000;
+        let now = p.now;
+        p.node(0).handle_timeout(now).unwrap();
+        p.drain(0);
+        for (_, m) in std::mem::take(&mut p.held) {
+            if let LedgerMessage::Propose { state, .. } = &m {
+                assert!(
+                    state.outcome.assets[0].withdrawn[1] >= U256::from(20),
+                    "a later proposal left the withdrawal out: {state:?}"
+                );
+            }
+            let _ = p.node(1).handle_message(a, m, now);
+        }
+        p.drain(1);
+        for (_, m) in std::mem::take(&mut p.held) {
+            let _ = p.node(0).handle_message(b, m, now);
+        }
+    }
+    let s = p.ch(0, id).supported().unwrap().clone();
+    assert_eq!(s.state.outcome.assets[0].withdrawn[1], U256::from(20));
+    assert_eq!(
+        s.state.outcome.assets[0].balances[1],
+        U256::from(100 - 20 + 5)
+    );
+}
+
+#[test]
+fn s5_a_closing_node_answers_a_stale_challenge_with_the_final_at_once() {
+    // The follower signed the leader's final and waits the grace period for the leader's closing transaction.
+    // The leader registers an older state instead, with a challenge window shorter than that grace period (chain
+    // time is not the node's clock): the follower must not wait, the final it holds ends the dispute now.
+    let mut p = Pair::new();
+    let id = p.open();
+    let stale = p.ch(1, id).supported().unwrap().clone();
+    p.node(1).pay(id, ETH, U256::from(30), 0).unwrap();
+    p.pump();
+    p.node(0).close(id, 0).unwrap();
+    p.pump();
+    assert_eq!(p.phase(1, id), Phase::Closing);
+    let concludes = |txs: &[ChainTx]| {
+        txs.iter()
+            .filter(|t| matches!(t, ChainTx::ConcludeAndWithdraw { .. }))
+            .count()
+    };
+    assert_eq!(concludes(&p.txs[1]), 0, "the follower waits for the closer");
+    p.chain(Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+        channelId: id,
+        finalizesAt: alloy::primitives::aliases::U48::from(10u32),
+        state: stale.state.clone(),
+        sigs: stale.sigs.clone(),
+    }));
+    p.drain(1);
+    let close = p.txs[1]
+        .iter()
+        .find_map(|t| match t {
+            ChainTx::ConcludeAndWithdraw { state, .. } => Some(state.clone()),
+            _ => None,
+        })
+        .expect("the follower concludes with the final before the window closes");
+    assert!(close.state.isFinal);
+    assert_eq!(close.state.outcome.assets[0].balances[1], U256::from(70));
+    assert_eq!(concludes(&p.txs[1]), 1);
+}
