@@ -234,7 +234,7 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
         "operations",
         "concludeAndWithdraw (happy close), ETH",
         close,
-        Some("happy_exit_eth_conclude_and_transfer_all"),
+        Some("happy_exit_eth_both_paid"),
     );
     b.row(
         "lifecycles",
@@ -293,7 +293,7 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
         "operations",
         "concludeAndWithdraw (happy close), ERC-20",
         tclose,
-        Some("happy_exit_erc20_conclude_and_transfer_all"),
+        Some("happy_exit_erc20_both_paid"),
     );
 
     // Direct dispute: challenge, time out, withdraw.
@@ -317,19 +317,19 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
         "operations",
         "challenge (ledger channel)",
         ch,
-        Some("sad_exit_direct_challenge"),
+        Some("direct_dispute_both_paid.challenge"),
     );
     b.row(
         "operations",
         "withdraw after a challenge",
         wd,
-        Some("sad_exit_direct_transfer"),
+        Some("direct_dispute_both_paid.transfer_all"),
     );
     b.row(
         "lifecycles",
         "direct dispute: challenge + withdraw",
         ch + wd,
-        Some("sad_exit_direct_total"),
+        Some("direct_dispute_both_paid.total"),
     );
 
     // Checkpoints.
@@ -354,7 +354,7 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
         "operations",
         "checkpoint (no challenge pending)",
         cp,
-        Some("checkpoint_direct"),
+        Some("checkpoint_no_challenge_pending"),
     );
     let s6 = sc(6);
     b.client
@@ -370,7 +370,7 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
         "operations",
         "challenge answered by checkpoint",
         resp,
-        Some("challenge_response_direct"),
+        Some("checkpoint_clearing_a_challenge"),
     );
 
     // Ledger-funded dispute: V = [alice, bob] inside their direct ledger.
@@ -458,7 +458,7 @@ async fn ledger_funded(b: &mut Bench) -> Result<()> {
         "lifecycles",
         "ledger-funded dispute: total",
         c1 + c2 + w + cl,
-        Some("sad_exit_ledger_funded_total"),
+        Some("ledger_funded_dispute_total"),
     );
     Ok(())
 }
@@ -472,31 +472,31 @@ async fn virtual_funded(b: &mut Bench) -> Result<()> {
         section,
         "challenge ledger",
         c1,
-        Some("sad_exit_virtual_funded_parts.challenge_ledger"),
+        Some("virtual_funded_dispute.challenge_ledger"),
     );
     b.row(
         section,
         "challenge V (endpoint state + certificate)",
         c2,
-        Some("sad_exit_virtual_funded_parts.challenge_virtual"),
+        Some("virtual_funded_dispute.challenge_virtual"),
     );
     b.row(
         section,
         "claim V's leaf (Nitro: reclaim)",
         cl,
-        Some("sad_exit_virtual_funded_parts.reclaim_ledger"),
+        Some("virtual_funded_dispute.reclaim_ledger"),
     );
     b.row(
         section,
         "withdraw ledger (Nitro: transfer all)",
         w,
-        Some("sad_exit_virtual_funded_parts.transfer_all_ledger"),
+        Some("virtual_funded_dispute.transfer_all_ledger"),
     );
     b.row(
         "lifecycles",
         "virtual-funded dispute with a claim: total",
         c1 + c2 + w + cl,
-        Some("sad_exit_virtual_funded_total"),
+        Some("virtual_funded_dispute.total"),
     );
     Ok(())
 }
@@ -567,7 +567,7 @@ impl GasReport {
     /// The report as a Markdown table, each row beside the anchor figure and the ratio.
     pub fn render(&self, anchors: &Anchors) -> String {
         let mut out = String::new();
-        out.push_str("| section | operation | Ferry gas | Nitro gas | Ferry / Nitro |\n|---|---|---:|---:|---:|\n");
+        out.push_str("| section | operation | Ferry gas | Nitro gas (steady state) | Ferry / Nitro |\n|---|---|---:|---:|---:|\n");
         let mut over = Vec::new();
         for r in &self.rows {
             let nitro = r.anchor.and_then(|k| anchors.nitro(k));
@@ -589,7 +589,7 @@ impl GasReport {
                 ratio
             ));
         }
-        let reclaim = anchors.nitro("sad_exit_virtual_funded_parts.reclaim_ledger");
+        let reclaim = anchors.nitro("virtual_funded_dispute.reclaim_ledger");
         for c in &self.claims {
             let (n, ratio) = match reclaim {
                 Some(n) if c.sub_channels <= 2000 => {
@@ -615,7 +615,10 @@ impl GasReport {
         } else {
             out.push_str(&format!("Above Nitro's figure: {}.\n", over.join("; ")));
         }
-        out.push_str(&format!("Nitro figures: {}.\n", anchors.nitro_source));
+        out.push_str(&format!(
+            "Nitro figures (like with like: recipients' accounts exist, both participants paid): {}\n",
+            anchors.nitro_source
+        ));
         out
     }
 }

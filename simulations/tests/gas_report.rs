@@ -13,12 +13,12 @@ async fn gas_report_covers_every_path_and_claims_grow_with_log_n()
         "eth_deposit_second",
         "erc20_deposit_first",
         "erc20_deposit_second",
-        "happy_exit_eth_conclude_and_transfer_all",
-        "sad_exit_direct_total",
-        "checkpoint_direct",
-        "challenge_response_direct",
-        "sad_exit_ledger_funded_total",
-        "sad_exit_virtual_funded_total",
+        "happy_exit_eth_both_paid",
+        "direct_dispute_both_paid.total",
+        "checkpoint_no_challenge_pending",
+        "checkpoint_clearing_a_challenge",
+        "ledger_funded_dispute_total",
+        "virtual_funded_dispute.total",
     ] {
         let row = report.rows.iter().find(|r| r.anchor == Some(key));
         assert!(row.is_some_and(|r| r.ferry > 21_000), "row for {key}");

@@ -4,7 +4,7 @@
 //! (so the channel moves) but owns its inbox: it keeps every message and signature the honest party ever sent it —
 //! refused and abandoned proposals included — and, at any step the generator picks, may let messages through,
 //! answer proposals with `Reject` (at a rate the case picks), go silent, countersign *any* state from its hoard and register it on-chain
-//! (`challenge`, or `concludeAndWithdraw` for a final) or take its partial withdrawal (`withdrawPartial`), deposit
+//! (`challenge`, or `concludeAndWithdraw` or the bare `conclude` for a final) or take its partial withdrawal (`withdrawPartial`), deposit
 //! dust for either side, or vanish; meanwhile both sides
 //! pay, top up, withdraw and ask to close, and the honest node crashes and restarts.
 //!
@@ -15,7 +15,9 @@
 //!
 //! Cases: `FERRY_PROPTEST_CASES` (default 256: a case takes milliseconds). With S14 put back (a refused close
 //! abandoned, the channel going on), the default run finds the loss: the peer asks to close, refuses the final,
-//! is paid on, and concludes with the final it kept.
+//! is paid on, and concludes with the final it kept. With the outside attacker's first hole put back (a node that
+//! looks for the finalized state only among the registered and supported ones), the default run finds the honest
+//! leader never paid after the peer concluded its proposed final with the bare `conclude`.
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_adjudicator::Chain;
@@ -59,8 +61,13 @@ enum Step {
     /// The honest node crashes and restarts from its store.
     CrashHonest,
     /// The adversary countersigns a state from its hoard and registers it: the worst for the honest party (a final
-    /// first: it concludes at once) or, with `pick`, any; it may vanish afterwards.
-    Register { pick: Option<u8>, vanish: bool },
+    /// first: it concludes at once) or, with `pick`, any; a final with `concludeAndWithdraw`, or with `plain` the
+    /// bare `conclude` (nothing paid: the honest party must find the state and withdraw); it may vanish afterwards.
+    Register {
+        pick: Option<u8>,
+        plain: bool,
+        vanish: bool,
+    },
     /// A stranger's one-wei deposit for the honest party or for the adversary.
     Dust { for_honest: bool },
     /// The adversary countersigns the hoarded state with its highest withdrawn total and takes that partial
@@ -78,8 +85,8 @@ fn step() -> impl Strategy<Value = Step> {
         2 => prop_oneof![Just(Mode::Behave), Just(Mode::Silent)].prop_map(Step::Mode),
         2 => (1..20u8).prop_map(|steps| Step::Wait { steps }),
         1 => Just(Step::CrashHonest),
-        2 => (proptest::option::of(any::<u8>()), any::<bool>())
-            .prop_map(|(pick, vanish)| Step::Register { pick, vanish }),
+        2 => (proptest::option::of(any::<u8>()), any::<bool>(), any::<bool>())
+            .prop_map(|(pick, plain, vanish)| Step::Register { pick, plain, vanish }),
         1 => who.prop_map(|for_honest| Step::Dust { for_honest }),
         2 => Just(Step::TakeWithdrawal),
     ]
@@ -246,7 +253,7 @@ impl Game {
 
     /// The adversary countersigns a hoarded state and registers it: `pick`, or the worst for the honest party (a
     /// final first, since it concludes at once; then the lowest balance of the honest party).
-    async fn register(&mut self, pick: Option<u8>) {
+    async fn register(&mut self, pick: Option<u8>, plain: bool) {
         if self.hoard.states.is_empty() {
             return;
         }
@@ -272,7 +279,12 @@ impl Game {
         sigs[self.honest] = honest_sig;
         sigs[self.adv] = mine;
         let from = self.net.address(self.adv);
-        let _ = if state.isFinal {
+        let _ = if state.isFinal && plain {
+            self.net
+                .client
+                .conclude(from, &self.params, &state, &sigs)
+                .await
+        } else if state.isFinal {
             self.net
                 .client
                 .conclude_and_withdraw(from, &self.params, &state, &sigs)
@@ -399,8 +411,12 @@ async fn run_case(
                 g.net.crash(g.honest);
                 g.net.restart(g.honest).expect("restart");
             }
-            Step::Register { pick, vanish } => {
-                g.register(pick).await;
+            Step::Register {
+                pick,
+                plain,
+                vanish,
+            } => {
+                g.register(pick, plain).await;
                 if vanish {
                     g.vanished = true;
                     g.net.crash(g.adv);

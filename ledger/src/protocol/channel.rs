@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::ops::{self, Op, Proposal, UndoStep};
 use super::{ChainTx, LedgerEvent, LedgerMessage, ProtocolError, SubChannelGuard};
+
+/// The most proposals of its own a leader keeps signed and refused above the latest supported state; at this many
+/// it proposes nothing more until the peer answers (or the channel goes on-chain), so a peer that refuses every
+/// proposal holds a bounded number of the leader's signatures and costs it bounded memory.
+pub const MAX_ABANDONED: usize = 64;
 use crate::channel::funded_asset;
 use crate::params::{self, DurationPolicy};
 use crate::signature::recover;
@@ -189,8 +194,15 @@ pub struct LedgerChannel {
     peer_seq: u64,
     /// Follower: a proposal that waits for the chain to show a top-up.
     waiting: Option<(State, Signature, Vec<Proposal>)>,
-    /// Leader: the last proposal the follower rejected, until a newer state is supported.
-    abandoned: Option<(State, Signature, Vec<Proposal>)>,
+    /// Leader: every proposal of its own above the latest supported state that the follower refused (or that a
+    /// registered challenge left unanswered), with this node's signature, oldest first, all built on the same
+    /// supported state. The peer may keep any of them, complete it and register it, so the node adopts whichever
+    /// the chain shows (S14); cleared when a newer state is supported. At most [`MAX_ABANDONED`] (then the node
+    /// proposes nothing more and the peer counts as unresponsive).
+    abandoned: Vec<(State, Signature, Vec<Proposal>)>,
+    /// Leader: the state the abandoned proposals were built on and the table changes of the one adopted from a
+    /// registration, undone when a newer one of them is registered.
+    adopted: Option<(State, Vec<UndoStep>)>,
     dispute: Option<Dispute>,
     /// Version finalized on-chain (concluded or challenge passed).
     finalized: Option<u64>,
@@ -264,7 +276,8 @@ impl LedgerChannel {
             requests: Vec::new(),
             peer_seq: 0,
             waiting: None,
-            abandoned: None,
+            abandoned: Vec::new(),
+            adopted: None,
             dispute: None,
             finalized: None,
             closer: false,
@@ -455,12 +468,24 @@ impl LedgerChannel {
     /// The state the chain finalized this channel with (the registered state of a challenge whose window passed,
     /// or the final state concluded), once it is finalized.
     pub fn finalized_state(&self) -> Option<&State> {
-        let v = self.finalized?;
-        match (&self.dispute, &self.supported) {
-            (Some(d), _) if d.registered.version() == v => Some(&d.registered.state),
-            (_, Some(s)) if s.version() == v => Some(&s.state),
-            _ => None,
-        }
+        self.state_at(self.finalized?)
+    }
+
+    /// The state of version `v` the chain may hold for this channel: the registered one, or one this node signed
+    /// (supported, in flight, abandoned, or its final). A node signs at most one state per version, so a state
+    /// the chain took with both signatures at version `v` is the one found here, even if the peer never sent its
+    /// signature and completed it on-chain itself (a plain `conclude` of a proposed final).
+    fn state_at(&self, v: u64) -> Option<&State> {
+        let registered = self.dispute.iter().map(|d| &d.registered.state);
+        let supported = self.supported.iter().map(|s| &s.state);
+        let pending = self.pending.iter().map(|p| &p.state);
+        let abandoned = self.abandoned.iter().map(|(s, _, _)| s);
+        registered
+            .chain(supported)
+            .chain(pending)
+            .chain(abandoned)
+            .chain(self.signed_final.iter())
+            .find(|s| version_of(s) == v)
     }
 
     /// The latest state signed by both, if any.
@@ -733,7 +758,8 @@ impl LedgerChannel {
             state: pending.state,
             sigs,
         };
-        self.abandoned = None;
+        self.abandoned.clear();
+        self.adopted = None;
         self.finish(env, signed, &pending.batch, now);
     }
 
@@ -884,6 +910,12 @@ impl LedgerChannel {
             || self.dispute.is_some()
             || self.queue.is_empty()
         {
+            return;
+        }
+        if self.abandoned.len() >= MAX_ABANDONED {
+            // The peer refused every one of the last proposals: wait for it (reported unresponsive, and
+            // challenged when so configured) rather than sign without end states it may all keep.
+            self.start_waiting(env, now);
             return;
         }
         let Some(base) = self.supported.as_ref().map(|s| s.state.clone()) else {
@@ -1074,7 +1106,7 @@ impl LedgerChannel {
             }
         }
         let sig = pending.sigs[0].clone().unwrap_or_default();
-        self.abandoned = Some((pending.state, sig, pending.batch));
+        self.abandoned.push((pending.state, sig, pending.batch));
         batch.append(&mut self.queue);
         self.queue = batch;
         if carried {
@@ -1457,19 +1489,31 @@ impl LedgerChannel {
         }
         self.finalized = Some(version);
         self.finalized_since = Some(now);
-        if let Some((state, _, batch)) = self.abandoned.take() {
-            if version_of(&state) == version {
-                self.abandoned = Some((state, Default::default(), batch));
-            } else {
-                for q in batch.into_iter().filter(|q| q.proposer == self.me) {
-                    self.events.push(LedgerEvent::Refused {
-                        channel_id: self.id,
-                        op: q.op,
-                        reason: "the channel finalized on-chain without it".into(),
-                    });
-                }
+        // The abandoned proposals the chain did not take are refused for good: each operation once (a refused
+        // proposal's operations may be proposed again in a later one), and none the finalized state includes.
+        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut self.abandoned)
+            .into_iter()
+            .partition(|(state, _, _)| version_of(state) == version);
+        let mut done: BTreeSet<u64> = kept
+            .iter()
+            .flat_map(|(_, _, batch)| batch.iter())
+            .filter(|q| q.proposer == self.me)
+            .map(|q| q.seq)
+            .collect();
+        for q in dropped
+            .into_iter()
+            .flat_map(|(_, _, batch)| batch)
+            .filter(|q| q.proposer == self.me)
+        {
+            if done.insert(q.seq) {
+                self.events.push(LedgerEvent::Refused {
+                    channel_id: self.id,
+                    op: q.op,
+                    reason: "the channel finalized on-chain without it".into(),
+                });
             }
         }
+        self.abandoned = kept;
         self.stop_waiting();
         self.phase = Phase::Finalized;
         self.events.push(LedgerEvent::Finalized {
@@ -1561,20 +1605,35 @@ impl LedgerChannel {
             {
                 self.pending = None;
                 self.complete(env, p, now);
-            } else if let Some((state, _, batch)) = self.abandoned.clone()
-                && state == registered.state
+            } else if let Some(batch) = self
+                .abandoned
+                .iter()
+                .find(|(state, _, _)| *state == registered.state)
+                .map(|(_, _, batch)| batch.clone())
             {
                 if let Some(p) = self.pending.take() {
                     self.undo_pending_table(table, &p.undo)?;
                 }
-                let base = self.supported.as_ref().map(|s| s.state.clone());
-                if let Some(base) = base
-                    && let Ok((_, undo)) = ops::build(&base, table, &batch, rv)
-                {
-                    self.note_applied(table, &undo);
+                // Every abandoned proposal was built on the same state: take back the table changes of one
+                // adopted before (an older one the peer registered first), then make this one's.
+                let base = match self.adopted.take() {
+                    Some((base, undo)) => {
+                        self.undo_pending_table(table, &undo)?;
+                        Some(base)
+                    }
+                    None => self.supported.as_ref().map(|s| s.state.clone()),
+                };
+                if let Some(base) = base {
+                    let undo = match ops::build(&base, table, &batch, rv) {
+                        Ok((_, undo)) => {
+                            self.note_applied(table, &undo);
+                            undo
+                        }
+                        Err(_) => Vec::new(),
+                    };
+                    self.adopted = Some((base, undo));
                 }
                 self.signed_up_to = self.signed_up_to.max(rv);
-                self.abandoned = None;
                 self.finish(env, registered.clone(), &batch, now);
             }
         }
@@ -1584,7 +1643,7 @@ impl LedgerChannel {
         if let Some(p) = self.pending.take() {
             self.undo_pending_table(table, &p.undo)?;
             let sig = p.sigs[usize::from(self.me)].clone().unwrap_or_default();
-            self.abandoned = Some((p.state, sig, p.batch));
+            self.abandoned.push((p.state, sig, p.batch));
         }
         for q in std::mem::take(&mut self.queue) {
             self.refuse(q, "the channel is disputed".into());
@@ -1763,13 +1822,7 @@ impl LedgerChannel {
                     || self
                         .finalized_since
                         .is_some_and(|t| now >= t.saturating_add(env.config.grace_ms));
-                let state = match (&self.dispute, &self.supported, self.finalized) {
-                    (Some(d), _, Some(v)) if d.registered.version() == v => {
-                        Some(d.registered.state.clone())
-                    }
-                    (_, Some(s), Some(v)) if s.version() == v => Some(s.state.clone()),
-                    _ => None,
-                };
+                let state = self.finalized_state().cloned();
                 if due
                     && let Some(state) = state
                     && self.once(format!("withdraw:{}", version_of(&state)))
@@ -1802,12 +1855,11 @@ impl LedgerChannel {
             {
                 all_in = false;
             }
-            // S16: against this participant's own cumulative deposit (`have`), asked for again whenever the chain
-            // shows it still short (a deposit that landed short, or one that failed), until it is what was agreed.
-            if need > have
-                && (me == 0 || first_done)
-                && self.once(format!("deposit:{}:{have}", a.asset))
-            {
+            // S16: against this participant's own cumulative deposit (`have`). One deposit per asset is in flight
+            // at a time: the contract takes what is missing up to `expected_held + amount` whatever landed for us
+            // meanwhile, so a stranger's deposit for us never calls for another transaction (nor gas); a deposit
+            // that failed is asked for again with the total the chain shows then.
+            if need > have && (me == 0 || first_done) && self.once(format!("deposit:{}", a.asset)) {
                 self.txs.push(ChainTx::Deposit {
                     channel_id: self.id,
                     asset: a.asset,
@@ -1876,11 +1928,7 @@ impl LedgerChannel {
     /// A transaction this channel asked for failed: report it and let it be asked for again later.
     pub(crate) fn handle_tx_failed(&mut self, tx: &ChainTx, reason: String) {
         let key = match tx {
-            ChainTx::Deposit {
-                asset,
-                expected_held,
-                ..
-            } => format!("deposit:{asset}:{expected_held}"),
+            ChainTx::Deposit { asset, .. } => format!("deposit:{asset}"),
             ChainTx::ConcludeAndWithdraw { state, .. } => format!("close:{}", state.version()),
             ChainTx::Challenge { state, .. } => format!("challenge:{}", state.version()),
             ChainTx::Withdraw { state, .. } => format!("withdraw:{}", version_of(state)),

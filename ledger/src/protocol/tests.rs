@@ -1192,9 +1192,10 @@ fn s11_a_token_off_the_nodes_list_is_refused_by_name_at_open_and_at_top_up() {
 }
 
 #[test]
-fn s16_a_deposit_that_landed_short_is_topped_up_until_the_agreed_total() {
-    // Participant 0's deposit of 100 lands as 60 (say a stranger's race left it short): the node asks again for
-    // the missing 40, expecting its own 60 (no one else's deposit counts, S16), and the channel funds.
+fn s16_a_strangers_deposit_never_calls_for_another_deposit_and_a_failed_one_is_asked_again() {
+    // While participant 0's deposit of 100 is in flight, a stranger lands 60 for it (and 1 for participant 1). The
+    // node sends nothing more: its deposit in flight takes only what is missing (S16), so a stranger cannot make it
+    // pay gas. When that deposit fails, the node asks again for the missing 40, expecting its own 60.
     let mut p = Pair::new();
     let b = p.addr(1);
     let id = p
@@ -1206,9 +1207,15 @@ fn s16_a_deposit_that_landed_short_is_topped_up_until_the_agreed_total() {
         p.txs[0].as_slice(),
         [ChainTx::Deposit { expected_held, amount, .. }] if expected_held.is_zero() && *amount == U256::from(100)
     ));
-    // A stranger's dust for participant 1 changes nothing for participant 0.
-    p.deposit(id, 1, 1);
+    let first = p.txs[0][0].clone();
     p.deposit(id, 0, 60);
+    p.pump();
+    assert_eq!(p.txs[0].len(), 1, "{:?}", p.txs[0]);
+    p.node(0)
+        .handle_tx_failed(&first, "reverted".into())
+        .unwrap();
+    // Asked again at the channel's next chain event (here a stranger's 1 wei for participant 1).
+    p.deposit(id, 1, 1);
     p.pump();
     assert!(matches!(
         p.txs[0].last(),
@@ -1223,6 +1230,7 @@ fn s16_a_deposit_that_landed_short_is_topped_up_until_the_agreed_total() {
         Some(ChainTx::Deposit { participant: 1, expected_held, amount, .. })
             if *expected_held == U256::from(1) && *amount == U256::from(99)
     ));
+    assert_eq!(p.txs[1].len(), 1);
     p.deposit(id, 1, 99);
     p.pump();
     assert_eq!(p.phase(0, id), Phase::Running);
@@ -1327,4 +1335,67 @@ fn s5_a_closing_node_answers_a_stale_challenge_with_the_final_at_once() {
     assert!(close.state.isFinal);
     assert_eq!(close.state.outcome.assets[0].balances[1], U256::from(70));
     assert_eq!(concludes(&p.txs[1]), 1);
+}
+
+#[test]
+fn s14_a_peer_refusing_every_proposal_holds_a_bounded_number_of_them_and_is_reported() {
+    // The follower refuses each of the leader's proposals and keeps them all (it may complete and register any).
+    // The leader keeps every refused one to adopt it if it is registered, but signs at most
+    // `MAX_ABANDONED` of them: then it proposes nothing more and reports the peer unresponsive.
+    let mut p = Pair::new();
+    let id = p.open();
+    let b = p.addr(1);
+    for _ in 0..(super::channel::MAX_ABANDONED + 10) {
+        p.node(0).pay(id, ETH, U256::from(1), 0).unwrap();
+    }
+    let mut refused = 0;
+    loop {
+        p.drain(0);
+        let proposals: Vec<u64> = std::mem::take(&mut p.held)
+            .into_iter()
+            .filter_map(|(_, m)| match m {
+                LedgerMessage::Propose { state, .. } => Some(state.version.to::<u64>()),
+                _ => None,
+            })
+            .collect();
+        if proposals.is_empty() {
+            break;
+        }
+        for version in proposals {
+            p.node(0)
+                .handle_message(
+                    b,
+                    LedgerMessage::Reject {
+                        channel_id: id,
+                        version,
+                        index: 0,
+                        reason: "no".into(),
+                    },
+                    0,
+                )
+                .unwrap();
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, super::channel::MAX_ABANDONED);
+    assert_eq!(
+        p.ch(0, id).signed_states().len(),
+        1 + super::channel::MAX_ABANDONED
+    );
+    let later = Config::default().peer_timeout_ms + 1;
+    p.node(0).handle_timeout(later).unwrap();
+    p.drain(0);
+    assert!(
+        p.events[0]
+            .iter()
+            .any(|e| matches!(e, LedgerEvent::PeerUnresponsive { .. })),
+        "{:?}",
+        p.events[0]
+    );
+    assert!(
+        !p.held
+            .iter()
+            .any(|(_, m)| matches!(m, LedgerMessage::Propose { .. })),
+        "no proposal past the bound"
+    );
 }

@@ -30,8 +30,10 @@ use crate::{Error, Result};
 /// migration: a store written before holds channels under the old leaf hashing, which the contracts no longer
 /// accept). 3: a ledger channel keeps the final state its node signed (S14), a virtual channel whether its open
 /// was given up and when its resolution became known (S8, S10), and the adjudicator binds registered states by
-/// their full hash (S15) and counts deposits per participant (S16); values of version 2 are refused by name.
-pub const FORMAT_VERSION: u8 = 3;
+/// their full hash (S15) and counts deposits per participant (S16); values of version 2 are refused by name. 4: a
+/// ledger channel keeps every proposal of its own refused above the latest supported state, not only the last one
+/// (S14); values of version 3 are refused by name.
+pub const FORMAT_VERSION: u8 = 4;
 
 /// One write of a [`Batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
