@@ -15,7 +15,10 @@
 //! intermediary ends with at least what it started with plus its routing fee for every V it holds the certificate
 //! of; an honest endpoint with at least its latest balance in V by its own accounting (less the fees it paid); and at no step do two members hold two different finals of V signed by the whole path (S4).
 //!
-//! Cases: `FERRY_PROPTEST_CASES` (default 64: each case runs its own chain, in tens of milliseconds).
+//! Cases: `FERRY_PROPTEST_CASES` (default 64 of any attack, and 400 of hoarding endpoints only on a chain with 3
+//! confirmations; each case runs its own chain, in tens of milliseconds). With hole 6 of issue 11 put back (the
+//! driver handing the head's timestamp with the confirmed blocks' events), the hoarding property finds it in most
+//! default runs (5 of 6 runs of 200 cases did; `FERRY_PROPTEST_CASES=1500` for certainty).
 
 #![allow(clippy::unwrap_used)]
 
@@ -236,17 +239,28 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn hoard_act() -> impl Strategy<Value = HoardAct> {
+/// One act of a hoarding endpoint; `on_chain` weighs registrations of V and deadline races more.
+fn hoard_act(on_chain: bool) -> impl Strategy<Value = HoardAct> {
     let end = || prop_oneof![Just(End::A), Just(End::B)];
+    let chain = if on_chain { 8 } else { 3 };
     prop_oneof![
         3 => end().prop_map(|by| HoardAct::ReAdd { by }),
         3 => end().prop_map(|by| HoardAct::Remove { by }),
         2 => (end(), any::<u8>()).prop_map(|(by, pick)| HoardAct::Replay { by, pick }),
         1 => (end(), any::<u8>()).prop_map(|(by, pick)| HoardAct::RegisterLedger { by, pick }),
-        3 => (0..=100u8).prop_map(|a_pct| HoardAct::RegisterV { a_pct }),
-        3 => (2..4u8).prop_map(|secs| HoardAct::NearDeadline { secs }),
+        chain => (0..=100u8).prop_map(|a_pct| HoardAct::RegisterV { a_pct }),
+        chain => (2..4u8).prop_map(|secs| HoardAct::NearDeadline { secs }),
         2 => (1..10u8).prop_map(|steps| HoardAct::Run { steps }),
     ]
+}
+
+/// A hoarding attack: acts during V's life and after its settle.
+fn hoard(on_chain: bool) -> impl Strategy<Value = Attack> {
+    (
+        proptest::collection::vec(hoard_act(on_chain), 0..6),
+        proptest::collection::vec(hoard_act(on_chain), 1..8),
+    )
+        .prop_map(|(during, after)| Attack::Hoard { during, after })
 }
 
 fn attack(t: Topology) -> impl Strategy<Value = Attack> {
@@ -284,26 +298,31 @@ fn attack(t: Topology) -> impl Strategy<Value = Attack> {
         2 => (0..hops, 0..=100u8).prop_map(|(blocked_hop, a_pct)| Attack::MoveWhileUnfunded { blocked_hop, a_pct }),
         3 => griefing,
         1 => prop_oneof![Just(End::A), Just(End::B)].prop_map(|by| Attack::BurnMoves { by }),
-        3 => (proptest::collection::vec(hoard_act(), 0..6), proptest::collection::vec(hoard_act(), 1..8))
-            .prop_map(|(during, after)| Attack::Hoard { during, after }),
+        3 => hoard(false),
     ]
 }
 
-fn case() -> impl Strategy<Value = Case> {
+/// Any case; with `hoarding`, only hoarding endpoints, weighing their on-chain acts more, on a chain with 3
+/// confirmations (where a node that takes the head's time for the confirmed blocks' is caught: hole 6 of issue 11).
+fn case(hoarding: bool) -> impl Strategy<Value = Case> {
     prop_oneof![
         Just(Topology::OneHub),
         Just(Topology::TwoHubs),
         Just(Topology::HubTwoChannels)
     ]
-    .prop_flat_map(|topology| {
+    .prop_flat_map(move |topology| {
         (
             (1..=60u64, 0..=40u64),
             (0..15u8, 0..4u8),
             proptest::collection::vec(op(), 0..8),
             any::<bool>(),
-            attack(topology),
+            if hoarding {
+                hoard(true).boxed()
+            } else {
+                attack(topology).boxed()
+            },
             any::<bool>(),
-            1..=3u64,
+            if hoarding { 3..=3u64 } else { 1..=3u64 },
             any::<u64>(),
         )
             .prop_map(
@@ -1451,23 +1470,39 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn cases() -> u32 {
+fn cases(default: u32) -> u32 {
     std::env::var("FERRY_PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+        .unwrap_or(default)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: cases(),
+        cases: cases(64),
         max_shrink_iters: 64,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
 
     #[test]
-    fn honest_members_get_their_due_whatever_byzantine_members_do(case in case()) {
+    fn honest_members_get_their_due_whatever_byzantine_members_do(case in case(false)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run_case(case))?;
+    }
+}
+
+proptest! {
+    // 400 cases: with hole 6 put back (the head's timestamp for the confirmed blocks), 200 found it in 5 runs of 6.
+    #![proptest_config(ProptestConfig {
+        cases: cases(400),
+        max_shrink_iters: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn honest_members_get_their_due_whatever_hoarding_endpoints_do(case in case(true)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run_case(case))?;
     }
