@@ -175,9 +175,9 @@ pub(super) struct Link {
     shared: Arc<LinkShared>,
 }
 
-/// Two connections of one peer pair registered within this time of each other were dialed at once (the lower
-/// address's is kept); a connection older than this that a new one meets is presumed dead (the peer restarted), and
-/// the new one replaces it instead of waiting for the idle timeout.
+/// A connection we dialed that the peer has been silent on for this long is presumed dead (the peer restarted) when
+/// the peer dials a new one: the new one replaces it instead of waiting for the idle timeout. See
+/// [`Link::presumed_dead`].
 pub(super) const SIMULTANEOUS_DIAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 struct LinkShared {
@@ -187,6 +187,8 @@ struct LinkShared {
     pending_ack: AtomicU64,
     /// Wakes the writer: new messages, an opened window, an acknowledgement to send.
     notify: Notify,
+    /// When the last frame after the `Hello` came in, in milliseconds after `since`, plus one (0: none yet).
+    heard: AtomicU64,
     end: Mutex<Option<LinkEnd>>,
 }
 
@@ -201,6 +203,7 @@ impl Link {
                 sent_high: AtomicU64::new(0),
                 pending_ack: AtomicU64::new(0),
                 notify: Notify::new(),
+                heard: AtomicU64::new(0),
                 end: Mutex::new(None),
             }),
         }
@@ -209,6 +212,41 @@ impl Link {
     /// Whether the connection is still open.
     pub fn is_live(&self) -> bool {
         self.conn.close_reason().is_none()
+    }
+
+    /// Records a frame from the peer (after the `Hello`).
+    fn heard(&self) {
+        let ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.shared.heard.fetch_max(ms + 1, Ordering::AcqRel);
+    }
+
+    /// Whether this connection, which we (the lower address) dialed, is presumed dead now that the peer dials a
+    /// new one (the peer restarted and lost it): the peer has sent nothing on it for [`SIMULTANEOUS_DIAL`], or
+    /// nothing at all for [`HANDSHAKE_TIMEOUT`].
+    ///
+    /// The peer keeps ours over its own new one (ours was dialed by the lower address) whenever it registers ours,
+    /// so replacing ours while the peer still has it, or is still to register it, makes the two sides keep
+    /// different connections and close both. The peer only writes on a connection once it registered it: one it
+    /// never wrote on may still be in its handshake (a slow or loaded peer, which dialed meanwhile because it had no
+    /// connection yet) — past the handshake timeout the peer has registered it or closed it. One it wrote on
+    /// recently is in use by it (its new connection was dialed before it registered ours).
+    pub fn presumed_dead(&self) -> bool {
+        match self.shared.heard.load(Ordering::Acquire) {
+            0 => self.since.elapsed() > HANDSHAKE_TIMEOUT.max(SIMULTANEOUS_DIAL),
+            heard => {
+                let last = self.since + Duration::from_millis(heard - 1);
+                last.elapsed() > SIMULTANEOUS_DIAL
+            }
+        }
+    }
+
+    /// Whether the peer closed the connection as a duplicate (it keeps another one).
+    fn closed_as_duplicate(&self) -> bool {
+        matches!(
+            self.conn.close_reason(),
+            Some(quinn::ConnectionError::ApplicationClosed(close))
+                if close.error_code == VarInt::from_u32(close_code::DUPLICATE)
+        )
     }
 
     /// The highest id sent on this connection.
@@ -458,6 +496,12 @@ impl Inner {
                     .close(VarInt::from_u32(close_code::SHUTDOWN), b"shutdown");
                 return;
             }
+            if !link.is_live() {
+                // Closed during the handshake (the peer kept another connection, or is gone): registering it would
+                // replace, and close, a live link for a dead one.
+                tracing::debug!(%peer, "connection closed before it was registered");
+                return;
+            }
             let state = peers
                 .entry(peer)
                 .or_insert_with(|| Peer::new(super::PeerRecord::fresh()));
@@ -466,11 +510,14 @@ impl Inner {
             let connected = state.link.is_none();
             let mut replaced = None;
             if let Some(existing) = state.live_link() {
-                // Both dialed at once: keep the connection the lower address dialed. The same dialer again, or
-                // an old connection met by a new one: the peer lost the older one (a restart), keep the newer.
+                // Both dialed at once: keep the connection the lower address dialed — both sides decide the same
+                // from what both know. The same dialer again: it lost the older one (a restart), keep the newer.
+                // The peer's new connection meeting one we dialed that is presumed dead (the peer restarted):
+                // keep the new one; only the lower address can be in this case, the higher one never replaces
+                // the lower's connection by its own.
                 let keep_new = existing.dialer == dialer
                     || dialer == self.address.min(peer)
-                    || existing.since.elapsed() > SIMULTANEOUS_DIAL;
+                    || (dialer == peer && existing.presumed_dead());
                 if !keep_new {
                     drop(peers);
                     link.conn.close(
@@ -483,6 +530,7 @@ impl Inner {
             }
             link.set_sent_high(state.record.acked);
             state.link = Some(link.clone());
+            state.redial = false;
             (connected, replaced, state.lane.clone())
         };
         if let Some(old) = replaced {
@@ -519,6 +567,7 @@ impl Inner {
             };
             let frame = match read {
                 Ok(Some((frame, len))) => {
+                    link.heard();
                     bump(&self.stats.frames_received, 1);
                     bump(&self.stats.bytes_received, len as u64);
                     frame
@@ -590,6 +639,13 @@ impl Inner {
             match peers.get_mut(&peer) {
                 Some(state) if state.link.as_ref().map(|l| l.id) == Some(link.id) => {
                     state.link = None;
+                    // The peer closed our only link as a duplicate: it keeps another connection, which we either
+                    // have not registered yet (it comes) or closed ourselves (the two sides decided differently, e.g.
+                    // one registered a connection the other had already closed). Dial, even with nothing to send,
+                    // until a link is registered, so both sides end up with one.
+                    if link.closed_as_duplicate() {
+                        state.redial = true;
+                    }
                     true
                 }
                 _ => false,

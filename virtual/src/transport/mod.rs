@@ -9,7 +9,9 @@
 //!   its own, so a wrong peer learns nothing.
 //! - **One connection per peer**, carrying traffic both ways on one unidirectional stream per side (`Hello`, then
 //!   `Msg`/`Ack` frames, see [`crate::wire`]). If both dial at once, the connection dialed by the lower address is
-//!   kept and the other closed; a newer connection from the same dialer replaces the older one.
+//!   kept and the other closed; a newer connection from the same dialer replaces the older one. A side whose only
+//!   connection the peer closed as a duplicate dials again (with backoff, even with nothing to send) until it has
+//!   one, so the two sides end up on the same connection even if they once decided differently.
 //! - **Outbox**: [`Transport::send`] commits the message, with the peer's next id, to the transport's own store
 //!   and returns. A per-connection writer sends the outbox in id order, at most `window` unacknowledged messages
 //!   at a time (read from the store as the window opens). The receiver acknowledges cumulatively once a message is
@@ -243,6 +245,9 @@ struct Peer {
     link: Option<conn::Link>,
     /// A dial loop is running.
     dialing: bool,
+    /// The peer closed our link as a duplicate and we have none: dial even with nothing to send, until a link is
+    /// registered (so both sides end up with one even if they kept different connections).
+    redial: bool,
     /// Which of its messages were delivered.
     recv: RecvWindow,
     /// Serializes the delivering tasks of its successive connections, so their events and messages reach the
@@ -258,6 +263,7 @@ impl Peer {
             sent_high: 0,
             link: None,
             dialing: false,
+            redial: false,
             recv: RecvWindow::default(),
             lane: Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -265,6 +271,11 @@ impl Peer {
 
     fn live_link(&self) -> Option<&conn::Link> {
         self.link.as_ref().filter(|l| l.is_live())
+    }
+
+    /// Whether a connection to it is wanted: messages wait for it, or it closed our link as a duplicate.
+    fn wants_link(&self) -> bool {
+        self.record.pending() > 0 || self.redial
     }
 }
 
@@ -522,8 +533,8 @@ impl Inner {
         Ok(touched)
     }
 
-    /// Starts a dial loop for `peer` unless one runs, it is connected, its address is unknown or nothing waits
-    /// for it.
+    /// Starts a dial loop for `peer` unless one runs, it is connected, its address is unknown or no link is wanted
+    /// (nothing waits for it, and it did not close our link as a duplicate).
     fn ensure_dialing(self: &Arc<Self>, peer: Address, delay: Duration) {
         if self.is_shutdown() {
             return;
@@ -535,7 +546,7 @@ impl Inner {
             };
             if state.dialing
                 || state.addr.is_none()
-                || state.record.pending() == 0
+                || !state.wants_link()
                 || state.live_link().is_some()
             {
                 return;
@@ -545,11 +556,14 @@ impl Inner {
         tokio::spawn(self.clone().dial_loop(peer, delay));
     }
 
-    /// Dials `peer` until it is connected (by us or by it), nothing waits for it any more, or shutdown.
+    /// Dials `peer` until it is connected (by us or by it), no link is wanted any more, or shutdown. Backs off
+    /// after every dial, also one that connected: a connection closed at once (a duplicate the peer rejected while
+    /// its own connection to us is in its handshake) is not dialed again right away.
     async fn dial_loop(self: Arc<Self>, peer: Address, first_delay: Duration) {
         let initial = Duration::from_millis(100);
         let mut backoff = initial;
         let mut delay = first_delay;
+        let mut failed = false;
         loop {
             if !delay.is_zero() {
                 tokio::select! {
@@ -563,8 +577,7 @@ impl Inner {
                     return;
                 };
                 let addr = state.addr;
-                if self.is_shutdown() || state.record.pending() == 0 || state.live_link().is_some()
-                {
+                if self.is_shutdown() || !state.wants_link() || state.live_link().is_some() {
                     state.dialing = false;
                     return;
                 }
@@ -575,15 +588,25 @@ impl Inner {
                 addr
             };
             match self.clone().dial(peer, addr).await {
-                Ok(()) => backoff = initial,
+                Ok(()) => {
+                    // Connected after failures: the backoff starts over (it grows again while the connections are
+                    // closed at once).
+                    if failed {
+                        backoff = initial;
+                    }
+                    failed = false;
+                }
                 Err(reason) => {
                     tracing::debug!(%peer, %addr, %reason, "dial failed");
-                    delay = backoff;
-                    backoff = (backoff * 2).min(self.config.backoff_max.max(initial));
-                    continue;
+                    failed = true;
+                    // Unreachable: only messages waiting for it keep us dialing.
+                    if let Some(state) = lock(&self.peers).get_mut(&peer) {
+                        state.redial = false;
+                    }
                 }
             }
-            delay = initial;
+            delay = backoff;
+            backoff = (backoff * 2).min(self.config.backoff_max.max(initial));
         }
     }
 
