@@ -1611,8 +1611,12 @@ impl LedgerChannel {
                 .find(|(state, _, _)| *state == registered.state)
                 .map(|(_, _, batch)| batch.clone())
             {
+                // The proposal in flight was built on the same state as the abandoned ones and signed: the peer
+                // may register it next, so it joins them.
                 if let Some(p) = self.pending.take() {
                     self.undo_pending_table(table, &p.undo)?;
+                    let sig = p.sigs[usize::from(self.me)].clone().unwrap_or_default();
+                    self.abandoned.push((p.state, sig, p.batch));
                 }
                 // Every abandoned proposal was built on the same state: take back the table changes of one
                 // adopted before (an older one the peer registered first), then make this one's.

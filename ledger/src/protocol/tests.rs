@@ -1399,3 +1399,63 @@ fn s14_a_peer_refusing_every_proposal_holds_a_bounded_number_of_them_and_is_repo
         "no proposal past the bound"
     );
 }
+
+#[test]
+fn s14_every_state_the_leader_signed_above_the_supported_one_is_adopted_when_registered_in_any_order()
+ {
+    // The follower refuses the leader's proposal v, leaves v+1 unanswered, and keeps both. It registers v (the
+    // leader adopts it), then, within the window, v+1: the leader must adopt v+1 too, rebuilt on the state both were
+    // built on, and withdraw by it.
+    let mut p = Pair::new();
+    let id = p.open();
+    let b = p.addr(1);
+    let mut proposals = Vec::new();
+    for amount in [7u64, 11] {
+        p.node(0).pay(id, ETH, U256::from(amount), 0).unwrap();
+        p.drain(0);
+        for (_, m) in std::mem::take(&mut p.held) {
+            if let LedgerMessage::Propose { state, sig, .. } = m {
+                proposals.push((state, sig));
+            }
+        }
+        if proposals.len() == 1 {
+            let version = proposals[0].0.version.to::<u64>();
+            p.node(0)
+                .handle_message(
+                    b,
+                    LedgerMessage::Reject {
+                        channel_id: id,
+                        version,
+                        index: 0,
+                        reason: "no".into(),
+                    },
+                    0,
+                )
+                .unwrap();
+        }
+    }
+    assert_eq!(proposals.len(), 2, "{proposals:?}");
+    let (v1, v2) = (proposals[0].clone(), proposals[1].clone());
+    assert!(v2.0.version > v1.0.version);
+    for (state, sig) in [&v1, &v2] {
+        let theirs = p.keys[1].sign_state(&ctx(), state);
+        p.chain(Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+            channelId: id,
+            finalizesAt: alloy::primitives::aliases::U48::from(10u32),
+            state: state.clone(),
+            sigs: vec![sig.clone(), theirs],
+        }));
+        assert_eq!(
+            p.ch(0, id).supported().unwrap().state,
+            *state,
+            "the registered state is adopted"
+        );
+    }
+    p.block(11);
+    p.drain(0);
+    let withdrawn = p.txs[0].iter().find_map(|t| match t {
+        ChainTx::Withdraw { state, .. } => Some(state.clone()),
+        _ => None,
+    });
+    assert_eq!(withdrawn, Some(v2.0));
+}
