@@ -142,6 +142,18 @@ struct Pending {
     undo: Vec<UndoStep>,
 }
 
+/// A proposal of the leader's own the follower refused (or a registered challenge left unanswered): signed by the
+/// leader, so the peer may complete and register it at any time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Abandoned {
+    state: State,
+    sig: Signature,
+    batch: Vec<Proposal>,
+    /// The version of the state it was built on: the supported state then (an earlier abandoned one, adopted from a
+    /// registration, or the state supported before any was).
+    base: u64,
+}
+
 /// What the chain shows of a registered challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Dispute {
@@ -194,14 +206,15 @@ pub struct LedgerChannel {
     peer_seq: u64,
     /// Follower: a proposal that waits for the chain to show a top-up.
     waiting: Option<(State, Signature, Vec<Proposal>)>,
-    /// Leader: every proposal of its own above the latest supported state that the follower refused (or that a
-    /// registered challenge left unanswered), with this node's signature, oldest first, all built on the same
-    /// supported state. The peer may keep any of them, complete it and register it, so the node adopts whichever
-    /// the chain shows (S14); cleared when a newer state is supported. At most [`MAX_ABANDONED`] (then the node
-    /// proposes nothing more and the peer counts as unresponsive).
-    abandoned: Vec<(State, Signature, Vec<Proposal>)>,
-    /// Leader: the state the abandoned proposals were built on and the table changes of the one adopted from a
-    /// registration, undone when a newer one of them is registered.
+    /// Leader: every proposal of its own above the state supported by an exchange of signatures that the follower
+    /// refused (or that a registered challenge left unanswered), oldest first. The peer may keep any of them,
+    /// complete it and register it, so the node adopts whichever the chain shows (S14); cleared when a proposal
+    /// completes. At most [`MAX_ABANDONED`] (then the node proposes nothing more and the peer counts as
+    /// unresponsive).
+    abandoned: Vec<Abandoned>,
+    /// Leader, once an abandoned proposal was adopted from a registration: the state supported before any was (the
+    /// root every abandoned one is built on, directly or through others) and the table changes from it to the
+    /// adopted one, undone when another is registered.
     adopted: Option<(State, Vec<UndoStep>)>,
     dispute: Option<Dispute>,
     /// Version finalized on-chain (concluded or challenge passed).
@@ -479,7 +492,7 @@ impl LedgerChannel {
         let registered = self.dispute.iter().map(|d| &d.registered.state);
         let supported = self.supported.iter().map(|s| &s.state);
         let pending = self.pending.iter().map(|p| &p.state);
-        let abandoned = self.abandoned.iter().map(|(s, _, _)| s);
+        let abandoned = self.abandoned.iter().map(|a| &a.state);
         registered
             .chain(supported)
             .chain(pending)
@@ -505,7 +518,7 @@ impl LedgerChannel {
             .iter()
             .map(|s| &s.state)
             .chain(self.pending.iter().map(|p| &p.state))
-            .chain(self.abandoned.iter().map(|(s, _, _)| s))
+            .chain(self.abandoned.iter().map(|a| &a.state))
             .collect()
     }
 
@@ -1105,8 +1118,7 @@ impl LedgerChannel {
                 self.refuse(p, format!("refused by the peer: {reason}"));
             }
         }
-        let sig = pending.sigs[0].clone().unwrap_or_default();
-        self.abandoned.push((pending.state, sig, pending.batch));
+        self.abandon(pending);
         batch.append(&mut self.queue);
         self.queue = batch;
         if carried {
@@ -1493,16 +1505,16 @@ impl LedgerChannel {
         // proposal's operations may be proposed again in a later one), and none the finalized state includes.
         let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut self.abandoned)
             .into_iter()
-            .partition(|(state, _, _)| version_of(state) == version);
+            .partition(|a| version_of(&a.state) == version);
         let mut done: BTreeSet<u64> = kept
             .iter()
-            .flat_map(|(_, _, batch)| batch.iter())
+            .flat_map(|a| a.batch.iter())
             .filter(|q| q.proposer == self.me)
             .map(|q| q.seq)
             .collect();
         for q in dropped
             .into_iter()
-            .flat_map(|(_, _, batch)| batch)
+            .flat_map(|a| a.batch)
             .filter(|q| q.proposer == self.me)
         {
             if done.insert(q.seq) {
@@ -1584,6 +1596,71 @@ impl LedgerChannel {
         }
     }
 
+    /// Keeps a proposal of this node's that was refused or left unanswered (its table changes already undone): the
+    /// peer may still complete and register it.
+    fn abandon(&mut self, p: Pending) {
+        let sig = p.sigs[usize::from(self.me)].clone().unwrap_or_default();
+        let base = self
+            .supported
+            .as_ref()
+            .map(SignedState::version)
+            .unwrap_or(0);
+        self.abandoned.push(Abandoned {
+            state: p.state,
+            sig,
+            batch: p.batch,
+            base,
+        });
+    }
+
+    /// Makes the sub-channel table that of the abandoned proposal `i`, registered on-chain: back to the root (the
+    /// state supported before any was adopted), then every proposal from there to `i` in order (an abandoned
+    /// proposal may be built on one adopted before it, after a checkpoint put the channel back to running).
+    fn adopt(&mut self, table: &mut SubTree, i: usize) -> Result<()> {
+        let root = match self.adopted.take() {
+            Some((root, undo)) => {
+                self.undo_pending_table(table, &undo)?;
+                root
+            }
+            None => match &self.supported {
+                Some(s) => s.state.clone(),
+                None => return Ok(()),
+            },
+        };
+        let root_version = version_of(&root);
+        let mut path = vec![i];
+        let mut base = self.abandoned[i].base;
+        while base != root_version && path.len() <= self.abandoned.len() {
+            match self
+                .abandoned
+                .iter()
+                .position(|a| version_of(&a.state) == base)
+            {
+                Some(j) => {
+                    path.push(j);
+                    base = self.abandoned[j].base;
+                }
+                None => break,
+            }
+        }
+        let mut undo_all = Vec::new();
+        let mut prev = root.clone();
+        for j in path.into_iter().rev() {
+            let (state, batch) = (
+                self.abandoned[j].state.clone(),
+                self.abandoned[j].batch.clone(),
+            );
+            // Each was built, and signed, on `prev` with this table: it builds again.
+            if let Ok((_, undo)) = ops::build(&prev, table, &batch, version_of(&state)) {
+                self.note_applied(table, &undo);
+                undo_all.extend(undo);
+            }
+            prev = state;
+        }
+        self.adopted = Some((root, undo_all));
+        Ok(())
+    }
+
     fn on_challenge(
         &mut self,
         env: &Env<'_>,
@@ -1605,38 +1682,18 @@ impl LedgerChannel {
             {
                 self.pending = None;
                 self.complete(env, p, now);
-            } else if let Some(batch) = self
+            } else if let Some(i) = self
                 .abandoned
                 .iter()
-                .find(|(state, _, _)| *state == registered.state)
-                .map(|(_, _, batch)| batch.clone())
+                .position(|a| a.state == registered.state)
             {
-                // The proposal in flight was built on the same state as the abandoned ones and signed: the peer
-                // may register it next, so it joins them.
+                let batch = self.abandoned[i].batch.clone();
+                // The proposal in flight is signed too: the peer may register it next, so it joins them.
                 if let Some(p) = self.pending.take() {
                     self.undo_pending_table(table, &p.undo)?;
-                    let sig = p.sigs[usize::from(self.me)].clone().unwrap_or_default();
-                    self.abandoned.push((p.state, sig, p.batch));
+                    self.abandon(p);
                 }
-                // Every abandoned proposal was built on the same state: take back the table changes of one
-                // adopted before (an older one the peer registered first), then make this one's.
-                let base = match self.adopted.take() {
-                    Some((base, undo)) => {
-                        self.undo_pending_table(table, &undo)?;
-                        Some(base)
-                    }
-                    None => self.supported.as_ref().map(|s| s.state.clone()),
-                };
-                if let Some(base) = base {
-                    let undo = match ops::build(&base, table, &batch, rv) {
-                        Ok((_, undo)) => {
-                            self.note_applied(table, &undo);
-                            undo
-                        }
-                        Err(_) => Vec::new(),
-                    };
-                    self.adopted = Some((base, undo));
-                }
+                self.adopt(table, i)?;
                 self.signed_up_to = self.signed_up_to.max(rv);
                 self.finish(env, registered.clone(), &batch, now);
             }
@@ -1646,8 +1703,7 @@ impl LedgerChannel {
         // finalization otherwise). What was only queued is refused now.
         if let Some(p) = self.pending.take() {
             self.undo_pending_table(table, &p.undo)?;
-            let sig = p.sigs[usize::from(self.me)].clone().unwrap_or_default();
-            self.abandoned.push((p.state, sig, p.batch));
+            self.abandon(p);
         }
         for q in std::mem::take(&mut self.queue) {
             self.refuse(q, "the channel is disputed".into());

@@ -1459,3 +1459,73 @@ fn s14_every_state_the_leader_signed_above_the_supported_one_is_adopted_when_reg
     });
     assert_eq!(withdrawn, Some(v2.0));
 }
+
+#[test]
+fn s14_a_refused_proposal_built_on_an_adopted_one_is_adopted_with_the_whole_table() {
+    // The follower refuses the leader's v1 (adding leaf 1), leaves v2 (adding leaf 2) unanswered, registers v1 (the
+    // leader adopts it), then checkpoints v2, so the channel runs again on v1. It refuses v3 (adding leaf 3, built on
+    // v1) and registers it: the leader's table must be v3's, leaf 1 and leaf 3, the one the claims will need.
+    let mut p = Pair::new();
+    p.node(0).set_guard(Box::new(TestGuard));
+    p.node(1).set_guard(Box::new(TestGuard));
+    let id = p.open();
+    let b = p.addr(1);
+    let propose = |p: &mut Pair, l: SubAlloc, reject: bool| {
+        p.node(0)
+            .add_sub_channel(id, l, [vec![U256::from(1)], vec![U256::ZERO]], 0)
+            .unwrap();
+        p.drain(0);
+        let (state, sig) = std::mem::take(&mut p.held)
+            .into_iter()
+            .find_map(|(_, m)| match m {
+                LedgerMessage::Propose { state, sig, .. } => Some((state, sig)),
+                _ => None,
+            })
+            .expect("a proposal");
+        if reject {
+            p.node(0)
+                .handle_message(
+                    b,
+                    LedgerMessage::Reject {
+                        channel_id: id,
+                        version: state.version.to::<u64>(),
+                        index: 0,
+                        reason: "no".into(),
+                    },
+                    0,
+                )
+                .unwrap();
+        }
+        (state, sig)
+    };
+    let register = |p: &mut Pair, (state, sig): &(State, Signature)| {
+        let theirs = p.keys[1].sign_state(&ctx(), state);
+        p.chain(Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
+            channelId: id,
+            finalizesAt: alloy::primitives::aliases::U48::from(10u32),
+            state: state.clone(),
+            sigs: vec![sig.clone(), theirs],
+        }));
+        assert_eq!(p.ch(0, id).supported().unwrap().state, *state);
+        let t = p.n[0].as_ref().unwrap().table(&id).unwrap();
+        assert_eq!(
+            t.root(),
+            state.outcome.subRoot,
+            "the table is the registered state's"
+        );
+    };
+    let v1 = propose(&mut p, leaf(1, 1), true);
+    let v2 = propose(&mut p, leaf(2, 1), false);
+    register(&mut p, &v1);
+    p.chain(Ev::Checkpointed(IAdjudicator::Checkpointed {
+        channelId: id,
+        version: v2.0.version,
+    }));
+    assert_eq!(p.phase(0, id), Phase::Running);
+    let v3 = propose(&mut p, leaf(3, 1), true);
+    assert!(v3.0.version > v2.0.version);
+    register(&mut p, &v3);
+    let t = p.n[0].as_ref().unwrap().table(&id).unwrap();
+    assert!(t.contains(&leaf(1, 1).channelId) && t.contains(&leaf(3, 1).channelId));
+    assert!(!t.contains(&leaf(2, 1).channelId));
+}
