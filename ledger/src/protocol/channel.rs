@@ -154,6 +154,34 @@ struct Abandoned {
     base: u64,
 }
 
+/// A transaction a channel asked for, as the key that sends it once per start (until it fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TxKey {
+    /// The funding deposit of an asset (one in flight at a time, S16).
+    Deposit(Address),
+    /// `concludeAndWithdraw` with the final of this version.
+    Close(u64),
+    /// A challenge (or the answer to one) with the state of this version.
+    Challenge(u64),
+    /// `withdraw` by the finalized state of this version.
+    Withdraw(u64),
+    /// `withdrawPartial` by the state of this version.
+    Partial(u64),
+}
+
+impl TxKey {
+    /// The key of a transaction this channel asked for.
+    fn of(tx: &ChainTx) -> Self {
+        match tx {
+            ChainTx::Deposit { asset, .. } => Self::Deposit(*asset),
+            ChainTx::ConcludeAndWithdraw { state, .. } => Self::Close(state.version()),
+            ChainTx::Challenge { state, .. } => Self::Challenge(state.version()),
+            ChainTx::Withdraw { state, .. } => Self::Withdraw(version_of(state)),
+            ChainTx::WithdrawPartial { state, .. } => Self::Partial(state.version()),
+        }
+    }
+}
+
 /// What the chain shows of a registered challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Dispute {
@@ -240,7 +268,7 @@ pub struct LedgerChannel {
     #[serde(skip)]
     leaf_changes: BTreeMap<u32, Option<SubAlloc>>,
     #[serde(skip)]
-    submitted: BTreeSet<String>,
+    submitted: BTreeSet<TxKey>,
 }
 
 /// Whether the leader's batch entry `p` is our request `r` (the leader places an added leaf's slot itself).
@@ -905,7 +933,7 @@ impl LedgerChannel {
                 state: s,
             });
         } else {
-            self.submitted.insert(format!("challenge:{}", s.version()));
+            self.submitted.insert(TxKey::Challenge(s.version()));
             self.txs.push(ChainTx::Challenge {
                 params: self.params.clone(),
                 state: s,
@@ -1449,7 +1477,7 @@ impl LedgerChannel {
                 let was_disputed = self.dispute.take().is_some();
                 if was_disputed && self.phase == Phase::Disputed {
                     self.phase = Phase::Running;
-                    self.submitted.retain(|s| !s.starts_with("challenge:"));
+                    self.submitted.retain(|k| !matches!(k, TxKey::Challenge(_)));
                 }
             }
             Event::Concluded(e) => {
@@ -1826,7 +1854,7 @@ impl LedgerChannel {
 
     // ------------------------------------------------------------------------------------------- obligations
 
-    fn once(&mut self, key: String) -> bool {
+    fn once(&mut self, key: TxKey) -> bool {
         self.submitted.insert(key)
     }
 
@@ -1849,7 +1877,7 @@ impl LedgerChannel {
                 if due
                     && let Some(s) = self.supported.clone()
                     && s.state.isFinal
-                    && self.once(format!("close:{}", s.version()))
+                    && self.once(TxKey::Close(s.version()))
                 {
                     self.txs.push(ChainTx::ConcludeAndWithdraw {
                         params: self.params.clone(),
@@ -1862,7 +1890,7 @@ impl LedgerChannel {
                     && s.version() > d.registered.version()
                 {
                     let (stale, ours) = (d.registered.version(), s.clone());
-                    if self.once(format!("challenge:{}", ours.version())) {
+                    if self.once(TxKey::Challenge(ours.version())) {
                         self.events.push(LedgerEvent::ChallengeAnswered {
                             channel_id: self.id,
                             stale,
@@ -1885,7 +1913,7 @@ impl LedgerChannel {
                 let state = self.finalized_state().cloned();
                 if due
                     && let Some(state) = state
-                    && self.once(format!("withdraw:{}", version_of(&state)))
+                    && self.once(TxKey::Withdraw(version_of(&state)))
                 {
                     self.txs.push(ChainTx::Withdraw {
                         params: self.params.clone(),
@@ -1919,7 +1947,7 @@ impl LedgerChannel {
             // at a time: the contract takes what is missing up to `expected_held + amount` whatever landed for us
             // meanwhile, so a stranger's deposit for us never calls for another transaction (nor gas); a deposit
             // that failed is asked for again with the total the chain shows then.
-            if need > have && (me == 0 || first_done) && self.once(format!("deposit:{}", a.asset)) {
+            if need > have && (me == 0 || first_done) && self.once(TxKey::Deposit(a.asset)) {
                 self.txs.push(ChainTx::Deposit {
                     channel_id: self.id,
                     asset: a.asset,
@@ -1976,7 +2004,7 @@ impl LedgerChannel {
                 .unwrap_or_default();
             a.withdrawn[me] > done
         });
-        if due && self.once(format!("partial:{}", s.version())) {
+        if due && self.once(TxKey::Partial(s.version())) {
             self.txs.push(ChainTx::WithdrawPartial {
                 params: self.params.clone(),
                 state: s,
@@ -1987,14 +2015,7 @@ impl LedgerChannel {
 
     /// A transaction this channel asked for failed: report it and let it be asked for again later.
     pub(crate) fn handle_tx_failed(&mut self, tx: &ChainTx, reason: String) {
-        let key = match tx {
-            ChainTx::Deposit { asset, .. } => format!("deposit:{asset}"),
-            ChainTx::ConcludeAndWithdraw { state, .. } => format!("close:{}", state.version()),
-            ChainTx::Challenge { state, .. } => format!("challenge:{}", state.version()),
-            ChainTx::Withdraw { state, .. } => format!("withdraw:{}", version_of(state)),
-            ChainTx::WithdrawPartial { state, .. } => format!("partial:{}", state.version()),
-        };
-        self.submitted.remove(&key);
+        self.submitted.remove(&TxKey::of(tx));
         self.events.push(LedgerEvent::TxFailed {
             channel_id: self.id,
             tx: tx.name(),
