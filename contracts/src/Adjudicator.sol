@@ -214,7 +214,8 @@ contract Adjudicator is IAdjudicator {
         emit ChallengeRegistered(id, st.finalizesAt, state, sigs);
     }
 
-    /// Clears a ledger channel's challenge with a newer state signed by all; the channel goes on off-chain (S5).
+    /// Raises a ledger channel's version with a newer state signed by all, clearing any challenge; the channel goes on
+    /// off-chain (S5). The event carries the state and signatures (see `Checkpointed`).
     function checkpoint(ChannelParams calldata params, State calldata state, Signature[] calldata sigs)
         external
         nonReentrant
@@ -230,7 +231,7 @@ contract Adjudicator is IAdjudicator {
         ChannelLib.requireSignedByAll(ChannelLib.digest(domainSeparator(), sh), sigs, params.participants);
         // No challenge pending: nothing reads `_registered` until the next challenge or conclude writes it.
         _status[id] = Status(state.version, 0, 0, 0, false, false);
-        emit Checkpointed(id, state.version);
+        emit Checkpointed(id, state.version, state, sigs);
     }
 
     /// Registers an app move by an endpoint on top of V's registered state (S7). Virtual channels only (S13): a

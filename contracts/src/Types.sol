@@ -171,8 +171,11 @@ interface IAdjudicator {
     );
     /// A challenge registered (or replaced) a state; it finalizes at `finalizesAt` unless answered.
     event ChallengeRegistered(bytes32 indexed channelId, uint48 finalizesAt, State state, Signature[] sigs);
-    /// A ledger channel's challenge was cleared by a newer state signed by all.
-    event Checkpointed(bytes32 indexed channelId, uint48 version);
+    /// A ledger channel's version was raised (and any challenge cleared) by a newer state signed by all. The state
+    /// and signatures are in the event: a participant that signed the state but never got the other's signature
+    /// (a proposal it saw refused) learns it holds a supported state at this version, the only kind that can still
+    /// be registered.
+    event Checkpointed(bytes32 indexed channelId, uint48 version, State state, Signature[] sigs);
     /// An app move was registered on-chain.
     event Progressed(
         bytes32 indexed channelId, uint48 finalizesAt, uint256 moverIndex, State to, Signature moverSig

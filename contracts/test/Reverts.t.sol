@@ -161,7 +161,7 @@ contract RevertsTest is VirtualBase {
     function test_checkpointConcludeProgressEmit() public {
         State memory s = ledgerState(id(l1), 3, address(0), 5 ether, 5 ether, false);
         vm.expectEmit(true, false, false, true, address(adj));
-        emit IAdjudicator.Checkpointed(id(l1), 3);
+        emit IAdjudicator.Checkpointed(id(l1), 3, s, l1Sigs(s));
         adj.checkpoint(l1, s, l1Sigs(s));
         State memory fin = ledgerState(id(l1), 4, address(0), 5 ether, 5 ether, true);
         vm.expectEmit(true, false, false, true, address(adj));

@@ -14,6 +14,10 @@ use super::{ChainTx, LedgerEvent, LedgerMessage, ProtocolError, SubChannelGuard}
 /// it proposes nothing more until the peer answers (or the channel goes on-chain), so a peer that refuses every
 /// proposal holds a bounded number of the leader's signatures and costs it bounded memory.
 pub const MAX_ABANDONED: usize = 64;
+
+/// The most requests of the follower a leader keeps queued for its next proposals; more are refused by name, so a
+/// peer flooding requests while the leader's proposal is unanswered costs it bounded memory.
+pub const MAX_QUEUED_REQUESTS: usize = 256;
 use crate::channel::funded_asset;
 use crate::params::{self, DurationPolicy};
 use crate::signature::recover;
@@ -62,6 +66,10 @@ pub struct Config {
     pub max_resend_ms: u64,
     /// How long the peer may leave an objective unanswered before it counts as unresponsive.
     pub peer_timeout_ms: u64,
+    /// How long a channel may stay in funding (the peer's deposit or post-fund signature missing) before the node
+    /// gives up: with nothing of its own deposited it drops the channel, otherwise the peer counts as unresponsive
+    /// (and is challenged with the pre-fund state, which pays each side its own deposits, when `auto_dispute`).
+    pub funding_timeout_ms: u64,
     /// Whether an unresponsive peer is challenged on-chain without the user asking.
     pub auto_dispute: bool,
     /// How long the participant that is not first in line waits before it sends a closing or withdrawing
@@ -83,6 +91,7 @@ impl Default for Config {
             resend_ms: 1_000,
             max_resend_ms: 30_000,
             peer_timeout_ms: 60_000,
+            funding_timeout_ms: 3_600_000,
             auto_dispute: true,
             grace_ms: 30_000,
             max_batch: 4_096,
@@ -258,6 +267,14 @@ pub struct LedgerChannel {
     closing_since: Option<u64>,
     finalized_since: Option<u64>,
     unresponsive_reported: bool,
+    /// When this node started funding the channel (local time).
+    funding_since: Option<u64>,
+    /// Per asset, this node's on-chain deposit total when the peer refused a top-up counting it: the node proposes
+    /// a top-up of that asset again only once the total grew (a stranger's deposits cannot make it propose again
+    /// and again).
+    topup_refused: BTreeMap<Address, U256>,
+    /// Assets this node's user topped up with (counted in the next state even if not on this node's token list).
+    topup_assets: BTreeSet<Address>,
     // Not persisted: outputs, and what was sent since the last start (resent once after a restart).
     #[serde(skip)]
     out: Vec<LedgerMessage>,
@@ -329,6 +346,9 @@ impl LedgerChannel {
             closing_since: None,
             finalized_since: None,
             unresponsive_reported: false,
+            funding_since: None,
+            topup_refused: BTreeMap::new(),
+            topup_assets: BTreeSet::new(),
             out: Vec::new(),
             txs: Vec::new(),
             events: Vec::new(),
@@ -583,7 +603,11 @@ impl LedgerChannel {
             .finalized_since
             .filter(|_| self.phase == Phase::Finalized)
             .map(|t| t.saturating_add(config.grace_ms));
-        [self.resend_at, peer, close, withdraw]
+        let funding = self
+            .funding_since
+            .filter(|_| self.phase == Phase::Funding && !self.unresponsive_reported)
+            .map(|t| t.saturating_add(config.funding_timeout_ms));
+        [self.resend_at, peer, close, withdraw, funding]
             .into_iter()
             .flatten()
             .min()
@@ -908,6 +932,7 @@ impl LedgerChannel {
             .get(&asset)
             .map(|d| d[usize::from(self.me)])
             .unwrap_or_default();
+        self.topup_assets.insert(asset);
         self.txs.push(ChainTx::Deposit {
             channel_id: self.id,
             asset,
@@ -1081,13 +1106,34 @@ impl LedgerChannel {
             let checked = self
                 .authorize(env, &p)
                 .and_then(|()| self.guard_remove(env, table, &p));
+            let queued = self.queue.iter().filter(|q| q.proposer == 1).count();
             match checked {
+                Ok(()) if queued >= MAX_QUEUED_REQUESTS => {
+                    let reason = format!("{MAX_QUEUED_REQUESTS} requests wait already");
+                    self.refuse_request(p.seq, reason);
+                }
                 Ok(()) => self.queue.push(p),
                 Err(e) => self.refuse_request(p.seq, e.to_string()),
             }
         }
         self.maybe_propose(env, table, now);
         Ok(())
+    }
+
+    /// A top-up of this node's that the peer refused: not proposed again until its on-chain total grows.
+    fn note_refused_top_up(&mut self, op: &Op) {
+        if let Op::TopUp {
+            asset, participant, ..
+        } = op
+            && *participant == self.me
+        {
+            let total = self
+                .chain_deposited
+                .get(asset)
+                .map(|d| d[usize::from(self.me)])
+                .unwrap_or_default();
+            self.topup_refused.insert(*asset, total);
+        }
     }
 
     fn refuse_request(&mut self, seq: u64, reason: String) {
@@ -1143,6 +1189,7 @@ impl LedgerChannel {
                 batch.insert(0, p);
                 carried = true;
             } else {
+                self.note_refused_top_up(&p.op);
                 self.refuse(p, format!("refused by the peer: {reason}"));
             }
         }
@@ -1298,6 +1345,7 @@ impl LedgerChannel {
             if p.op == Op::Close {
                 self.closer = false;
             }
+            self.note_refused_top_up(&p.op);
             self.events.push(LedgerEvent::Refused {
                 channel_id: self.id,
                 op: p.op,
@@ -1473,7 +1521,16 @@ impl LedgerChannel {
                 };
                 self.on_challenge(env, table, registered, e.finalizesAt.to::<u64>(), now)?;
             }
-            Event::Checkpointed(_) => {
+            Event::Checkpointed(e) => {
+                // The peer may checkpoint a state we signed and never got its signature on (a refused proposal, or
+                // our post-fund): it is now the only kind of state that can still be registered, so adopt it.
+                let checkpointed = SignedState {
+                    state: e.state.clone(),
+                    sigs: e.sigs.clone(),
+                };
+                if version_of(&checkpointed.state) == e.version.to::<u64>() {
+                    self.adopt_newer(env, table, &checkpointed, now)?;
+                }
                 let was_disputed = self.dispute.take().is_some();
                 if was_disputed && self.phase == Phase::Disputed {
                     self.phase = Phase::Running;
@@ -1582,6 +1639,19 @@ impl LedgerChannel {
             .map(|(a, d)| (*a, d[me]))
             .collect();
         for (asset, on_chain) in assets {
+            // Only assets the channel holds, this node takes or its user topped up with: a stranger's deposit of
+            // any other token is left to `withdrawUnlisted` at the close.
+            let listed = base.outcome.assets.iter().any(|a| a.asset == asset);
+            if !listed && !env.config.open.allows(&asset) && !self.topup_assets.contains(&asset) {
+                continue;
+            }
+            if self
+                .topup_refused
+                .get(&asset)
+                .is_some_and(|t| *t >= on_chain)
+            {
+                continue;
+            }
             let mut known = base
                 .outcome
                 .assets
@@ -1689,25 +1759,29 @@ impl LedgerChannel {
         Ok(())
     }
 
-    fn on_challenge(
+    /// A state both signed, newer than our supported one, that the chain shows (registered by a challenge, or
+    /// checkpointed): ours was lost in flight (our own proposal, completed by the peer, or one the peer refused and
+    /// countersigned anyway). Adopts it, with its sub-channel table.
+    fn adopt_newer(
         &mut self,
         env: &Env<'_>,
         table: &mut SubTree,
-        registered: SignedState,
-        finalizes_at: u64,
+        registered: &SignedState,
         now: u64,
     ) -> Result<()> {
         let rv = registered.version();
         let ours = self.supported.as_ref().map(SignedState::version);
-        // A newer state than ours that both signed: ours was lost in flight (our own proposal, completed by the
-        // peer, or one the peer rejected and then countersigned anyway). Adopt it.
         if ours.is_none_or(|v| rv > v)
             && registered.is_complete(env.ctx, &self.params)
             && registered.state.channelId == self.id
         {
-            if let Some(p) = self.pending.clone()
+            if let Some(mut p) = self.pending.clone()
                 && p.state == registered.state
             {
+                // Supported with the signatures the chain shows (ours alone would not register).
+                for (slot, sig) in p.sigs.iter_mut().zip(registered.sigs.iter()) {
+                    *slot = Some(sig.clone());
+                }
                 self.pending = None;
                 self.complete(env, p, now);
             } else if let Some(i) = self
@@ -1726,6 +1800,19 @@ impl LedgerChannel {
                 self.finish(env, registered.clone(), &batch, now);
             }
         }
+        Ok(())
+    }
+
+    fn on_challenge(
+        &mut self,
+        env: &Env<'_>,
+        table: &mut SubTree,
+        registered: SignedState,
+        finalizes_at: u64,
+        now: u64,
+    ) -> Result<()> {
+        let rv = registered.version();
+        self.adopt_newer(env, table, &registered, now)?;
         // Nothing changes a channel once its challenge is registered. A state we signed and sent may still be
         // completed by the peer and registered: its fate is decided on-chain (adopted if registered, refused at
         // finalization otherwise). What was only queued is refused now.
@@ -1925,8 +2012,38 @@ impl LedgerChannel {
         }
     }
 
+    /// The channel stayed in funding for `funding_timeout_ms`: with nothing of this node's on-chain it is dropped;
+    /// otherwise the peer counts as unresponsive and, with `auto_dispute`, the pre-fund state is registered (its
+    /// payout gives each side back its own deposits).
+    fn funding_timed_out(&mut self, env: &Env<'_>) {
+        let me = usize::from(self.me);
+        let mine_on_chain = self.chain_deposited.values().any(|d| !d[me].is_zero());
+        let mine_sent = self
+            .submitted
+            .iter()
+            .any(|k| matches!(k, TxKey::Deposit(_)));
+        self.unresponsive_reported = true;
+        if !mine_on_chain && !mine_sent {
+            self.phase = Phase::Failed;
+            self.stop_waiting();
+            self.pending = None;
+            self.events.push(LedgerEvent::OpenFailed {
+                channel_id: self.id,
+                reason: "the channel was not funded in time".into(),
+            });
+            return;
+        }
+        self.events.push(LedgerEvent::PeerUnresponsive {
+            channel_id: self.id,
+        });
+        if env.config.auto_dispute && self.dispute.is_none() {
+            let _ = self.dispute(env);
+        }
+    }
+
     fn drive_funding(&mut self, env: &Env<'_>, now: u64) {
         let me = usize::from(self.me);
+        let since = *self.funding_since.get_or_insert(now);
         let on_chain = |ch: &Self, asset: &Address, p: usize| {
             ch.chain_deposited
                 .get(asset)
@@ -1955,6 +2072,18 @@ impl LedgerChannel {
                     expected_held: have,
                     amount: need - have,
                 });
+            }
+        }
+        if !all_in {
+            // Wake up now and then while funding: a deposit that failed is asked for again.
+            if self.resend_at.is_none() {
+                self.resend_at = Some(now.saturating_add(env.config.max_resend_ms));
+            }
+            if now >= since.saturating_add(env.config.funding_timeout_ms)
+                && !self.unresponsive_reported
+            {
+                self.funding_timed_out(env);
+                return;
             }
         }
         if all_in

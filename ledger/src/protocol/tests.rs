@@ -1462,9 +1462,10 @@ fn s14_every_state_the_leader_signed_above_the_supported_one_is_adopted_when_reg
 
 #[test]
 fn s14_a_refused_proposal_built_on_an_adopted_one_is_adopted_with_the_whole_table() {
-    // The follower refuses the leader's v1 (adding leaf 1), leaves v2 (adding leaf 2) unanswered, registers v1 (the
-    // leader adopts it), then checkpoints v2, so the channel runs again on v1. It refuses v3 (adding leaf 3, built on
-    // v1) and registers it: the leader's table must be v3's, leaf 1 and leaf 3, the one the claims will need.
+    // The follower refuses the leader's v1 (adding leaf 1), leaves v2 (adding leaf 2, built on the same state)
+    // unanswered, registers v1 (the leader adopts it), then checkpoints v2 (adopted too: the channel runs again on
+    // v2, without leaf 1). It refuses v3 (adding leaf 3, built on v2) and registers it: the leader's table must be
+    // v3's, leaf 2 and leaf 3, the one the claims will need.
     let mut p = Pair::new();
     p.node(0).set_guard(Box::new(TestGuard));
     p.node(1).set_guard(Box::new(TestGuard));
@@ -1517,15 +1518,23 @@ fn s14_a_refused_proposal_built_on_an_adopted_one_is_adopted_with_the_whole_tabl
     let v1 = propose(&mut p, leaf(1, 1), true);
     let v2 = propose(&mut p, leaf(2, 1), false);
     register(&mut p, &v1);
+    let theirs = p.keys[1].sign_state(&ctx(), &v2.0);
     p.chain(Ev::Checkpointed(IAdjudicator::Checkpointed {
         channelId: id,
         version: v2.0.version,
+        state: v2.0.clone(),
+        sigs: vec![v2.1.clone(), theirs],
     }));
     assert_eq!(p.phase(0, id), Phase::Running);
+    assert_eq!(
+        p.ch(0, id).supported().unwrap().state,
+        v2.0,
+        "the checkpointed state is adopted"
+    );
     let v3 = propose(&mut p, leaf(3, 1), true);
     assert!(v3.0.version > v2.0.version);
     register(&mut p, &v3);
     let t = p.n[0].as_ref().unwrap().table(&id).unwrap();
-    assert!(t.contains(&leaf(1, 1).channelId) && t.contains(&leaf(3, 1).channelId));
-    assert!(!t.contains(&leaf(2, 1).channelId));
+    assert!(t.contains(&leaf(2, 1).channelId) && t.contains(&leaf(3, 1).channelId));
+    assert!(!t.contains(&leaf(1, 1).channelId));
 }

@@ -108,6 +108,9 @@ pub struct LedgerFile {
     pub tokens: Vec<Address>,
     /// How long a peer may leave a request unanswered before the node disputes on-chain, in milliseconds.
     pub peer_timeout_ms: u64,
+    /// How long a channel may stay in funding before the node gives up on it (drops it if nothing of its own was
+    /// deposited, else disputes with the pre-fund state), in milliseconds.
+    pub funding_timeout_ms: u64,
     /// The shortest challenge duration this node accepts, in seconds.
     pub min_challenge: u64,
 }
@@ -120,6 +123,7 @@ impl Default for LedgerFile {
             max_own_deposit: d.open.max_own_deposit,
             tokens: d.open.tokens,
             peer_timeout_ms: d.peer_timeout_ms,
+            funding_timeout_ms: d.funding_timeout_ms,
             min_challenge: d.durations.min_challenge,
         }
     }
@@ -211,6 +215,7 @@ impl NodeSettings {
         c.open.max_own_deposit = l.max_own_deposit;
         c.open.tokens = l.tokens.clone();
         c.peer_timeout_ms = l.peer_timeout_ms;
+        c.funding_timeout_ms = l.funding_timeout_ms;
         c.durations.min_challenge = l.min_challenge;
         c
     }
