@@ -269,6 +269,8 @@ pub struct LedgerChannel {
     unresponsive_reported: bool,
     /// When this node started funding the channel (local time).
     funding_since: Option<u64>,
+    /// Whether this node sent a funding deposit (persisted with the commit that releases the transaction).
+    deposit_sent: bool,
     /// Per asset, this node's on-chain deposit total when the peer refused a top-up counting it: the node proposes
     /// a top-up of that asset again only once the total grew (a stranger's deposits cannot make it propose again
     /// and again).
@@ -347,6 +349,7 @@ impl LedgerChannel {
             finalized_since: None,
             unresponsive_reported: false,
             funding_since: None,
+            deposit_sent: false,
             topup_refused: BTreeMap::new(),
             topup_assets: BTreeSet::new(),
             out: Vec::new(),
@@ -1120,13 +1123,16 @@ impl LedgerChannel {
         Ok(())
     }
 
-    /// A top-up of this node's that the peer refused: not proposed again until its on-chain total grows.
+    /// A top-up of this node's that the peer refused: not proposed again until its on-chain total grows, and an
+    /// asset the channel does not hold is no longer counted (the user's top-up was answered; a stranger's drip of
+    /// it must not make this node propose it again and again).
     fn note_refused_top_up(&mut self, op: &Op) {
         if let Op::TopUp {
             asset, participant, ..
         } = op
             && *participant == self.me
         {
+            self.topup_assets.remove(asset);
             let total = self
                 .chain_deposited
                 .get(asset)
@@ -1197,8 +1203,8 @@ impl LedgerChannel {
         batch.append(&mut self.queue);
         self.queue = batch;
         if carried {
-            // Proposed again on the next timer, not at once (a peer refusing it again and again sets the pace of
-            // nothing); a peer that keeps refusing is reported unresponsive after `peer_timeout_ms`.
+            // Proposed again at once; a peer that keeps refusing holds at most `MAX_ABANDONED` such proposals and is
+            // reported unresponsive after `peer_timeout_ms`.
             self.start_waiting(env, now);
             return Ok(());
         }
@@ -1639,10 +1645,10 @@ impl LedgerChannel {
             .map(|(a, d)| (*a, d[me]))
             .collect();
         for (asset, on_chain) in assets {
-            // Only assets the channel holds, this node takes or its user topped up with: a stranger's deposit of
-            // any other token is left to `withdrawUnlisted` at the close.
+            // Only assets the channel holds or this node's user topped up with: a stranger's deposit of any other
+            // token (even one this node lists, which the peer may not) is left to `withdrawUnlisted` at the close.
             let listed = base.outcome.assets.iter().any(|a| a.asset == asset);
-            if !listed && !env.config.open.allows(&asset) && !self.topup_assets.contains(&asset) {
+            if !listed && !self.topup_assets.contains(&asset) {
                 continue;
             }
             if self
@@ -1790,14 +1796,25 @@ impl LedgerChannel {
                 .position(|a| a.state == registered.state)
             {
                 let batch = self.abandoned[i].batch.clone();
-                // The proposal in flight is signed too: the peer may register it next, so it joins them.
+                // The proposal in flight is signed too: the peer may register it next, so it joins them; a final
+                // stays in flight (the node signs nothing else, S14), its timer armed, so an unresponsive peer is
+                // still taken on-chain.
+                let mut final_in_flight = None;
                 if let Some(p) = self.pending.take() {
                     self.undo_pending_table(table, &p.undo)?;
-                    self.abandon(p);
+                    if p.state.isFinal {
+                        final_in_flight = Some(p);
+                    } else {
+                        self.abandon(p);
+                    }
                 }
                 self.adopt(table, i)?;
                 self.signed_up_to = self.signed_up_to.max(rv);
                 self.finish(env, registered.clone(), &batch, now);
+                if let Some(p) = final_in_flight {
+                    self.pending = Some(p);
+                    self.start_waiting(env, now);
+                }
             }
         }
         Ok(())
@@ -1936,6 +1953,9 @@ impl LedgerChannel {
             self.resend_at = Some(now.saturating_add(env.config.resend_ms));
             self.waiting_since = Some(now);
         }
+        // What a timeout queued (the challenge of an unresponsive peer) was not persisted: a crash between the
+        // timeout and the transaction would lose it for good. The verdict is reached again after a restart.
+        self.unresponsive_reported = false;
         self.drive(env, now);
     }
 
@@ -2016,14 +2036,18 @@ impl LedgerChannel {
     /// otherwise the peer counts as unresponsive and, with `auto_dispute`, the pre-fund state is registered (its
     /// payout gives each side back its own deposits).
     fn funding_timed_out(&mut self, env: &Env<'_>) {
+        // Decided by this node's own funding deposits (sent, persisted, or on-chain in full), never by what others
+        // deposited in its slot: a stranger's dust must not turn a drop into a challenge paid by this node.
         let me = usize::from(self.me);
-        let mine_on_chain = self.chain_deposited.values().any(|d| !d[me].is_zero());
-        let mine_sent = self
-            .submitted
-            .iter()
-            .any(|k| matches!(k, TxKey::Deposit(_)));
+        let mine_in = self.prefund.outcome.assets.iter().any(|a| {
+            !a.deposited[me].is_zero()
+                && self
+                    .chain_deposited
+                    .get(&a.asset)
+                    .is_some_and(|d| d[me] >= a.deposited[me])
+        });
         self.unresponsive_reported = true;
-        if !mine_on_chain && !mine_sent {
+        if !mine_in && !self.deposit_sent {
             self.phase = Phase::Failed;
             self.stop_waiting();
             self.pending = None;
@@ -2065,6 +2089,7 @@ impl LedgerChannel {
             // meanwhile, so a stranger's deposit for us never calls for another transaction (nor gas); a deposit
             // that failed is asked for again with the total the chain shows then.
             if need > have && (me == 0 || first_done) && self.once(TxKey::Deposit(a.asset)) {
+                self.deposit_sent = true;
                 self.txs.push(ChainTx::Deposit {
                     channel_id: self.id,
                     asset: a.asset,
