@@ -13,11 +13,20 @@
 //! whichever is lower; and funds are conserved. A final state the honest party signed is the last state it signs,
 //! so a refused close cannot be completed later to erase newer states.
 //!
-//! Cases: `FERRY_PROPTEST_CASES` (default 256: a case takes milliseconds). With S14 put back (a refused close
-//! abandoned, the channel going on), the default run finds the loss: the peer asks to close, refuses the final,
-//! is paid on, and concludes with the final it kept. With the outside attacker's first hole put back (a node that
-//! looks for the finalized state only among the registered and supported ones), the default run finds the honest
-//! leader never paid after the peer concluded its proposed final with the bare `conclude`.
+//! A second property lets the adversary open a ledger with the honest party under params of its choosing (any app,
+//! any number of moves, any challenge duration), fund its side and go silent: the honest party either refuses or
+//! gets every deposit of its own back. With S13's node check put back (a ledger naming an app or allowing moves
+//! accepted), it finds the honest follower's deposit locked in the default run (the adjudicator refuses such params
+//! in every entry point, so the deposit can never come out).
+//!
+//! With S14 put back (a refused close abandoned, the channel going on), the default run finds the loss: the peer
+//! asks to close, refuses the final, is paid on, and concludes with the final it kept. With the outside attacker's
+//! first hole put back (a node that looks for the finalized state only among the registered and supported ones),
+//! the default run finds the honest leader never paid after the peer concluded its proposed final with the bare
+//! `conclude`.
+//!
+//! Cases: `FERRY_PROPTEST_CASES` (default 256, and a quarter of that for the open property: a case takes
+//! milliseconds).
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_adjudicator::Chain;
@@ -491,5 +500,112 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(run_case(honest, reject_pct, steps, seed))?;
+    }
+}
+
+/// Params a key-holding opener may choose for a ledger with the honest party: any app, any number of moves, any
+/// challenge duration.
+#[derive(Debug, Clone)]
+struct Chosen {
+    app: bool,
+    max_moves: u8,
+    duration: u64,
+}
+
+fn chosen() -> impl Strategy<Value = Chosen> {
+    (
+        any::<bool>(),
+        0..3u8,
+        prop_oneof![
+            Just(WINDOW),
+            1..=u64::from(u32::MAX),
+            Just(u64::from(u32::MAX) << 16)
+        ],
+    )
+        .prop_map(|(app, max_moves, duration)| Chosen {
+            app,
+            max_moves,
+            duration,
+        })
+}
+
+/// The adversary opens a ledger with the honest follower under params of its choice, deposits its own share by
+/// hand (its node does not know the channel) and goes silent. Whatever it chose, the honest party either refuses
+/// the open or gets every deposit of its own back: a deposit into a ledger whose params the adjudicator refuses
+/// could never be withdrawn (with S13's node check put back — a ledger naming an app accepted — this finds the
+/// follower's deposit locked).
+async fn run_open_case(chosen: Chosen, seed: u64) -> Result<(), TestCaseError> {
+    let mut config = config();
+    config.funding_timeout_ms = 20_000;
+    let mut net = LedgerNet::in_memory_confirmed(2, config, seed, 2)
+        .await
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let (adv, honest) = (0usize, 1usize);
+    let start = net.eth_balance(honest).await.expect("bal");
+    let ctx = *net.node(honest).context();
+    let (a, b) = (net.address(adv), net.address(honest));
+    let mut params = ferry_ledger::channel::ledger_params(&ctx, a, b, chosen.duration);
+    if chosen.app {
+        params.app = Address::repeat_byte(0xee);
+    }
+    params.maxMoves = alloy::primitives::aliases::U48::from(chosen.max_moves);
+    let deposit = U256::from(DEPOSIT);
+    let prefund = ferry_ledger::channel::state(
+        &params,
+        0,
+        vec![ferry_ledger::channel::funded_asset(
+            ETH,
+            vec![deposit, deposit],
+        )],
+        Default::default(),
+        false,
+    );
+    let id = prefund.channelId;
+    let sig = net.parties[adv].signer.sign_state(&ctx, &prefund);
+    let open = LedgerMessage::Open {
+        params,
+        prefund,
+        sig,
+    };
+    let now = net.now;
+    let accepted = net.node(honest).handle_message(a, open, now).is_ok();
+    net.divert_to = Some(adv);
+    // The adversary deposits its own share and stays silent; the honest node deposits after it.
+    let _ = net.client.deposit(a, ETH, id, 0, U256::ZERO, deposit).await;
+    for _ in 0..4 {
+        net.run_until(100, |_| false).await.expect("run");
+        net.diverted.clear();
+        net.now += 30_000;
+        net.advance_chain_time(WINDOW + 1).await.expect("time");
+    }
+    net.run_until(200, |_| false).await.expect("run");
+    let end = net.eth_balance(honest).await.expect("bal");
+    prop_assert!(
+        end >= start,
+        "the honest follower lost {} (open accepted: {accepted}; chosen {chosen:?})",
+        start - end
+    );
+    if accepted {
+        // Not vacuous: the follower funded the channel and took it on-chain to get its deposit back.
+        let landed = |name: &str| net.landed.iter().filter(|(n, _)| *n == name).count();
+        prop_assert!(
+            landed("deposit") >= 1 && landed("withdraw") >= 1,
+            "{:?}",
+            net.landed
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases() / 4, max_shrink_iters: 50, ..ProptestConfig::default() })]
+
+    #[test]
+    fn s13_an_honest_party_gets_its_deposits_back_whatever_params_the_opener_chose(
+        chosen in chosen(),
+        seed in any::<u64>(),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(run_open_case(chosen, seed))?;
     }
 }
