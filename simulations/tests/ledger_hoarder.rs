@@ -28,9 +28,12 @@
 //! Cases: `FERRY_PROPTEST_CASES` (default 256, and a quarter of that for the open property: a case takes
 //! milliseconds).
 
+mod common;
+
 use alloy::primitives::{Address, B256, U256};
+use common::*;
 use ferry_adjudicator::Chain;
-use ferry_ledger::protocol::{Config, LedgerMessage, OpenPolicy, Phase};
+use ferry_ledger::protocol::{LedgerMessage, Phase};
 use ferry_ledger::signature::recover;
 use ferry_ledger::store::MemoryStore;
 use ferry_ledger::{ChainContext, ChannelParams, Signature, State};
@@ -38,10 +41,6 @@ use ferry_simulations::ledger_net::{Faults, InFlight, LedgerNet};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-const ETH: Address = Address::ZERO;
-const DEPOSIT: u64 = 1_000_000;
-const WINDOW: u64 = 3_600;
 
 /// How the adversary treats what reaches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,21 +98,6 @@ fn step() -> impl Strategy<Value = Step> {
         1 => who.prop_map(|for_honest| Step::Dust { for_honest }),
         2 => Just(Step::TakeWithdrawal),
     ]
-}
-
-fn config() -> Config {
-    Config {
-        open: OpenPolicy {
-            accept: true,
-            max_own_deposit: U256::from(DEPOSIT),
-            ..OpenPolicy::default()
-        },
-        resend_ms: 300,
-        max_resend_ms: 2_000,
-        peer_timeout_ms: 4_000,
-        grace_ms: 1_000,
-        ..Config::default()
-    }
 }
 
 /// What the adversary holds: every state the honest party signed that reached it, with that signature.

@@ -1,71 +1,15 @@
 //! Attacks an outside review found on the Rust ledger core, kept as regression tests on the embedded chain: each
 //! one plays the attack and asserts the defence (each failed before its fix).
 
-use alloy::primitives::{Address, B256, U256};
+mod common;
+
+use alloy::primitives::{B256, U256};
+use common::*;
 use ferry_adjudicator::{Chain, watcher};
-use ferry_ledger::protocol::{ChainTx, Config, LedgerMessage, OpenPolicy, Phase};
+use ferry_ledger::protocol::{ChainTx, LedgerMessage, Phase};
 use ferry_ledger::store::MemoryStore;
 use ferry_ledger::{ChannelParams, Signature, State};
 use ferry_simulations::ledger_net::LedgerNet;
-
-const ETH: Address = Address::ZERO;
-const DEPOSIT: u64 = 1_000_000;
-const WINDOW: u64 = 3_600;
-
-fn config() -> Config {
-    Config {
-        open: OpenPolicy {
-            accept: true,
-            max_own_deposit: U256::from(DEPOSIT),
-            ..OpenPolicy::default()
-        },
-        resend_ms: 300,
-        max_resend_ms: 2_000,
-        peer_timeout_ms: 4_000,
-        grace_ms: 1_000,
-        ..Config::default()
-    }
-}
-
-fn phase(net: &LedgerNet<MemoryStore>, i: usize, id: B256) -> Option<Phase> {
-    net.parties[i]
-        .node
-        .as_ref()
-        .and_then(|n| n.channel(&id))
-        .map(|c| c.phase())
-}
-
-/// Opens a ledger channel [party 0, party 1] with `DEPOSIT` each and runs it until both see it running.
-async fn running_channel(confirmations: u64, seed: u64) -> (LedgerNet<MemoryStore>, B256) {
-    let mut net = LedgerNet::in_memory_confirmed(2, config(), seed, confirmations)
-        .await
-        .expect("net");
-    let peer = net.address(1);
-    let id = net
-        .node(0)
-        .open(
-            peer,
-            &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])],
-            WINDOW,
-            0,
-        )
-        .expect("open");
-    let funded = net
-        .run_until(300, |n| {
-            (0..2).all(|i| phase(n, i, id) == Some(Phase::Running))
-        })
-        .await
-        .expect("run");
-    assert!(funded, "the channel did not get funded");
-    (net, id)
-}
-
-/// Party 1 (the attacker) signs `state` and returns the two signatures in participant order.
-fn complete(net: &LedgerNet<MemoryStore>, state: &State, honest_sig: Signature) -> Vec<Signature> {
-    let ctx = *net.parties[0].node.as_ref().expect("node").context();
-    let mine = net.parties[1].signer.sign_state(&ctx, state);
-    vec![honest_sig, mine]
-}
 
 /// S14 (every state a participant signed may be completed and registered by its peer): the honest leader (party 0)
 /// asks to close and proposes the final F; the attacker (party 1) never sends its countersignature, completes F
@@ -196,29 +140,6 @@ async fn s16_a_strangers_dust_never_makes_a_funding_node_send_another_deposit() 
         U256::from(DEPOSIT),
         "party 0's total is what was agreed"
     );
-}
-
-/// Accepts every sub-channel operation (stands in for a virtual layer whose S8/S10 checks passed).
-struct AcceptAll;
-
-impl ferry_ledger::protocol::SubChannelGuard for AcceptAll {
-    fn check_add(
-        &self,
-        _: &ChannelParams,
-        _: &ferry_contracts::SubAlloc,
-        _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn check_remove(
-        &self,
-        _: &ChannelParams,
-        _: &ferry_contracts::SubAlloc,
-        _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 /// S14 (a node's guarantees hold against every state it signed, refused proposals included): the attacker refuses

@@ -8,105 +8,15 @@
 //! flight when an older refused proposal is adopted; own top-ups counted only in assets the channel holds or the
 //! user topped up with) fail on the code before them; the three attacks the code already defended are kept too.
 
-use alloy::primitives::{Address, B256, U256};
+mod common;
+
+use alloy::primitives::U256;
+use common::*;
 use ferry_adjudicator::Chain;
-use ferry_ledger::protocol::{Config, LedgerEvent, LedgerMessage, OpenPolicy, Phase};
+use ferry_ledger::protocol::{Config, LedgerMessage, OpenPolicy, Phase};
 use ferry_ledger::store::MemoryStore;
 use ferry_ledger::{ChannelParams, Signature, State};
 use ferry_simulations::ledger_net::LedgerNet;
-
-const ETH: Address = Address::ZERO;
-const DEPOSIT: u64 = 1_000_000;
-const WINDOW: u64 = 3_600;
-
-fn config() -> Config {
-    Config {
-        open: OpenPolicy {
-            accept: true,
-            max_own_deposit: U256::from(DEPOSIT),
-            ..OpenPolicy::default()
-        },
-        resend_ms: 300,
-        max_resend_ms: 2_000,
-        peer_timeout_ms: 4_000,
-        grace_ms: 1_000,
-        ..Config::default()
-    }
-}
-
-/// Party `i`'s phase of channel `id` (`None` if it holds no such channel or is down).
-fn phase(net: &LedgerNet<MemoryStore>, i: usize, id: B256) -> Option<Phase> {
-    net.parties[i]
-        .node
-        .as_ref()
-        .and_then(|n| n.channel(&id))
-        .map(|c| c.phase())
-}
-
-/// What party `i` saw paid out of the adjudicator to `to`.
-fn paid_to(net: &LedgerNet<MemoryStore>, i: usize, to: Address) -> U256 {
-    net.parties[i]
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            LedgerEvent::PaidOut { to: t, amount, .. } if *t == to => Some(*amount),
-            _ => None,
-        })
-        .sum()
-}
-
-/// How many transactions named `name` the nodes got included.
-fn landed(net: &LedgerNet<MemoryStore>, name: &str) -> usize {
-    net.landed.iter().filter(|(n, _)| *n == name).count()
-}
-
-/// Steps the network `n` times, dropping whatever reached the attacker's diverted inbox.
-async fn steps_silent(net: &mut LedgerNet<MemoryStore>, n: usize) {
-    for _ in 0..n {
-        net.step().await.expect("step");
-        net.diverted.clear();
-    }
-}
-
-/// Opens a ledger channel [party 0, party 1] with `DEPOSIT` each and runs it until both see it running.
-async fn running_channel(confirmations: u64, seed: u64) -> (LedgerNet<MemoryStore>, B256) {
-    running_channel_with(config(), confirmations, seed).await
-}
-
-async fn running_channel_with(
-    config: Config,
-    confirmations: u64,
-    seed: u64,
-) -> (LedgerNet<MemoryStore>, B256) {
-    let mut net = LedgerNet::in_memory_confirmed(2, config, seed, confirmations)
-        .await
-        .expect("net");
-    let peer = net.address(1);
-    let id = net
-        .node(0)
-        .open(
-            peer,
-            &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])],
-            WINDOW,
-            0,
-        )
-        .expect("open");
-    let funded = net
-        .run_until(300, |n| {
-            (0..2).all(|i| phase(n, i, id) == Some(Phase::Running))
-        })
-        .await
-        .expect("run");
-    assert!(funded, "the channel did not get funded");
-    (net, id)
-}
-
-/// Party 1 (the attacker) signs `state`; the two signatures in participant order.
-fn complete(net: &LedgerNet<MemoryStore>, state: &State, honest_sig: Signature) -> Vec<Signature> {
-    let ctx = *net.parties[0].node.as_ref().expect("node").context();
-    let mine = net.parties[1].signer.sign_state(&ctx, state);
-    vec![honest_sig, mine]
-}
 
 // ============================================================================================== funding timeout
 

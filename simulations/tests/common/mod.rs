@@ -1,0 +1,134 @@
+//! The setup the ledger adversary tests share (`ledger_hoarder.rs`, `outside_attack*.rs`): a two-party ledger on
+//! the embedded chain with short timers, and the small probes they assert with. Each test file uses a part of it.
+#![allow(dead_code)]
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_ledger::protocol::{Config, LedgerEvent, OpenPolicy, Phase, SubChannelGuard};
+use ferry_ledger::store::MemoryStore;
+use ferry_ledger::{ChannelParams, Signature, State};
+use ferry_simulations::ledger_net::LedgerNet;
+
+/// The asset every test channel holds.
+pub const ETH: Address = Address::ZERO;
+/// Each side's deposit.
+pub const DEPOSIT: u64 = 1_000_000;
+/// The challenge duration, in chain seconds.
+pub const WINDOW: u64 = 3_600;
+
+/// A node that accepts opens up to `DEPOSIT` of its own, with timers short enough for a test.
+pub fn config() -> Config {
+    Config {
+        open: OpenPolicy {
+            accept: true,
+            max_own_deposit: U256::from(DEPOSIT),
+            ..OpenPolicy::default()
+        },
+        resend_ms: 300,
+        max_resend_ms: 2_000,
+        peer_timeout_ms: 4_000,
+        grace_ms: 1_000,
+        ..Config::default()
+    }
+}
+
+/// Party `i`'s phase of channel `id` (`None` if it holds no such channel or is down).
+pub fn phase(net: &LedgerNet<MemoryStore>, i: usize, id: B256) -> Option<Phase> {
+    net.parties[i]
+        .node
+        .as_ref()
+        .and_then(|n| n.channel(&id))
+        .map(|c| c.phase())
+}
+
+/// What party `i` saw paid out of the adjudicator to `to`.
+pub fn paid_to(net: &LedgerNet<MemoryStore>, i: usize, to: Address) -> U256 {
+    net.parties[i]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            LedgerEvent::PaidOut { to: t, amount, .. } if *t == to => Some(*amount),
+            _ => None,
+        })
+        .sum()
+}
+
+/// How many transactions named `name` the nodes got included.
+pub fn landed(net: &LedgerNet<MemoryStore>, name: &str) -> usize {
+    net.landed.iter().filter(|(n, _)| *n == name).count()
+}
+
+/// Steps the network `n` times, dropping whatever reached the attacker's diverted inbox.
+pub async fn steps_silent(net: &mut LedgerNet<MemoryStore>, n: usize) {
+    for _ in 0..n {
+        net.step().await.expect("step");
+        net.diverted.clear();
+    }
+}
+
+/// Opens a ledger channel [party 0, party 1] with `DEPOSIT` each and runs it until both see it running.
+pub async fn running_channel(confirmations: u64, seed: u64) -> (LedgerNet<MemoryStore>, B256) {
+    running_channel_with(config(), confirmations, seed).await
+}
+
+/// [`running_channel`] with another node config.
+pub async fn running_channel_with(
+    config: Config,
+    confirmations: u64,
+    seed: u64,
+) -> (LedgerNet<MemoryStore>, B256) {
+    let mut net = LedgerNet::in_memory_confirmed(2, config, seed, confirmations)
+        .await
+        .expect("net");
+    let peer = net.address(1);
+    let id = net
+        .node(0)
+        .open(
+            peer,
+            &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])],
+            WINDOW,
+            0,
+        )
+        .expect("open");
+    let funded = net
+        .run_until(300, |n| {
+            (0..2).all(|i| phase(n, i, id) == Some(Phase::Running))
+        })
+        .await
+        .expect("run");
+    assert!(funded, "the channel did not get funded");
+    (net, id)
+}
+
+/// Party 1 (the attacker) signs `state`; the two signatures in participant order.
+pub fn complete(
+    net: &LedgerNet<MemoryStore>,
+    state: &State,
+    honest_sig: Signature,
+) -> Vec<Signature> {
+    let ctx = *net.parties[0].node.as_ref().expect("node").context();
+    let mine = net.parties[1].signer.sign_state(&ctx, state);
+    vec![honest_sig, mine]
+}
+
+/// Accepts every sub-channel operation (stands in for a virtual layer whose S8/S10 checks passed).
+pub struct AcceptAll;
+
+impl SubChannelGuard for AcceptAll {
+    fn check_add(
+        &self,
+        _: &ChannelParams,
+        _: &ferry_contracts::SubAlloc,
+        _: &[Vec<U256>; 2],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn check_remove(
+        &self,
+        _: &ChannelParams,
+        _: &ferry_contracts::SubAlloc,
+        _: &[Vec<U256>; 2],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+}
