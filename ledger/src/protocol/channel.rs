@@ -9,6 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::ops::{self, Op, Proposal, UndoStep};
 use super::{ChainTx, LedgerEvent, LedgerMessage, ProtocolError, SubChannelGuard};
+use crate::channel::funded_asset;
+use crate::params::{self, DurationPolicy};
+use crate::signature::recover;
+use crate::state::version_of;
+use crate::sub_tree::SubTree;
+use crate::support::ChainContext;
+use crate::{Error, Result, SignedState, Signer, outcome};
 
 /// The most proposals of its own a leader keeps signed and refused above the latest supported state; at this many
 /// it proposes nothing more until the peer answers (or the channel goes on-chain), so a peer that refuses every
@@ -18,13 +25,6 @@ pub const MAX_ABANDONED: usize = 64;
 /// The most requests of the follower a leader keeps queued for its next proposals; more are refused by name, so a
 /// peer flooding requests while the leader's proposal is unanswered costs it bounded memory.
 pub const MAX_QUEUED_REQUESTS: usize = 256;
-use crate::channel::funded_asset;
-use crate::params::{self, DurationPolicy};
-use crate::signature::recover;
-use crate::state::version_of;
-use crate::sub_tree::SubTree;
-use crate::support::ChainContext;
-use crate::{Error, Result, SignedState, Signer, outcome};
 
 /// What a node accepts when a peer opens a ledger channel with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -540,14 +540,10 @@ impl LedgerChannel {
     /// the chain took with both signatures at version `v` is the one found here, even if the peer never sent its
     /// signature and completed it on-chain itself (a plain `conclude` of a proposed final).
     fn state_at(&self, v: u64) -> Option<&State> {
-        let registered = self.dispute.iter().map(|d| &d.registered.state);
-        let supported = self.supported.iter().map(|s| &s.state);
-        let pending = self.pending.iter().map(|p| &p.state);
-        let abandoned = self.abandoned.iter().map(|a| &a.state);
-        registered
-            .chain(supported)
-            .chain(pending)
-            .chain(abandoned)
+        self.dispute
+            .iter()
+            .map(|d| &d.registered.state)
+            .chain(self.held_states())
             .chain(self.signed_final.iter())
             .find(|s| version_of(s) == v)
     }
@@ -565,12 +561,16 @@ impl LedgerChannel {
     /// Every state this node signed and still holds: the supported one and the one in flight. After a crash and
     /// a restore both are still here.
     pub fn signed_states(&self) -> Vec<&State> {
+        self.held_states().collect()
+    }
+
+    /// The supported state, the one in flight and the abandoned ones.
+    fn held_states(&self) -> impl Iterator<Item = &State> {
         self.supported
             .iter()
             .map(|s| &s.state)
             .chain(self.pending.iter().map(|p| &p.state))
             .chain(self.abandoned.iter().map(|a| &a.state))
-            .collect()
     }
 
     /// Whether an objective waits on the peer (a proposal, requests, the pre- or post-fund signature).
@@ -590,6 +590,14 @@ impl LedgerChannel {
     /// Per asset, the cumulative deposits the chain shows for each participant.
     pub fn chain_deposited(&self) -> &BTreeMap<Address, [U256; 2]> {
         &self.chain_deposited
+    }
+
+    /// Participant `p`'s cumulative deposit of `asset` the chain shows (its own, S16).
+    fn deposited_on_chain(&self, asset: &Address, p: usize) -> U256 {
+        self.chain_deposited
+            .get(asset)
+            .map(|d| d[p])
+            .unwrap_or_default()
     }
 
     /// The earliest local time this channel has timer work (see [`LedgerNode::handle_timeout`](super::LedgerNode::handle_timeout)).
@@ -930,11 +938,7 @@ impl LedgerChannel {
         }
         // S16: `expectedHeld` is this participant's own cumulative deposit, so nobody else's deposit changes
         // what the adjudicator takes.
-        let mine = self
-            .chain_deposited
-            .get(&asset)
-            .map(|d| d[usize::from(self.me)])
-            .unwrap_or_default();
+        let mine = self.deposited_on_chain(&asset, usize::from(self.me));
         self.topup_assets.insert(asset);
         self.txs.push(ChainTx::Deposit {
             channel_id: self.id,
@@ -1089,6 +1093,7 @@ impl LedgerChannel {
         }
         let mut sorted = proposals;
         sorted.sort_by_key(|p| p.seq);
+        let mut queued = self.queue.iter().filter(|q| q.proposer == 1).count();
         for p in sorted {
             if p.seq <= self.peer_seq {
                 continue; // already taken
@@ -1109,13 +1114,15 @@ impl LedgerChannel {
             let checked = self
                 .authorize(env, &p)
                 .and_then(|()| self.guard_remove(env, table, &p));
-            let queued = self.queue.iter().filter(|q| q.proposer == 1).count();
             match checked {
                 Ok(()) if queued >= MAX_QUEUED_REQUESTS => {
                     let reason = format!("{MAX_QUEUED_REQUESTS} requests wait already");
                     self.refuse_request(p.seq, reason);
                 }
-                Ok(()) => self.queue.push(p),
+                Ok(()) => {
+                    self.queue.push(p);
+                    queued += 1;
+                }
                 Err(e) => self.refuse_request(p.seq, e.to_string()),
             }
         }
@@ -1133,11 +1140,7 @@ impl LedgerChannel {
             && *participant == self.me
         {
             self.topup_assets.remove(asset);
-            let total = self
-                .chain_deposited
-                .get(asset)
-                .map(|d| d[usize::from(self.me)])
-                .unwrap_or_default();
+            let total = self.deposited_on_chain(asset, usize::from(self.me));
             self.topup_refused.insert(*asset, total);
         }
     }
@@ -2040,11 +2043,7 @@ impl LedgerChannel {
         // deposited in its slot: a stranger's dust must not turn a drop into a challenge paid by this node.
         let me = usize::from(self.me);
         let mine_in = self.prefund.outcome.assets.iter().any(|a| {
-            !a.deposited[me].is_zero()
-                && self
-                    .chain_deposited
-                    .get(&a.asset)
-                    .is_some_and(|d| d[me] >= a.deposited[me])
+            !a.deposited[me].is_zero() && self.deposited_on_chain(&a.asset, me) >= a.deposited[me]
         });
         self.unresponsive_reported = true;
         if !mine_in && !self.deposit_sent {
@@ -2068,19 +2067,13 @@ impl LedgerChannel {
     fn drive_funding(&mut self, env: &Env<'_>, now: u64) {
         let me = usize::from(self.me);
         let since = *self.funding_since.get_or_insert(now);
-        let on_chain = |ch: &Self, asset: &Address, p: usize| {
-            ch.chain_deposited
-                .get(asset)
-                .map(|d| d[p])
-                .unwrap_or_default()
-        };
         let mut all_in = true;
         for a in self.prefund.outcome.assets.clone() {
             let need = a.deposited[me];
-            let have = on_chain(self, &a.asset, me);
-            let first_done = on_chain(self, &a.asset, 0) >= a.deposited[0];
-            if on_chain(self, &a.asset, 0) < a.deposited[0]
-                || on_chain(self, &a.asset, 1) < a.deposited[1]
+            let have = self.deposited_on_chain(&a.asset, me);
+            let first_done = self.deposited_on_chain(&a.asset, 0) >= a.deposited[0];
+            if self.deposited_on_chain(&a.asset, 0) < a.deposited[0]
+                || self.deposited_on_chain(&a.asset, 1) < a.deposited[1]
             {
                 all_in = false;
             }
