@@ -20,11 +20,13 @@ node contracts/scripts/compile.js --check
 step "forge tests (unit, fuzz, invariant)"
 (cd contracts && ../node_modules/.bin/forge test)
 
-step "ferry-ledger stays sans-IO (no tokio in its dependency tree)"
-if cargo tree -p ferry-ledger -e normal --prefix none --locked | grep -E '^tokio ' >/dev/null; then
-  echo "ferry-ledger depends on tokio: the protocol core must stay free of I/O" >&2
-  exit 1
-fi
+step "the protocol cores stay sans-IO (no tokio, quinn or revm in ferry-ledger's and ferry-virtual's trees)"
+for core in ferry-ledger ferry-virtual; do
+  if cargo tree -p "$core" -e normal --prefix none --locked | grep -E '^(tokio|quinn|revm) ' >/dev/null; then
+    echo "$core depends on an I/O crate: the protocol cores must stay free of I/O" >&2
+    exit 1
+  fi
+done
 
 step "cargo tests (all crates)"
 cargo test --workspace --locked

@@ -8,7 +8,7 @@
 //! - [`RpcChain`]: any Ethereum JSON-RPC node over HTTP or WebSocket (anvil locally, any EVM chain in production),
 //!   with a chain-id check at connect and confirmations.
 //! - [`AdjudicatorClient`]: the Adjudicator's entry points as typed async methods over any [`Chain`].
-//! - [`watcher`]: feeds a [`LedgerNode`](ferry_ledger::protocol::LedgerNode) the chain's events from its persisted
+//! - [`watcher`]: the one chain driver: feeds a protocol core ([`ChainDuties`](ferry_ledger::protocol::ChainDuties)) the chain's events from its persisted
 //!   cursor on (so a restart misses nothing) and submits the transactions its channels ask for.
 //!
 //! Reverts come back as [`Error::Reverted`] with the contract error decoded ([`ContractError`]: name and

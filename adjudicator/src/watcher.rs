@@ -1,5 +1,7 @@
-//! The chain side of a ledger node: the watcher that feeds a [`LedgerNode`] the adjudicator's events from its
-//! persisted cursor on, and the submitter of the transactions its channels ask for.
+//! The chain driver: the one loop that serves a sans-IO protocol core on the chain. It submits the transactions
+//! the core asks for and reports how each went, then feeds the core the adjudicator's events from its persisted
+//! cursor on. It is generic over [`ChainDuties`] (implemented by the ledger node and by the virtual node) and over a
+//! [`Submit`] that turns the core's transaction type into adjudicator calls ([`LedgerTxs`] for the ledger's).
 //!
 //! The watcher is what answers stale challenges without the user: a `ChallengeRegistered` event with an older
 //! state than the node's latest supported one makes the channel ask for a `challenge` with the newer state (the
@@ -7,46 +9,76 @@
 //! read) is committed in the node's store together with what each block changed, so a node restarted after a
 //! crash reads on from where it stopped and misses no event; events it had already applied are ignored.
 
-use ferry_ledger::protocol::{ChainTx, LedgerNode};
-use ferry_ledger::store::Store;
+use std::future::Future;
+
+use alloy::primitives::Address;
+use ferry_ledger::protocol::{ChainDuties, ChainTx};
 
 use crate::chain::{Chain, Receipt};
 use crate::client::AdjudicatorClient;
 use crate::{Error, Result};
 
-/// Reads every confirmed block from the node's cursor to the chain's confirmed head, hands each adjudicator event
-/// to the node, then the last confirmed block with its own timestamp (chain time); returns how many events were handed over. Nothing new: `Ok(0)`
-/// and the node is not touched.
-pub async fn sync<S: Store>(
-    chain: &dyn Chain,
-    node: &mut LedgerNode<S>,
-    now: u64,
-) -> Result<usize> {
+/// Reads every confirmed block from the core's cursor to the chain's confirmed head, hands each adjudicator event
+/// to the core, then the last confirmed block with its own timestamp (chain time); returns how many events were
+/// handed over. Nothing new: `Ok(0)` and the core is not touched.
+pub async fn sync<C, E>(chain: &dyn Chain, core: &mut C, now: u64) -> Result<usize, E>
+where
+    C: ChainDuties + ?Sized,
+    E: From<Error> + From<C::Error>,
+{
     let head = chain.head().await?;
     let Some(last) = (head.number + 1).checked_sub(chain.confirmations().max(1)) else {
         return Ok(0);
     };
-    let from = node.next_block();
+    let from = core.next_block();
     if last < from {
         return Ok(0);
     }
     let events = chain.events_between(from, last).await?;
     for ev in &events {
-        node.handle_chain_event(ev.block, ev.log_index, &ev.event, now)?;
+        core.chain_event(ev.block, ev.log_index, &ev.event, now)?;
     }
     // Chain time is that of the last block read, not the head's: an event in the unconfirmed blocks above it (a
-    // newer state registered, a checkpoint) may still change a challenge whose deadline the head passed.
+    // newer state registered, a checkpoint) may still change a challenge whose deadline the head passed (S10).
     let confirmed = chain.block(last).await?;
-    node.handle_block(last, confirmed.timestamp, now)?;
+    core.block(last, confirmed.timestamp, now)?;
     Ok(events.len())
 }
 
-/// Submits one transaction a channel asked for, from `from` (a token deposit is approved first).
-pub async fn submit(
-    client: &AdjudicatorClient,
-    from: alloy::primitives::Address,
-    tx: &ChainTx,
-) -> Result<Receipt> {
+/// Turns a core's transaction type into adjudicator calls.
+pub trait Submit<Tx>: Sync {
+    /// A short name of `tx` for logs and reports.
+    fn name(&self, tx: &Tx) -> &'static str;
+    /// Submits `tx` from `from`.
+    fn submit(
+        &self,
+        client: &AdjudicatorClient,
+        from: Address,
+        tx: &Tx,
+    ) -> impl Future<Output = Result<Receipt>> + Send;
+}
+
+/// Submits a ledger node's [`ChainTx`]s (a token deposit is approved first).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LedgerTxs;
+
+impl Submit<ChainTx> for LedgerTxs {
+    fn name(&self, tx: &ChainTx) -> &'static str {
+        tx.name()
+    }
+
+    async fn submit(
+        &self,
+        client: &AdjudicatorClient,
+        from: Address,
+        tx: &ChainTx,
+    ) -> Result<Receipt> {
+        submit(client, from, tx).await
+    }
+}
+
+/// Submits one transaction a ledger channel asked for, from `from` (a token deposit is approved first).
+pub async fn submit(client: &AdjudicatorClient, from: Address, tx: &ChainTx) -> Result<Receipt> {
     match tx {
         ChainTx::Deposit {
             channel_id,
@@ -95,7 +127,7 @@ pub async fn submit(
 /// What one [`drive`] round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Round {
-    /// Events handed to the node.
+    /// Events handed to the core.
     pub events: usize,
     /// Transactions that landed, with their gas.
     pub landed: Vec<(&'static str, u64)>,
@@ -103,31 +135,35 @@ pub struct Round {
     pub failed: Vec<(&'static str, String)>,
 }
 
-/// One round of a node's chain duties: submits every transaction the node asks for from `from` (reporting each
-/// result back to the node), then syncs the node with the chain ([`sync`]). A revert is reported to the channel,
-/// which asks again when it is still due; only a store failure is an error here.
-pub async fn drive<S: Store>(
+/// One round of a core's chain duties: submits every transaction the core asks for from `from` through `txs`,
+/// reporting each result back to the core (a failure is reported, never dropped: the core asks again when the
+/// transaction is still due), then syncs the core with the chain ([`sync`]). Only a failure to read the chain or
+/// one of the core's own (its store) is an error here.
+pub async fn drive<C, T, E>(
     client: &AdjudicatorClient,
-    from: alloy::primitives::Address,
-    node: &mut LedgerNode<S>,
+    txs: &T,
+    from: Address,
+    core: &mut C,
     now: u64,
-) -> Result<Round> {
+) -> Result<Round, E>
+where
+    C: ChainDuties + ?Sized,
+    T: Submit<C::Tx>,
+    E: From<Error> + From<C::Error>,
+{
     let mut round = Round::default();
-    while let Some(tx) = node.poll_tx() {
-        match submit(client, from, &tx).await {
+    while let Some(tx) = core.poll_tx() {
+        match txs.submit(client, from, &tx).await {
             Ok(receipt) => {
-                round.landed.push((tx.name(), receipt.gas_used));
-                node.handle_tx_done(&tx)?;
-            }
-            Err(e @ (Error::Ledger(_) | Error::Config(_) | Error::UnknownSender(_))) => {
-                return Err(e);
+                round.landed.push((txs.name(&tx), receipt.gas_used));
+                core.tx_done(&tx)?;
             }
             Err(e) => {
-                round.failed.push((tx.name(), e.to_string()));
-                node.handle_tx_failed(&tx, e.to_string())?;
+                round.failed.push((txs.name(&tx), e.to_string()));
+                core.tx_failed(&tx, e.to_string())?;
             }
         }
     }
-    round.events = sync(client.chain().as_ref(), node, now).await?;
+    round.events = sync::<C, E>(client.chain().as_ref(), core, now).await?;
     Ok(round)
 }

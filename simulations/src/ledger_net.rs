@@ -292,7 +292,14 @@ impl<S: Store> LedgerNet<S> {
             if node.poll_timeout().is_some_and(|t| t <= now) {
                 node.handle_timeout(now)?;
             }
-            let round = watcher::drive(&self.client, from, node, now).await?;
+            let round = watcher::drive::<_, _, crate::Error>(
+                &self.client,
+                &watcher::LedgerTxs,
+                from,
+                node,
+                now,
+            )
+            .await?;
             self.landed.extend(round.landed);
             self.failed.extend(round.failed);
         }

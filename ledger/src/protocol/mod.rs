@@ -13,10 +13,12 @@
 //! it and countersigns. Neither side ever signs two different states with the same version.
 
 mod channel;
+mod duties;
 mod node;
 pub mod ops;
 
 pub use channel::{Config, LedgerChannel, OpenPolicy, Phase};
+pub use duties::ChainDuties;
 pub use node::{LedgerNode, NAMESPACES, NS_CHANNELS, NS_CURSOR, NS_LEAVES};
 pub use ops::{Op, Proposal};
 

@@ -12,10 +12,10 @@
 //!
 //! Virtual records live in the node's store; intermediaries apply an [`IntermediaryPolicy`] (fees, caps); when a
 //! member disappears or cheats, [`VirtualNode::challenge`] and the derived `progress`, `claim` and ledger disputes
-//! (driven on-chain by [`driver::drive`]) get every honest member its due (README, "On-chain fallback").
+//! (driven on-chain through its [`ChainDuties`](ferry_ledger::protocol::ChainDuties) by `ferry_adjudicator::watcher::drive`) get every honest member its due (README, "On-chain fallback").
 
 mod channel;
-pub mod driver;
+mod duties;
 mod node;
 pub mod registry;
 

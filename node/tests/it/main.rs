@@ -1,0 +1,11 @@
+//! `ferry-node`'s integration tests, in one binary (one link of the heavy dependencies instead of one per file).
+//!
+//! - [`node_runtime`]: three nodes in one process on an in-memory network and the embedded chain.
+//! - [`rpc_api`]: the JSON-RPC API and `/metrics` against a running node.
+//! - [`processes`]: three `ferry node` processes over loopback QUIC against a real anvil.
+//! - [`cli`]: the `ferry` binary's arguments and errors.
+
+mod cli;
+mod node_runtime;
+mod processes;
+mod rpc_api;

@@ -1,5 +1,0 @@
-//! The `ferry` command line (see `ferry --help` and the README).
-
-fn main() -> std::process::ExitCode {
-    ferry_virtual::cli::main()
-}
