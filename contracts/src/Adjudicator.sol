@@ -9,8 +9,8 @@ import {WrongSigner} from "./Types.sol";
 import {IAdjudicator} from "./Types.sol";
 import {IApp} from "./Types.sol";
 
-/// The singleton that holds every Ferry channel's funds and settles disputes. ARCH.md "On-chain specification" is
-/// its specification; the safety rule each check enforces is named next to it.
+/// The singleton that holds every Ferry channel's funds and settles disputes. SPEC.md (in `contracts/`) is its
+/// specification; the safety rule each check enforces is named next to it.
 contract Adjudicator is IAdjudicator {
     using ChannelLib for *;
 

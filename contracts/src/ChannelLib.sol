@@ -19,7 +19,7 @@ uint48 constant MAX_CHALLENGE_DURATION = 365 days;
 bytes32 constant EMPTY_ROOT = 0x7c1d0e8a93ea9c09cc13b91ead8f72de66a33cb695c30934dc2d75bffac1248e;
 
 /// EIP-712 hashing, signature recovery, params/outcome validation and the sub-channel tree: the rules both the
-/// Adjudicator and the Rust side implement (ARCH.md "On-chain specification").
+/// Adjudicator and the Rust side implement (SPEC.md).
 library ChannelLib {
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");

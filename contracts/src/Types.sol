@@ -161,7 +161,7 @@ interface IApp {
         returns (bool);
 }
 
-/// The Adjudicator's interface: its entry points, events and errors (ARCH.md "On-chain specification").
+/// The Adjudicator's interface: its entry points, events and errors (SPEC.md).
 /// The Rust side generates its bindings from this file.
 interface IAdjudicator {
     /// Funds were deposited into a ledger channel for `participant`: `taken` is what this deposit added,

@@ -6,10 +6,10 @@
 //!   `IFerryHarness`) are generated with `sol!` from `contracts/src/Types.sol`, the very file solc compiles, so ABI
 //!   encodings and EIP-712 hashes cannot drift between the two sides. Every struct derives `Debug`, `Clone`,
 //!   `PartialEq`, `Eq`, `Hash`, `Default` and serde's `Serialize`/`Deserialize`.
-//! - **Hashing** (ARCH.md "Identity and hashing"): [`domain`], [`domain_separator`], [`channel_id`],
+//! - **Hashing** (SPEC.md "Identity and hashing"): [`domain`], [`domain_separator`], [`channel_id`],
 //!   [`state_hash`], [`state_digest`], [`voucher_hash`], [`voucher_digest`], [`fingerprint`]; all EIP-712 hashing
 //!   goes through alloy's [`SolStruct::eip712_hash_struct`] and [`SolStruct::eip712_signing_hash`].
-//! - **Sub-channel tree hashing** (ARCH.md "Sub-channel tree"): [`TREE_DEPTH`], [`EMPTY_SUBTREES`],
+//! - **Sub-channel tree hashing** (SPEC.md "Sub-channel tree"): [`TREE_DEPTH`], [`EMPTY_SUBTREES`],
 //!   [`empty_root`], [`tree_node`], [`leaf_hash`]. The tree itself lives in `ferry-ledger`.
 //! - **Bindings** ([`bindings`]): the compiled contracts (`contracts/artifacts/*.json`) with their bytecode, and
 //!   `From` conversions between their structs and the types above. [`Artifact`] names each deployable contract.

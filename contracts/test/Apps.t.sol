@@ -5,7 +5,7 @@ import {FerryBase} from "./utils/FerryBase.sol";
 import {ChannelLib} from "../src/ChannelLib.sol";
 import {ChannelParams, State, AssetOutcome, Signature, PaymentData, GameData, Voucher} from "../src/Types.sol";
 
-/// The bundled apps' rules (ARCH.md "Apps"), called directly: every branch of PaymentApp and RockPaperScissors.
+/// The bundled apps' rules (SPEC.md "Apps"), called directly: every branch of PaymentApp and RockPaperScissors.
 contract AppsTest is FerryBase {
     ChannelParams internal p;
     bytes32 internal cid;

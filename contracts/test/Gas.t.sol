@@ -24,7 +24,7 @@ import {
 /// print the figures. Labels give Nitro's figure measured in the same steady state (`nitro_steady_state`: accounts
 /// exist, both participants paid). The bounds catch regressions: Nitro's figure where Ferry is below it, else
 /// today's figure (deposits: S1's status read and the larger `Deposited` event cost ~3k more than Nitro's deposit;
-/// the cooperative close and the payouts after a dispute are above Nitro's today, see ARCH.md "Gas").
+/// the cooperative close and the payouts after a dispute are above Nitro's today, see SPEC.md "Gas").
 /// The authoritative figures are the Rust gas report's receipts (`ferry-simulations --bin gas-report`).
 contract GasTest is FerryBase {
     address internal sender = address(0x5E11D3);

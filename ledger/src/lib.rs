@@ -1,5 +1,5 @@
 //! Ferry's channel primitives: everything a participant checks and computes about a channel without touching the
-//! chain, with the same verdicts and the same hashes as the contracts (ARCH.md "On-chain specification").
+//! chain, with the same verdicts and the same hashes as the contracts (contracts/SPEC.md).
 //!
 //! - [`params`]: channel params, their validation (S1, S2), ids, fresh nonces, a ledger's position on a virtual
 //!   channel's path.

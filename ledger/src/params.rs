@@ -123,7 +123,7 @@ pub struct PathPosition {
     /// The ledger participant that stands for B's side (`V.participants[k + 1]`).
     pub right: Address,
     /// Index (0 or 1) of `left` among the ledger's participants: the ledger's participants may be in either order
-    /// (ARCH.md "a ledger's participants may appear in either order on a virtual path").
+    /// (contracts/SPEC.md "A ledger's participants may appear in either order on a virtual path").
     pub left_index: usize,
 }
 

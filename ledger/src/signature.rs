@@ -1,5 +1,5 @@
 //! secp256k1 signatures over EIP-712 digests: 65 bytes, `v ∈ {27, 28}`, `0 < r < n`, `0 < s <= n/2` (low s),
-//! a non-zero recovered address (ARCH.md "Identity and hashing"; `ChannelLib.recover`).
+//! a non-zero recovered address (contracts/SPEC.md "Identity and hashing"; `ChannelLib.recover`).
 
 use alloy::primitives::{Address, B256, U256, keccak256};
 use ferry_contracts::{Signature, State};

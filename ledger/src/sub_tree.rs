@@ -1,5 +1,5 @@
 //! The sub-channel table of a ledger channel: a fixed-depth (32) Merkle tree of `SubAlloc` leaves, one slot per
-//! virtual channel (ARCH.md "Sub-channel tree"; DESIGN.md "Sub-channel table").
+//! virtual channel (contracts/SPEC.md "Sub-channel tree"; DESIGN.md "Sub-channel table").
 //!
 //! - Leaves hash as `keccak256(0x00 ‖ abi.encode(channelId, amounts, fee))`, inner nodes as `keccak256(0x01 ‖ l ‖ r)`,
 //!   an empty slot is `Z[0] = 0` and an empty subtree of height h is `Z[h]`; the empty table's root is `Z[32]`.

@@ -5,7 +5,7 @@ import {ChannelParams, State, AssetOutcome, PaymentData, Signature, Voucher} fro
 import {ChannelLib} from "../ChannelLib.sol";
 import {IApp} from "../Types.sol";
 
-/// Payments by vouchers (ARCH.md "Apps"). `PaymentData` tracks, per asset, what each endpoint paid the other in
+/// Payments by vouchers (SPEC.md "Apps"). `PaymentData` tracks, per asset, what each endpoint paid the other in
 /// total. A move may raise the mover's own total freely (it signs the move) and the other endpoint's total only
 /// with that endpoint's voucher for the new total.
 contract PaymentApp is IApp {

@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {ChannelParams, State, AssetOutcome, GameData} from "../Types.sol";
 import {IApp} from "../Types.sol";
 
-/// Rock-paper-scissors with stakes, commit–reveal (ARCH.md "Apps"). The stake is in the outcome's first asset.
+/// Rock-paper-scissors with stakes, commit–reveal (SPEC.md "Apps"). The stake is in the outcome's first asset.
 /// When the last endpoint plays, the stake moves to it tentatively, so a first endpoint that never reveals loses.
 contract RockPaperScissors is IApp {
     uint8 internal constant READY = 0;

@@ -16,7 +16,7 @@ uint8 constant REF_KIND_VIRTUAL = 1;
 uint256 constant REF_TREE_DEPTH = 32;
 
 /// EIP-712 hashing, signature recovery, params/outcome validation and the sub-channel tree: the rules both the
-/// Adjudicator and the Rust side implement (ARCH.md "On-chain specification").
+/// Adjudicator and the Rust side implement (SPEC.md).
 library RefChannelLib {
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");

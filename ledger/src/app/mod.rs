@@ -1,5 +1,5 @@
 //! Apps: the rules of what runs in a channel, implemented once in Solidity (`IApp.validTransition`) and once here
-//! with the same verdicts (ARCH.md "Apps").
+//! with the same verdicts (contracts/SPEC.md "Apps").
 //!
 //! The adjudicator has already checked the version step, the mover's signature, the outcome rules and S3 before it
 //! asks the app, and so does [`support::check_move`](crate::support::check_move) before it calls

@@ -1,6 +1,6 @@
-//! Payments by vouchers (ARCH.md "Apps", `PaymentApp.sol`). `PaymentData` tracks, per asset of the outcome, what
-//! each endpoint has paid the other in total. A move may raise the mover's own total freely (the mover signs the
-//! move) and the other endpoint's total only with that endpoint's voucher for the new total.
+//! Payments by vouchers (contracts/SPEC.md "Apps", `PaymentApp.sol`). `PaymentData` tracks, per asset of the
+//! outcome, what each endpoint has paid the other in total. A move may raise the mover's own total freely (the mover
+//! signs the move) and the other endpoint's total only with that endpoint's voucher for the new total.
 //!
 //! Off-chain, a payer simply signs a [`voucher`] for its new cumulative amount and hands it to the payee
 //! ([`sign_voucher`] / [`verify_voucher`]); the payee redeems the latest one with [`voucher_move`] (on-chain via

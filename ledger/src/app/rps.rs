@@ -1,5 +1,5 @@
-//! Rock-paper-scissors with stakes, commit–reveal (ARCH.md "Apps", `RockPaperScissors.sol`); the stake is in the
-//! outcome's first asset, every other asset stays as it is.
+//! Rock-paper-scissors with stakes, commit–reveal (contracts/SPEC.md "Apps", `RockPaperScissors.sol`); the stake is
+//! in the outcome's first asset, every other asset stays as it is.
 //!
 //! - ready (0) → committed (1), by the first endpoint ([`commit`]): a stake within both balances and a commitment
 //!   `keccak256(abi.encode(uint8 hand, bytes32 salt))`.

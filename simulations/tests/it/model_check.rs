@@ -22,7 +22,8 @@
 //! The abstract adjudicator keeps each channel's status (registered version, registered state, deadline) and its
 //! on-chain deposit, withdrawal and claim totals, checks every entry point with [`ferry_ledger::support`] (the
 //! rules the contract applies: `check_challenge`, `check_checkpoint`, `check_final`, `check_withdraw_partial`,
-//! `check_claim`) and pays with the contract's formulas (ARCH.md "Entry points"); chain time is an abstract clock.
+//! `check_claim`) and pays with the contract's formulas (contracts/SPEC.md "Entry points"); chain time is an
+//! abstract clock.
 //!
 //! Invariants, in every reachable state:
 //! - **entitlement**: once the channel is finalized on-chain, what the honest party is paid (already, plus what
