@@ -1,0 +1,298 @@
+//! The node's task: one loop that owns the core and handles, in order, a command, a message, a timer or a round
+//! of chain duties, then lets out what the core produced.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_adjudicator::AdjudicatorClient;
+use ferry_ledger::app::rps::{self, Hand};
+use ferry_ledger::store::{Batch, Store, decode};
+use ferry_virtual::protocol::{AppKind, VirtualNode};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::handle::{Command, Reply, now_ms};
+use super::{GameMove, Inbound, NS_NODE, Network, NodeEvent, NodeStats, OpenVirtual};
+use crate::chain;
+use crate::{Error, Result};
+
+pub(super) struct Runtime<S: Store> {
+    pub(super) core: VirtualNode<S>,
+    pub(super) client: AdjudicatorClient,
+    pub(super) net: Arc<dyn Network>,
+    pub(super) events: broadcast::Sender<NodeEvent>,
+    pub(super) address: Address,
+    pub(super) apps: BTreeMap<AppKindKey, Address>,
+    pub(super) stats: NodeStats,
+    pub(super) chain_poll: Duration,
+}
+
+/// `AppKind` as a map key.
+pub(super) type AppKindKey = u8;
+
+pub(super) fn app_key(kind: AppKind) -> AppKindKey {
+    match kind {
+        AppKind::Payment => 0,
+        AppKind::Game => 1,
+    }
+}
+
+impl<S: Store + 'static> Runtime<S> {
+    /// Runs until a shutdown (returned, to be acknowledged once the runtime is dropped) or until every handle is
+    /// gone.
+    pub(super) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut inbound: mpsc::Receiver<Inbound>,
+    ) -> Option<oneshot::Sender<()>> {
+        let mut chain_tick = tokio::time::interval(self.chain_poll);
+        chain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut inbound_open = true;
+        loop {
+            let wake = self
+                .core
+                .poll_timeout()
+                .map(|t| Duration::from_millis(t.saturating_sub(now_ms())))
+                .unwrap_or(Duration::from_secs(3_600));
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => return None,
+                    Some(Command::Shutdown { reply }) => {
+                        self.flush();
+                        return Some(reply);
+                    }
+                    Some(cmd) => self.command(cmd),
+                },
+                msg = inbound.recv(), if inbound_open => match msg {
+                    None => inbound_open = false,
+                    Some(first) => {
+                        self.inbound(first);
+                        // Take what else is waiting before releasing the outputs: one flush for a burst.
+                        for _ in 0..256 {
+                            match inbound.try_recv() {
+                                Ok(more) => self.inbound(more),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                },
+                _ = tokio::time::sleep(wake) => {
+                    if let Err(e) = self.core.handle_timeout(now_ms()) {
+                        tracing::warn!(node = %self.address, "timer: {e}");
+                    }
+                }
+                _ = chain_tick.tick() => self.chain_round().await,
+            }
+            self.flush();
+        }
+    }
+
+    fn emit(&self, event: NodeEvent) {
+        // No subscriber is not an error.
+        let _ = self.events.send(event);
+    }
+
+    fn inbound(&mut self, inbound: Inbound) {
+        match inbound {
+            Inbound::Message { from, msg } => {
+                self.stats.messages_received += 1;
+                if let Err(e) = self.core.handle_message(from, msg, now_ms()) {
+                    self.stats.refused += 1;
+                    tracing::debug!(node = %self.address, %from, "refused: {e}");
+                    self.emit(NodeEvent::Refused {
+                        from,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            Inbound::Connected(peer) => self.emit(NodeEvent::PeerConnected(peer)),
+            Inbound::Disconnected { peer, reason } => {
+                self.emit(NodeEvent::PeerDisconnected { peer, reason })
+            }
+            Inbound::Rejected { remote, reason } => self.emit(NodeEvent::ConnectionRejected {
+                remote: remote.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut out = Vec::new();
+        while let Some(m) = self.core.poll_transmit() {
+            out.push(m);
+        }
+        if !out.is_empty() {
+            self.stats.messages_sent += out.len() as u64;
+            if let Err(e) = self.net.send_batch(out) {
+                // The cores resend whatever a peer does not answer; the outbox refusing now loses nothing.
+                tracing::warn!(node = %self.address, "network: {e}");
+            }
+        }
+        while let Some(e) = self.core.poll_event() {
+            self.emit(NodeEvent::Channel(e));
+        }
+    }
+
+    async fn chain_round(&mut self) {
+        match chain::drive(&self.client, self.address, &mut self.core, now_ms()).await {
+            Ok(round) => {
+                for (name, gas) in round.landed {
+                    self.stats.txs_landed += 1;
+                    self.stats.gas_used += gas;
+                    self.emit(NodeEvent::TxLanded {
+                        name: name.to_string(),
+                        gas,
+                    });
+                }
+                for (name, reason) in round.failed {
+                    self.emit(NodeEvent::TxFailed {
+                        name: name.to_string(),
+                        reason,
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(node = %self.address, "chain: {e}"),
+        }
+    }
+
+    /// Answers a command only after what it produced has left for the network (committed to the transport's
+    /// outbox): a caller told "done" can rely on the messages surviving a crash of this process.
+    fn answer<T>(&mut self, reply: Reply<T>, result: Result<T>) {
+        self.flush();
+        let _ = reply.send(result);
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = now_ms();
+        match cmd {
+            Command::OpenLedger {
+                peer,
+                amounts,
+                challenge_duration,
+                reply,
+            } => {
+                let r = self
+                    .core
+                    .ledger_mut()
+                    .open(peer, &amounts, challenge_duration, now)
+                    .map_err(Error::from);
+                self.answer(reply, r);
+            }
+            Command::CloseLedger { id, reply } => {
+                let r = self.core.ledger_mut().close(id, now).map_err(Error::from);
+                self.answer(reply, r);
+            }
+            Command::ChallengeLedger { id, reply } => {
+                let r = self.core.ledger_mut().challenge(id).map_err(Error::from);
+                self.answer(reply, r);
+            }
+            Command::OpenVirtual { req, reply } => {
+                let r = self.open_virtual(req, now);
+                self.answer(reply, r);
+            }
+            Command::Pay {
+                id,
+                asset,
+                amount,
+                reply,
+            } => {
+                let r = self.core.pay(id, asset, amount).map_err(Error::from);
+                self.answer(reply, r);
+            }
+            Command::Game { id, mv, reply } => {
+                let r = self.game(id, mv);
+                self.answer(reply, r);
+            }
+            Command::Settle { id, reply } => {
+                let r = self.core.settle(id, now).map_err(Error::from);
+                self.answer(reply, r);
+            }
+            Command::ChallengeVirtual { id, reply } => {
+                let r = self.core.challenge(id).map_err(Error::from);
+                self.answer(reply, r);
+            }
+            Command::Quote { total, reply } => {
+                let r = Ok(self.core.quote(total));
+                self.answer(reply, r);
+            }
+            Command::Status { reply } => {
+                let r = Ok(self.status());
+                self.answer(reply, r);
+            }
+            Command::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn open_virtual(&mut self, req: OpenVirtual, now: u64) -> Result<B256> {
+        let app = *self
+            .apps
+            .get(&app_key(req.app))
+            .ok_or_else(|| Error::Config(format!("no {:?} app is known on this chain", req.app)))?;
+        let fees = if req.fees.is_empty() {
+            vec![U256::ZERO; req.path.len()]
+        } else {
+            req.fees
+        };
+        Ok(self.core.open(
+            req.path,
+            req.hops,
+            app,
+            &req.balances,
+            fees,
+            req.challenge_duration,
+            now,
+        )?)
+    }
+
+    fn game(&mut self, id: B256, mv: GameMove) -> Result<()> {
+        let ch = self.core.channel(&id).ok_or(Error::Virtual(
+            ferry_virtual::protocol::VirtualError::UnknownChannel(id),
+        ))?;
+        let params = ch.params().clone();
+        let from = ch.current();
+        let hand = |h: u8| {
+            Hand::from_u8(h).ok_or_else(|| {
+                Error::Virtual(ferry_virtual::protocol::VirtualError::InvalidMove(format!(
+                    "{h} is not a hand (1 rock, 2 paper, 3 scissors)"
+                )))
+            })
+        };
+        let bad = |e: ferry_ledger::Error| {
+            Error::Virtual(ferry_virtual::protocol::VirtualError::InvalidMove(
+                e.to_string(),
+            ))
+        };
+        let to = match mv {
+            GameMove::Commit { stake, hand: h } => {
+                let h = hand(h)?;
+                let salt = rps::random_salt();
+                let to = rps::commit(&params, &from, stake, h, salt).map_err(bad)?;
+                // The hand and salt must outlive a crash, or the stake is lost by timeout: kept before the move
+                // leaves.
+                let mut batch = Batch::new();
+                batch.put(NS_NODE, id.to_vec(), &(h as u8, salt))?;
+                self.core.ledger_mut().store_mut().commit(batch)?;
+                to
+            }
+            GameMove::Play { hand: h } => rps::play(&params, &from, hand(h)?).map_err(bad)?,
+            GameMove::Reveal => {
+                let bytes = self
+                    .core
+                    .ledger()
+                    .store()
+                    .get(NS_NODE, id.as_slice())?
+                    .ok_or_else(|| {
+                        Error::Virtual(ferry_virtual::protocol::VirtualError::InvalidMove(
+                            "no committed hand to reveal in this channel".into(),
+                        ))
+                    })?;
+                let (h, salt): (u8, B256) = decode("game hand", &bytes)?;
+                rps::reveal(&params, &from, hand(h)?, salt).map_err(bad)?
+            }
+        };
+        Ok(self.core.make_move(id, to)?)
+    }
+}
