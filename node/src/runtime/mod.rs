@@ -1,4 +1,4 @@
-//! The node runtime: a tokio task that drives one [`VirtualNode`] (its ledger channels and virtual channels) with
+//! The node runtime: a tokio task that drives one [`VirtualNode`](ferry_virtual::protocol::VirtualNode) (its ledger channels and virtual channels) with
 //! its store, its network and its chain, behind a typed, cloneable handle ([`Node`]) and an event stream.
 //!
 //! The protocol cores are sans-IO; this is the thin driver DESIGN's "Node runtime" asks for. One task owns the
