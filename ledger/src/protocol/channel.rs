@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::ops::{self, Op, Proposal, UndoStep};
 use super::{ChainTx, LedgerEvent, LedgerMessage, ProtocolError, SubChannelGuard};
+use crate::ChainContext;
 use crate::channel::funded_asset;
 use crate::params::{self, DurationPolicy};
 use crate::signature::recover;
 use crate::state::version_of;
 use crate::sub_tree::SubTree;
-use crate::support::ChainContext;
 use crate::{Error, Result, SignedState, Signer, outcome};
 
 /// The most proposals of its own a leader keeps signed and refused above the latest supported state; at this many
