@@ -1,5 +1,5 @@
-//! The errors of `ferry-ledger`: [`Error`], and [`ProtocolError`] which it wraps (re-exported as
-//! `ferry_ledger::protocol::ProtocolError`). The bottom layer: it imports no module of this crate.
+//! The errors of `ferry-ledger`: [`Error`], the [`ProtocolError`] it wraps and the [`GuardRefusal`] that wraps
+//! (both re-exported from `ferry_ledger::protocol`). The bottom layer: it imports no module of this crate.
 
 use alloy::primitives::{Address, B256, U256};
 
@@ -266,9 +266,9 @@ pub enum ProtocolError {
         /// The one expected.
         expected: u64,
     },
-    /// The sub-channel guard refused an operation.
+    /// The sub-channel guard refused an operation (S8, S10).
     #[error("sub-channel operation refused: {0}")]
-    GuardRefused(String),
+    GuardRefused(GuardRefusal),
     /// The proposed state is not what the batch gives.
     #[error("the proposed state does not match its batch")]
     StateMismatch,
@@ -295,6 +295,87 @@ pub enum ProtocolError {
     /// The channel's table already holds its maximum of sub-channels, or a batch is too large.
     #[error("limit reached: {0}")]
     Limit(&'static str),
+}
+
+/// Why a [`SubChannelGuard`](crate::protocol::SubChannelGuard) refused to let a sub-channel operation into a ledger
+/// state: S8 for an added leaf, S10 for a removed one. `channel` is the virtual channel V whose leaf it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardRefusal {
+    /// The node hosts no virtual channels ([`NoSubChannels`](crate::protocol::NoSubChannels)).
+    #[error("this node hosts no sub-channels")]
+    NoSubChannels,
+    /// The guard's record of virtual channels could not be read (its lock was poisoned by a panic).
+    #[error("registry poisoned")]
+    RegistryPoisoned,
+    /// The guard knows no virtual channel with this id (or not its params).
+    #[error("unknown virtual channel {channel}")]
+    UnknownVirtualChannel {
+        /// V's id.
+        channel: B256,
+    },
+    /// S8: this member is no longer joining V (its post-fund is signed, the open given up, or V final), the only
+    /// time a leaf for V may be added.
+    #[error("this member is no longer joining V (post-fund signed, open given up, or V final)")]
+    NotJoining {
+        /// V's id.
+        channel: B256,
+    },
+    /// S8: V's pre-fund is not signed by the whole path yet.
+    #[error("the pre-fund is not signed by the whole path")]
+    PrefundNotSigned {
+        /// V's id.
+        channel: B256,
+    },
+    /// S8: the leaf's routing fee is not the one quoted for this ledger's place on the path.
+    #[error("the fee is not the one quoted for this path")]
+    WrongFee {
+        /// V's id.
+        channel: B256,
+        /// The fee quoted for this ledger.
+        expected: U256,
+        /// The leaf's fee.
+        got: U256,
+    },
+    /// S8: the leaf is not V's pre-fund totals (plus the quoted fee).
+    #[error("the leaf is not the pre-fund's totals")]
+    LeafNotPrefund {
+        /// V's id.
+        channel: B256,
+    },
+    /// S8: the two sides' contributions are not the balances of the sides of V they stand for.
+    #[error("the contributions are not the two sides' balances")]
+    WrongContributions {
+        /// V's id.
+        channel: B256,
+    },
+    /// S10: no final state of V signed by the whole path is known (and V did not finalize on-chain).
+    #[error("no final state signed by the whole path")]
+    NoFinal {
+        /// V's id.
+        channel: B256,
+    },
+    /// S10: a state of V is registered on-chain, where V may finalize by another outcome: conclude it with the
+    /// final first.
+    #[error("V is registered on-chain: conclude it with the final first")]
+    RegisteredOnChain {
+        /// V's id.
+        channel: B256,
+    },
+    /// S10: the payout is not what V's final state gives each side.
+    #[error("the payout is not the final state's")]
+    WrongPayout {
+        /// V's id.
+        channel: B256,
+    },
+    /// The ledger, the leaf or V's state breaks a channel rule the guard checks with this crate (the ledger is not
+    /// on V's path, the leaf's assets are not V's, a malformed leaf).
+    #[error("{error}")]
+    Invalid {
+        /// V's id.
+        channel: B256,
+        /// The rule broken.
+        error: Box<Error>,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

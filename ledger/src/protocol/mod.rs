@@ -20,8 +20,8 @@ pub use channel::{Config, LedgerChannel, OpenPolicy, Phase};
 pub use node::{LedgerNode, NAMESPACES, NS_CHANNELS, NS_CURSOR, NS_LEAVES};
 pub use ops::{Op, Proposal};
 
-/// Defined with the crate's other errors, below every module that returns it.
-pub use crate::error::ProtocolError;
+/// Defined with the crate's other errors, below every module that returns them.
+pub use crate::error::{GuardRefusal, ProtocolError};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{ChannelParams, Signature, State, SubAlloc};
@@ -293,7 +293,7 @@ pub trait SubChannelGuard {
         ledger: &ChannelParams,
         leaf: &SubAlloc,
         contributions: &[Vec<U256>; 2],
-    ) -> Result<(), String>;
+    ) -> Result<(), GuardRefusal>;
 
     /// May this ledger replace `leaf` by `payout`?
     fn check_remove(
@@ -301,7 +301,7 @@ pub trait SubChannelGuard {
         ledger: &ChannelParams,
         leaf: &SubAlloc,
         payout: &[Vec<U256>; 2],
-    ) -> Result<(), String>;
+    ) -> Result<(), GuardRefusal>;
 }
 
 /// A guard that refuses every sub-channel operation: a ledger that hosts no virtual channel.
@@ -309,8 +309,13 @@ pub trait SubChannelGuard {
 pub struct NoSubChannels;
 
 impl SubChannelGuard for NoSubChannels {
-    fn check_add(&self, _: &ChannelParams, _: &SubAlloc, _: &[Vec<U256>; 2]) -> Result<(), String> {
-        Err("this node hosts no sub-channels".into())
+    fn check_add(
+        &self,
+        _: &ChannelParams,
+        _: &SubAlloc,
+        _: &[Vec<U256>; 2],
+    ) -> Result<(), GuardRefusal> {
+        Err(GuardRefusal::NoSubChannels)
     }
 
     fn check_remove(
@@ -318,8 +323,8 @@ impl SubChannelGuard for NoSubChannels {
         _: &ChannelParams,
         _: &SubAlloc,
         _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
-        Err("this node hosts no sub-channels".into())
+    ) -> Result<(), GuardRefusal> {
+        Err(GuardRefusal::NoSubChannels)
     }
 }
 

@@ -187,20 +187,24 @@ impl SubChannelGuard for TestGuard {
         _: &ChannelParams,
         leaf: &SubAlloc,
         _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
+    ) -> Result<(), GuardRefusal> {
         (leaf.channelId[0] == 0x5b)
             .then_some(())
-            .ok_or_else(|| "unknown virtual channel".into())
+            .ok_or(GuardRefusal::UnknownVirtualChannel {
+                channel: leaf.channelId,
+            })
     }
     fn check_remove(
         &self,
         _: &ChannelParams,
         leaf: &SubAlloc,
         _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
+    ) -> Result<(), GuardRefusal> {
         (leaf.channelId[0] == 0x5b)
             .then_some(())
-            .ok_or_else(|| "no final state".into())
+            .ok_or(GuardRefusal::NoFinal {
+                channel: leaf.channelId,
+            })
     }
 }
 
