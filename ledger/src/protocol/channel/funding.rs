@@ -20,6 +20,8 @@ use crate::sub_tree::SubTree;
 use crate::{Error, Result, SignedState, outcome};
 
 impl LedgerChannel {
+    /// The params checks at open and accept: valid for this chain and adjudicator (S1, S2, S13), a two-party ledger,
+    /// challenge durations within this node's policy (S6). Returns the channel id.
     fn check_params(env: &Env<'_>, params: &ChannelParams) -> Result<B256> {
         let id = params::validate_for(params, env.ctx.chain_id, env.ctx.adjudicator)?;
         if params.kind != KIND_LEDGER {
@@ -164,6 +166,8 @@ impl LedgerChannel {
         Ok(ch)
     }
 
+    /// Funding: this node's deposits (participant 0 first, then 1, each against its own cumulative deposit, S16), the
+    /// funding timeout, and the post-fund state once every deposit is on-chain.
     pub(super) fn drive_funding(&mut self, env: &Env<'_>, now: u64) {
         let me = usize::from(self.me);
         let since = *self.funding_since.get_or_insert(now);
@@ -318,6 +322,9 @@ impl LedgerChannel {
         })
     }
 
+    /// Proposes (leader) or requests (follower) a top-up for what the chain shows of this node's own deposits beyond
+    /// what the supported state and the operations in flight count, in assets the channel holds or the user topped up
+    /// with, and not again after the peer refused it until the total grows.
     pub(super) fn count_own_top_ups(&mut self, env: &Env<'_>, table: &mut SubTree, now: u64) {
         let me = usize::from(self.me);
         let Some(base) = self.supported.as_ref().map(|s| s.state.clone()) else {

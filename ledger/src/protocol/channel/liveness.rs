@@ -158,6 +158,7 @@ impl LedgerChannel {
         self.drive(env, now);
     }
 
+    /// Whether the transaction of `key` is still to be asked for in this start (and marks it asked).
     pub(super) fn once(&mut self, key: TxKey) -> bool {
         self.submitted.insert(key)
     }

@@ -242,6 +242,7 @@ fn perr(e: ProtocolError) -> Error {
 }
 
 impl LedgerChannel {
+    /// A channel record with nothing signed beyond the pre-fund yet.
     fn blank(params: ChannelParams, id: B256, me: u8, prefund: State, phase: Phase) -> Self {
         Self {
             params,

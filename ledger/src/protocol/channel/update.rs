@@ -94,6 +94,7 @@ impl LedgerChannel {
         }
     }
 
+    /// S10: the guard's check of a removal, against the leaf in the table.
     pub(super) fn guard_remove(&self, env: &Env<'_>, table: &SubTree, p: &Proposal) -> Result<()> {
         if let Op::RemoveSub { channel_id, payout } = &p.op {
             let leaf = table
