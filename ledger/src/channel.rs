@@ -7,9 +7,9 @@ use ferry_contracts::{
     empty_root,
 };
 
+use crate::context::ChainContext;
 use crate::params::fresh_nonce;
 use crate::signature::Signer;
-use crate::support::ChainContext;
 
 /// Params of a ledger channel between `a` and `b` with a fresh nonce.
 pub fn ledger_params(

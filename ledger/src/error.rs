@@ -1,4 +1,5 @@
-//! The one error type of `ferry-ledger`.
+//! The errors of `ferry-ledger`: [`Error`], the [`ProtocolError`] it wraps and the [`GuardRefusal`] that wraps
+//! (both re-exported from `ferry_ledger::protocol`). The bottom layer: it imports no module of this crate.
 
 use alloy::primitives::{Address, B256, U256};
 
@@ -148,7 +149,7 @@ pub enum Error {
     },
     /// A protocol message or command was refused; the channel is unchanged.
     #[error(transparent)]
-    Protocol(#[from] crate::protocol::ProtocolError),
+    Protocol(#[from] ProtocolError),
 }
 
 impl Error {
@@ -191,6 +192,190 @@ impl Error {
             | Error::Protocol(_) => return None,
         })
     }
+}
+
+/// Why a protocol message or command was refused. The channel is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// No channel with this id.
+    #[error("unknown channel {0}")]
+    UnknownChannel(B256),
+    /// A message came from someone who is not the channel's peer.
+    #[error("{0} is not this channel's peer")]
+    NotPeer(Address),
+    /// This node is not a participant of the channel (or not the one the message or command needs).
+    #[error("this node is not {0} of the channel")]
+    NotParticipant(&'static str),
+    /// The channel id was used before: a node never signs for the same channel twice (S1).
+    #[error("channel {0} is already known")]
+    ChannelExists(B256),
+    /// The command or message does not fit the channel's current phase.
+    #[error("not possible while the channel is {phase}: {what}")]
+    WrongPhase {
+        /// The channel's phase.
+        phase: &'static str,
+        /// What was attempted.
+        what: &'static str,
+    },
+    /// The open request does not meet this node's open policy.
+    #[error("open refused: {0}")]
+    OpenRefused(String),
+    /// This node signed a final state of the channel and signs no other state of it (S14): the peer could
+    /// complete that final at any time and erase every later state with it.
+    #[error("a final state of this channel is signed (version {0}): the channel is closing")]
+    FinalSigned(u64),
+    /// The state leaves out a partial withdrawal of `asset` that a state this node signed before counts (S14): the
+    /// peer could be paid it on-chain by the older state and keep the funds in the newer one.
+    #[error("the state leaves out a partial withdrawal of {0} this node signed before")]
+    WithdrawalDropped(Address),
+    /// The asset is not in the channel.
+    #[error("asset {0} is not in the channel")]
+    UnknownAsset(Address),
+    /// The peer asked this node to take an ERC-20 token that is not on its list of accepted tokens
+    /// ([`OpenPolicy::tokens`](crate::protocol::OpenPolicy::tokens)).
+    #[error("asset {0} is not on this node's list of accepted tokens")]
+    AssetNotAccepted(Address),
+    /// An amount was zero.
+    #[error("zero amount")]
+    ZeroAmount,
+    /// Not enough funds for the operation.
+    #[error("insufficient funds: {0}")]
+    Insufficient(&'static str),
+    /// Lengths or sums of an operation do not fit.
+    #[error("malformed operation: {0}")]
+    ShapeMismatch(&'static str),
+    /// A close while sub-channels are still hosted.
+    #[error("{0} sub-channels are still open")]
+    SubChannelsOpen(usize),
+    /// The channel is closing (a final state exists); nothing else can change.
+    #[error("the channel is closing")]
+    ChannelClosing,
+    /// An operation takes funds from a participant who did not propose or request it.
+    #[error("operation {op} would take funds from participant {victim}, who did not ask for it")]
+    Unauthorized {
+        /// The operation's name.
+        op: &'static str,
+        /// The participant it would take from.
+        victim: u8,
+    },
+    /// A request's sequence number is not the next one.
+    #[error("request {got} out of sequence (next is {expected})")]
+    OutOfSequence {
+        /// The sequence number received.
+        got: u64,
+        /// The one expected.
+        expected: u64,
+    },
+    /// The sub-channel guard refused an operation (S8, S10).
+    #[error("sub-channel operation refused: {0}")]
+    GuardRefused(GuardRefusal),
+    /// The proposed state is not what the batch gives.
+    #[error("the proposed state does not match its batch")]
+    StateMismatch,
+    /// The peer signed a different state with a version already used: evidence of a byzantine peer.
+    #[error("conflicting state for version {0}")]
+    ConflictingState(u64),
+    /// A state with a version this node signed something else for, or older than its latest supported one.
+    #[error("version {version} is stale (latest {latest})")]
+    StaleVersion {
+        /// The version received.
+        version: u64,
+        /// This node's latest signed or supported version.
+        latest: u64,
+    },
+    /// A message for a version this node does not expect.
+    #[error("unexpected version {0}")]
+    UnexpectedVersion(u64),
+    /// A top-up the chain does not show yet (the message is kept and answered once it does).
+    #[error("waiting for the chain to show a deposit")]
+    AwaitingChain,
+    /// A malformed open: the pre-fund state is not a plain version-0 funding state.
+    #[error("invalid pre-fund state: {0}")]
+    InvalidPrefund(&'static str),
+    /// The channel's table already holds its maximum of sub-channels, or a batch is too large.
+    #[error("limit reached: {0}")]
+    Limit(&'static str),
+}
+
+/// Why a [`SubChannelGuard`](crate::protocol::SubChannelGuard) refused to let a sub-channel operation into a ledger
+/// state: S8 for an added leaf, S10 for a removed one. `channel` is the virtual channel V whose leaf it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardRefusal {
+    /// The node hosts no virtual channels ([`NoSubChannels`](crate::protocol::NoSubChannels)).
+    #[error("this node hosts no sub-channels")]
+    NoSubChannels,
+    /// The guard's record of virtual channels could not be read (its lock was poisoned by a panic).
+    #[error("registry poisoned")]
+    RegistryPoisoned,
+    /// The guard knows no virtual channel with this id (or not its params).
+    #[error("unknown virtual channel {channel}")]
+    UnknownVirtualChannel {
+        /// V's id.
+        channel: B256,
+    },
+    /// S8: this member is no longer joining V (its post-fund is signed, the open given up, or V final), the only
+    /// time a leaf for V may be added.
+    #[error("this member is no longer joining V (post-fund signed, open given up, or V final)")]
+    NotJoining {
+        /// V's id.
+        channel: B256,
+    },
+    /// S8: V's pre-fund is not signed by the whole path yet.
+    #[error("the pre-fund is not signed by the whole path")]
+    PrefundNotSigned {
+        /// V's id.
+        channel: B256,
+    },
+    /// S8: the leaf's routing fee is not the one quoted for this ledger's place on the path.
+    #[error("the fee is not the one quoted for this path")]
+    WrongFee {
+        /// V's id.
+        channel: B256,
+        /// The fee quoted for this ledger.
+        expected: U256,
+        /// The leaf's fee.
+        got: U256,
+    },
+    /// S8: the leaf is not V's pre-fund totals (plus the quoted fee).
+    #[error("the leaf is not the pre-fund's totals")]
+    LeafNotPrefund {
+        /// V's id.
+        channel: B256,
+    },
+    /// S8: the two sides' contributions are not the balances of the sides of V they stand for.
+    #[error("the contributions are not the two sides' balances")]
+    WrongContributions {
+        /// V's id.
+        channel: B256,
+    },
+    /// S10: no final state of V signed by the whole path is known (and V did not finalize on-chain).
+    #[error("no final state signed by the whole path")]
+    NoFinal {
+        /// V's id.
+        channel: B256,
+    },
+    /// S10: a state of V is registered on-chain, where V may finalize by another outcome: conclude it with the
+    /// final first.
+    #[error("V is registered on-chain: conclude it with the final first")]
+    RegisteredOnChain {
+        /// V's id.
+        channel: B256,
+    },
+    /// S10: the payout is not what V's final state gives each side.
+    #[error("the payout is not the final state's")]
+    WrongPayout {
+        /// V's id.
+        channel: B256,
+    },
+    /// The ledger, the leaf or V's state breaks a channel rule the guard checks with this crate (the ledger is not
+    /// on V's path, the leaf's assets are not V's, a malformed leaf).
+    #[error("{error}")]
+    Invalid {
+        /// V's id.
+        channel: B256,
+        /// The rule broken.
+        error: Box<Error>,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

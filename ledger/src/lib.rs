@@ -1,19 +1,31 @@
 //! Ferry's channel primitives: everything a participant checks and computes about a channel without touching the
 //! chain, with the same verdicts and the same hashes as the contracts (contracts/SPEC.md).
 //!
-//! - [`params`]: channel params, their validation (S1, S2), ids, fresh nonces, a ledger's position on a virtual
-//!   channel's path.
-//! - [`outcome`]: the outcome rules (asset order, lengths, the funding invariant of S12), the S3 totals, the link
-//!   between a ledger outcome and its sub-channel table.
-//! - [`state`]: versions, who must sign a state (S4), [`SignedState`].
+//! Public modules, one line each:
+//! - [`params`]: channel params, their validation (S1, S2, S6, S13), ids, fresh nonces, a ledger's place on V's path.
+//! - [`sub_tree`]: the sub-channel table ([`SubTree`]), a fixed-depth Merkle tree of `SubAlloc` leaves, O(log n) ops.
+//! - [`outcome`]: the outcome rules (asset order, lengths, S12's funding invariant), S3 totals, the table's link.
 //! - [`signature`]: channel keys ([`Signer`]), low-s signatures over EIP-712 digests, strict recovery.
-//! - [`support`]: what `conclude`, `challenge`, `checkpoint`, `progress`, `withdrawPartial` and `claim` accept
-//!   (S3–S5, S7, S9), apart from what needs chain storage.
-//! - [`sub_tree`]: the sub-channel table, a fixed-depth Merkle tree of `SubAlloc` leaves ([`SubTree`]): O(log n)
-//!   insert, remove and proof, cached root, room for a million leaves.
-//! - [`app`]: the [`App`](app::App) trait and the bundled payment and rock-paper-scissors apps, with the helpers to
-//!   build their moves.
+//! - [`state`]: versions, who must sign a state (S4), [`SignedState`].
+//! - [`app`]: the [`App`](app::App) trait, the bundled payment and rock-paper-scissors apps and their move helpers.
+//! - [`support`]: what `conclude`, `challenge`, `checkpoint`, `progress`, `claim`, … accept (S3–S5, S7–S9).
 //! - [`channel`]: builders for params, outcomes and states.
+//! - [`store`]: [`Store`](store::Store) (namespaced bytes, atomic batches), the redb and memory stores, backups.
+//! - [`protocol`]: the sans-IO ledger-channel protocol, [`LedgerNode`](protocol::LedgerNode) (S8, S10, S14, S16).
+//!
+//! Layers, bottom to top; a module imports only modules below it (its own submodules aside):
+//! 1. `error` ([`Error`], [`ProtocolError`](protocol::ProtocolError) and the guard's refusals)
+//! 2. `context` ([`ChainContext`])
+//! 3. [`params`]
+//! 4. [`sub_tree`]
+//! 5. [`outcome`]
+//! 6. [`signature`]
+//! 7. [`state`]
+//! 8. [`app`]
+//! 9. [`support`]
+//! 10. [`channel`]
+//! 11. [`store`]
+//! 12. [`protocol`]
 //!
 //! The on-chain types themselves (`ChannelParams`, `State`, `Outcome`, …) come from `ferry-contracts`, generated
 //! from the Solidity sources, and are re-exported here. Every error is an [`Error`]; nothing here panics on input
@@ -56,6 +68,7 @@
 
 pub mod app;
 pub mod channel;
+mod context;
 mod error;
 pub mod outcome;
 pub mod params;
@@ -66,6 +79,7 @@ pub mod store;
 pub mod sub_tree;
 pub mod support;
 
+pub use context::ChainContext;
 pub use error::{Error, Result};
 pub use ferry_contracts as contracts;
 pub use ferry_contracts::{
@@ -75,4 +89,3 @@ pub use ferry_contracts::{
 pub use signature::Signer;
 pub use state::SignedState;
 pub use sub_tree::SubTree;
-pub use support::ChainContext;

@@ -9,7 +9,7 @@ use k256::elliptic_curve::point::DecompressPoint;
 use k256::elliptic_curve::subtle::Choice;
 use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
 
-use crate::support::ChainContext;
+use crate::context::ChainContext;
 use crate::{Error, Result};
 
 /// The secp256k1 group order n.

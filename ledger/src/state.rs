@@ -5,8 +5,8 @@ use alloy::primitives::{Address, B256};
 use ferry_contracts::{Certificate, ChannelParams, KIND_LEDGER, Signature, State};
 use serde::{Deserialize, Serialize};
 
+use crate::context::ChainContext;
 use crate::signature::{Signer, check_signed_by_all, recover};
-use crate::support::{self, ChainContext, Registered};
 use crate::{Error, Result, params};
 
 /// Numeric value of a state's `uint48` version.
@@ -106,40 +106,8 @@ impl SignedState {
             .is_ok()
     }
 
-    /// What `challenge` checks ([`support::check_challenge`]); returns the certificate totals to remember when
-    /// this state certifies V.
-    pub fn check_challenge(
-        &self,
-        ctx: &ChainContext,
-        params: &ChannelParams,
-        cert: Option<&Certificate>,
-        registered: &Registered,
-    ) -> Result<Option<B256>> {
-        support::check_challenge(ctx, params, &self.state, &self.sigs, cert, registered)
-    }
-
-    /// What `conclude` checks ([`support::check_final`]).
-    pub fn check_final(
-        &self,
-        ctx: &ChainContext,
-        params: &ChannelParams,
-        registered_version: u64,
-    ) -> Result<()> {
-        support::check_final(ctx, params, &self.state, &self.sigs, registered_version)
-    }
-
-    /// What `checkpoint` checks ([`support::check_checkpoint`]).
-    pub fn check_checkpoint(
-        &self,
-        ctx: &ChainContext,
-        params: &ChannelParams,
-        registered_version: u64,
-    ) -> Result<()> {
-        support::check_checkpoint(ctx, params, &self.state, &self.sigs, registered_version)
-    }
-
     /// The state as V's funding certificate (its post-fund signed by the whole path); not checked here, see
-    /// [`support::check_certificate`].
+    /// [`support::check_certificate`](crate::support::check_certificate).
     pub fn into_certificate(self) -> Certificate {
         Certificate {
             state: self.state,

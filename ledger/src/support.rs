@@ -8,34 +8,15 @@
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{
     AssetAmount, Certificate, ChannelParams, KIND_LEDGER, KIND_VIRTUAL, LeafProof, Signature,
-    State, SubAlloc, state_digest,
+    State, SubAlloc,
 };
 
 use crate::signature::{check_signed_by_all, recover};
+use crate::state::SignedState;
 use crate::{Error, Result, outcome, params, sub_tree};
 
+pub use crate::context::ChainContext;
 pub use crate::state::version_of;
-
-/// The chain context states are signed for (the EIP-712 domain's chain id and verifying contract).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ChainContext {
-    /// The chain id.
-    pub chain_id: u64,
-    /// The adjudicator's address.
-    pub adjudicator: Address,
-}
-
-impl ChainContext {
-    /// The EIP-712 digest of `state` in this context.
-    pub fn digest(&self, state: &State) -> B256 {
-        state_digest(state, U256::from(self.chain_id), self.adjudicator)
-    }
-
-    /// The EIP-712 domain of this context.
-    pub fn domain(&self) -> alloy::sol_types::Eip712Domain {
-        ferry_contracts::domain(U256::from(self.chain_id), self.adjudicator)
-    }
-}
 
 /// What the chain knows of a channel that bears on a challenge.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -423,4 +404,40 @@ fn check_channel(id: B256, state: &State) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The support rules as methods of a [`SignedState`] (here rather than in [`state`](crate::state), which sits below
+/// this module and imports nothing of it).
+impl SignedState {
+    /// What `challenge` checks ([`check_challenge`]); returns the certificate totals to remember when
+    /// this state certifies V.
+    pub fn check_challenge(
+        &self,
+        ctx: &ChainContext,
+        params: &ChannelParams,
+        cert: Option<&Certificate>,
+        registered: &Registered,
+    ) -> Result<Option<B256>> {
+        check_challenge(ctx, params, &self.state, &self.sigs, cert, registered)
+    }
+
+    /// What `conclude` checks ([`check_final`]).
+    pub fn check_final(
+        &self,
+        ctx: &ChainContext,
+        params: &ChannelParams,
+        registered_version: u64,
+    ) -> Result<()> {
+        check_final(ctx, params, &self.state, &self.sigs, registered_version)
+    }
+
+    /// What `checkpoint` checks ([`check_checkpoint`]).
+    pub fn check_checkpoint(
+        &self,
+        ctx: &ChainContext,
+        params: &ChannelParams,
+        registered_version: u64,
+    ) -> Result<()> {
+        check_checkpoint(ctx, params, &self.state, &self.sigs, registered_version)
+    }
 }

@@ -22,114 +22,14 @@ pub use duties::ChainDuties;
 pub use node::{LedgerNode, NAMESPACES, NS_CHANNELS, NS_CURSOR, NS_LEAVES};
 pub use ops::{Op, Proposal};
 
+/// Defined with the crate's other errors, below every module that returns them.
+pub use crate::error::{GuardRefusal, ProtocolError};
+
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{ChannelParams, Signature, State, SubAlloc};
 use serde::{Deserialize, Serialize};
 
 use crate::SignedState;
-
-/// Why a protocol message or command was refused. The channel is unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProtocolError {
-    /// No channel with this id.
-    #[error("unknown channel {0}")]
-    UnknownChannel(B256),
-    /// A message came from someone who is not the channel's peer.
-    #[error("{0} is not this channel's peer")]
-    NotPeer(Address),
-    /// This node is not a participant of the channel (or not the one the message or command needs).
-    #[error("this node is not {0} of the channel")]
-    NotParticipant(&'static str),
-    /// The channel id was used before: a node never signs for the same channel twice (S1).
-    #[error("channel {0} is already known")]
-    ChannelExists(B256),
-    /// The command or message does not fit the channel's current phase.
-    #[error("not possible while the channel is {phase}: {what}")]
-    WrongPhase {
-        /// The channel's phase.
-        phase: &'static str,
-        /// What was attempted.
-        what: &'static str,
-    },
-    /// The open request does not meet this node's open policy.
-    #[error("open refused: {0}")]
-    OpenRefused(String),
-    /// This node signed a final state of the channel and signs no other state of it (S14): the peer could
-    /// complete that final at any time and erase every later state with it.
-    #[error("a final state of this channel is signed (version {0}): the channel is closing")]
-    FinalSigned(u64),
-    /// The state leaves out a partial withdrawal of `asset` that a state this node signed before counts (S14): the
-    /// peer could be paid it on-chain by the older state and keep the funds in the newer one.
-    #[error("the state leaves out a partial withdrawal of {0} this node signed before")]
-    WithdrawalDropped(Address),
-    /// The asset is not in the channel.
-    #[error("asset {0} is not in the channel")]
-    UnknownAsset(Address),
-    /// The peer asked this node to take an ERC-20 token that is not on its list of accepted tokens
-    /// ([`OpenPolicy::tokens`]).
-    #[error("asset {0} is not on this node's list of accepted tokens")]
-    AssetNotAccepted(Address),
-    /// An amount was zero.
-    #[error("zero amount")]
-    ZeroAmount,
-    /// Not enough funds for the operation.
-    #[error("insufficient funds: {0}")]
-    Insufficient(&'static str),
-    /// Lengths or sums of an operation do not fit.
-    #[error("malformed operation: {0}")]
-    ShapeMismatch(&'static str),
-    /// A close while sub-channels are still hosted.
-    #[error("{0} sub-channels are still open")]
-    SubChannelsOpen(usize),
-    /// The channel is closing (a final state exists); nothing else can change.
-    #[error("the channel is closing")]
-    ChannelClosing,
-    /// An operation takes funds from a participant who did not propose or request it.
-    #[error("operation {op} would take funds from participant {victim}, who did not ask for it")]
-    Unauthorized {
-        /// The operation's name.
-        op: &'static str,
-        /// The participant it would take from.
-        victim: u8,
-    },
-    /// A request's sequence number is not the next one.
-    #[error("request {got} out of sequence (next is {expected})")]
-    OutOfSequence {
-        /// The sequence number received.
-        got: u64,
-        /// The one expected.
-        expected: u64,
-    },
-    /// The sub-channel guard refused an operation.
-    #[error("sub-channel operation refused: {0}")]
-    GuardRefused(String),
-    /// The proposed state is not what the batch gives.
-    #[error("the proposed state does not match its batch")]
-    StateMismatch,
-    /// The peer signed a different state with a version already used: evidence of a byzantine peer.
-    #[error("conflicting state for version {0}")]
-    ConflictingState(u64),
-    /// A state with a version this node signed something else for, or older than its latest supported one.
-    #[error("version {version} is stale (latest {latest})")]
-    StaleVersion {
-        /// The version received.
-        version: u64,
-        /// This node's latest signed or supported version.
-        latest: u64,
-    },
-    /// A message for a version this node does not expect.
-    #[error("unexpected version {0}")]
-    UnexpectedVersion(u64),
-    /// A top-up the chain does not show yet (the message is kept and answered once it does).
-    #[error("waiting for the chain to show a deposit")]
-    AwaitingChain,
-    /// A malformed open: the pre-fund state is not a plain version-0 funding state.
-    #[error("invalid pre-fund state: {0}")]
-    InvalidPrefund(&'static str),
-    /// The channel's table already holds its maximum of sub-channels, or a batch is too large.
-    #[error("limit reached: {0}")]
-    Limit(&'static str),
-}
 
 /// A message between the two participants of a ledger channel. Every message names its channel; the transport
 /// tells who sent it.
@@ -395,7 +295,7 @@ pub trait SubChannelGuard {
         ledger: &ChannelParams,
         leaf: &SubAlloc,
         contributions: &[Vec<U256>; 2],
-    ) -> Result<(), String>;
+    ) -> Result<(), GuardRefusal>;
 
     /// May this ledger replace `leaf` by `payout`?
     fn check_remove(
@@ -403,7 +303,7 @@ pub trait SubChannelGuard {
         ledger: &ChannelParams,
         leaf: &SubAlloc,
         payout: &[Vec<U256>; 2],
-    ) -> Result<(), String>;
+    ) -> Result<(), GuardRefusal>;
 }
 
 /// A guard that refuses every sub-channel operation: a ledger that hosts no virtual channel.
@@ -411,8 +311,13 @@ pub trait SubChannelGuard {
 pub struct NoSubChannels;
 
 impl SubChannelGuard for NoSubChannels {
-    fn check_add(&self, _: &ChannelParams, _: &SubAlloc, _: &[Vec<U256>; 2]) -> Result<(), String> {
-        Err("this node hosts no sub-channels".into())
+    fn check_add(
+        &self,
+        _: &ChannelParams,
+        _: &SubAlloc,
+        _: &[Vec<U256>; 2],
+    ) -> Result<(), GuardRefusal> {
+        Err(GuardRefusal::NoSubChannels)
     }
 
     fn check_remove(
@@ -420,8 +325,8 @@ impl SubChannelGuard for NoSubChannels {
         _: &ChannelParams,
         _: &SubAlloc,
         _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
-        Err("this node hosts no sub-channels".into())
+    ) -> Result<(), GuardRefusal> {
+        Err(GuardRefusal::NoSubChannels)
     }
 }
 

@@ -10,9 +10,9 @@ use super::channel::{Env, LedgerChannel};
 use super::{
     ChainTx, Config, LedgerEvent, LedgerMessage, NoSubChannels, Op, ProtocolError, SubChannelGuard,
 };
+use crate::ChainContext;
 use crate::store::{Batch, Store, decode};
 use crate::sub_tree::SubTree;
-use crate::support::ChainContext;
 use crate::{Error, Result, Signer};
 
 /// Namespace of the channel records (key: channel id).

@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use alloy::primitives::{Address, B256, U256};
-use ferry_ledger::protocol::{Config, LedgerEvent, OpenPolicy, Phase, SubChannelGuard};
+use ferry_ledger::protocol::{
+    Config, GuardRefusal, LedgerEvent, OpenPolicy, Phase, SubChannelGuard,
+};
 use ferry_ledger::store::MemoryStore;
 use ferry_ledger::{ChannelParams, Signature, State};
 use ferry_simulations::ledger_net::LedgerNet;
@@ -119,7 +121,7 @@ impl SubChannelGuard for AcceptAll {
         _: &ChannelParams,
         _: &ferry_contracts::SubAlloc,
         _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
+    ) -> Result<(), GuardRefusal> {
         Ok(())
     }
 
@@ -128,7 +130,7 @@ impl SubChannelGuard for AcceptAll {
         _: &ChannelParams,
         _: &ferry_contracts::SubAlloc,
         _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
+    ) -> Result<(), GuardRefusal> {
         Ok(())
     }
 }

@@ -1087,7 +1087,7 @@ impl ferry_ledger::protocol::SubChannelGuard for AnyLeaf {
         _: &ChannelParams,
         _: &ferry_ledger::SubAlloc,
         _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
+    ) -> Result<(), ferry_virtual::ledger::protocol::GuardRefusal> {
         Ok(())
     }
 
@@ -1096,7 +1096,7 @@ impl ferry_ledger::protocol::SubChannelGuard for AnyLeaf {
         _: &ChannelParams,
         _: &ferry_ledger::SubAlloc,
         _: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
+    ) -> Result<(), ferry_virtual::ledger::protocol::GuardRefusal> {
         Ok(())
     }
 }

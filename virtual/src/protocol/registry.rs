@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{B256, U256};
 use ferry_ledger::params::path_position;
-use ferry_ledger::protocol::SubChannelGuard;
+use ferry_ledger::protocol::{GuardRefusal, SubChannelGuard};
 use ferry_ledger::support::{leaf_of, leaf_payout};
 use ferry_ledger::{ChannelParams, State, SubAlloc};
 
@@ -69,9 +69,9 @@ pub fn split(
     virt: &ChannelParams,
     state: &State,
     leaf: &SubAlloc,
-) -> Result<[Vec<U256>; 2], String> {
-    let pos = path_position(ledger, virt).map_err(|e| e.to_string())?;
-    let payouts = leaf_payout(leaf, state).map_err(|e| e.to_string())?;
+) -> ferry_ledger::Result<[Vec<U256>; 2]> {
+    let pos = path_position(ledger, virt)?;
+    let payouts = leaf_payout(leaf, state)?;
     let a: Vec<U256> = payouts.iter().map(|p| p.to_left).collect();
     let b: Vec<U256> = payouts.iter().map(|p| p.to_right).collect();
     Ok(if pos.left_index == 0 { [a, b] } else { [b, a] })
@@ -80,8 +80,12 @@ pub fn split(
 /// The routing fee V's leaf holds in `ledger`: every fee of the intermediaries further towards B (each
 /// intermediary keeps its own and passes the rest on), in V's first asset. The side standing for A puts it into
 /// the leaf; it goes to B's side once V got past its pre-fund (S8, S9).
-pub fn fee_in(ledger: &ChannelParams, virt: &ChannelParams, fees: &[U256]) -> Result<U256, String> {
-    let pos = path_position(ledger, virt).map_err(|e| e.to_string())?;
+pub fn fee_in(
+    ledger: &ChannelParams,
+    virt: &ChannelParams,
+    fees: &[U256],
+) -> ferry_ledger::Result<U256> {
+    let pos = path_position(ledger, virt)?;
     Ok(fees
         .iter()
         .skip(pos.hop + 1)
@@ -94,7 +98,7 @@ pub fn leaf_in(
     virt: &ChannelParams,
     prefund: &State,
     fees: &[U256],
-) -> Result<SubAlloc, String> {
+) -> ferry_ledger::Result<SubAlloc> {
     Ok(leaf_of(virt, prefund, fee_in(ledger, virt, fees)?))
 }
 
@@ -103,12 +107,20 @@ pub fn leaf_in(
 pub struct RegistryGuard(pub Arc<Mutex<Registry>>);
 
 impl RegistryGuard {
-    fn entry(&self, id: &B256) -> Result<Entry, String> {
-        let reg = self.0.lock().map_err(|_| "registry poisoned".to_string())?;
+    fn entry(&self, id: &B256) -> Result<Entry, GuardRefusal> {
+        let reg = self.0.lock().map_err(|_| GuardRefusal::RegistryPoisoned)?;
         reg.entries
             .get(id)
             .cloned()
-            .ok_or_else(|| format!("unknown virtual channel {id}"))
+            .ok_or(GuardRefusal::UnknownVirtualChannel { channel: *id })
+    }
+}
+
+/// A channel rule broken by the ledger, the leaf or V's state, as the guard's refusal for V's leaf `channel`.
+fn invalid(channel: B256) -> impl FnOnce(ferry_ledger::Error) -> GuardRefusal {
+    move |e| GuardRefusal::Invalid {
+        channel,
+        error: Box::new(e),
     }
 }
 
@@ -122,26 +134,28 @@ impl SubChannelGuard for RegistryGuard {
         ledger: &ChannelParams,
         leaf: &SubAlloc,
         contributions: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
-        let e = self.entry(&leaf.channelId)?;
+    ) -> Result<(), GuardRefusal> {
+        let channel = leaf.channelId;
+        let e = self.entry(&channel)?;
         if !e.joining {
-            return Err(
-                "this member is no longer joining V (post-fund signed, open given up, or V final)"
-                    .into(),
-            );
+            return Err(GuardRefusal::NotJoining { channel });
         }
         let (Some(params), Some(prefund)) = (e.params, e.prefund) else {
-            return Err("the pre-fund is not signed by the whole path".into());
+            return Err(GuardRefusal::PrefundNotSigned { channel });
         };
-        let expected = leaf_in(ledger, &params, &prefund, &e.fees)?;
+        let expected = leaf_in(ledger, &params, &prefund, &e.fees).map_err(invalid(channel))?;
         if leaf.fee != expected.fee {
-            return Err("the fee is not the one quoted for this path".into());
+            return Err(GuardRefusal::WrongFee {
+                channel,
+                expected: expected.fee,
+                got: leaf.fee,
+            });
         }
         if *leaf != expected {
-            return Err("the leaf is not the pre-fund's totals".into());
+            return Err(GuardRefusal::LeafNotPrefund { channel });
         }
-        if split(ledger, &params, &prefund, leaf)? != *contributions {
-            return Err("the contributions are not the two sides' balances".into());
+        if split(ledger, &params, &prefund, leaf).map_err(invalid(channel))? != *contributions {
+            return Err(GuardRefusal::WrongContributions { channel });
         }
         Ok(())
     }
@@ -154,33 +168,34 @@ impl SubChannelGuard for RegistryGuard {
         ledger: &ChannelParams,
         leaf: &SubAlloc,
         payout: &[Vec<U256>; 2],
-    ) -> Result<(), String> {
-        let e = self.entry(&leaf.channelId)?;
+    ) -> Result<(), GuardRefusal> {
+        let channel = leaf.channelId;
+        let e = self.entry(&channel)?;
         let Some(params) = e.params else {
-            return Err("unknown virtual channel".into());
+            return Err(GuardRefusal::UnknownVirtualChannel { channel });
         };
         // S8: a refund (each side gets its contribution back, A's side the fee) only once this member gave up the
         // open without ever signing the post-fund.
         if e.aborted
             && let Some(prefund) = &e.prefund
-            && split(ledger, &params, prefund, leaf)? == *payout
+            && split(ledger, &params, prefund, leaf).map_err(invalid(channel))? == *payout
         {
             return Ok(());
         }
         // S10: V finalized on-chain; its registered outcome decides every ledger's leaf.
         if let Some(onchain) = &e.onchain_final
-            && split(ledger, &params, onchain, leaf)? == *payout
+            && split(ledger, &params, onchain, leaf).map_err(invalid(channel))? == *payout
         {
             return Ok(());
         }
         let Some(fin) = e.final_state else {
-            return Err("no final state signed by the whole path".into());
+            return Err(GuardRefusal::NoFinal { channel });
         };
         if e.registered {
-            return Err("V is registered on-chain: conclude it with the final first".into());
+            return Err(GuardRefusal::RegisteredOnChain { channel });
         }
-        if split(ledger, &params, &fin, leaf)? != *payout {
-            return Err("the payout is not the final state's".into());
+        if split(ledger, &params, &fin, leaf).map_err(invalid(channel))? != *payout {
+            return Err(GuardRefusal::WrongPayout { channel });
         }
         Ok(())
     }
