@@ -2,8 +2,8 @@
 //! tests and benchmarks.
 //!
 //! [`VirtualNet`] holds `n` members (`0` is A, `n - 1` is B, the others intermediaries), each a real
-//! [`VirtualNode`] on a [`MemoryStore`], with one funded ETH ledger between each pair of neighbours (`hops[k]`
-//! between members `k` and `k + 1`). Nothing runs by itself: the test moves messages, the local clock and the chain
+//! [`VirtualNode`] on a [`MemoryStore`], with one funded ETH ledger between each pair of neighbours (ledger `k`,
+//! [`VirtualNet::hop`]`(k)`, between members `k` and `k + 1`). Nothing runs by itself: the test moves messages, the local clock and the chain
 //! by calling the harness, so every run is reproducible (the keys and the wire's faults come from one seed).
 //!
 //! # The chain
@@ -34,7 +34,8 @@
 //! Every message goes through the same wire: members [taken offline](VirtualNet::set_offline) neither send nor
 //! receive, a [drop hook](VirtualNet::set_drop) loses the messages it picks by sender, receiver and content, and
 //! the random [`Faults`] (seeded) lose, duplicate and delay the rest. Events and (on the synthetic chain)
-//! transactions are collected from every member at the start of each round.
+//! transactions are collected from every online member at the start of each round; on the embedded chain the
+//! transactions are left to the members' chain duties, which only ticks run.
 //!
 //! # Byzantine members
 //!
@@ -1177,6 +1178,9 @@ impl VirtualNet {
     /// Delivers messages until the net is quiet, firing timers as it goes: when nothing is left to deliver, the
     /// clock moves to the next timer or delayed message due within [`PUMP_HORIZON_MS`] (every online member's
     /// timers are handled then); beyond that, the pump stops.
+    ///
+    /// A ledger config whose resends stay within the horizon (`max_resend_ms` under [`PUMP_HORIZON_MS`]) may keep
+    /// the net from ever being quiet: tick such a net instead.
     ///
     /// # Panics
     ///
