@@ -1,9 +1,10 @@
 //! Virtual channels opened, paid through and settled, each beside the signature-cost limit measured in the same run.
 //!
-//! A path of [`VirtualNode`]s (A, the intermediaries, B) with one ETH ledger channel between each pair of
-//! neighbours, opened through the real ledger protocol and funded without a chain by synthetic `Deposited`
-//! adjudicator events (1 ETH per side per ledger). Every node runs on a [`MemoryStore`]; messages are moved between
-//! the nodes in memory (no network), always with the same local time, so no timer ever fires. What is timed is
+//! A path of [`VirtualNode`](ferry_virtual::protocol::VirtualNode)s (A, the intermediaries, B) with one ETH ledger
+//! channel between each pair of neighbours, built by the simulations' harness ([`VirtualNet`]): opened through the
+//! real ledger protocol and funded without a chain by synthetic `Deposited` adjudicator events (1 ETH per side per
+//! ledger). Every node runs on a [`MemoryStore`]; messages are moved between the nodes in memory (no network) by
+//! [`VirtualNet::flush`], the local time standing still, so no timer ever fires. What is timed is
 //! everything else the protocol costs: EIP-712 hashing, secp256k1 signing and recovery, the ledger updates that add
 //! and remove V's leaves, the sub-channel tree, and the bincode encoding and store commit each input makes.
 //!
@@ -37,59 +38,33 @@
 //!   ledger refuses it (`LedgerEvent::Refused`, "already in the table") and nothing changes. Members ask only while
 //!   the leaf is not in their table, so this stays 0; the bench counts those apart and fails on any other refusal.
 //!
-//! Everything is CPU-bound. Run it with `cargo bench -p ferry-virtual --bench virtual_channels` (about two
+//! Everything is CPU-bound. Run it with `cargo bench -p ferry-simulations --bench virtual_channels` (about two
 //! minutes; HTML reports land in `target/criterion`), one group with e.g.
-//! `cargo bench -p ferry-virtual --bench virtual_channels -- virtual/pay`, or once as a smoke test with
-//! `cargo test -p ferry-virtual --benches`.
+//! `cargo bench -p ferry-simulations --bench virtual_channels -- virtual/pay`, or once as a smoke test with
+//! `cargo test -p ferry-simulations --benches`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{B256, U256};
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use ferry_ledger::app::payment::{sign_voucher, verify_voucher, voucher};
-use ferry_ledger::contracts::IAdjudicator::{self, IAdjudicatorEvents};
-use ferry_ledger::protocol::{Config, LedgerEvent, LedgerNode, Op, OpenPolicy, Phase};
+use ferry_ledger::protocol::{LedgerEvent, Op};
 use ferry_ledger::signature::recover;
 use ferry_ledger::store::{Batch, MemoryStore, Store, encode};
-use ferry_ledger::{ChainContext, ChannelParams, Signer};
-use ferry_virtual::protocol::{
-    AppKind, Message, NS_VIRTUAL, VirtualEvent, VirtualNode, VirtualPhase,
-};
+use ferry_ledger::{ChannelParams, Signer};
+use ferry_simulations::virtual_net::{ETH, OpenV, VirtualNet};
+use ferry_virtual::protocol::{Message, NS_VIRTUAL, VirtualEvent, VirtualPhase};
 
-const ETH: Address = Address::ZERO;
-/// The payment app's address (every node knows it as the payment app).
-const APP: Address = Address::repeat_byte(0xaa);
 /// Each side's deposit in each ledger: 1 ETH.
 const DEPOSIT: u64 = 1_000_000_000_000_000_000;
 /// A's and B's balance in each virtual channel: 0.001 ETH, so a thousand live V's fit in a ledger, and any
 /// number of 1-wei payments in one V.
 const V_BALANCE: u64 = 1_000_000_000_000_000;
-const CHALLENGE_DURATION: u64 = 3_600;
-/// Local time (ms); constant, so no resend or retry timer is ever due.
-const NOW: u64 = 1_000;
 /// Opens issued before pumping in `open_batch_100`.
 const BATCH: usize = 100;
 /// Rounds of the paired payment / voucher-limit measurement.
 const PAIRED_ROUNDS: u64 = 300;
-
-fn ctx() -> ChainContext {
-    ChainContext {
-        chain_id: 31337,
-        adjudicator: Address::repeat_byte(0xad),
-    }
-}
-
-fn config() -> Config {
-    Config {
-        open: OpenPolicy {
-            accept: true,
-            max_own_deposit: U256::from(DEPOSIT),
-            ..OpenPolicy::default()
-        },
-        ..Config::default()
-    }
-}
 
 /// What one pump saw.
 #[derive(Debug, Default, Clone)]
@@ -115,13 +90,10 @@ impl Pumped {
     }
 }
 
-/// A path of members with a funded ledger between each pair of neighbours.
+/// A path of members with a funded ledger between each pair of neighbours (the harness's), and what the benches
+/// counted on it.
 struct Net {
-    nodes: Vec<VirtualNode<MemoryStore>>,
-    addrs: Vec<Address>,
-    keys: Vec<Signer>,
-    /// `hops[k]`: the ledger between members k and k + 1.
-    hops: Vec<B256>,
+    net: VirtualNet,
     stats: Stats,
 }
 
@@ -170,162 +142,71 @@ struct Stats {
     settle: Tally,
 }
 
-fn deposited(id: B256, participant: u8, total: u64) -> IAdjudicatorEvents {
-    IAdjudicatorEvents::Deposited(IAdjudicator::Deposited {
-        channelId: id,
-        asset: ETH,
-        participant: U256::from(participant),
-        taken: U256::from(DEPOSIT),
-        depositedTotal: U256::from(total),
-    })
-}
-
 impl Net {
     /// `n` members, ledgers opened alternately by the left and the right member (so the member on A's side is
     /// sometimes participant 1 of its ledger), each funded with [`DEPOSIT`] per side.
     fn path(n: usize) -> Self {
-        let keys: Vec<Signer> = (0..n).map(|_| Signer::random()).collect();
-        let addrs = keys.iter().map(Signer::address).collect();
-        let nodes = keys
-            .iter()
-            .map(|k| {
-                let ledger =
-                    LedgerNode::open_store(k.clone(), ctx(), config(), MemoryStore::new(), NOW)
-                        .expect("open the ledger node");
-                let mut node =
-                    VirtualNode::open_store(ledger, k.clone(), NOW).expect("open the virtual node");
-                node.set_app(APP, AppKind::Payment);
-                node
-            })
-            .collect();
         let mut net = Net {
-            nodes,
-            addrs,
-            keys,
-            hops: Vec::new(),
+            net: VirtualNet::builder(n).deposit(U256::from(DEPOSIT)).build(),
             stats: Stats::default(),
         };
-        let amount = U256::from(DEPOSIT);
-        for k in 0..n - 1 {
-            let (opener, peer) = if k % 2 == 0 { (k, k + 1) } else { (k + 1, k) };
-            let id = net.nodes[opener]
-                .ledger_mut()
-                .open(
-                    net.addrs[peer],
-                    &[(ETH, [amount, amount])],
-                    CHALLENGE_DURATION,
-                    NOW,
-                )
-                .expect("open a ledger");
-            net.pump();
-            // Funding without a chain: participant 0's deposit, then participant 1's.
-            let events = [deposited(id, 0, DEPOSIT), deposited(id, 1, 2 * DEPOSIT)];
-            for (log_index, event) in (0u64..).zip(&events) {
-                for m in [opener, peer] {
-                    net.nodes[m]
-                        .handle_chain_event(k as u64 + 1, log_index, event, NOW)
-                        .expect("handle a deposit");
-                }
-            }
-            let seen = net.pump();
-            assert_eq!(
-                seen.refused, 0,
-                "funding ledger {k}: nothing refused: {:?}",
-                seen.reasons
-            );
-            for m in [k, k + 1] {
-                let phase = net.nodes[m].ledger().channel(&id).map(|c| c.phase());
-                assert_eq!(phase, Some(Phase::Running), "ledger {k} is not funded");
-            }
-            net.hops.push(id);
+        let mut seen = Pumped::default();
+        for reason in net.net.refused() {
+            seen.refuse(reason.clone());
         }
+        net.count_events(&mut seen);
+        assert_eq!(
+            seen.refused, 0,
+            "funding the ledgers: nothing refused: {:?}",
+            seen.reasons
+        );
         net
     }
 
-    fn index(&self, a: Address) -> usize {
-        self.addrs
-            .iter()
-            .position(|x| *x == a)
-            .expect("a message to a path member")
-    }
-
-    /// Drains a node's events and transactions, counting refusals and transactions.
-    fn drain(node: &mut VirtualNode<MemoryStore>, seen: &mut Pumped) {
-        while let Some(e) = node.poll_event() {
-            match &e {
-                // A member's own ledger refusing a second request for a leaf it already placed (see the
-                // module doc): counted apart, nothing changes.
-                VirtualEvent::Ledger(LedgerEvent::Refused {
-                    op: Op::AddSub { .. },
-                    reason,
-                    ..
-                }) if reason.ends_with("is already in the table") => seen.duplicate_adds += 1,
-                VirtualEvent::Refused { .. }
-                | VirtualEvent::Ledger(
-                    LedgerEvent::Refused { .. } | LedgerEvent::RejectedProposal { .. },
-                ) => seen.refuse(format!("{e:?}")),
-                _ => {}
-            }
-        }
-        while node.poll_tx().is_some() {
-            seen.txs += 1;
-        }
-    }
-
-    /// Delivers every message until every node is quiet (at the constant local time [`NOW`]).
+    /// Delivers every message until every node is quiet (the local time standing still); counts what it moved and
+    /// what the nodes reported.
     fn pump(&mut self) -> Pumped {
-        let mut seen = Pumped::default();
-        let mut wire = Vec::new();
-        loop {
-            for i in 0..self.nodes.len() {
-                while let Some((to, m)) = self.nodes[i].poll_transmit() {
-                    wire.push((i, to, m));
-                }
-                Self::drain(&mut self.nodes[i], &mut seen);
-            }
-            if wire.is_empty() {
-                return seen;
-            }
-            for (from, to, m) in wire.drain(..) {
-                let to = self.index(to);
-                seen.messages += 1;
-                if let Err(e) = self.nodes[to].handle_message(self.addrs[from], m, NOW) {
-                    seen.refuse(format!(
-                        "member {to} refused a message from member {from}: {e}"
-                    ));
+        self.net.clear_refused();
+        let traffic = self.net.flush();
+        let mut seen = Pumped {
+            messages: traffic.messages,
+            ..Pumped::default()
+        };
+        for reason in self.net.refused() {
+            seen.refuse(reason.clone());
+        }
+        self.count_events(&mut seen);
+        seen.txs = self.net.take_tx_log().len();
+        seen
+    }
+
+    /// Takes every member's events, counting refusals and duplicate leaf requests.
+    fn count_events(&mut self, seen: &mut Pumped) {
+        for k in 0..self.net.members() {
+            for e in self.net.take_events(k) {
+                match &e {
+                    // A member's own ledger refusing a second request for a leaf it already placed (see the
+                    // module doc): counted apart, nothing changes.
+                    VirtualEvent::Ledger(LedgerEvent::Refused {
+                        op: Op::AddSub { .. },
+                        reason,
+                        ..
+                    }) if reason.ends_with("is already in the table") => seen.duplicate_adds += 1,
+                    VirtualEvent::Refused { .. }
+                    | VirtualEvent::Ledger(
+                        LedgerEvent::Refused { .. } | LedgerEvent::RejectedProposal { .. },
+                    ) => seen.refuse(format!("{e:?}")),
+                    _ => {}
                 }
             }
         }
-    }
-
-    fn path_addrs(&self) -> Vec<Address> {
-        self.addrs.clone()
     }
 
     /// A issues the open of a V over the whole path (nothing pumped).
     fn issue_open(&mut self) -> B256 {
-        let n = self.nodes.len();
-        let balance = U256::from(V_BALANCE);
-        let path = self.path_addrs();
-        let hops = self.hops.clone();
-        self.nodes[0]
-            .open(
-                path,
-                hops,
-                APP,
-                &[(ETH, [balance, balance])],
-                vec![U256::ZERO; n],
-                CHALLENGE_DURATION,
-                NOW,
-            )
+        self.net
+            .open(OpenV::payment(V_BALANCE, V_BALANCE).fees(vec![U256::ZERO; self.net.members()]))
             .expect("A opens V")
-    }
-
-    /// Whether every member has V in `phase`.
-    fn all_in(&self, v: &B256, phase: VirtualPhase) -> bool {
-        self.nodes
-            .iter()
-            .all(|n| n.channel(v).map(|c| c.phase()) == Some(phase))
     }
 
     fn check(&self, vs: &[B256], phase: VirtualPhase, seen: &Pumped, what: &str) {
@@ -337,7 +218,7 @@ impl Net {
         assert_eq!(seen.txs, 0, "{what}: no transaction");
         for v in vs {
             assert!(
-                self.all_in(v, phase),
+                self.net.all_in(*v, phase),
                 "{what}: every member has V {phase:?}"
             );
         }
@@ -357,8 +238,9 @@ impl Net {
     /// A settles V's and pumps; checks every member released them.
     fn settle(&mut self, vs: &[B256]) {
         let versions = self.ledger_versions();
+        let now = self.net.now();
         for v in vs {
-            self.nodes[0].settle(*v, NOW).expect("A settles V");
+            self.net.node_mut(0).settle(*v, now).expect("A settles V");
         }
         let seen = self.pump();
         self.check(vs, VirtualPhase::Released, &seen, "settle");
@@ -368,11 +250,13 @@ impl Net {
 
     /// The supported version of each ledger on the path.
     fn ledger_versions(&self) -> Vec<u64> {
-        self.hops
+        self.net
+            .hops()
             .iter()
             .enumerate()
             .map(|(k, h)| {
-                self.nodes[k]
+                self.net
+                    .node(k)
                     .ledger()
                     .channel(h)
                     .and_then(|c| c.supported())
@@ -383,10 +267,8 @@ impl Net {
 
     /// Leaves hosted by the ledgers of the path.
     fn leaves(&self) -> usize {
-        self.hops
-            .iter()
-            .enumerate()
-            .map(|(k, h)| self.nodes[k].ledger().table(h).map_or(0, |t| t.len()))
+        (0..self.net.hops().len())
+            .map(|k| self.net.table(k, k).map_or(0, |t| t.len()))
             .sum()
     }
 }
@@ -441,15 +323,16 @@ fn open(c: &mut Criterion) {
 }
 
 /// One payment: A's `pay`, then B handles the voucher. Returns B's balance afterwards.
-fn pay_once(net: &mut Net, v: B256) -> U256 {
-    net.nodes[0].pay(v, ETH, U256::from(1)).expect("A pays");
-    let (to, msg) = net.nodes[0].poll_transmit().expect("A's voucher");
-    debug_assert_eq!(to, net.addrs[2]);
-    net.nodes[2]
-        .handle_message(net.addrs[0], msg, NOW)
+fn pay_once(net: &mut VirtualNet, v: B256) -> U256 {
+    let (a, now) = (net.addr(0), net.now());
+    net.node_mut(0).pay(v, ETH, U256::from(1)).expect("A pays");
+    let (to, msg) = net.node_mut(0).poll_transmit().expect("A's voucher");
+    debug_assert_eq!(to, net.addr(2));
+    net.node_mut(2)
+        .handle_message(a, msg, now)
         .expect("B takes the voucher");
-    while net.nodes[2].poll_event().is_some() {}
-    net.nodes[2]
+    while net.node_mut(2).poll_event().is_some() {}
+    net.node(2)
         .channel(&v)
         .map(|c| c.balance(0))
         .unwrap_or_default()
@@ -469,13 +352,9 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 
 /// Payments and the voucher limit timed alternately, one of each per round, so that both see the same machine
 /// load (criterion runs them a minute apart); prints the medians and their ratio.
-fn paired_ratio(net: &mut Net, v: B256) {
-    let payer = net.keys[0].clone();
-    let params = net.nodes[0]
-        .channel(&v)
-        .expect("A holds V")
-        .params()
-        .clone();
+fn paired_ratio(net: &mut VirtualNet, v: B256) {
+    let payer = net.signer(0).clone();
+    let params = net.node(0).channel(&v).expect("A holds V").params().clone();
     let rounds = if cfg!(debug_assertions) {
         3
     } else {
@@ -499,35 +378,37 @@ fn paired_ratio(net: &mut Net, v: B256) {
 }
 
 fn pay(c: &mut Criterion) {
-    let mut net = Net::path(3);
-    let v = net.open(1)[0];
-    let before = net.nodes[2].channel(&v).expect("B holds V").balance(0);
-    net.nodes[0].pay(v, ETH, U256::from(1)).expect("A pays");
-    let (to, msg) = net.nodes[0].poll_transmit().expect("A's voucher");
-    assert_eq!(to, net.addrs[2], "the voucher goes to B");
+    let mut bench_net = Net::path(3);
+    let v = bench_net.open(1)[0];
+    let net = &mut bench_net.net;
+    let (a, b, now) = (net.addr(0), net.addr(2), net.now());
+    let before = net.node(2).channel(&v).expect("B holds V").balance(0);
+    net.node_mut(0).pay(v, ETH, U256::from(1)).expect("A pays");
+    let (to, msg) = net.node_mut(0).poll_transmit().expect("A's voucher");
+    assert_eq!(to, b, "the voucher goes to B");
     assert!(
         matches!(msg, Message::Virtual(_)),
         "a virtual-protocol message"
     );
     assert!(
-        net.nodes[0].poll_transmit().is_none(),
+        net.node_mut(0).poll_transmit().is_none(),
         "one message per payment"
     );
-    net.nodes[2]
-        .handle_message(net.addrs[0], msg, NOW)
+    net.node_mut(2)
+        .handle_message(a, msg, now)
         .expect("B takes the voucher");
     let mut paid = false;
-    while let Some(e) = net.nodes[2].poll_event() {
+    while let Some(e) = net.node_mut(2).poll_event() {
         paid |= matches!(e, VirtualEvent::Paid { amount, .. } if amount == U256::from(1));
     }
     assert!(paid, "B reports the payment");
     assert_eq!(
-        net.nodes[2].channel(&v).expect("B holds V").balance(0),
+        net.node(2).channel(&v).expect("B holds V").balance(0),
         before + U256::from(1),
         "B's balance in V grew by the payment"
     );
     assert_eq!(
-        pay_once(&mut net, v),
+        pay_once(net, v),
         before + U256::from(2),
         "the next payment too"
     );
@@ -535,31 +416,31 @@ fn pay(c: &mut Criterion) {
     let mut g = c.benchmark_group("virtual/pay");
     g.throughput(Throughput::Elements(1));
     g.bench_function("one_voucher", |bench| {
-        bench.iter(|| pay_once(&mut net, v));
+        bench.iter(|| pay_once(net, v));
     });
     g.finish();
-    let after = net.nodes[2].channel(&v).expect("B holds V").balance(0);
+    let after = net.node(2).channel(&v).expect("B holds V").balance(0);
     // (Equal when the bench is filtered out; a refused voucher fails `pay_once` itself.)
     assert!(
         after >= before + U256::from(2),
         "every timed payment accepted"
     );
 
-    paired_ratio(&mut net, v);
+    paired_ratio(net, v);
 
     // The two halves, for the profile.
     let mut g = c.benchmark_group("profile");
     g.throughput(Throughput::Elements(1));
     let mut payer = Net::path(3);
     let pv = payer.open(1)[0];
+    let payer = payer.net.node_mut(0);
     g.bench_function("pay_only", |bench| {
         bench.iter(|| {
-            payer.nodes[0].pay(pv, ETH, U256::from(1)).expect("A pays");
-            payer.nodes[0].poll_transmit().expect("A's voucher")
+            payer.pay(pv, ETH, U256::from(1)).expect("A pays");
+            payer.poll_transmit().expect("A's voucher")
         });
     });
-    let (a, b) = net.nodes.split_at_mut(2);
-    let (a, b) = (&mut a[0], &mut b[0]);
+    let (a, b) = net.pair_mut(0, 2);
     let from = a.address();
     g.bench_function("voucher_handle_only", |bench| {
         bench.iter_batched(
@@ -568,7 +449,7 @@ fn pay(c: &mut Criterion) {
                 a.poll_transmit().expect("A's voucher").1
             },
             |msg| {
-                b.handle_message(from, msg, NOW)
+                b.handle_message(from, msg, now)
                     .expect("B takes the voucher");
                 while b.poll_event().is_some() {}
             },
@@ -619,11 +500,11 @@ fn settle(c: &mut Criterion) {
 fn limit(c: &mut Criterion) {
     let mut net = Net::path(3);
     let v = net.open(1)[0];
-    let ch = net.nodes[0].channel(&v).expect("A holds V").clone();
+    let ch = net.net.node(0).channel(&v).expect("A holds V").clone();
     let params = ch.params().clone();
-    let payer = net.keys[0].clone();
+    let payer = net.net.signer(0).clone();
     let state = ch.certificate().expect("V's funding certificate").state;
-    let ctx = ctx();
+    let ctx = net.net.ctx();
     let cumulative = U256::from(12_345);
     let sig = sign_voucher(&payer, &params, ETH, cumulative);
     verify_voucher(
