@@ -54,7 +54,7 @@ use ferry_ledger::signature::recover;
 use ferry_ledger::store::{Batch, MemoryStore, Store, encode};
 use ferry_ledger::{ChainContext, ChannelParams, Signer};
 use ferry_virtual::protocol::{
-    AppKind, Message, NS_VIRTUAL, VirtualEvent, VirtualNode, VirtualPhase,
+    AppKind, Message, NS_VIRTUAL, OpenRequest, VirtualEvent, VirtualNode, VirtualPhase,
 };
 
 const ETH: Address = Address::ZERO;
@@ -192,8 +192,7 @@ impl Net {
                 let ledger =
                     LedgerNode::open_store(k.clone(), ctx(), config(), MemoryStore::new(), NOW)
                         .expect("open the ledger node");
-                let mut node =
-                    VirtualNode::open_store(ledger, k.clone(), NOW).expect("open the virtual node");
+                let mut node = VirtualNode::open_store(ledger, NOW).expect("open the virtual node");
                 node.set_app(APP, AppKind::Payment);
                 node
             })
@@ -310,12 +309,14 @@ impl Net {
         let hops = self.hops.clone();
         self.nodes[0]
             .open(
-                path,
-                hops,
-                APP,
-                &[(ETH, [balance, balance])],
-                vec![U256::ZERO; n],
-                CHALLENGE_DURATION,
+                OpenRequest {
+                    path,
+                    hops,
+                    app: APP,
+                    balances: vec![(ETH, [balance, balance])],
+                    fees: vec![U256::ZERO; n],
+                    challenge_duration: CHALLENGE_DURATION,
+                },
                 NOW,
             )
             .expect("A opens V")

@@ -16,7 +16,8 @@ use ferry_virtual::ledger::protocol::{Config, LedgerNode, OpenPolicy, Phase};
 use ferry_virtual::ledger::store::MemoryStore;
 use ferry_virtual::ledger::{ChainContext, Signer};
 use ferry_virtual::protocol::{
-    AppKind, IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, VirtualNode, VirtualPhase, driver,
+    AppKind, IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, OpenRequest, VirtualNode, VirtualPhase,
+    driver,
 };
 
 const ETH: Address = Address::ZERO;
@@ -83,7 +84,7 @@ impl Sim {
                 let l =
                     LedgerNode::open_store(k.clone(), ctx, config.clone(), MemoryStore::new(), 0)
                         .unwrap();
-                let mut v = VirtualNode::open_store(l, k.clone(), 0).unwrap();
+                let mut v = VirtualNode::open_store(l, 0).unwrap();
                 v.set_app(app, AppKind::Payment);
                 v.set_app(
                     chain.deployed(Artifact::RockPaperScissors).unwrap(),
@@ -234,12 +235,14 @@ impl Sim {
         let now = self.now;
         self.node(0)
             .open(
-                path,
-                vec![hops.0, hops.1],
-                app,
-                &[(ETH, [U256::from(a), U256::from(b)])],
-                vec![U256::ZERO, U256::from(fee), U256::ZERO],
-                WINDOW,
+                OpenRequest {
+                    path,
+                    hops: vec![hops.0, hops.1],
+                    app,
+                    balances: vec![(ETH, [U256::from(a), U256::from(b)])],
+                    fees: vec![U256::ZERO, U256::from(fee), U256::ZERO],
+                    challenge_duration: WINDOW,
+                },
                 now,
             )
             .unwrap()

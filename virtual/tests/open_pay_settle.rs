@@ -10,8 +10,8 @@ use ferry_virtual::ledger::protocol::{Config, LedgerNode, OpenPolicy, Phase};
 use ferry_virtual::ledger::store::MemoryStore;
 use ferry_virtual::ledger::{ChainContext, Signer};
 use ferry_virtual::protocol::{
-    IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, Tx, VirtualError, VirtualEvent, VirtualMessage,
-    VirtualNode, VirtualPhase, VirtualTx,
+    IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, OpenRequest, Tx, VirtualError, VirtualEvent,
+    VirtualMessage, VirtualNode, VirtualPhase, VirtualTx,
 };
 
 const ETH: Address = Address::ZERO;
@@ -69,7 +69,7 @@ impl Net {
                 let ledger =
                     LedgerNode::open_store(k.clone(), ctx(), config.clone(), MemoryStore::new(), 0)
                         .unwrap();
-                with_apps(VirtualNode::open_store(ledger, k.clone(), 0).unwrap())
+                with_apps(VirtualNode::open_store(ledger, 0).unwrap())
             })
             .collect();
         let mut net = Net {
@@ -188,12 +188,14 @@ fn open_pay_settle(members: usize) {
     let app = Address::repeat_byte(0xaa);
     let v = net.nodes[0]
         .open(
-            path,
-            net.hops.clone(),
-            app,
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; members],
-            3600,
+            OpenRequest {
+                path,
+                hops: net.hops.clone(),
+                app,
+                balances: vec![(ETH, [U256::from(50), U256::from(20)])],
+                fees: vec![U256::ZERO; members],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -292,12 +294,14 @@ fn refusals_are_typed_and_change_nothing() {
     let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
     let v = net.nodes[0]
         .open(
-            path.clone(),
-            net.hops.clone(),
-            Address::repeat_byte(0xaa),
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; 3],
-            3600,
+            OpenRequest {
+                path: path.clone(),
+                hops: net.hops.clone(),
+                app: Address::repeat_byte(0xaa),
+                balances: vec![(ETH, [U256::from(50), U256::from(20)])],
+                fees: vec![U256::ZERO; 3],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -382,12 +386,14 @@ impl Net {
         let n = path.len();
         self.nodes[0]
             .open(
-                path,
-                self.hops.clone(),
-                Address::repeat_byte(0xaa),
-                &[(ETH, [U256::from(a), U256::from(b)])],
-                vec![U256::ZERO; n],
-                3600,
+                OpenRequest {
+                    path,
+                    hops: self.hops.clone(),
+                    app: Address::repeat_byte(0xaa),
+                    balances: vec![(ETH, [U256::from(a), U256::from(b)])],
+                    fees: vec![U256::ZERO; n],
+                    challenge_duration: 3600,
+                },
                 0,
             )
             .unwrap()
@@ -405,15 +411,13 @@ impl Net {
                 0,
             )
             .unwrap(),
-            self.keys[i].clone(),
             0,
         )
         .unwrap();
         let store = std::mem::replace(&mut self.nodes[i], placeholder).into_store();
         let ledger =
             LedgerNode::open_store(self.keys[i].clone(), ctx(), config, store, self.now).unwrap();
-        self.nodes[i] =
-            with_apps(VirtualNode::open_store(ledger, self.keys[i].clone(), self.now).unwrap());
+        self.nodes[i] = with_apps(VirtualNode::open_store(ledger, self.now).unwrap());
     }
 
     /// Delivers one round of messages (no timers), dropping what `lost` selects.
@@ -520,12 +524,14 @@ fn intermediaries_charge_their_fees_in_the_funding_update_and_refuse_what_breaks
     let app = Address::repeat_byte(0xaa);
     let v = net.nodes[0]
         .open(
-            path.clone(),
-            net.hops.clone(),
-            app,
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            fees.clone(),
-            3600,
+            OpenRequest {
+                path: path.clone(),
+                hops: net.hops.clone(),
+                app,
+                balances: vec![(ETH, [U256::from(50), U256::from(20)])],
+                fees: fees.clone(),
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -575,12 +581,14 @@ fn intermediaries_charge_their_fees_in_the_funding_update_and_refuse_what_breaks
     net.refused.clear();
     net.nodes[0]
         .open(
-            path.clone(),
-            net.hops.clone(),
-            app,
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            low,
-            3600,
+            OpenRequest {
+                path: path.clone(),
+                hops: net.hops.clone(),
+                app,
+                balances: vec![(ETH, [U256::from(50), U256::from(20)])],
+                fees: low,
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -598,12 +606,14 @@ fn intermediaries_charge_their_fees_in_the_funding_update_and_refuse_what_breaks
     net.refused.clear();
     net.nodes[0]
         .open(
-            path.clone(),
-            net.hops.clone(),
-            app,
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; 4],
-            3600,
+            OpenRequest {
+                path: path.clone(),
+                hops: net.hops.clone(),
+                app,
+                balances: vec![(ETH, [U256::from(50), U256::from(20)])],
+                fees: vec![U256::ZERO; 4],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -617,12 +627,14 @@ fn intermediaries_charge_their_fees_in_the_funding_update_and_refuse_what_breaks
     net.refused.clear();
     net.nodes[0]
         .open(
-            path,
-            net.hops.clone(),
-            app,
-            &[(ETH, [U256::from(5), U256::from(150)])],
-            vec![U256::ZERO; 4],
-            3600,
+            OpenRequest {
+                path,
+                hops: net.hops.clone(),
+                app,
+                balances: vec![(ETH, [U256::from(5), U256::from(150)])],
+                fees: vec![U256::ZERO; 4],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap_or_default();
@@ -659,12 +671,14 @@ fn fifty_virtual_channels_open_and_settle_concurrently_with_batched_ledger_updat
     for _ in 0..50 {
         let v = net.nodes[0]
             .open(
-                path.clone(),
-                net.hops.clone(),
-                app,
-                &[(ETH, [U256::from(1), U256::from(1)])],
-                vec![U256::ZERO; 3],
-                3600,
+                OpenRequest {
+                    path: path.clone(),
+                    hops: net.hops.clone(),
+                    app,
+                    balances: vec![(ETH, [U256::from(1), U256::from(1)])],
+                    fees: vec![U256::ZERO; 3],
+                    challenge_duration: 3600,
+                },
                 0,
             )
             .unwrap();
@@ -766,12 +780,14 @@ fn a_game_runs_in_a_virtual_channel_by_moves_both_endpoints_sign() {
     let game = Address::repeat_byte(0xbb);
     let v = net.nodes[0]
         .open(
-            path,
-            net.hops.clone(),
-            game,
-            &[(ETH, [U256::from(30), U256::from(30)])],
-            vec![U256::ZERO; 3],
-            3600,
+            OpenRequest {
+                path,
+                hops: net.hops.clone(),
+                app: game,
+                balances: vec![(ETH, [U256::from(30), U256::from(30)])],
+                fees: vec![U256::ZERO; 3],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -832,12 +848,14 @@ fn colluding_endpoints_cannot_make_a_hub_resolve_its_two_ledgers_differently() {
     let app = Address::repeat_byte(0xaa);
     let v = net.nodes[0]
         .open(
-            path,
-            net.hops.clone(),
-            app,
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; 4],
-            3600,
+            OpenRequest {
+                path,
+                hops: net.hops.clone(),
+                app,
+                balances: vec![(ETH, [U256::from(50), U256::from(20)])],
+                fees: vec![U256::ZERO; 4],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -1077,12 +1095,14 @@ fn open_with_the_i_b_ledger_cut() -> (Net, B256) {
     let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
     let v = net.nodes[0]
         .open(
-            path,
-            net.hops.clone(),
-            Address::repeat_byte(0xaa),
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO, U256::from(3), U256::ZERO],
-            3600,
+            OpenRequest {
+                path,
+                hops: net.hops.clone(),
+                app: Address::repeat_byte(0xaa),
+                balances: vec![(ETH, [U256::from(50), U256::from(20)])],
+                fees: vec![U256::ZERO, U256::from(3), U256::ZERO],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -1227,12 +1247,14 @@ fn a_member_that_gave_up_an_open_waits_for_its_abandoned_update_and_challenges_v
     let path: Vec<Address> = (1..4).map(|i| net.addr(i)).collect();
     let v = net.nodes[1]
         .open(
-            path,
-            net.hops[1..].to_vec(),
-            Address::repeat_byte(0xaa),
-            &[(ETH, [U256::from(50), U256::from(20)])],
-            vec![U256::ZERO; 3],
-            3600,
+            OpenRequest {
+                path,
+                hops: net.hops[1..].to_vec(),
+                app: Address::repeat_byte(0xaa),
+                balances: vec![(ETH, [U256::from(50), U256::from(20)])],
+                fees: vec![U256::ZERO; 3],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -1312,12 +1334,14 @@ fn a_game_move_left_without_its_countersignature_is_played_on_chain_with_progres
     let path: Vec<Address> = (0..3).map(|i| net.addr(i)).collect();
     let v = net.nodes[0]
         .open(
-            path,
-            net.hops.clone(),
-            Address::repeat_byte(0xbb),
-            &[(ETH, [U256::from(30), U256::from(30)])],
-            vec![U256::ZERO; 3],
-            3600,
+            OpenRequest {
+                path,
+                hops: net.hops.clone(),
+                app: Address::repeat_byte(0xbb),
+                balances: vec![(ETH, [U256::from(30), U256::from(30)])],
+                fees: vec![U256::ZERO; 3],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();
@@ -1457,12 +1481,14 @@ fn open_payment_v(net: &mut Net, a: u64, b: u64) -> B256 {
     let path: Vec<Address> = (0..n).map(|i| net.addr(i)).collect();
     let v = net.nodes[0]
         .open(
-            path,
-            net.hops.clone(),
-            Address::repeat_byte(0xaa),
-            &[(ETH, [U256::from(a), U256::from(b)])],
-            vec![U256::ZERO; n],
-            3600,
+            OpenRequest {
+                path,
+                hops: net.hops.clone(),
+                app: Address::repeat_byte(0xaa),
+                balances: vec![(ETH, [U256::from(a), U256::from(b)])],
+                fees: vec![U256::ZERO; n],
+                challenge_duration: 3600,
+            },
             0,
         )
         .unwrap();

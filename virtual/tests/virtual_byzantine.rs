@@ -38,8 +38,8 @@ use ferry_virtual::ledger::{
     Certificate, ChainContext, ChannelParams, SignedState, Signer, State, state,
 };
 use ferry_virtual::protocol::{
-    AppKind, IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, VirtualMessage, VirtualNode,
-    VirtualPhase, driver, registry,
+    AppKind, IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, OpenRequest, VirtualMessage,
+    VirtualNode, VirtualPhase, driver, registry,
 };
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -437,7 +437,7 @@ impl Sim {
                 let l =
                     LedgerNode::open_store(k.clone(), ctx, config.clone(), MemoryStore::new(), 0)
                         .unwrap();
-                let mut v = VirtualNode::open_store(l, k.clone(), 0).unwrap();
+                let mut v = VirtualNode::open_store(l, 0).unwrap();
                 v.set_app(pay_app, AppKind::Payment);
                 v
             })
@@ -700,12 +700,14 @@ impl Sim {
         }
         self.nodes[first]
             .open(
-                path,
-                hops,
-                app,
-                &[(ETH, [U256::from(a), U256::from(b)])],
-                fees,
-                WINDOW,
+                OpenRequest {
+                    path,
+                    hops,
+                    app,
+                    balances: vec![(ETH, [U256::from(a), U256::from(b)])],
+                    fees,
+                    challenge_duration: WINDOW,
+                },
                 now,
             )
             .unwrap()

@@ -12,7 +12,7 @@ use ferry_virtual::ledger::contracts::IAdjudicator::{self, IAdjudicatorEvents as
 use ferry_virtual::ledger::protocol::{Config, LedgerNode, OpenPolicy, Phase};
 use ferry_virtual::ledger::store::MemoryStore;
 use ferry_virtual::ledger::{ChainContext, Signer};
-use ferry_virtual::protocol::{Message, VirtualNode, VirtualPhase};
+use ferry_virtual::protocol::{Message, OpenRequest, VirtualNode, VirtualPhase};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -119,7 +119,7 @@ impl Net {
             .map(|k| {
                 let l = LedgerNode::open_store(k.clone(), ctx(), config(), MemoryStore::new(), 0)
                     .unwrap();
-                Some(with_apps(VirtualNode::open_store(l, k.clone(), 0).unwrap()))
+                Some(with_apps(VirtualNode::open_store(l, 0).unwrap()))
             })
             .collect();
         let mut net = Net {
@@ -246,9 +246,7 @@ impl Net {
         let store = node.into_store();
         let l =
             LedgerNode::open_store(self.keys[i].clone(), ctx(), config(), store, self.now).unwrap();
-        self.nodes[i] = Some(with_apps(
-            VirtualNode::open_store(l, self.keys[i].clone(), self.now).unwrap(),
-        ));
+        self.nodes[i] = Some(with_apps(VirtualNode::open_store(l, self.now).unwrap()));
     }
 
     /// A node's total across its ledgers (its balances; what is locked in leaves is not counted).
@@ -298,7 +296,15 @@ proptest! {
                     let hops = net.hops[from..to].to_vec();
                     let now = net.now;
                     let fees = vec![U256::ZERO; to - from + 1];
-                    if let Ok(v) = net.node(from).open(path, hops, Address::repeat_byte(0xaa), &[(ETH, [U256::from(a), U256::from(b)])], fees, 3600, now) {
+                    let req = OpenRequest {
+                        path,
+                        hops,
+                        app: Address::repeat_byte(0xaa),
+                        balances: vec![(ETH, [U256::from(a), U256::from(b)])],
+                        fees,
+                        challenge_duration: 3600,
+                    };
+                    if let Ok(v) = net.node(from).open(req, now) {
                         vs.push((v, from, to));
                     }
                 }

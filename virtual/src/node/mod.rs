@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::protocol::{
-    AppKind, IntermediaryPolicy, VirtualChannel, VirtualEvent, VirtualNode, VirtualPhase, driver,
+    AppKind, IntermediaryPolicy, OpenRequest, VirtualChannel, VirtualEvent, VirtualNode,
+    VirtualPhase, driver,
 };
 use crate::{Error, Result};
 pub use launch::NodeSetup;
@@ -342,7 +343,7 @@ impl Node {
         let signer = config.signer.clone();
         let ledger =
             LedgerNode::open_store(signer.clone(), ctx, config.ledger.clone(), store, now)?;
-        let mut core = VirtualNode::open_store(ledger, signer.clone(), now)?;
+        let mut core = VirtualNode::open_store(ledger, now)?;
         let mut apps = config.apps.clone();
         if apps.is_empty() {
             if let Some(a) = chain.deployed(Artifact::PaymentApp) {
@@ -786,12 +787,14 @@ impl<S: Store + 'static> Runtime<S> {
             req.fees
         };
         self.core.open(
-            req.path,
-            req.hops,
-            app,
-            &req.balances,
-            fees,
-            req.challenge_duration,
+            OpenRequest {
+                path: req.path,
+                hops: req.hops,
+                app,
+                balances: req.balances,
+                fees,
+                challenge_duration: req.challenge_duration,
+            },
             now,
         )
     }
@@ -803,14 +806,14 @@ impl<S: Store + 'static> Runtime<S> {
         let params = ch.params().clone();
         let from = ch.current();
         let hand = |h: u8| {
-            Hand::from_u8(h).ok_or_else(|| {
-                Error::Virtual(crate::protocol::VirtualError::InvalidMove(format!(
-                    "{h} is not a hand (1 rock, 2 paper, 3 scissors)"
-                )))
-            })
+            Hand::from_u8(h).ok_or(Error::Virtual(crate::protocol::VirtualError::InvalidMove(
+                crate::protocol::MoveError::NotAHand(h),
+            )))
         };
         let bad = |e: ferry_ledger::Error| {
-            Error::Virtual(crate::protocol::VirtualError::InvalidMove(e.to_string()))
+            Error::Virtual(crate::protocol::VirtualError::InvalidMove(
+                crate::protocol::MoveError::AppRules(e),
+            ))
         };
         let to = match mv {
             GameMove::Commit { stake, hand: h } => {
@@ -831,11 +834,9 @@ impl<S: Store + 'static> Runtime<S> {
                     .ledger()
                     .store()
                     .get(NS_NODE, id.as_slice())?
-                    .ok_or_else(|| {
-                        Error::Virtual(crate::protocol::VirtualError::InvalidMove(
-                            "no committed hand to reveal in this channel".into(),
-                        ))
-                    })?;
+                    .ok_or(Error::Virtual(crate::protocol::VirtualError::InvalidMove(
+                        crate::protocol::MoveError::NoCommittedHand,
+                    )))?;
                 let (h, salt): (u8, B256) = decode("game hand", &bytes)?;
                 rps::reveal(&params, &from, hand(h)?, salt).map_err(bad)?
             }

@@ -5,12 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{B256, U256};
-use ferry_ledger::params::path_position;
 use ferry_ledger::protocol::SubChannelGuard;
-use ferry_ledger::support::{leaf_of, leaf_payout};
 use ferry_ledger::{ChannelParams, State, SubAlloc};
 
-use super::VirtualChannel;
+use super::{VirtualChannel, leaf};
 
 /// What the guard needs to know of one virtual channel.
 #[derive(Debug, Clone, Default)]
@@ -59,43 +57,32 @@ pub struct Registry {
     pub entries: HashMap<B256, Entry>,
 }
 
-/// What each ledger participant puts into (or takes out of) V's leaf in `ledger` by V's state `state`, in the
-/// ledger's participant order, per asset of the leaf: exactly what `claim` would pay by that state
-/// ([`leaf_payout`]). By the pre-fund that is each side's contribution (the side standing for A puts in A's
-/// balances and the routing fee), and the refund of an open that never completed; by a later state (the final, or V's
-/// outcome on-chain) each side gets the balance of the side of V it stands for, and B's side the fee.
+// The guard's reasons are `String`s (the `SubChannelGuard` trait's), so the guard uses these wrappers of
+// [`super::leaf`]'s typed functions; the protocol uses those.
+
+/// [`leaf::split`] with the error as the guard's reason.
 pub fn split(
     ledger: &ChannelParams,
     virt: &ChannelParams,
     state: &State,
     leaf: &SubAlloc,
 ) -> Result<[Vec<U256>; 2], String> {
-    let pos = path_position(ledger, virt).map_err(|e| e.to_string())?;
-    let payouts = leaf_payout(leaf, state).map_err(|e| e.to_string())?;
-    let a: Vec<U256> = payouts.iter().map(|p| p.to_left).collect();
-    let b: Vec<U256> = payouts.iter().map(|p| p.to_right).collect();
-    Ok(if pos.left_index == 0 { [a, b] } else { [b, a] })
+    leaf::split(ledger, virt, state, leaf).map_err(|e| e.to_string())
 }
 
-/// The routing fee V's leaf holds in `ledger`: every fee of the intermediaries further towards B (each
-/// intermediary keeps its own and passes the rest on), in V's first asset. The side standing for A puts it into
-/// the leaf; it goes to B's side once V got past its pre-fund (S8, S9).
+/// [`leaf::fee_in`] with the error as the guard's reason.
 pub fn fee_in(ledger: &ChannelParams, virt: &ChannelParams, fees: &[U256]) -> Result<U256, String> {
-    let pos = path_position(ledger, virt).map_err(|e| e.to_string())?;
-    Ok(fees
-        .iter()
-        .skip(pos.hop + 1)
-        .fold(U256::ZERO, |acc, f| acc.saturating_add(*f)))
+    leaf::fee_in(ledger, virt, fees).map_err(|e| e.to_string())
 }
 
-/// V's leaf in `ledger`: the pre-fund's totals plus the routing fee it holds there ([`fee_in`]).
+/// [`leaf::leaf_in`] with the error as the guard's reason.
 pub fn leaf_in(
     ledger: &ChannelParams,
     virt: &ChannelParams,
     prefund: &State,
     fees: &[U256],
 ) -> Result<SubAlloc, String> {
-    Ok(leaf_of(virt, prefund, fee_in(ledger, virt, fees)?))
+    leaf::leaf_in(ledger, virt, prefund, fees).map_err(|e| e.to_string())
 }
 
 /// The registry shared with a ledger node as its guard.
