@@ -83,8 +83,8 @@ use ferry_ledger::{
     ChainContext, ChannelParams, Signature, SignedState, Signer, State, SubAlloc, SubTree,
 };
 use ferry_virtual::protocol::{
-    AppKind, IntermediaryPolicy, Message, Tx, VirtualChannel, VirtualEvent, VirtualNode,
-    VirtualPhase, VirtualTx,
+    AppKind, IntermediaryPolicy, Message, OpenRequest, Tx, VirtualChannel, VirtualEvent,
+    VirtualNode, VirtualPhase, VirtualTx,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -550,8 +550,7 @@ fn start_node(
 ) -> VirtualNode<MemoryStore> {
     let ledger = LedgerNode::open_store(key.clone(), ctx, config, store, now)
         .expect("the ledger node opens on its store");
-    let mut node =
-        VirtualNode::open_store(ledger, key.clone(), now).expect("the node opens on its store");
+    let mut node = VirtualNode::open_store(ledger, now).expect("the node opens on its store");
     node.set_app(payment, AppKind::Payment);
     node.set_app(game, AppKind::Game);
     node
@@ -906,12 +905,14 @@ impl VirtualNet {
         let path = members.iter().map(|m| self.addr(*m)).collect();
         let now = self.now;
         self.members[first].node.open(
-            path,
-            hops,
-            app,
-            &req.balances,
-            fees,
-            req.challenge_duration,
+            OpenRequest {
+                path,
+                hops,
+                app,
+                balances: req.balances,
+                fees,
+                challenge_duration: req.challenge_duration,
+            },
             now,
         )
     }

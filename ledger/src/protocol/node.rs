@@ -146,6 +146,11 @@ impl<S: Store> LedgerNode<S> {
         self.signer.address()
     }
 
+    /// The key this node signs with (a virtual node on top of it signs with the same key).
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
     /// The chain context states are signed for.
     pub fn context(&self) -> &ChainContext {
         &self.ctx

@@ -9,7 +9,7 @@ use alloy::primitives::{Address, B256, U256};
 use ferry_adjudicator::AdjudicatorClient;
 use ferry_ledger::app::rps::{self, Hand};
 use ferry_ledger::store::{Batch, Store, decode};
-use ferry_virtual::protocol::{AppKind, VirtualNode};
+use ferry_virtual::protocol::{AppKind, MoveError, OpenRequest, VirtualError, VirtualNode};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::handle::{Command, Reply, now_ms};
@@ -237,12 +237,14 @@ impl<S: Store + 'static> Runtime<S> {
             req.fees
         };
         Ok(self.core.open(
-            req.path,
-            req.hops,
-            app,
-            &req.balances,
-            fees,
-            req.challenge_duration,
+            OpenRequest {
+                path: req.path,
+                hops: req.hops,
+                app,
+                balances: req.balances,
+                fees,
+                challenge_duration: req.challenge_duration,
+            },
             now,
         )?)
     }
@@ -254,16 +256,12 @@ impl<S: Store + 'static> Runtime<S> {
         let params = ch.params().clone();
         let from = ch.current();
         let hand = |h: u8| {
-            Hand::from_u8(h).ok_or_else(|| {
-                Error::Virtual(ferry_virtual::protocol::VirtualError::InvalidMove(format!(
-                    "{h} is not a hand (1 rock, 2 paper, 3 scissors)"
-                )))
-            })
+            Hand::from_u8(h).ok_or(Error::Virtual(VirtualError::InvalidMove(
+                MoveError::NotAHand(h),
+            )))
         };
         let bad = |e: ferry_ledger::Error| {
-            Error::Virtual(ferry_virtual::protocol::VirtualError::InvalidMove(
-                e.to_string(),
-            ))
+            Error::Virtual(VirtualError::InvalidMove(MoveError::AppRules(e)))
         };
         let to = match mv {
             GameMove::Commit { stake, hand: h } => {
@@ -284,11 +282,9 @@ impl<S: Store + 'static> Runtime<S> {
                     .ledger()
                     .store()
                     .get(NS_NODE, id.as_slice())?
-                    .ok_or_else(|| {
-                        Error::Virtual(ferry_virtual::protocol::VirtualError::InvalidMove(
-                            "no committed hand to reveal in this channel".into(),
-                        ))
-                    })?;
+                    .ok_or(Error::Virtual(VirtualError::InvalidMove(
+                        MoveError::NoCommittedHand,
+                    )))?;
                 let (h, salt): (u8, B256) = decode("game hand", &bytes)?;
                 rps::reveal(&params, &from, hand(h)?, salt).map_err(bad)?
             }

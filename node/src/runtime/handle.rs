@@ -107,7 +107,7 @@ impl Node {
         let signer = config.signer.clone();
         let ledger =
             LedgerNode::open_store(signer.clone(), ctx, config.ledger.clone(), store, now)?;
-        let mut core = VirtualNode::open_store(ledger, signer.clone(), now)?;
+        let mut core = VirtualNode::open_store(ledger, now)?;
         let mut apps = config.apps.clone();
         if apps.is_empty() {
             if let Some(a) = chain.deployed(Artifact::PaymentApp) {

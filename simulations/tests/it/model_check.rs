@@ -92,7 +92,8 @@ use ferry_ledger::store::{Batch, MemoryStore, Store};
 use ferry_ledger::support::{self, Registered};
 use ferry_ledger::{ChainContext, SignedState, Signer};
 use ferry_virtual::protocol::{
-    AppKind, IntermediaryPolicy, Message, NS_PRUNED, NS_VIRTUAL, Tx as VTx, VirtualNode, VirtualTx,
+    AppKind, IntermediaryPolicy, Message, NS_PRUNED, NS_VIRTUAL, OpenRequest, Tx as VTx,
+    VirtualNode, VirtualTx,
 };
 use stateright::{Checker, HasDiscoveries, Model, Property};
 
@@ -1525,8 +1526,8 @@ fn hub_config() -> Config {
 fn vnode(key: &Signer, store: MemoryStore, now: u64) -> VirtualNode<MemoryStore> {
     let ledger = LedgerNode::open_store(key.clone(), ctx(), hub_config(), store, now)
         .unwrap_or_else(|e| panic!("ledger store: {e}"));
-    let mut v = VirtualNode::open_store(ledger, key.clone(), now)
-        .unwrap_or_else(|e| panic!("virtual store: {e}"));
+    let mut v =
+        VirtualNode::open_store(ledger, now).unwrap_or_else(|e| panic!("virtual store: {e}"));
     v.set_app(pay_app(), AppKind::Payment);
     v.set_policy(IntermediaryPolicy {
         fee_flat: u(FEE),
@@ -1790,12 +1791,14 @@ impl HubModel {
         }
         let vid = nodes[A]
             .open(
-                vec![addr(A), addr(H), addr(B)],
-                lids.to_vec(),
-                pay_app(),
-                &[(ETH, [u(V_A), u(0)])],
-                vec![u(0), u(FEE), u(0)],
-                WINDOW,
+                OpenRequest {
+                    path: vec![addr(A), addr(H), addr(B)],
+                    hops: lids.to_vec(),
+                    app: pay_app(),
+                    balances: vec![(ETH, [u(V_A), u(0)])],
+                    fees: vec![u(0), u(FEE), u(0)],
+                    challenge_duration: WINDOW,
+                },
                 1_000,
             )
             .unwrap_or_else(|e| panic!("open V: {e}"));

@@ -12,22 +12,47 @@
 //!
 //! Virtual records live in the node's store; intermediaries apply an [`IntermediaryPolicy`] (fees, caps); when a
 //! member disappears or cheats, [`VirtualNode::challenge`] and the derived `progress`, `claim` and ledger disputes
-//! (driven on-chain through its [`ChainDuties`](ferry_ledger::protocol::ChainDuties) by `ferry_adjudicator::watcher::drive`) get every honest member its due (README, "On-chain fallback").
+//! (driven on-chain through its [`ChainDuties`](ferry_ledger::protocol::ChainDuties) by
+//! `ferry_adjudicator::watcher::drive`) get every honest member its due (README, "On-chain fallback").
+//!
+//! Layout: one V's state machine is [`VirtualChannel`]'s (`channel/`, a file per protocol phase, the rules a step
+//! runs listed in `channel/progress.rs`); [`VirtualNode`] (`node/`) keeps what is about many channels (the store,
+//! the guard's [`registry`], policy, pruning) and routes each input to the channel it concerns. [`leaf`] says what
+//! V's leaf holds and pays in a ledger; `duties.rs` is its side of the chain ([`ChainDuties`](ferry_ledger::protocol::ChainDuties)).
 
 mod channel;
 mod duties;
+mod error;
+pub mod leaf;
 mod node;
 pub mod registry;
 
-pub use channel::{VirtualChannel, VirtualPhase};
-pub use node::{
-    ESCALATE_MS, NS_PRUNED, NS_VIRTUAL, OPEN_TIMEOUT_MS, RELEASED_RETENTION_MS, VirtualNode,
-};
+pub use channel::{ESCALATE_MS, OPEN_TIMEOUT_MS, VirtualChannel, VirtualPhase};
+pub use error::{CapacityShort, MoveError, PolicyRefusal, VirtualError};
+pub use node::{NS_PRUNED, NS_VIRTUAL, RELEASED_RETENTION_MS, VirtualNode};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::protocol::{LedgerEvent, LedgerMessage};
 use ferry_ledger::{ChannelParams, Signature, State};
 use serde::{Deserialize, Serialize};
+
+/// What [`VirtualNode::open`] needs to open a virtual channel from this node (A) to the path's last member (B).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRequest {
+    /// `[A, I1, …, In, B]`; this node must be A.
+    pub path: Vec<Address>,
+    /// The ledger channel of each hop: `hops[k]` between `path[k]` and `path[k + 1]`.
+    pub hops: Vec<B256>,
+    /// The app's address on the chain (the payment app or the game; the node must know it, see
+    /// [`VirtualNode::set_app`]).
+    pub app: Address,
+    /// Per asset, `[A's balance, B's balance]` (in any order of assets: V's outcome sorts them).
+    pub balances: Vec<(Address, [U256; 2])>,
+    /// The routing fee each path member charges, in V's first asset: one per path member, 0 for the endpoints.
+    pub fees: Vec<U256>,
+    /// V's challenge duration in seconds.
+    pub challenge_duration: u64,
+}
 
 /// A message between virtual-channel path members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,59 +257,6 @@ pub enum VirtualEvent {
         /// Why.
         reason: String,
     },
-}
-
-/// Why a virtual-channel message or command was refused. Nothing changed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VirtualError {
-    /// No such virtual channel here.
-    #[error("unknown virtual channel {0}")]
-    UnknownChannel(B256),
-    /// V was released here and its record pruned after the retention period; late messages about it are refused.
-    #[error("virtual channel {0} was released and pruned")]
-    Pruned(B256),
-    /// This node is not on V's path, or not where the message or command needs it.
-    #[error("this node is not {0} of the virtual channel")]
-    NotMember(&'static str),
-    /// The sender is not this node's neighbour on V's path (or not the other endpoint).
-    #[error("{0} may not send this")]
-    NotNeighbour(Address),
-    /// A ledger V needs is not one of this node's ledgers with the right peer, or not running.
-    #[error("ledger {0} is not a running ledger of this node with the path neighbour")]
-    LedgerMissing(B256),
-    /// The pre-fund state is not a valid opening state of V.
-    #[error("invalid pre-fund: {0}")]
-    InvalidPrefund(&'static str),
-    /// The state is not one of V's states this node can sign or collect signatures for.
-    #[error("invalid state: {0}")]
-    InvalidState(&'static str),
-    /// V is not funded yet (no complete certificate): no payment is accepted or made.
-    #[error("the virtual channel is not funded yet")]
-    NotFunded,
-    /// A payment above what the payer holds in V.
-    #[error("the payment exceeds the payer's funds in the virtual channel")]
-    InsufficientFunds,
-    /// This member already signed another final state of V (S4: at most one).
-    #[error("another final state was already signed")]
-    ConflictingFinal,
-    /// The final state does not give this endpoint what its payments say.
-    #[error("the final state does not match the payments: {0}")]
-    FinalMismatch(&'static str),
-    /// V is settling or settled: no more payments.
-    #[error("the virtual channel is settling")]
-    Settling,
-    /// The move breaks the app's rules or is not the next state.
-    #[error("invalid move: {0}")]
-    InvalidMove(String),
-    /// The app at V's app address is not one this node knows the rules of.
-    #[error("unknown app {0}")]
-    UnknownApp(Address),
-    /// The open breaks this intermediary's policy (fee, per-channel or per-user cap).
-    #[error("refused by policy: {0}")]
-    Policy(String),
-    /// Not enough liquidity in a ledger for this member's side of V (and the fees it passes on).
-    #[error("capacity short: {0}")]
-    Capacity(String),
 }
 
 /// The apps a node knows the rules of, by their on-chain address.

@@ -1,4 +1,27 @@
-//! One virtual channel as one path member sees it.
+//! One virtual channel as one path member sees it: its record ([`VirtualChannel`]) and, in the files beside this
+//! one, the per-channel state machine by protocol phase. [`VirtualNode`](super::VirtualNode) routes inputs to it
+//! and lends it a [`NodeContext`] for each step.
+//!
+//! - `open.rs`: V's pre-fund checked and signed, the leaf asked for, the post-fund signed (S1–S3, S6, S8);
+//! - `gossip.rs`: signatures on V's pre-fund, post-fund and final passed along the path, and resent;
+//! - `vouchers.rs`: payments by vouchers, and their redeem on-chain (S7);
+//! - `app.rs`: app moves countersigned endpoint to endpoint, and played on-chain (S3, S7);
+//! - `settle.rs`: the final proposed and signed (S3, S4), the leaves paid out by it and V released (S10);
+//! - `fallback.rs`: V taken on-chain: challenges, answers, conclusions, claims, refunds, escalation (S5, S8–S10);
+//! - `progress.rs`: the rules a step runs, in order;
+//! - `context.rs`: what a step borrows from its node.
+
+mod app;
+mod context;
+mod fallback;
+mod gossip;
+mod open;
+mod progress;
+mod settle;
+mod vouchers;
+
+pub(crate) use context::{NodeContext, Once, Outputs};
+pub(crate) use open::check_prefund;
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::signature::recover;
@@ -7,6 +30,26 @@ use serde::{Deserialize, Serialize};
 
 use super::VirtualError;
 use crate::Error;
+
+/// How long a member waits before it asks again for a leaf to be added or removed (the peer may not have had
+/// what it needed to agree yet).
+pub(crate) const RETRY_MS: u64 = 1_000;
+
+/// How often a member gossips a stage's signatures again while it is incomplete (a message may have been lost).
+pub(crate) const RESEND_MS: u64 = 2_000;
+
+/// How long a member waits for an open to complete before it gives it up (if it never signed the post-fund) and
+/// refunds its leaves (S8).
+pub const OPEN_TIMEOUT_MS: u64 = 60_000;
+
+/// How long a leaf of V may stay in one of this member's ledgers after this member knew how V resolves (its final
+/// signed by the whole path, its outcome on-chain, or the open given up) before the ledger is taken on-chain: the
+/// peer refuses or ignores the removal, and the leaf is then claimed there (S9, S10).
+pub const ESCALATE_MS: u64 = 5 * OPEN_TIMEOUT_MS;
+
+fn verr(e: VirtualError) -> Error {
+    Error::Virtual(e)
+}
 
 /// Where V is in its life, as this member sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +69,7 @@ pub enum VirtualPhase {
 }
 
 /// One virtual channel at one path member: its states and the signatures collected, and (at an endpoint) the
-/// payments made and received.
+/// payments made and received. Persisted as is (serde field order and names are the store format).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtualChannel {
     pub(crate) params: ChannelParams,
@@ -146,6 +189,22 @@ impl VirtualChannel {
         self.params.participants.len() - 1
     }
 
+    /// This member's ledger with its left neighbour on V's path (none at A).
+    pub(crate) fn left_hop(&self) -> Option<B256> {
+        (self.me > 0).then(|| self.params.hops[self.me - 1])
+    }
+
+    /// This member's ledger with its right neighbour on V's path (none at B): the one where it stands for A's side
+    /// and proposes V's leaf and its removal.
+    pub(crate) fn right_hop(&self) -> Option<B256> {
+        (self.me < self.last()).then(|| self.params.hops[self.me])
+    }
+
+    /// This member's ledgers on V's path, left then right.
+    pub(crate) fn own_hops(&self) -> impl Iterator<Item = B256> + use<> {
+        [self.left_hop(), self.right_hop()].into_iter().flatten()
+    }
+
     /// The other endpoint's index, when this member is an endpoint.
     pub(crate) fn other_endpoint(&self) -> Option<usize> {
         if self.me == 0 {
@@ -255,6 +314,15 @@ impl VirtualChannel {
             .saturating_sub(self.paid.get(j).copied().unwrap_or_default())
     }
 
+    /// When a live V next has work on the clock: a leaf request to retry, or a stage (or move) to resend.
+    pub(crate) fn next_timer(&self) -> Option<u64> {
+        let retry = self
+            .add_requested
+            .max(self.remove_requested)
+            .map(|t| t + RETRY_MS);
+        [retry, self.resend_at].into_iter().flatten().min()
+    }
+
     /// Index of `asset` in V's outcome.
     pub(crate) fn asset_index(&self, asset: &Address) -> Option<usize> {
         self.prefund
@@ -294,4 +362,15 @@ impl VirtualChannel {
         }
         Ok(any)
     }
+}
+
+/// A stage of V whose signatures the path collects by gossip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// The pre-fund (version 0), signed by the whole path before any leaf is added (S8).
+    Prefund,
+    /// The post-fund (version 1): signed by the whole path, V's funding certificate.
+    Postfund,
+    /// The final state, signed by the whole path (S4).
+    Final,
 }

@@ -1,0 +1,459 @@
+//! A path member ([`VirtualNode`]): its ledger node, the virtual channels it is on, and what is about many of them
+//! — the store (load, commit per input, prune), the guard's registry, the apps and policy, the commands and the
+//! outputs. Inputs are routed to one channel's state machine in `routing.rs`; the intermediary's policy is in
+//! `policy.rs`.
+
+mod policy;
+mod routing;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_ledger::app::payment::initial_payment_data;
+use ferry_ledger::app::rps::ready_data;
+use ferry_ledger::channel::{funded_asset, virtual_params};
+use ferry_ledger::params::DurationPolicy;
+use ferry_ledger::protocol::LedgerNode;
+use ferry_ledger::store::{Batch, Store, decode, encode};
+use ferry_ledger::{ChainContext, Signer, State};
+
+use super::channel::{NodeContext, Once, Outputs, VirtualChannel, VirtualPhase, check_prefund};
+use super::registry::{Registry, RegistryGuard};
+use super::{AppKind, IntermediaryPolicy, Message, OpenRequest, Tx, VirtualError, VirtualEvent};
+use crate::{Error, Result};
+
+/// Namespace of the virtual-channel records (key: V's id), next to the ledger node's in the same store.
+pub const NS_VIRTUAL: &str = "virtual.channels";
+
+/// Namespace of the ids of virtual channels released and pruned (value: when pruned, local ms), so that a late
+/// message about one is refused rather than taken for a new open.
+pub const NS_PRUNED: &str = "virtual.pruned";
+
+/// How long a released virtual channel's record is kept before it is pruned (local time): by default a day.
+/// Everything V's other members need from this one was sent before it could release V (a leaf goes only with the
+/// final signed by the whole path, or by V's outcome on-chain); the period leaves room for stragglers and operators.
+pub const RELEASED_RETENTION_MS: u64 = 24 * 3600 * 1000;
+
+fn verr(e: VirtualError) -> Error {
+    Error::Virtual(e)
+}
+
+/// One path member: a [`LedgerNode`] and the virtual channels it is on. Sans-IO like the ledger node: feed it
+/// messages, chain events and time; drain messages, transactions and events.
+pub struct VirtualNode<S: Store> {
+    ledger: LedgerNode<S>,
+    /// The ledger node's key (a copy: channel steps borrow it beside the ledger node).
+    signer: Signer,
+    ctx: ChainContext,
+    durations: DurationPolicy,
+    registry: Arc<Mutex<Registry>>,
+    channels: BTreeMap<B256, VirtualChannel>,
+    out: Outputs,
+    /// What the channels asked for since the start (asked again after a restart).
+    asked: BTreeSet<Once>,
+    persisted: HashMap<B256, Vec<u8>>,
+    touched: BTreeSet<B256>,
+    policy: IntermediaryPolicy,
+    apps: HashMap<Address, AppKind>,
+    /// Virtual channels released and pruned here.
+    pruned: BTreeSet<B256>,
+    /// How long a released channel is kept ([`RELEASED_RETENTION_MS`] by default).
+    retention: u64,
+}
+
+impl<S: Store> std::fmt::Debug for VirtualNode<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualNode")
+            .field("address", &self.signer.address())
+            .field("virtual_channels", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> VirtualNode<S> {
+    /// Wraps a ledger node (signing with its key), installs the virtual-channel guard on it, loads the virtual
+    /// channels kept in the same store and resumes them: every signature this member knows is gossiped again, an
+    /// endpoint resends its latest vouchers. A fresh store gives a node with no virtual channel.
+    pub fn open_store(mut ledger: LedgerNode<S>, now: u64) -> Result<Self> {
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        ledger.set_guard(Box::new(RegistryGuard(registry.clone())));
+        let signer = ledger.signer().clone();
+        let ctx = *ledger.context();
+        let durations = ledger.config().durations;
+        let mut node = Self {
+            ledger,
+            signer,
+            ctx,
+            durations,
+            registry,
+            channels: BTreeMap::new(),
+            out: Outputs::default(),
+            asked: BTreeSet::new(),
+            persisted: HashMap::new(),
+            touched: BTreeSet::new(),
+            policy: IntermediaryPolicy::default(),
+            apps: HashMap::new(),
+            pruned: BTreeSet::new(),
+            retention: RELEASED_RETENTION_MS,
+        };
+        for (key, _) in node.ledger.store().scan(NS_PRUNED, &[])? {
+            let id = <[u8; 32]>::try_from(key.as_slice())
+                .map(B256::from)
+                .map_err(|_| {
+                    Error::Ledger(ferry_ledger::Error::Store(format!(
+                        "pruned virtual channel key of {} bytes",
+                        key.len()
+                    )))
+                })?;
+            node.pruned.insert(id);
+        }
+        for (_, bytes) in node.ledger.store().scan(NS_VIRTUAL, &[])? {
+            let mut ch: VirtualChannel = decode("virtual channel", &bytes)?;
+            if ch.phase == VirtualPhase::Released && ch.released_at.is_none() {
+                // Released before release times were kept: the retention starts now.
+                ch.released_at = Some(now);
+                node.touched.insert(ch.id);
+            }
+            let id = ch.id;
+            node.persisted.insert(id, bytes);
+            // The guard's whole entry (joining, given up, final, on-chain outcome) comes back from the record.
+            node.parts().1.sync(&ch);
+            node.channels.insert(id, ch);
+        }
+        let ids: Vec<B256> = node.channels.keys().copied().collect();
+        node.input(|n| {
+            for id in ids {
+                n.resume(id, now);
+            }
+            Ok(())
+        })?;
+        Ok(node)
+    }
+
+    /// Sends again what the peers of V may be missing, and runs V's steps (nothing for a released V).
+    fn resume(&mut self, id: B256, now: u64) {
+        if self
+            .channels
+            .get(&id)
+            .is_some_and(|c| c.phase != VirtualPhase::Released)
+        {
+            self.touched.insert(id);
+        }
+        let _ = self.on_channel(id, |ch, cx| {
+            ch.resume(cx, now);
+            Ok(())
+        });
+    }
+
+    /// Runs one input; then commits every touched virtual channel in one batch before anything it produced can
+    /// be polled. A failed commit takes back the input's messages and events and reloads the touched channels.
+    fn input<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let (out_len, ev_len) = (self.out.transmits.len(), self.out.events.len());
+        let result = f(self);
+        let touched = std::mem::take(&mut self.touched);
+        let mut batch = Batch::new();
+        let mut records = Vec::new();
+        for id in &touched {
+            if let Some(ch) = self.channels.get(id) {
+                let bytes = encode(ch)?;
+                if self.persisted.get(id) != Some(&bytes) {
+                    batch.put_raw(NS_VIRTUAL, id.to_vec(), bytes.clone());
+                    records.push((*id, bytes));
+                }
+            }
+        }
+        if !batch.is_empty()
+            && let Err(e) = self.ledger.store_mut().commit(batch)
+        {
+            self.out.transmits.truncate(out_len);
+            self.out.events.truncate(ev_len);
+            for id in &touched {
+                match self
+                    .persisted
+                    .get(id)
+                    .map(|b| decode::<VirtualChannel>("virtual channel", b))
+                {
+                    Some(Ok(ch)) => {
+                        self.channels.insert(*id, ch);
+                    }
+                    _ => {
+                        self.channels.remove(id);
+                    }
+                }
+            }
+            return Err(e.into());
+        }
+        self.persisted.extend(records);
+        result
+    }
+
+    /// The channels and, beside them, the context a channel's step borrows from this node.
+    fn parts(&mut self) -> (&mut BTreeMap<B256, VirtualChannel>, NodeContext<'_, S>) {
+        (
+            &mut self.channels,
+            NodeContext {
+                ledger: &mut self.ledger,
+                signer: &self.signer,
+                chain: &self.ctx,
+                durations: &self.durations,
+                apps: &self.apps,
+                registry: &self.registry,
+                out: &mut self.out,
+                asked: &mut self.asked,
+            },
+        )
+    }
+
+    /// Runs `f` on V's record with the context it borrows from this node; `UnknownChannel` when V is not here.
+    fn on_channel<T>(
+        &mut self,
+        id: B256,
+        f: impl FnOnce(&mut VirtualChannel, &mut NodeContext<'_, S>) -> Result<T>,
+    ) -> Result<T> {
+        let (channels, mut cx) = self.parts();
+        let ch = channels
+            .get_mut(&id)
+            .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+        f(ch, &mut cx)
+    }
+
+    /// Runs every step V can take now (see [`VirtualChannel::progress`]) and marks V for the input's commit.
+    fn progress(&mut self, id: B256, now: u64) {
+        self.touched.insert(id);
+        let _ = self.on_channel(id, |ch, cx| {
+            ch.progress(cx, now);
+            Ok(())
+        });
+    }
+
+    /// Declares the app deployed at `address` (the bundled payment app or game): this node joins only virtual
+    /// channels whose app it knows, and checks every move by its rules.
+    pub fn set_app(&mut self, address: Address, kind: AppKind) {
+        self.apps.insert(address, kind);
+    }
+
+    /// Sets the terms on which this node routes virtual channels as an intermediary.
+    pub fn set_policy(&mut self, policy: IntermediaryPolicy) {
+        self.policy = policy;
+    }
+
+    /// Sets how long a released virtual channel's record is kept before it is pruned (ms of local time).
+    pub fn set_release_retention(&mut self, ms: u64) {
+        self.retention = ms;
+    }
+
+    /// Whether V was released here and its record pruned.
+    pub fn is_pruned(&self, id: &B256) -> bool {
+        self.pruned.contains(id)
+    }
+
+    /// Prunes the virtual channels released at least the retention period ago: their records leave the store and
+    /// memory in one commit, their ids stay as tombstones. Nothing changes if the commit fails.
+    fn prune(&mut self, now: u64) -> Result<()> {
+        let due: Vec<B256> = self
+            .channels
+            .values()
+            .filter(|c| c.phase == VirtualPhase::Released)
+            .filter(|c| {
+                c.released_at
+                    .is_some_and(|t| now >= t.saturating_add(self.retention))
+            })
+            .map(|c| c.id)
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for id in &due {
+            batch.delete(NS_VIRTUAL, id.to_vec());
+            batch.put_raw(NS_PRUNED, id.to_vec(), encode(&now)?);
+        }
+        self.ledger.store_mut().commit(batch)?;
+        let gone: BTreeSet<B256> = due.iter().copied().collect();
+        for id in &due {
+            self.channels.remove(id);
+            self.persisted.remove(id);
+            self.touched.remove(id);
+        }
+        if let Ok(mut reg) = self.registry.lock() {
+            reg.entries.retain(|id, _| !gone.contains(id));
+        }
+        self.asked
+            .retain(|k| k.channel().is_none_or(|v| !gone.contains(&v)));
+        self.pruned.extend(gone);
+        Ok(())
+    }
+
+    /// This node's address.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// The ledger node.
+    pub fn ledger(&self) -> &LedgerNode<S> {
+        &self.ledger
+    }
+
+    /// The ledger node, for ledger commands (open, pay, close, …).
+    pub fn ledger_mut(&mut self) -> &mut LedgerNode<S> {
+        &mut self.ledger
+    }
+
+    /// Consumes the node and returns its store (holding the ledger and the virtual records).
+    pub fn into_store(self) -> S {
+        self.ledger.into_store()
+    }
+
+    /// Every virtual channel this node is on, by id.
+    pub fn channels(&self) -> impl Iterator<Item = &VirtualChannel> {
+        self.channels.values()
+    }
+
+    /// One virtual channel this node is on.
+    pub fn channel(&self, id: &B256) -> Option<&VirtualChannel> {
+        self.channels.get(id)
+    }
+
+    // ------------------------------------------------------------------------------------------- commands
+
+    /// Opens a virtual channel from this node (A) to the path's last member (B) through the intermediaries between,
+    /// as `req` says (see [`OpenRequest`]). Returns V's id.
+    pub fn open(&mut self, req: OpenRequest, now: u64) -> Result<B256> {
+        self.input(|n| n.open_inner(req, now))
+    }
+
+    fn open_inner(&mut self, req: OpenRequest, now: u64) -> Result<B256> {
+        let OpenRequest {
+            path,
+            hops,
+            app,
+            balances,
+            fees,
+            challenge_duration,
+        } = req;
+        if path.first() != Some(&self.address()) {
+            return Err(verr(VirtualError::NotMember("the first endpoint")));
+        }
+        // Moves each endpoint may make on-chain after a challenge (S7): a payee redeems its vouchers, netted, in one
+        // move; a round of the game takes two moves of the first player and one of the other.
+        let kind = self.parts().1.app_at(app)?;
+        let max_moves = match kind {
+            AppKind::Payment => 1,
+            AppKind::Game => 2,
+        };
+        let params = virtual_params(&self.ctx, path, hops, app, challenge_duration, max_moves);
+        let n = params.participants.len();
+        let mut sorted = balances;
+        sorted.sort_by_key(|(a, _)| *a);
+        let assets = sorted
+            .iter()
+            .map(|(asset, [a, b])| {
+                let mut bal = vec![U256::ZERO; n];
+                bal[0] = *a;
+                bal[n - 1] = *b;
+                funded_asset(*asset, bal)
+            })
+            .collect::<Vec<_>>();
+        let m = assets.len();
+        let initial = match kind {
+            AppKind::Payment => initial_payment_data(m),
+            AppKind::Game => ready_data(),
+        };
+        let prefund = ferry_ledger::channel::state(&params, 0, assets, initial, false);
+        let id = check_prefund(&self.parts().1, &params, &prefund, 0)?;
+        self.check_policy(&params, &prefund, &fees, 0)?;
+        if self.channels.contains_key(&id) {
+            return Err(Error::Ledger(ferry_ledger::Error::Protocol(
+                ferry_ledger::protocol::ProtocolError::ChannelExists(id),
+            )));
+        }
+        let ch = VirtualChannel::propose(&self.parts().1, params, prefund, fees, now);
+        self.channels.insert(id, ch);
+        self.touched.insert(id);
+        self.on_channel(id, |ch, cx| {
+            ch.announce(cx, false, now);
+            Ok(id)
+        })
+    }
+
+    /// Pays `amount` of `asset` to the other endpoint by a voucher for the new cumulative total.
+    pub fn pay(&mut self, id: B256, asset: Address, amount: U256) -> Result<()> {
+        self.touched.insert(id);
+        self.input(|n| n.on_channel(id, |ch, cx| ch.pay(cx, asset, amount)))
+    }
+
+    /// Settles V: the first endpoint proposes the final state from its payments; the last endpoint asks it to.
+    pub fn settle(&mut self, id: B256, now: u64) -> Result<()> {
+        self.touched.insert(id);
+        self.input(|n| n.on_channel(id, |ch, cx| ch.settle(cx, now)))
+    }
+
+    /// Makes an app move: `to` is V's next state (built with the app's helpers, e.g.
+    /// `ferry_ledger::app::rps::commit`); it is checked by the app's rules, signed and sent to the other endpoint,
+    /// which countersigns it.
+    pub fn make_move(&mut self, id: B256, to: State) -> Result<()> {
+        self.touched.insert(id);
+        self.input(|n| n.on_channel(id, |ch, cx| ch.make_move(cx, to)))
+    }
+
+    /// Takes V on-chain: concludes it with its final when this member holds one signed by the whole path, else
+    /// challenges it with the best state this member holds: the latest state both endpoints signed (with the
+    /// certificate), V's funding certificate, or its pre-fund before the certificate is complete. Once V is final
+    /// on-chain, its ledgers settle the leaf off-chain from that outcome where the peer cooperates (S10) and claim
+    /// it on-chain where not.
+    pub fn challenge(&mut self, id: B256) -> Result<()> {
+        let ch = self
+            .channels
+            .get(&id)
+            .ok_or(verr(VirtualError::UnknownChannel(id)))?;
+        let tx = ch.challenge_tx()?;
+        self.out.txs.push_back(tx);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------------- outputs
+
+    /// The earliest local time [`VirtualNode::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        // One pass: a live V's retries and resends, a released one's prune.
+        let channels = self
+            .channels
+            .values()
+            .filter_map(|c| {
+                if c.phase == VirtualPhase::Released {
+                    return c.released_at.map(|t| t.saturating_add(self.retention));
+                }
+                c.next_timer()
+            })
+            .min();
+        [self.ledger.poll_timeout(), channels]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<(Address, Message)> {
+        if let Some((to, m)) = self.ledger.poll_transmit() {
+            return Some((to, Message::Ledger(m)));
+        }
+        self.out.transmits.pop_front()
+    }
+
+    /// The next transaction this node's ledgers or virtual channels ask for.
+    pub fn poll_tx(&mut self) -> Option<Tx> {
+        if let Some(t) = self.ledger.poll_tx() {
+            return Some(Tx::Ledger(t));
+        }
+        self.out.txs.pop_front().map(Tx::Virtual)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<VirtualEvent> {
+        if let Some(e) = self.ledger.poll_event() {
+            return Some(VirtualEvent::Ledger(e));
+        }
+        self.out.events.pop_front()
+    }
+}

@@ -1,0 +1,222 @@
+//! Routing a node's inputs: a message to the ledger node or to the virtual channel it is about (a pre-fund
+//! introducing a new V is checked and joined here), chain events and blocks to the channels they concern, and the
+//! steps every live channel takes after the ledger node moved or time passed.
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_ledger::store::Store;
+use ferry_ledger::{ChannelParams, Signature, State};
+
+use super::super::channel::{VirtualChannel, VirtualPhase, check_prefund};
+use super::super::{Message, VirtualError, VirtualEvent, VirtualMessage};
+use super::{VirtualNode, verr};
+use crate::Result;
+
+impl<S: Store> VirtualNode<S> {
+    /// Handles a message from `from`; a refused one gets a typed error and changes nothing.
+    pub fn handle_message(&mut self, from: Address, msg: Message, now: u64) -> Result<()> {
+        self.input(|n| n.handle_message_inner(from, msg, now))
+    }
+
+    fn handle_message_inner(&mut self, from: Address, msg: Message, now: u64) -> Result<()> {
+        match msg {
+            Message::Ledger(m) => {
+                let ledger = m.channel_id();
+                self.ledger.handle_message(from, m, now)?;
+                self.after_ledger(Some(ledger), now);
+                Ok(())
+            }
+            Message::Virtual(m) => {
+                let id = m.channel_id();
+                if self.pruned.contains(&id) {
+                    return Err(verr(VirtualError::Pruned(id)));
+                }
+                self.touched.insert(id);
+                let r = self.handle_virtual(from, m, now);
+                if let Err(e) = &r {
+                    self.out.events.push_back(VirtualEvent::Refused {
+                        channel_id: id,
+                        reason: e.to_string(),
+                    });
+                }
+                r
+            }
+        }
+    }
+
+    fn handle_virtual(&mut self, from: Address, msg: VirtualMessage, now: u64) -> Result<()> {
+        match msg {
+            VirtualMessage::Sigs {
+                params,
+                state,
+                sigs,
+                fees,
+            } => {
+                let id = state.channelId;
+                if self.channels.contains_key(&id) {
+                    self.on_channel(id, |ch, cx| ch.on_sigs(cx, from, state, sigs, now))
+                } else {
+                    // A pre-fund introducing V.
+                    let params = *params.ok_or(verr(VirtualError::UnknownChannel(id)))?;
+                    self.join(from, params, state, sigs, fees, now)
+                }
+            }
+            VirtualMessage::Voucher {
+                channel_id,
+                asset,
+                cumulative,
+                sig,
+            } => self.on_channel(channel_id, |ch, cx| {
+                ch.on_voucher(cx, from, asset, cumulative, sig)
+            }),
+            VirtualMessage::Move { state, sig } => {
+                self.on_channel(state.channelId, |ch, cx| ch.on_move(cx, from, state, sig))
+            }
+            VirtualMessage::MoveAck {
+                channel_id,
+                version,
+                sig,
+            } => self.on_channel(channel_id, |ch, cx| ch.on_move_ack(cx, from, version, sig)),
+            VirtualMessage::SettleRequest { channel_id } => {
+                self.on_channel(channel_id, |ch, cx| ch.on_settle_request(cx, from, now))
+            }
+        }
+    }
+
+    /// A pre-fund from `from` introducing V: this node joins after checking it in full — it is on V's path, `from`
+    /// is its neighbour there, V's params and pre-fund pass [`check_prefund`] (S1, S2, S3, S6), and the open
+    /// keeps this node's policy and liquidity.
+    fn join(
+        &mut self,
+        from: Address,
+        params: ChannelParams,
+        state: State,
+        sigs: Vec<Option<Signature>>,
+        fees: Vec<U256>,
+        now: u64,
+    ) -> Result<()> {
+        let id = state.channelId;
+        let me = params
+            .participants
+            .iter()
+            .position(|p| *p == self.address())
+            .ok_or(verr(VirtualError::NotMember("a path member")))?;
+        let neighbours = [me.checked_sub(1), Some(me + 1)];
+        if !neighbours
+            .iter()
+            .flatten()
+            .any(|i| params.participants.get(*i) == Some(&from))
+        {
+            return Err(verr(VirtualError::NotNeighbour(from)));
+        }
+        let checked = check_prefund(&self.parts().1, &params, &state, me)?;
+        if checked != id {
+            return Err(verr(VirtualError::InvalidPrefund("the id")));
+        }
+        self.check_policy(&params, &state, &fees, me)?;
+        let ch = VirtualChannel::join(&self.parts().1, params, me, state, &sigs, fees, now)?;
+        self.channels.insert(id, ch);
+        self.on_channel(id, |ch, cx| {
+            ch.announce(cx, true, now);
+            Ok(())
+        })
+    }
+
+    /// Steps the live virtual channels after the ledger node took an input. After a message about one `ledger`,
+    /// only the channels this member has in that ledger can take a step (a V's steps depend on its own two ledgers
+    /// of this member, its own messages, the chain and the clock), so a busy hub does not re-examine, clone and
+    /// re-encode every live V on every ledger message; chain events, blocks and timeouts step them all (`None`).
+    fn after_ledger(&mut self, ledger: Option<B256>, now: u64) {
+        let ids: Vec<B256> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.phase != VirtualPhase::Released)
+            .filter(|(_, c)| {
+                ledger.is_none_or(|l| {
+                    let hops = &c.params.hops;
+                    (c.me > 0 && hops.get(c.me - 1) == Some(&l)) || hops.get(c.me) == Some(&l)
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.progress(id, now);
+        }
+    }
+
+    /// A chain event for the ledger node (see [`LedgerNode::handle_chain_event`]), and for the virtual channel it
+    /// is about: a state of V registered (by a challenge or a move), a leaf of V claimed, V concluded.
+    ///
+    /// [`LedgerNode::handle_chain_event`]: ferry_ledger::protocol::LedgerNode::handle_chain_event
+    pub fn handle_chain_event(
+        &mut self,
+        block: u64,
+        log_index: u64,
+        event: &ferry_ledger::contracts::IAdjudicator::IAdjudicatorEvents,
+        now: u64,
+    ) -> Result<()> {
+        use ferry_ledger::contracts::IAdjudicator::IAdjudicatorEvents as Ev;
+        self.input(|n| {
+            // V's own events: what is registered on-chain for it, and when it finalizes.
+            let registered = match event {
+                Ev::ChallengeRegistered(e) if n.channels.contains_key(&e.channelId) => {
+                    Some((e.channelId, e.state.clone(), e.finalizesAt.to::<u64>()))
+                }
+                Ev::Progressed(e) if n.channels.contains_key(&e.channelId) => {
+                    Some((e.channelId, e.to.clone(), e.finalizesAt.to::<u64>()))
+                }
+                _ => None,
+            };
+            if let Some((id, state, finalizes_at)) = registered {
+                n.touched.insert(id);
+                let _ = n.on_channel(id, |ch, cx| {
+                    ch.on_registered(cx, state, finalizes_at);
+                    Ok(())
+                });
+            }
+            if let Ev::Claimed(e) = event
+                && let Some(c) = n.channels.get_mut(&e.virtualId)
+                && c.on_claimed(e.ledgerId)
+            {
+                n.touched.insert(e.virtualId);
+            }
+            if let Ev::Concluded(e) = event
+                && n.channels.contains_key(&e.channelId)
+                && n.on_channel(e.channelId, |ch, cx| {
+                    Ok(ch.on_concluded(cx, e.version.to::<u64>()))
+                })?
+            {
+                n.touched.insert(e.channelId);
+            }
+            n.ledger.handle_chain_event(block, log_index, event, now)?;
+            n.after_ledger(None, now);
+            Ok(())
+        })
+    }
+
+    /// A block was processed in full (see [`LedgerNode::handle_block`]); a virtual channel whose registered state's
+    /// deadline the block passed is final on-chain, and its leaves are replaced by that outcome off-chain (S10).
+    ///
+    /// [`LedgerNode::handle_block`]: ferry_ledger::protocol::LedgerNode::handle_block
+    pub fn handle_block(&mut self, number: u64, timestamp: u64, now: u64) -> Result<()> {
+        self.input(|n| {
+            n.ledger.handle_block(number, timestamp, now)?;
+            let ids: Vec<B256> = n.channels.keys().copied().collect();
+            for id in ids {
+                if n.on_channel(id, |ch, cx| Ok(ch.final_by_deadline(cx, timestamp)))? {
+                    n.progress(id, now);
+                }
+            }
+            n.after_ledger(None, now);
+            Ok(())
+        })
+    }
+
+    /// Local time passed: the ledger's timers, and retries of leaf additions and removals.
+    pub fn handle_timeout(&mut self, now: u64) -> Result<()> {
+        self.input(|n| {
+            n.ledger.handle_timeout(now)?;
+            n.after_ledger(None, now);
+            n.prune(now)
+        })
+    }
+}
