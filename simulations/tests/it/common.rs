@@ -101,6 +101,31 @@ pub async fn running_channel_with(
     (net, id)
 }
 
+/// Party 0 opens a ledger channel [party 0, party 1] with `DEPOSIT` each and the pre-fund is exchanged by hand (three
+/// rounds, local time 0, 1 confirmation); nothing is on-chain yet and the funding deposits wait in the nodes.
+pub async fn prefunded_by_hand(seed: u64) -> (LedgerNet<MemoryStore>, B256) {
+    let mut net = LedgerNet::in_memory(2, config(), seed).await.expect("net");
+    let (a0, a1) = (net.address(0), net.address(1));
+    let id = net
+        .node(0)
+        .open(
+            a1,
+            &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])],
+            WINDOW,
+            0,
+        )
+        .expect("open");
+    for _ in 0..3 {
+        while let Some((_, m)) = net.node(0).poll_transmit() {
+            let _ = net.node(1).handle_message(a0, m, 0);
+        }
+        while let Some((_, m)) = net.node(1).poll_transmit() {
+            let _ = net.node(0).handle_message(a1, m, 0);
+        }
+    }
+    (net, id)
+}
+
 /// Party 1 (the attacker) signs `state`; the two signatures in participant order.
 pub fn complete(
     net: &LedgerNet<MemoryStore>,

@@ -86,26 +86,8 @@ async fn s14_a_plain_conclude_of_a_proposed_final_still_pays_the_honest_leader()
 #[tokio::test]
 async fn s16_a_strangers_dust_never_makes_a_funding_node_send_another_deposit() {
     // Hand-driven: the nodes' messages are passed by hand, the chain is the embedded one (1 confirmation).
-    let mut net = LedgerNet::in_memory(2, config(), 11).await.expect("net");
-    let (a0, a1) = (net.address(0), net.address(1));
-    let id = net
-        .node(0)
-        .open(
-            a1,
-            &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])],
-            WINDOW,
-            0,
-        )
-        .expect("open");
-    // Pre-fund exchange.
-    for _ in 0..3 {
-        while let Some((_, m)) = net.node(0).poll_transmit() {
-            let _ = net.node(1).handle_message(a0, m, 0);
-        }
-        while let Some((_, m)) = net.node(1).poll_transmit() {
-            let _ = net.node(0).handle_message(a1, m, 0);
-        }
-    }
+    let (mut net, id) = prefunded_by_hand(11).await;
+    let a0 = net.address(0);
     let first = net
         .node(0)
         .poll_tx()

@@ -703,26 +703,9 @@ async fn an_opener_whose_peer_never_deposits_is_paid_back_after_the_funding_time
 async fn a_followers_failed_funding_deposit_is_asked_again() {
     use ferry_adjudicator::watcher;
     use ferry_ledger::protocol::ChainTx;
-    let mut net = LedgerNet::in_memory(2, config(), 141).await.expect("net");
+    let (mut net, id) = prefunded_by_hand(141).await;
     let adjudicator = net.chain.adjudicator();
-    let (a0, a1) = (net.address(0), net.address(1));
-    let id = net
-        .node(0)
-        .open(
-            a1,
-            &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])],
-            WINDOW,
-            0,
-        )
-        .expect("open");
-    for _ in 0..3 {
-        while let Some((_, m)) = net.node(0).poll_transmit() {
-            let _ = net.node(1).handle_message(a0, m, 0);
-        }
-        while let Some((_, m)) = net.node(1).poll_transmit() {
-            let _ = net.node(0).handle_message(a1, m, 0);
-        }
-    }
+    let a0 = net.address(0);
     let first = net.node(0).poll_tx().expect("the opener's deposit");
     watcher::submit(&net.client, a0, &first)
         .await
