@@ -4,7 +4,7 @@
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::protocol::{
-    Config, GuardRefusal, LedgerEvent, OpenPolicy, Phase, SubChannelGuard,
+    Config, GuardRefusal, LedgerEvent, LedgerMessage, OpenPolicy, Phase, SubChannelGuard,
 };
 use ferry_ledger::store::MemoryStore;
 use ferry_ledger::{ChannelParams, Signature, State};
@@ -124,6 +124,29 @@ pub async fn prefunded_by_hand(seed: u64) -> (LedgerNet<MemoryStore>, B256) {
         }
     }
     (net, id)
+}
+
+/// The attacker (party 1, inbox diverted) rejects every proposal the honest leader sent it, keeping each with the
+/// honest signature.
+pub fn reject_all(net: &mut LedgerNet<MemoryStore>, id: B256, hoard: &mut Vec<(State, Signature)>) {
+    let a1 = net.address(1);
+    for m in std::mem::take(&mut net.diverted) {
+        if let LedgerMessage::Propose { state, sig, .. } = m.msg {
+            let version = state.version.to::<u64>();
+            hoard.push((state, sig));
+            let now = net.now;
+            let _ = net.node(0).handle_message(
+                a1,
+                LedgerMessage::Reject {
+                    channel_id: id,
+                    version,
+                    index: 0,
+                    reason: "no".into(),
+                },
+                now,
+            );
+        }
+    }
 }
 
 /// Party 1 (the attacker) signs `state`; the two signatures in participant order.

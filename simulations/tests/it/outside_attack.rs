@@ -5,9 +5,7 @@ use crate::common::*;
 use alloy::primitives::{B256, U256};
 use ferry_adjudicator::{Chain, watcher};
 use ferry_ledger::protocol::{ChainTx, LedgerMessage, Phase};
-use ferry_ledger::store::MemoryStore;
 use ferry_ledger::{ChannelParams, Signature, State};
-use ferry_simulations::ledger_net::LedgerNet;
 
 /// S14 (every state a participant signed may be completed and registered by its peer): the honest leader (party 0)
 /// asks to close and proposes the final F; the attacker (party 1) never sends its countersignature, completes F
@@ -153,28 +151,9 @@ async fn s14_a_refused_proposal_the_peer_registers_is_adopted_with_its_leaf() {
     let a1 = net.address(1);
     // The attacker rejects every proposal, keeping each with the honest signature.
     let mut hoard: Vec<(State, Signature)> = Vec::new();
-    let reject_all = |net: &mut LedgerNet<MemoryStore>, hoard: &mut Vec<(State, Signature)>| {
-        for m in std::mem::take(&mut net.diverted) {
-            if let LedgerMessage::Propose { state, sig, .. } = m.msg {
-                let version = state.version.to::<u64>();
-                hoard.push((state, sig));
-                let now = net.now;
-                let _ = net.node(0).handle_message(
-                    a1,
-                    LedgerMessage::Reject {
-                        channel_id: id,
-                        version,
-                        index: 0,
-                        reason: "no".into(),
-                    },
-                    now,
-                );
-            }
-        }
-    };
     for _ in 0..5 {
         net.step().await.expect("step");
-        reject_all(&mut net, &mut hoard);
+        reject_all(&mut net, id, &mut hoard);
     }
     let with_leaf = hoard
         .iter()
@@ -186,7 +165,7 @@ async fn s14_a_refused_proposal_the_peer_registers_is_adopted_with_its_leaf() {
     net.node(0).pay(id, ETH, U256::from(1), now).expect("pay");
     for _ in 0..5 {
         net.step().await.expect("step");
-        reject_all(&mut net, &mut hoard);
+        reject_all(&mut net, id, &mut hoard);
     }
     assert!(
         hoard

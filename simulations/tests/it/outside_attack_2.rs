@@ -19,29 +19,6 @@ fn failed(net: &LedgerNet<MemoryStore>, name: &str) -> usize {
     net.failed.iter().filter(|(n, _)| *n == name).count()
 }
 
-/// The attacker (party 1, inbox diverted) rejects every proposal the honest leader sent it, keeping each with the
-/// honest signature.
-fn reject_all(net: &mut LedgerNet<MemoryStore>, id: B256, hoard: &mut Vec<(State, Signature)>) {
-    let a1 = net.address(1);
-    for m in std::mem::take(&mut net.diverted) {
-        if let LedgerMessage::Propose { state, sig, .. } = m.msg {
-            let version = state.version.to::<u64>();
-            hoard.push((state, sig));
-            let now = net.now;
-            let _ = net.node(0).handle_message(
-                a1,
-                LedgerMessage::Reject {
-                    channel_id: id,
-                    version,
-                    index: 0,
-                    reason: "no".into(),
-                },
-                now,
-            );
-        }
-    }
-}
-
 async fn steps_rejecting(
     net: &mut LedgerNet<MemoryStore>,
     id: B256,
