@@ -634,19 +634,25 @@ impl VirtualNet {
         [(ETH, [deposit, deposit])]
     }
 
+    /// Ledger `k`'s leader opens it with its neighbour, `deposit` per side: the ledger's id, its opener and its peer.
+    fn open_ledger(&mut self, k: usize, leaders: Leaders, deposit: U256) -> (B256, usize, usize) {
+        let opener = leaders.leader(k, self.members());
+        let peer = if opener == k { k + 1 } else { k };
+        let (peer_addr, now) = (self.addr(peer), self.now);
+        let id = self.members[opener]
+            .node
+            .ledger_mut()
+            .open(peer_addr, &Self::amounts(deposit), CHALLENGE_DURATION, now)
+            .expect("the leader opens its ledger");
+        (id, opener, peer)
+    }
+
     /// Opens each ledger in turn and funds it with synthetic deposit events, delivering the messages as they go
     /// (no timer: the clock stands still).
     fn fund_synthetic(&mut self, leaders: Leaders, deposit: U256) {
         let n = self.members();
         for k in 0..n - 1 {
-            let opener = leaders.leader(k, n);
-            let peer = if opener == k { k + 1 } else { k };
-            let (peer_addr, now) = (self.addr(peer), self.now);
-            let id = self.members[opener]
-                .node
-                .ledger_mut()
-                .open(peer_addr, &Self::amounts(deposit), CHALLENGE_DURATION, now)
-                .expect("the leader opens its ledger");
+            let (id, opener, peer) = self.open_ledger(k, leaders, deposit);
             self.flush();
             let mut total = U256::ZERO;
             for p in 0..2u8 {
@@ -681,14 +687,7 @@ impl VirtualNet {
     fn fund_on_chain(&mut self, leaders: Leaders, deposit: U256) {
         let n = self.members();
         for k in 0..n - 1 {
-            let opener = leaders.leader(k, n);
-            let peer = if opener == k { k + 1 } else { k };
-            let (peer_addr, now) = (self.addr(peer), self.now);
-            let id = self.members[opener]
-                .node
-                .ledger_mut()
-                .open(peer_addr, &Self::amounts(deposit), CHALLENGE_DURATION, now)
-                .expect("the leader opens its ledger");
+            let (id, _, _) = self.open_ledger(k, leaders, deposit);
             self.hops.push(id);
         }
         let funded = self.run_until(300, |net| {
