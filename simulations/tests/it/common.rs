@@ -149,6 +149,22 @@ pub fn reject_all(net: &mut LedgerNet<MemoryStore>, id: B256, hoard: &mut Vec<(S
     }
 }
 
+/// Party 0 proposes to add a leaf for virtual channel `vid` holding `amount` of its own ETH to ledger `id`.
+pub fn add_own_leaf(net: &mut LedgerNet<MemoryStore>, id: B256, vid: B256, amount: u64) {
+    let leaf = ferry_contracts::SubAlloc {
+        channelId: vid,
+        amounts: vec![ferry_contracts::AssetAmount {
+            asset: ETH,
+            amount: U256::from(amount),
+        }],
+        fee: U256::ZERO,
+    };
+    let now = net.now;
+    net.node(0)
+        .add_sub_channel(id, leaf, [vec![U256::from(amount)], vec![U256::ZERO]], now)
+        .expect("add leaf");
+}
+
 /// Party 1 (the attacker) signs `state`; the two signatures in participant order.
 pub fn complete(
     net: &LedgerNet<MemoryStore>,

@@ -136,18 +136,7 @@ async fn s14_a_refused_proposal_the_peer_registers_is_adopted_with_its_leaf() {
     let adjudicator = net.chain.adjudicator();
     net.divert_to = Some(1);
     let vid = B256::repeat_byte(0x77);
-    let leaf = ferry_contracts::SubAlloc {
-        channelId: vid,
-        amounts: vec![ferry_contracts::AssetAmount {
-            asset: ETH,
-            amount: U256::from(LEAF),
-        }],
-        fee: U256::ZERO,
-    };
-    let now = net.now;
-    net.node(0)
-        .add_sub_channel(id, leaf, [vec![U256::from(LEAF)], vec![U256::ZERO]], now)
-        .expect("add leaf");
+    add_own_leaf(&mut net, id, vid, LEAF);
     let a1 = net.address(1);
     // The attacker rejects every proposal, keeping each with the honest signature.
     let mut hoard: Vec<(State, Signature)> = Vec::new();

@@ -739,18 +739,7 @@ async fn s14_adopting_a_refused_proposal_keeps_the_one_in_flight() {
     assert_eq!(a.0.version.to::<u64>(), 2);
     // P: a leaf, held unanswered.
     let vid = B256::repeat_byte(0x79);
-    let leaf = ferry_contracts::SubAlloc {
-        channelId: vid,
-        amounts: vec![ferry_contracts::AssetAmount {
-            asset: ETH,
-            amount: U256::from(LEAF),
-        }],
-        fee: U256::ZERO,
-    };
-    let now = net.now;
-    net.node(0)
-        .add_sub_channel(id, leaf, [vec![U256::from(LEAF)], vec![U256::ZERO]], now)
-        .expect("add leaf");
+    add_own_leaf(&mut net, id, vid, LEAF);
     let mut p = None;
     for _ in 0..3 {
         net.step().await.expect("step");
