@@ -30,3 +30,6 @@ done
 
 step "cargo tests (all crates)"
 cargo test --workspace --locked
+
+step "the custom-app example runs (an app builder's own app through the harness)"
+cargo run --locked -q -p ferry-simulations --example custom_app

@@ -71,8 +71,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use alloy::primitives::aliases::U48;
-use alloy::primitives::{Address, B256, U256};
-use ferry_adjudicator::{AdjudicatorClient, Chain, DEFAULT_CHAIN_ID, EmbeddedChain};
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
+use ferry_adjudicator::{AdjudicatorClient, Chain, ChannelStatus, DEFAULT_CHAIN_ID, EmbeddedChain};
 use ferry_ledger::contracts::Artifact;
 use ferry_ledger::contracts::IAdjudicator::{self, IAdjudicatorEvents as Event};
 use ferry_ledger::protocol::{
@@ -83,8 +83,8 @@ use ferry_ledger::{
     ChainContext, ChannelParams, Signature, SignedState, Signer, State, SubAlloc, SubTree,
 };
 use ferry_virtual::protocol::{
-    AppKind, IntermediaryPolicy, Message, OpenRequest, Tx, VirtualChannel, VirtualEvent,
-    VirtualNode, VirtualPhase, VirtualTx,
+    AppKind, AppRules, IntermediaryPolicy, Message, OpenRequest, TurnApp, Tx, VirtualChannel,
+    VirtualEvent, VirtualNode, VirtualPhase, VirtualTx,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -163,8 +163,35 @@ pub enum App {
     Payment,
     /// The rock-paper-scissors game (moves both endpoints sign).
     Game,
+    /// The `i`-th app builder's app declared with [`VirtualNetBuilder::custom_app`].
+    Custom(usize),
     /// Any address (the members know it only if the test declared it with `set_app`).
     At(Address),
+}
+
+/// An app builder's own turn-based app run by the net ([`VirtualNetBuilder::custom_app`]): its Rust rules, and its
+/// contract's creation bytecode, deployed on the embedded chain (on the synthetic chain the app gets a made-up
+/// address and the bytecode is not used).
+#[derive(Debug, Clone)]
+pub struct CustomApp {
+    /// The rules every member checks moves by.
+    pub rules: Arc<dyn TurnApp>,
+    /// The contract's creation bytecode (its `validTransition` is what `progress` runs on-chain).
+    pub bytecode: Bytes,
+}
+
+/// The address of the `i`-th custom app on the synthetic chain: `keccak256("ferry synthetic app {i}")`'s last 20
+/// bytes.
+pub fn synthetic_app_address(i: usize) -> Address {
+    Address::from_word(keccak256(format!("ferry synthetic app {i}")))
+}
+
+/// The apps every member knows: the bundled ones' addresses and the custom ones' with their rules.
+#[derive(Debug, Clone)]
+struct Apps {
+    payment: Address,
+    game: Address,
+    custom: Vec<(Address, Arc<dyn TurnApp>)>,
 }
 
 /// A virtual channel to open with [`VirtualNet::open`]: over which members, with which app, balances and fees.
@@ -297,6 +324,7 @@ pub struct VirtualNetBuilder {
     seed: u64,
     keep_ledger_history: bool,
     check_one_final: bool,
+    custom_apps: Vec<CustomApp>,
 }
 
 impl std::fmt::Debug for VirtualNetBuilder {
@@ -370,6 +398,18 @@ impl VirtualNetBuilder {
         self
     }
 
+    /// Adds an app builder's own turn-based app: every member declares `rules` for it (again after each restart),
+    /// and on the embedded chain `bytecode` is deployed, so that moves played on-chain run its contract. Open a
+    /// channel with it as [`App::Custom`]`(i)`, `i` counting the calls from 0; [`VirtualNet::custom_app`] gives
+    /// its address.
+    pub fn custom_app(mut self, rules: impl TurnApp + 'static, bytecode: Bytes) -> Self {
+        self.custom_apps.push(CustomApp {
+            rules: Arc::new(rules),
+            bytecode,
+        });
+        self
+    }
+
     /// Builds the net: the members' nodes, then each ledger opened by its leader and funded by both sides.
     ///
     /// # Panics
@@ -395,7 +435,16 @@ impl VirtualNetBuilder {
                     chain_id: SYNTHETIC_CHAIN_ID,
                     adjudicator: SYNTHETIC_ADJUDICATOR,
                 };
-                let apps = (SYNTHETIC_PAYMENT_APP, SYNTHETIC_GAME_APP);
+                let apps = Apps {
+                    payment: SYNTHETIC_PAYMENT_APP,
+                    game: SYNTHETIC_GAME_APP,
+                    custom: self
+                        .custom_apps
+                        .iter()
+                        .enumerate()
+                        .map(|(i, app)| (synthetic_app_address(i), app.rules.clone()))
+                        .collect(),
+                };
                 (ChainSide::Synthetic { position: 0 }, keys, ctx, apps)
             }
             ChainKind::Embedded { confirmations } => {
@@ -418,10 +467,25 @@ impl VirtualNetBuilder {
                     adjudicator: chain.adjudicator(),
                 };
                 let deployed = |a| chain.deployed(a).expect("a bundled app is deployed");
-                let apps = (
-                    deployed(Artifact::PaymentApp),
-                    deployed(Artifact::RockPaperScissors),
-                );
+                // Account 0 is no member's: it deploys the custom apps.
+                let deployer = chain.accounts()[0];
+                let custom = self
+                    .custom_apps
+                    .iter()
+                    .map(|app| {
+                        let receipt = ready(chain.deploy(deployer, app.bytecode.clone()))
+                            .unwrap_or_else(|e| panic!("deploying a custom app: {e}"));
+                        let address = receipt
+                            .contract_address
+                            .expect("a deployment's receipt names the contract");
+                        (address, app.rules.clone())
+                    })
+                    .collect();
+                let apps = Apps {
+                    payment: deployed(Artifact::PaymentApp),
+                    game: deployed(Artifact::RockPaperScissors),
+                    custom,
+                };
                 let client = AdjudicatorClient::new(chain.clone());
                 (ChainSide::Embedded { chain, client }, keys, ctx, apps)
             }
@@ -447,7 +511,7 @@ impl VirtualNetBuilder {
             .map(|(k, key)| {
                 let policy = (k > 0 && k + 1 < n).then(|| self.policy.clone()).flatten();
                 let mut member = Member {
-                    node: start_node(&key, ctx, config.clone(), MemoryStore::new(), 0, apps),
+                    node: start_node(&key, ctx, config.clone(), MemoryStore::new(), 0, &apps),
                     key,
                     offline: false,
                     events: Vec::new(),
@@ -546,13 +610,16 @@ fn start_node(
     config: Config,
     store: MemoryStore,
     now: u64,
-    (payment, game): (Address, Address),
+    apps: &Apps,
 ) -> VirtualNode<MemoryStore> {
     let ledger = LedgerNode::open_store(key.clone(), ctx, config, store, now)
         .expect("the ledger node opens on its store");
     let mut node = VirtualNode::open_store(ledger, now).expect("the node opens on its store");
-    node.set_app(payment, AppKind::Payment);
-    node.set_app(game, AppKind::Game);
+    node.set_app(apps.payment, AppKind::Payment);
+    node.set_app(apps.game, AppKind::Game);
+    for (address, rules) in &apps.custom {
+        node.set_app(*address, AppRules::Turns(rules.clone()));
+    }
     node
 }
 
@@ -572,8 +639,8 @@ pub struct VirtualNet {
     members: Vec<Member>,
     chain: ChainSide,
     ctx: ChainContext,
-    /// The payment app's and the game's addresses.
-    apps: (Address, Address),
+    /// The apps every member knows.
+    apps: Apps,
     config: Config,
     hops: Vec<B256>,
     now: u64,
@@ -620,6 +687,7 @@ impl VirtualNet {
             seed: 0,
             keep_ledger_history: false,
             check_one_final: false,
+            custom_apps: Vec::new(),
         }
     }
 
@@ -793,12 +861,21 @@ impl VirtualNet {
 
     /// The payment app's address.
     pub fn payment_app(&self) -> Address {
-        self.apps.0
+        self.apps.payment
     }
 
     /// The rock-paper-scissors game's address.
     pub fn game_app(&self) -> Address {
-        self.apps.1
+        self.apps.game
+    }
+
+    /// The address of the `i`-th custom app ([`VirtualNetBuilder::custom_app`]).
+    ///
+    /// # Panics
+    ///
+    /// When fewer than `i + 1` custom apps were declared.
+    pub fn custom_app(&self, i: usize) -> Address {
+        self.apps.custom[i].0
     }
 
     /// The ledger settings every member runs with.
@@ -833,11 +910,11 @@ impl VirtualNet {
             config.clone(),
             MemoryStore::new(),
             0,
-            self.apps,
+            &self.apps,
         );
         let store = std::mem::replace(&mut self.members[k].node, placeholder).into_store();
         let member = &mut self.members[k];
-        member.node = start_node(&member.key, self.ctx, config, store, self.now, self.apps);
+        member.node = start_node(&member.key, self.ctx, config, store, self.now, &self.apps);
         if let Some(p) = member.policy.clone() {
             member.node.set_policy(p);
         }
@@ -880,8 +957,9 @@ impl VirtualNet {
             self.hops[last..first].iter().rev().copied().collect()
         };
         let app = match req.app {
-            App::Payment => self.apps.0,
-            App::Game => self.apps.1,
+            App::Payment => self.apps.payment,
+            App::Game => self.apps.game,
+            App::Custom(i) => self.custom_app(i),
             App::At(a) => a,
         };
         let fees = req.fees.unwrap_or_else(|| {
@@ -1344,6 +1422,27 @@ impl VirtualNet {
             ChainSide::Embedded { chain, .. } => chain,
             ChainSide::Synthetic { .. } => panic!("the net runs on the synthetic chain"),
         }
+    }
+
+    /// Moves the embedded chain's clock `secs` seconds on (a block is mined at the new time); nothing is read back
+    /// until the next tick.
+    ///
+    /// # Panics
+    ///
+    /// On the synthetic chain.
+    pub fn advance_chain_time(&self, secs: u64) {
+        ready(self.chain().advance_time(secs))
+            .unwrap_or_else(|e| panic!("the embedded chain moves its clock: {e}"));
+    }
+
+    /// What the adjudicator on the embedded chain holds for channel `id` (registered version, deadline, moves).
+    ///
+    /// # Panics
+    ///
+    /// On the synthetic chain.
+    pub fn onchain_status(&self, id: B256) -> ChannelStatus {
+        ready(self.chain().status_of(id))
+            .unwrap_or_else(|e| panic!("the embedded chain answers a status: {e}"))
     }
 
     /// A client of the embedded chain (to act on-chain for a byzantine member).

@@ -20,6 +20,7 @@
 //! the guard's [`registry`], policy, pruning) and routes each input to the channel it concerns. [`leaf`] says what
 //! V's leaf holds and pays in a ledger; `duties.rs` is its side of the chain ([`ChainDuties`](ferry_ledger::protocol::ChainDuties)).
 
+mod apps;
 mod channel;
 mod duties;
 mod error;
@@ -27,6 +28,7 @@ pub mod leaf;
 mod node;
 pub mod registry;
 
+pub use apps::{AppRules, TurnApp};
 pub use channel::{ESCALATE_MS, OPEN_TIMEOUT_MS, VirtualChannel, VirtualPhase};
 pub use error::{CapacityShort, MoveError, PolicyRefusal, VirtualError};
 pub use node::{NS_PRUNED, NS_VIRTUAL, RELEASED_RETENTION_MS, VirtualNode};
@@ -43,8 +45,8 @@ pub struct OpenRequest {
     pub path: Vec<Address>,
     /// The ledger channel of each hop: `hops[k]` between `path[k]` and `path[k + 1]`.
     pub hops: Vec<B256>,
-    /// The app's address on the chain (the payment app or the game; the node must know it, see
-    /// [`VirtualNode::set_app`]).
+    /// The app's address on the chain (the payment app, the game or an app builder's own; the node must know it,
+    /// see [`VirtualNode::set_app`]).
     pub app: Address,
     /// Per asset, `[A's balance, B's balance]` (in any order of assets: V's outcome sorts them).
     pub balances: Vec<(Address, [U256; 2])>,
@@ -259,7 +261,7 @@ pub enum VirtualEvent {
     },
 }
 
-/// The apps a node knows the rules of, by their on-chain address.
+/// The bundled apps, by name (what a node's API and config call them); [`AppRules`] is what a node knows of an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppKind {
     /// The payment app: vouchers.

@@ -5,6 +5,8 @@
 //! - [`crashes`]: members crashing mid-open, mid-settle, after V was concluded on-chain, after it was pruned.
 //! - [`fees`]: routing fees and the opens that fail half-way.
 //! - [`games`]: a game by moves both endpoints sign, and a move finished on-chain.
+//! - [`custom_app`]: an app builder's own app (the `custom_app` example's Nim, rules and contract) under faults,
+//!   crashes and a byzantine player; its rules against its contract.
 //! - [`onchain_settle`]: V settled through the chain (its events made up): S7 redeems, S10 leaf swaps and
 //!   conclusions.
 //! - [`fallback`]: members offline or cheating; everyone honest gets its due on the embedded chain.
@@ -16,6 +18,7 @@
 
 mod byzantine;
 mod crashes;
+mod custom_app;
 mod fallback;
 mod fees;
 mod games;

@@ -5,11 +5,10 @@
 use alloy::primitives::Address;
 use ferry_ledger::app::App;
 use ferry_ledger::app::payment::PaymentApp;
-use ferry_ledger::app::rps::RockPaperScissors;
 use ferry_ledger::store::Store;
 use ferry_ledger::{Signature, State, outcome};
 
-use super::super::{AppKind, MoveError, VirtualError, VirtualEvent, VirtualMessage, VirtualTx};
+use super::super::{AppRules, MoveError, VirtualError, VirtualEvent, VirtualMessage, VirtualTx};
 use super::{NodeContext, VirtualChannel, verr};
 use crate::{Error, Result};
 
@@ -56,8 +55,8 @@ impl VirtualChannel {
         )?;
         outcome::check_conserved(&self.prefund.outcome, &to.outcome)?;
         let verdict = match cx.app_of(&self.params)? {
-            AppKind::Game => RockPaperScissors.valid_transition(&self.params, from, to, mover),
-            AppKind::Payment => PaymentApp.valid_transition(&self.params, from, to, mover),
+            AppRules::Turns(app) => app.valid_transition(&self.params, from, to, mover),
+            AppRules::Payment => PaymentApp.valid_transition(&self.params, from, to, mover),
         };
         verdict.map_err(|e| bad(MoveError::AppRules(e)))
     }

@@ -11,7 +11,9 @@ use ferry_ledger::store::Store;
 use ferry_ledger::{ChainContext, ChannelParams, Signature, Signer, State};
 
 use super::super::registry::{Entry, Registry};
-use super::super::{AppKind, Message, VirtualError, VirtualEvent, VirtualMessage, VirtualTx, leaf};
+use super::super::{
+    AppRules, Message, VirtualError, VirtualEvent, VirtualMessage, VirtualTx, leaf,
+};
 use super::{VirtualChannel, verr};
 use crate::Result;
 
@@ -83,7 +85,7 @@ pub(crate) struct NodeContext<'a, S: Store> {
     /// The challenge durations this node accepts (S6).
     pub(crate) durations: &'a DurationPolicy,
     /// The apps this node knows the rules of, by address.
-    pub(crate) apps: &'a HashMap<Address, AppKind>,
+    pub(crate) apps: &'a HashMap<Address, AppRules>,
     /// The ledger guard's view of the virtual channels (S8, S10).
     pub(crate) registry: &'a Mutex<Registry>,
     /// Where messages, events and transactions go.
@@ -119,15 +121,15 @@ impl<S: Store> NodeContext<'_, S> {
     }
 
     /// The app at `app`, when this node knows its rules.
-    pub(crate) fn app_at(&self, app: Address) -> Result<AppKind> {
+    pub(crate) fn app_at(&self, app: Address) -> Result<AppRules> {
         self.apps
             .get(&app)
-            .copied()
+            .cloned()
             .ok_or(verr(VirtualError::UnknownApp(app)))
     }
 
     /// The app of a channel with `params`, when this node knows its rules.
-    pub(crate) fn app_of(&self, params: &ChannelParams) -> Result<AppKind> {
+    pub(crate) fn app_of(&self, params: &ChannelParams) -> Result<AppRules> {
         self.app_at(params.app)
     }
 

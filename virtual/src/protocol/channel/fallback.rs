@@ -8,7 +8,7 @@ use ferry_ledger::protocol::Phase;
 use ferry_ledger::store::Store;
 use ferry_ledger::{Signature, SignedState, State};
 
-use super::super::{AppKind, VirtualError, VirtualEvent, VirtualTx};
+use super::super::{AppRules, VirtualError, VirtualEvent, VirtualTx};
 use super::{
     ESCALATE_MS, NodeContext, OPEN_TIMEOUT_MS, Once, RETRY_MS, VirtualChannel, VirtualPhase, verr,
 };
@@ -123,8 +123,8 @@ impl VirtualChannel {
         if self.onchain_final.is_none() && self.final_signed().is_none() {
             self.answer_registration(cx, version);
             let own_move = match cx.app_of(&self.params).ok() {
-                Some(AppKind::Payment) => self.redeem(cx, version),
-                Some(AppKind::Game) => self.move_onchain(cx, version),
+                Some(AppRules::Payment) => self.redeem(cx, version),
+                Some(AppRules::Turns(_)) => self.move_onchain(cx, version),
                 None => None,
             };
             if let Some(tx) = own_move {

@@ -3,12 +3,10 @@
 //! hold the leaf (S8).
 
 use alloy::primitives::{B256, U256};
-use ferry_ledger::app::payment::initial_payment_data;
-use ferry_ledger::app::rps::ready_data;
 use ferry_ledger::store::Store;
 use ferry_ledger::{ChannelParams, Signature, State, outcome};
 
-use super::super::{AppKind, VirtualError, VirtualEvent, leaf};
+use super::super::{VirtualError, VirtualEvent, leaf};
 use super::{NodeContext, RETRY_MS, Stage, VirtualChannel, VirtualPhase, verr};
 use crate::{Error, Result};
 
@@ -46,13 +44,13 @@ pub(crate) fn check_prefund<S: Store>(
             "intermediaries hold nothing",
         )));
     }
-    let initial = match cx.app_of(params)? {
-        AppKind::Payment => initial_payment_data(prefund.outcome.assets.len()),
-        AppKind::Game => ready_data(),
-    };
-    if prefund.appData != initial {
+    if prefund.appData
+        != cx
+            .app_of(params)?
+            .initial_data(prefund.outcome.assets.len())
+    {
         return Err(verr(VirtualError::InvalidPrefund(
-            "a payment channel starts with nothing paid",
+            "the app's opening data (a payment channel starts with nothing paid)",
         )));
     }
     Ok(id)

@@ -7,7 +7,7 @@ use ferry_ledger::app::payment::payment_data_bytes;
 use ferry_ledger::store::Store;
 use ferry_ledger::{State, outcome};
 
-use super::super::{AppKind, MoveError, VirtualError, VirtualEvent, VirtualMessage};
+use super::super::{MoveError, VirtualError, VirtualEvent, VirtualMessage};
 use super::{NodeContext, Once, RETRY_MS, Stage, VirtualChannel, VirtualPhase, verr};
 use crate::Result;
 
@@ -43,7 +43,7 @@ impl VirtualChannel {
         let mut fin = self.current();
         fin.version = ferry_ledger::state::version(self.final_version_floor())?;
         fin.isFinal = true;
-        if cx.app_of(&self.params)? == AppKind::Payment {
+        if cx.app_of(&self.params)?.is_payment() {
             for (j, a) in fin.outcome.assets.iter_mut().enumerate() {
                 let a_bal = self.balance(j);
                 let total = a.balances[0] + a.balances[last];

@@ -7,7 +7,7 @@ use ferry_ledger::app::payment::{PaymentApp, sign_voucher, verify_voucher, vouch
 use ferry_ledger::store::Store;
 use ferry_ledger::{Signature, State};
 
-use super::super::{AppKind, MoveError, VirtualError, VirtualEvent, VirtualMessage, VirtualTx};
+use super::super::{MoveError, VirtualError, VirtualEvent, VirtualMessage, VirtualTx};
 use super::{NodeContext, VirtualChannel, VirtualPhase, verr};
 use crate::Result;
 
@@ -30,7 +30,7 @@ impl VirtualChannel {
         if self.phase != VirtualPhase::Open || self.registered.is_some() {
             return Err(verr(VirtualError::Settling));
         }
-        if cx.app_of(&self.params)? != AppKind::Payment {
+        if !cx.app_of(&self.params)?.is_payment() {
             return Err(verr(VirtualError::InvalidMove(
                 MoveError::NotPaymentChannel,
             )));

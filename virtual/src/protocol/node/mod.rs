@@ -10,8 +10,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{Address, B256, U256};
-use ferry_ledger::app::payment::initial_payment_data;
-use ferry_ledger::app::rps::ready_data;
 use ferry_ledger::channel::{funded_asset, virtual_params};
 use ferry_ledger::params::DurationPolicy;
 use ferry_ledger::protocol::LedgerNode;
@@ -20,7 +18,7 @@ use ferry_ledger::{ChainContext, Signer, State};
 
 use super::channel::{NodeContext, Once, Outputs, VirtualChannel, VirtualPhase, check_prefund};
 use super::registry::{Registry, RegistryGuard};
-use super::{AppKind, IntermediaryPolicy, Message, OpenRequest, Tx, VirtualError, VirtualEvent};
+use super::{AppRules, IntermediaryPolicy, Message, OpenRequest, Tx, VirtualError, VirtualEvent};
 use crate::{Error, Result};
 
 /// Namespace of the virtual-channel records (key: V's id), next to the ledger node's in the same store.
@@ -55,7 +53,7 @@ pub struct VirtualNode<S: Store> {
     persisted: HashMap<B256, Vec<u8>>,
     touched: BTreeSet<B256>,
     policy: IntermediaryPolicy,
-    apps: HashMap<Address, AppKind>,
+    apps: HashMap<Address, AppRules>,
     /// Virtual channels released and pruned here.
     pruned: BTreeSet<B256>,
     /// How long a released channel is kept ([`RELEASED_RETENTION_MS`] by default).
@@ -227,10 +225,11 @@ impl<S: Store> VirtualNode<S> {
         });
     }
 
-    /// Declares the app deployed at `address` (the bundled payment app or game): this node joins only virtual
-    /// channels whose app it knows, and checks every move by its rules.
-    pub fn set_app(&mut self, address: Address, kind: AppKind) {
-        self.apps.insert(address, kind);
+    /// Declares the app deployed at `address`: a bundled one by its [`AppKind`](super::AppKind), or an app builder's own as
+    /// [`AppRules::turns`]. This node joins only virtual channels whose app it knows, and checks every move by its
+    /// rules.
+    pub fn set_app(&mut self, address: Address, rules: impl Into<AppRules>) {
+        self.apps.insert(address, rules.into());
     }
 
     /// Sets the terms on which this node routes virtual channels as an intermediary.
@@ -337,12 +336,15 @@ impl<S: Store> VirtualNode<S> {
         }
         // Moves each endpoint may make on-chain after a challenge (S7): a payee redeems its vouchers, netted, in one
         // move; a round of the game takes two moves of the first player and one of the other.
-        let kind = self.parts().1.app_at(app)?;
-        let max_moves = match kind {
-            AppKind::Payment => 1,
-            AppKind::Game => 2,
-        };
-        let params = virtual_params(&self.ctx, path, hops, app, challenge_duration, max_moves);
+        let rules = self.parts().1.app_at(app)?;
+        let params = virtual_params(
+            &self.ctx,
+            path,
+            hops,
+            app,
+            challenge_duration,
+            rules.max_moves(),
+        );
         let n = params.participants.len();
         let mut sorted = balances;
         sorted.sort_by_key(|(a, _)| *a);
@@ -356,10 +358,7 @@ impl<S: Store> VirtualNode<S> {
             })
             .collect::<Vec<_>>();
         let m = assets.len();
-        let initial = match kind {
-            AppKind::Payment => initial_payment_data(m),
-            AppKind::Game => ready_data(),
-        };
+        let initial = rules.initial_data(m);
         let prefund = ferry_ledger::channel::state(&params, 0, assets, initial, false);
         let id = check_prefund(&self.parts().1, &params, &prefund, 0)?;
         self.check_policy(&params, &prefund, &fees, 0)?;
