@@ -219,7 +219,7 @@ pub enum ProtocolError {
     },
     /// The open request does not meet this node's open policy.
     #[error("open refused: {0}")]
-    OpenRefused(String),
+    OpenRefused(OpenRefusal),
     /// This node signed a final state of the channel and signs no other state of it (S14): the peer could
     /// complete that final at any time and erase every later state with it.
     #[error("a final state of this channel is signed (version {0}): the channel is closing")]
@@ -406,4 +406,22 @@ fn outcome_reason(code: u8) -> &'static str {
         4 => "a virtual channel locks funds or hosts sub-channels",
         _ => "unknown reason",
     }
+}
+
+/// Why a node refuses a ledger channel a peer opens with it (its [`OpenPolicy`](crate::protocol::OpenPolicy)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenRefusal {
+    /// The node accepts no opens (`OpenPolicy::accept` is off).
+    #[error("this node accepts no opens")]
+    AcceptsNoOpens,
+    /// The open asks the node to deposit more of an asset than its limit.
+    #[error("asks this node to deposit {asked} of {asset}, above its limit {limit}")]
+    DepositAboveLimit {
+        /// The asset.
+        asset: Address,
+        /// What the open asks this node to deposit.
+        asked: U256,
+        /// The node's limit (`OpenPolicy::max_own_deposit`).
+        limit: U256,
+    },
 }

@@ -17,13 +17,13 @@ mod duties;
 mod node;
 pub mod ops;
 
-pub use channel::{Config, LedgerChannel, OpenPolicy, Phase};
+pub use channel::{Config, LedgerChannel, MAX_ABANDONED, MAX_QUEUED_REQUESTS, OpenPolicy, Phase};
 pub use duties::ChainDuties;
 pub use node::{LedgerNode, NAMESPACES, NS_CHANNELS, NS_CURSOR, NS_LEAVES};
 pub use ops::{Op, Proposal};
 
 /// Defined with the crate's other errors, below every module that returns them.
-pub use crate::error::{GuardRefusal, ProtocolError};
+pub use crate::error::{GuardRefusal, OpenRefusal, ProtocolError};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{ChannelParams, Signature, State, SubAlloc};

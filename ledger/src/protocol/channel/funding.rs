@@ -13,7 +13,7 @@ use super::{Env, LedgerChannel, Pending, Phase, Role, perr};
 use crate::channel::funded_asset;
 use crate::params;
 use crate::protocol::ops::{Op, Proposal};
-use crate::protocol::{ChainTx, LedgerEvent, LedgerMessage, ProtocolError};
+use crate::protocol::{ChainTx, LedgerEvent, LedgerMessage, OpenRefusal, ProtocolError};
 use crate::signature::recover;
 use crate::state::version_of;
 use crate::sub_tree::SubTree;
@@ -122,7 +122,7 @@ impl LedgerChannel {
         let open = &env.config.open;
         if !open.accept {
             return Err(perr(ProtocolError::OpenRefused(
-                "this node accepts no opens".into(),
+                OpenRefusal::AcceptsNoOpens,
             )));
         }
         if let Some(a) = prefund
@@ -139,10 +139,13 @@ impl LedgerChannel {
             .iter()
             .find(|a| a.deposited[1] > open.max_own_deposit)
         {
-            return Err(perr(ProtocolError::OpenRefused(format!(
-                "asks this node to deposit {} of {}, above its limit {}",
-                a.deposited[1], a.asset, open.max_own_deposit
-            ))));
+            return Err(perr(ProtocolError::OpenRefused(
+                OpenRefusal::DepositAboveLimit {
+                    asset: a.asset,
+                    asked: a.deposited[1],
+                    limit: open.max_own_deposit,
+                },
+            )));
         }
         let digest = env.ctx.digest(&prefund);
         if recover(&digest, &sig)? != from {

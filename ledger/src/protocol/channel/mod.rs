@@ -27,8 +27,7 @@ use ferry_contracts::{ChannelParams, Signature, State, SubAlloc};
 use serde::{Deserialize, Serialize};
 
 pub use config::{Config, OpenPolicy};
-#[cfg(test)]
-pub(super) use leader::MAX_ABANDONED;
+pub use leader::{MAX_ABANDONED, MAX_QUEUED_REQUESTS};
 use liveness::TxKey;
 
 use super::ops::{self, Proposal, UndoStep};
