@@ -7,7 +7,6 @@ use alloy::primitives::aliases::U48;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::{SolCall, SolValue};
 use ferry_adjudicator::{AdjudicatorClient, Chain, EmbeddedChain, Error as ChainError};
-use ferry_contracts::IApp;
 use ferry_contracts::IFerryHarness as H;
 use ferry_contracts::{
     Artifact, AssetAmount, AssetOutcome, ChannelParams, GameData, Outcome, PaymentData, Signature,
@@ -16,6 +15,7 @@ use ferry_contracts::{
 use ferry_ledger::app::{App, Hand, PaymentApp, RockPaperScissors, commitment};
 use ferry_ledger::signature::recover;
 use ferry_ledger::{Error, Signer, SubTree, outcome, params};
+use ferry_simulations::app_check::AppCheck;
 use futures::executor::block_on;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -32,12 +32,10 @@ fn cases(default: u32) -> Config {
     }
 }
 
-/// An embedded chain with the harness and both apps deployed.
+/// An embedded chain with the harness deployed.
 struct Evm {
     chain: Arc<EmbeddedChain>,
     harness: Address,
-    payment: Address,
-    rps: Address,
 }
 
 impl Evm {
@@ -49,8 +47,6 @@ impl Evm {
         let deploy = |a| block_on(client.deploy(from, a)).unwrap_or_else(|e| panic!("deploy: {e}"));
         Evm {
             harness: deploy(Artifact::FerryHarness),
-            payment: deploy(Artifact::PaymentApp),
-            rps: deploy(Artifact::RockPaperScissors),
             chain,
         }
     }
@@ -297,65 +293,24 @@ proptest! {
 
 // ------------------------------------------------------------------ app transitions
 
-fn vparams(app: Address) -> ChannelParams {
-    ChannelParams {
-        kind: 1,
-        chainId: U256::from(31337),
-        adjudicator: Address::repeat_byte(0xad),
-        participants: vec![
-            Address::repeat_byte(1),
-            Address::repeat_byte(2),
-            Address::repeat_byte(3),
-        ],
-        nonce: U256::from(1),
-        app,
-        challengeDuration: U48::from(60u8),
-        maxMoves: U48::from(10u8),
-        hops: vec![B256::repeat_byte(1), B256::repeat_byte(2)],
-    }
-}
-
-fn vstate(p: &ChannelParams, version: u64, a: u64, b: u64, app_data: Bytes) -> State {
-    let bal = vec![U256::from(a), U256::ZERO, U256::from(b)];
-    State {
-        channelId: ferry_contracts::channel_id(p),
-        version: U48::from(version),
-        outcome: Outcome {
-            assets: vec![AssetOutcome {
-                asset: Address::ZERO,
-                deposited: bal.clone(),
-                balances: bal,
-                withdrawn: vec![U256::ZERO; 3],
-                locked: U256::ZERO,
-            }],
-            subRoot: ferry_contracts::empty_root(),
-        },
-        appData: app_data,
-        isFinal: false,
-    }
+/// The contract of a bundled app on an embedded chain of its own, to compare with its Rust rules.
+fn app_check(app: Artifact) -> AppCheck {
+    AppCheck::deploy(app.bytecode().unwrap_or_else(|e| panic!("bytecode: {e}")))
+        .unwrap_or_else(|e| panic!("deploy: {e}"))
 }
 
 fn app_verdicts_match(
-    evm: &Evm,
-    app_addr: Address,
+    check: &AppCheck,
     app: &dyn App,
     p: &ChannelParams,
     from: &State,
     to: &State,
     mover: usize,
 ) -> Result<(), TestCaseError> {
-    let rust = app.valid_transition(p, from, to, mover).is_ok();
-    let sol = evm.call(
-        app_addr,
-        IApp::validTransitionCall {
-            params: p.clone(),
-            from: from.clone(),
-            to: to.clone(),
-            moverIndex: U256::from(mover),
-        },
-    );
-    prop_assert_eq!(rust, sol == Ok(true), "rust {} vs solidity {:?}", rust, sol);
-    Ok(())
+    check
+        .agree(app, p, from, to, mover)
+        .map(|_| ())
+        .map_err(TestCaseError::fail)
 }
 
 proptest! {
@@ -366,13 +321,13 @@ proptest! {
         a in 0u64..100, b in 0u64..100, paid_a in 0u64..50, paid_b in 0u64..50,
         more_a in 0u64..60, more_b in 0u64..60, mover_last in any::<bool>(), voucher_by in 0u8..3, skew in -2i64..3,
     ) {
-        let evm = Evm::new();
+        let check = app_check(Artifact::PaymentApp);
         let alice = Signer::from_bytes(&B256::repeat_byte(0x11)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let bob = Signer::from_bytes(&B256::repeat_byte(0x22)).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let mut p = vparams(evm.payment);
+        let mut p = check.params(3);
         p.participants = vec![alice.address(), Address::repeat_byte(9), bob.address()];
         let data = |fa: u64, fb: u64, sigs: Vec<Signature>| PaymentData { paidByFirst: vec![U256::from(fa)], paidByLast: vec![U256::from(fb)], voucherSigs: sigs }.abi_encode().into();
-        let from = vstate(&p, 5, a + 100, b + 100, data(paid_a, paid_b, vec![]));
+        let from = check.state(&p, 5, &[a + 100, 0, b + 100], data(paid_a, paid_b, vec![]));
         let (na, nb) = (paid_a + more_a, paid_b + more_b);
         // Balances move by the paid deltas, sometimes skewed by a little.
         let ta = (a + 100 + more_b).saturating_sub(more_a) as i64 + skew;
@@ -386,8 +341,8 @@ proptest! {
             1 => vec![ferry_ledger::app::sign_voucher(other, &p, Address::ZERO, U256::from(total))],
             _ => vec![],
         };
-        let to = vstate(&p, 6, ta.max(0) as u64, tb.max(0) as u64, data(na, nb, sigs));
-        app_verdicts_match(&evm, evm.payment, &PaymentApp, &p, &from, &to, mover)?;
+        let to = check.state(&p, 6, &[ta.max(0) as u64, 0, tb.max(0) as u64], data(na, nb, sigs));
+        app_verdicts_match(&check, &PaymentApp, &p, &from, &to, mover)?;
     }
 
     #[test]
@@ -396,8 +351,8 @@ proptest! {
         da in -10i64..11, db in -10i64..11, hand_first in 1u8..4, hand_last in 0u8..5, honest_reveal in any::<bool>(),
         mover_last in any::<bool>(),
     ) {
-        let evm = Evm::new();
-        let p = vparams(evm.rps);
+        let check = app_check(Artifact::RockPaperScissors);
+        let p = check.params(3);
         let salt = B256::repeat_byte(3);
         let hand = match hand_first { 1 => Hand::Rock, 2 => Hand::Paper, _ => Hand::Scissors };
         let c = commitment(hand, salt);
@@ -418,17 +373,17 @@ proptest! {
             salt: if to_phase == 0 && phase == 2 { salt } else { B256::ZERO },
         };
         let (fa, fb) = (a + 10, b + 10);
-        let from = vstate(&p, 3, fa, fb, from_data.abi_encode().into());
-        let to = vstate(&p, 4, (fa as i64 + da).max(0) as u64, (fb as i64 + db).max(0) as u64, to_data.abi_encode().into());
-        app_verdicts_match(&evm, evm.rps, &RockPaperScissors, &p, &from, &to, if mover_last { 2 } else { 0 })?;
+        let from = check.state(&p, 3, &[fa, 0, fb], from_data.abi_encode().into());
+        let to = check.state(&p, 4, &[(fa as i64 + da).max(0) as u64, 0, (fb as i64 + db).max(0) as u64], to_data.abi_encode().into());
+        app_verdicts_match(&check, &RockPaperScissors, &p, &from, &to, if mover_last { 2 } else { 0 })?;
     }
 }
 
 /// The honest game round is accepted by both (so the property above is not vacuous).
 #[test]
 fn honest_game_round_is_accepted_by_both() -> Result<(), TestCaseError> {
-    let evm = Evm::new();
-    let p = vparams(evm.rps);
+    let check = app_check(Artifact::RockPaperScissors);
+    let p = check.params(3);
     let salt = B256::repeat_byte(3);
     let c = commitment(Hand::Scissors, salt);
     let g = |phase, stake: u64, commitment, move_last, move_first, salt| {
@@ -443,10 +398,10 @@ fn honest_game_round_is_accepted_by_both() -> Result<(), TestCaseError> {
         .abi_encode()
         .into()
     };
-    let ready = vstate(&p, 1, 50, 50, g(0, 0, B256::ZERO, 0, 0, B256::ZERO));
-    let committed = vstate(&p, 2, 50, 50, g(1, 5, c, 0, 0, B256::ZERO));
-    let played = vstate(&p, 3, 45, 55, g(2, 5, c, 2, 0, B256::ZERO));
-    let revealed = vstate(&p, 4, 55, 45, g(0, 5, c, 2, 3, salt));
+    let ready = check.state(&p, 1, &[50, 0, 50], g(0, 0, B256::ZERO, 0, 0, B256::ZERO));
+    let committed = check.state(&p, 2, &[50, 0, 50], g(1, 5, c, 0, 0, B256::ZERO));
+    let played = check.state(&p, 3, &[45, 0, 55], g(2, 5, c, 2, 0, B256::ZERO));
+    let revealed = check.state(&p, 4, &[55, 0, 45], g(0, 5, c, 2, 3, salt));
     for (from, to, mover) in [
         (&ready, &committed, 0),
         (&committed, &played, 2),
@@ -457,7 +412,7 @@ fn honest_game_round_is_accepted_by_both() -> Result<(), TestCaseError> {
                 .valid_transition(&p, from, to, mover)
                 .is_ok()
         );
-        app_verdicts_match(&evm, evm.rps, &RockPaperScissors, &p, from, to, mover)?;
+        app_verdicts_match(&check, &RockPaperScissors, &p, from, to, mover)?;
     }
     Ok(())
 }
