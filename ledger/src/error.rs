@@ -217,6 +217,10 @@ pub enum ProtocolError {
         /// What was attempted.
         what: &'static str,
     },
+    /// The state holds nothing of this node's (no balance, no leaves): it spends no gas on the channel, whose
+    /// peer can settle its own funds (S16: nobody makes a node pay for a channel it has nothing in).
+    #[error("the channel holds nothing of this node's: it sends no transaction for it")]
+    NothingAtStake,
     /// The open request does not meet this node's open policy.
     #[error("open refused: {0}")]
     OpenRefused(OpenRefusal),
@@ -414,6 +418,22 @@ pub enum OpenRefusal {
     /// The node accepts no opens (`OpenPolicy::accept` is off).
     #[error("this node accepts no opens")]
     AcceptsNoOpens,
+    /// The pre-fund holds no asset: a channel with nothing in it.
+    #[error("the channel holds no asset")]
+    NoAssets,
+    /// The opener puts nothing into the channel, or nothing of an asset this node is asked to deposit: a stranger
+    /// must lock funds of its own (and pay its own deposit first) before this node locks any.
+    #[error("the opener deposits nothing of {asset}")]
+    OpenerDepositsNothing {
+        /// The asset.
+        asset: Address,
+    },
+    /// The peer has as many channels with this node waiting for funding as the policy allows.
+    #[error("the peer has {limit} channels with this node not funded yet")]
+    TooManyPending {
+        /// `OpenPolicy::max_pending_per_peer`.
+        limit: usize,
+    },
     /// The open asks the node to deposit more of an asset than its limit.
     #[error("asks this node to deposit {asked} of {asset}, above its limit {limit}")]
     DepositAboveLimit {

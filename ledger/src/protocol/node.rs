@@ -6,7 +6,7 @@ use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::IAdjudicator::IAdjudicatorEvents as Event;
 use ferry_contracts::{ChannelParams, SubAlloc};
 
-use super::channel::{Env, LedgerChannel};
+use super::channel::{Env, LedgerChannel, Phase};
 use super::{
     ChainTx, Config, LedgerEvent, LedgerMessage, NoSubChannels, Op, ProtocolError, SubChannelGuard,
 };
@@ -48,6 +48,8 @@ pub struct LedgerNode<S: Store> {
     channels: BTreeMap<B256, LedgerChannel>,
     tables: HashMap<B256, SubTree>,
     persisted: HashMap<B256, Vec<u8>>,
+    /// The channels with each peer (a peer's opens are counted without a scan of every channel).
+    by_peer: HashMap<Address, BTreeSet<B256>>,
     touched: BTreeSet<B256>,
     next_block: u64,
     persisted_block: u64,
@@ -86,6 +88,7 @@ impl<S: Store> LedgerNode<S> {
             channels: BTreeMap::new(),
             tables: HashMap::new(),
             persisted: HashMap::new(),
+            by_peer: HashMap::new(),
             touched: BTreeSet::new(),
             next_block: 0,
             persisted_block: 0,
@@ -110,6 +113,7 @@ impl<S: Store> LedgerNode<S> {
             let table = node.load_table(&id)?;
             node.tables.insert(id, table);
             node.persisted.insert(id, bytes);
+            node.by_peer.entry(channel.peer()).or_default().insert(id);
             node.channels.insert(id, channel);
         }
         let ids: Vec<B256> = node.channels.keys().copied().collect();
@@ -250,16 +254,53 @@ impl<S: Store> LedgerNode<S> {
         }
     }
 
+    /// The channels with `peer` not funded yet (proposed, or in funding).
+    fn pending_with(&self, peer: &Address) -> usize {
+        self.by_peer.get(peer).map_or(0, |ids| {
+            ids.iter()
+                .filter(|id| {
+                    self.channels
+                        .get(*id)
+                        .is_some_and(|c| matches!(c.phase(), Phase::Proposed | Phase::Funding))
+                })
+                .count()
+        })
+    }
+
+    /// Drops a channel from memory (its record is deleted by the commit that forgot it).
+    fn drop_channel(&mut self, id: &B256) {
+        if let Some(ch) = self.channels.remove(id)
+            && let Some(ids) = self.by_peer.get_mut(&ch.peer())
+        {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_peer.remove(&ch.peer());
+            }
+        }
+        self.tables.remove(id);
+        self.persisted.remove(id);
+    }
+
     /// Commits every touched channel (record and leaf changes) and the chain cursor in one batch, then releases
-    /// their outputs. On a failed commit the touched channels are reloaded from the store and nothing is released.
+    /// their outputs. A failed open this node put nothing into is forgotten instead ([`LedgerChannel::forgettable`]):
+    /// its record deleted, its messages and transactions dropped, only its events released. On a failed commit the
+    /// touched channels are reloaded from the store and nothing is released.
     fn flush(&mut self) -> Result<()> {
         let mut batch = Batch::new();
         let mut records = Vec::new();
+        let mut forgotten = Vec::new();
         let touched = std::mem::take(&mut self.touched);
         for id in &touched {
             let Some(channel) = self.channels.get_mut(id) else {
                 continue;
             };
+            if channel.forgettable() {
+                if self.persisted.contains_key(id) {
+                    batch.delete(NS_CHANNELS, id.to_vec());
+                }
+                forgotten.push(*id);
+                continue;
+            }
             for (slot, leaf) in channel.take_leaf_changes() {
                 match leaf {
                     Some(leaf) => batch.put(NS_LEAVES, leaf_key(id, slot), &leaf)?,
@@ -285,7 +326,7 @@ impl<S: Store> LedgerNode<S> {
                         self.channels.insert(*id, ch);
                     }
                 } else {
-                    self.channels.remove(id);
+                    self.drop_channel(id);
                 }
                 match self.load_table(id) {
                     Ok(t) => {
@@ -302,6 +343,12 @@ impl<S: Store> LedgerNode<S> {
         self.persisted_block = self.next_block;
         for (id, bytes) in records {
             self.persisted.insert(id, bytes);
+        }
+        for id in &forgotten {
+            if let Some(channel) = self.channels.get_mut(id) {
+                self.events.extend(channel.take_events());
+            }
+            self.drop_channel(id);
         }
         for id in &touched {
             if let Some(channel) = self.channels.get_mut(id) {
@@ -352,6 +399,7 @@ impl<S: Store> LedgerNode<S> {
     /// commit fails the node is as it was.
     fn insert_new(&mut self, channel: LedgerChannel) -> Result<()> {
         let id = channel.id();
+        self.by_peer.entry(channel.peer()).or_default().insert(id);
         self.channels.insert(id, channel);
         self.tables
             .insert(id, SubTree::with_max_leaves(self.config.max_sub_channels));
@@ -469,6 +517,12 @@ impl<S: Store> LedgerNode<S> {
             else {
                 return Err(Error::Protocol(ProtocolError::UnknownChannel(id)));
             };
+            let limit = self.config.open.max_pending_per_peer;
+            if self.pending_with(&from) >= limit {
+                return Err(Error::Protocol(ProtocolError::OpenRefused(
+                    super::OpenRefusal::TooManyPending { limit },
+                )));
+            }
             let channel = LedgerChannel::accept(&self.env(), from, params, prefund, sig, now)?;
             return self.insert_new(channel);
         }

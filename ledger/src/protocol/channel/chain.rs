@@ -5,8 +5,8 @@
 use ferry_contracts::IAdjudicator::IAdjudicatorEvents as Event;
 
 use super::liveness::TxKey;
-use super::{Dispute, Env, LedgerChannel, Phase};
-use crate::protocol::{ChainTx, LedgerEvent};
+use super::{Dispute, Env, LedgerChannel, Phase, perr};
+use crate::protocol::{ChainTx, LedgerEvent, ProtocolError};
 use crate::state::version_of;
 use crate::sub_tree::SubTree;
 use crate::{Result, SignedState};
@@ -122,6 +122,9 @@ impl LedgerChannel {
         let Some(s) = self.supported.clone() else {
             return Err(self.wrong_phase("nothing is signed by both yet"));
         };
+        if !self.holds_mine(&s.state) {
+            return Err(perr(ProtocolError::NothingAtStake));
+        }
         if s.state.isFinal {
             self.txs.push(ChainTx::ConcludeAndWithdraw {
                 params: self.params.clone(),
@@ -242,7 +245,7 @@ impl LedgerChannel {
             && s.version() > d.registered.version()
         {
             let (stale, ours) = (d.registered.version(), s.clone());
-            if self.once(TxKey::Challenge(ours.version())) {
+            if self.holds_mine(&ours.state) && self.once(TxKey::Challenge(ours.version())) {
                 self.events.push(LedgerEvent::ChallengeAnswered {
                     channel_id: self.id,
                     stale,

@@ -74,6 +74,7 @@ impl LedgerChannel {
         if due
             && let Some(s) = self.supported.clone()
             && s.state.isFinal
+            && self.holds_mine(&s.state)
             && self.once(TxKey::Close(s.version()))
         {
             self.txs.push(ChainTx::ConcludeAndWithdraw {
@@ -94,6 +95,7 @@ impl LedgerChannel {
         let state = self.finalized_state().cloned();
         if due
             && let Some(state) = state
+            && self.holds_mine(&state)
             && self.once(TxKey::Withdraw(version_of(&state)))
         {
             self.txs.push(ChainTx::Withdraw {

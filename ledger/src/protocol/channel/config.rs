@@ -19,6 +19,10 @@ pub struct OpenPolicy {
     /// (a negative rebase) or that charges its sender would leave some channel short: only tokens the operator
     /// vetted belong here. Anything else is refused by name.
     pub tokens: Vec<Address>,
+    /// The most channels one peer may have opened with this node that are not funded yet (proposed or in
+    /// funding); more opens from it are refused by name. Keys are free, so this bounds what one key costs; the
+    /// transport bounds what one address costs.
+    pub max_pending_per_peer: usize,
 }
 
 impl OpenPolicy {
@@ -34,6 +38,7 @@ impl Default for OpenPolicy {
             accept: true,
             max_own_deposit: U256::ZERO,
             tokens: Vec::new(),
+            max_pending_per_peer: 4,
         }
     }
 }

@@ -125,6 +125,27 @@ impl LedgerChannel {
                 OpenRefusal::AcceptsNoOpens,
             )));
         }
+        // S16 for strangers: the opener deposits first, and something of every asset this node deposits, so an
+        // open costs its opener funds and gas before it costs this node any.
+        let Some(first) = prefund.outcome.assets.first() else {
+            return Err(perr(ProtocolError::OpenRefused(OpenRefusal::NoAssets)));
+        };
+        if let Some(a) = prefund
+            .outcome
+            .assets
+            .iter()
+            .find(|a| a.deposited[0].is_zero() && !a.deposited[1].is_zero())
+            .or(prefund
+                .outcome
+                .assets
+                .iter()
+                .all(|a| a.deposited[0].is_zero())
+                .then_some(first))
+        {
+            return Err(perr(ProtocolError::OpenRefused(
+                OpenRefusal::OpenerDepositsNothing { asset: a.asset },
+            )));
+        }
         if let Some(a) = prefund
             .outcome
             .assets

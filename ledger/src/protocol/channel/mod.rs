@@ -384,6 +384,27 @@ impl LedgerChannel {
     }
 
     /// Participant `p`'s cumulative deposit of `asset` the chain shows (its own, S16).
+    /// Whether `state` holds anything of this node's: a balance, or leaves (whose payouts may be its). A node sends
+    /// no transaction carrying a state that holds nothing of its own (S16): its peer settles its own funds.
+    fn holds_mine(&self, state: &State) -> bool {
+        let me = usize::from(self.me);
+        state
+            .outcome
+            .assets
+            .iter()
+            .any(|a| a.balances.get(me).is_some_and(|b| !b.is_zero()) || !a.locked.is_zero())
+    }
+
+    /// A failed open this node put nothing into (no deposit sent, none of its own on-chain): the node forgets it
+    /// (record and messages), so opens a stranger abandons cost it no memory and no gas.
+    pub(crate) fn forgettable(&self) -> bool {
+        let me = usize::from(self.me);
+        self.phase == Phase::Failed
+            && !self.deposit_sent
+            && self.dispute.is_none()
+            && self.chain_deposited.values().all(|d| d[me].is_zero())
+    }
+
     fn deposited_on_chain(&self, asset: &Address, p: usize) -> U256 {
         self.chain_deposited
             .get(asset)

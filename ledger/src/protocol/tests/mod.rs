@@ -15,6 +15,7 @@ mod close;
 mod open;
 mod persistence;
 mod s14;
+mod strangers;
 mod sub_channels;
 mod updates;
 
