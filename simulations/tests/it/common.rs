@@ -1,8 +1,9 @@
-//! The setup the ledger adversary tests share (`ledger_hoarder.rs`, `outside_attack*.rs`): a two-party ledger on
+//! The setup the ledger adversary tests share (`ledger_hoarder.rs`, `outside_attack*`): a two-party ledger on
 //! the embedded chain with short timers, and the small probes they assert with. Each test file uses a part of it.
 #![allow(dead_code)]
 
 use alloy::primitives::{Address, B256, U256};
+use ferry_adjudicator::Chain;
 use ferry_ledger::protocol::{
     Config, GuardRefusal, LedgerEvent, LedgerMessage, OpenPolicy, Phase, SubChannelGuard,
 };
@@ -59,12 +60,70 @@ pub fn landed(net: &LedgerNet<MemoryStore>, name: &str) -> usize {
     net.landed.iter().filter(|(n, _)| *n == name).count()
 }
 
+/// How many transactions named `name` the nodes sent and saw fail.
+pub fn failed(net: &LedgerNet<MemoryStore>, name: &str) -> usize {
+    net.failed.iter().filter(|(n, _)| *n == name).count()
+}
+
+/// The parameters of channel `id`, as party 0 holds them.
+pub fn channel_params(net: &mut LedgerNet<MemoryStore>, id: B256) -> ChannelParams {
+    net.node(0).channel(&id).expect("ch").params().clone()
+}
+
 /// Steps the network `n` times, dropping whatever reached the attacker's diverted inbox.
 pub async fn steps_silent(net: &mut LedgerNet<MemoryStore>, n: usize) {
     for _ in 0..n {
         net.step().await.expect("step");
         net.diverted.clear();
     }
+}
+
+/// Moves the chain's time past a challenge window (`WINDOW + 1`), then steps the network `n` times as
+/// [`steps_silent`] does.
+pub async fn after_window(net: &mut LedgerNet<MemoryStore>, n: usize) {
+    net.advance_chain_time(WINDOW + 1).await.expect("time");
+    steps_silent(net, n).await;
+}
+
+/// Steps the network `n` times, the attacker rejecting every proposal as [`reject_all`] does (each kept in `hoard`).
+pub async fn steps_rejecting(
+    net: &mut LedgerNet<MemoryStore>,
+    id: B256,
+    hoard: &mut Vec<(State, Signature)>,
+    n: usize,
+) {
+    for _ in 0..n {
+        net.step().await.expect("step");
+        reject_all(net, id, hoard);
+    }
+}
+
+/// Takes the leader's first proposal the attacker (diverted inbox) received.
+pub fn take_proposal(net: &mut LedgerNet<MemoryStore>) -> Option<(State, Signature)> {
+    std::mem::take(&mut net.diverted)
+        .into_iter()
+        .find_map(|m| match m.msg {
+            LedgerMessage::Propose { state, sig, .. } => Some((state, sig)),
+            _ => None,
+        })
+}
+
+/// Steps the network `n` times, leaving the leader's proposals unanswered: the last one the attacker (diverted
+/// inbox) received, everything else it received dropped.
+pub async fn last_proposal(
+    net: &mut LedgerNet<MemoryStore>,
+    n: usize,
+) -> Option<(State, Signature)> {
+    let mut last = None;
+    for _ in 0..n {
+        net.step().await.expect("step");
+        for m in std::mem::take(&mut net.diverted) {
+            if let LedgerMessage::Propose { state, sig, .. } = m.msg {
+                last = Some((state, sig));
+            }
+        }
+    }
+    last
 }
 
 /// Opens a ledger channel [party 0, party 1] with `DEPOSIT` each and runs it until both see it running.
@@ -101,6 +160,41 @@ pub async fn running_channel_with(
     (net, id)
 }
 
+/// A running channel under attack (see [`attacked_channel`]) and what the tests use of it.
+pub struct Attacked {
+    pub net: LedgerNet<MemoryStore>,
+    pub id: B256,
+    pub params: ChannelParams,
+    /// The adjudicator's address (what it holds is `net.chain.balance(adjudicator)`).
+    pub adjudicator: Address,
+    /// Party 0, the honest leader.
+    pub honest: Address,
+    /// Party 1, the attacker.
+    pub attacker: Address,
+}
+
+/// [`running_channel`] (1 confirmation) whose attacker, party 1, owns its inbox from now on (`divert_to`).
+pub async fn attacked_channel(seed: u64) -> Attacked {
+    attacked_channel_with(config(), seed).await
+}
+
+/// [`attacked_channel`] with another node config.
+pub async fn attacked_channel_with(config: Config, seed: u64) -> Attacked {
+    let (mut net, id) = running_channel_with(config, 1, seed).await;
+    let params = channel_params(&mut net, id);
+    let adjudicator = net.chain.adjudicator();
+    let (honest, attacker) = (net.address(0), net.address(1));
+    net.divert_to = Some(1);
+    Attacked {
+        net,
+        id,
+        params,
+        adjudicator,
+        honest,
+        attacker,
+    }
+}
+
 /// Party 0 opens a ledger channel [party 0, party 1] with `DEPOSIT` each and the pre-fund is exchanged by hand (three
 /// rounds, local time 0, 1 confirmation); nothing is on-chain yet and the funding deposits wait in the nodes.
 pub async fn prefunded_by_hand(seed: u64) -> (LedgerNet<MemoryStore>, B256) {
@@ -126,30 +220,78 @@ pub async fn prefunded_by_hand(seed: u64) -> (LedgerNet<MemoryStore>, B256) {
     (net, id)
 }
 
+/// Party 1 (a stranger) opens a ledger channel [party 1, party 0] asking `balances` ([its own, party 0's]) of ETH,
+/// and its messages reach party 0 by hand (local time 0), which accepts each; the channel, and the last message
+/// delivered (the open).
+pub fn opened_by_stranger(
+    net: &mut LedgerNet<MemoryStore>,
+    balances: [U256; 2],
+) -> (B256, Option<LedgerMessage>) {
+    let (a0, a1) = (net.address(0), net.address(1));
+    let id = net
+        .node(1)
+        .open(a0, &[(ETH, balances)], WINDOW, 0)
+        .expect("open");
+    let mut last = None;
+    while let Some((_, m)) = net.node(1).poll_transmit() {
+        last = Some(m.clone());
+        net.node(0).handle_message(a1, m, 0).expect("accepted");
+    }
+    (id, last)
+}
+
+/// A test ERC-20 deployed by `stranger`, who mints itself `amount` and approves the adjudicator for it.
+pub async fn stranger_token(
+    net: &LedgerNet<MemoryStore>,
+    stranger: Address,
+    amount: u64,
+) -> Address {
+    let token = net.client.deploy_test_token(stranger).await.expect("token");
+    net.client
+        .mint(stranger, token, stranger, U256::from(amount))
+        .await
+        .expect("mint");
+    net.client
+        .approve(stranger, token, U256::from(amount))
+        .await
+        .expect("approve");
+    token
+}
+
+/// The attacker (party 1) rejects the honest leader's proposal of `version`, naming its first operation.
+pub fn reject(
+    net: &mut LedgerNet<MemoryStore>,
+    id: B256,
+    version: u64,
+) -> ferry_ledger::Result<()> {
+    let a1 = net.address(1);
+    let now = net.now;
+    net.node(0).handle_message(
+        a1,
+        LedgerMessage::Reject {
+            channel_id: id,
+            version,
+            index: 0,
+            reason: "no".into(),
+        },
+        now,
+    )
+}
+
 /// The attacker (party 1, inbox diverted) rejects every proposal the honest leader sent it, keeping each with the
 /// honest signature.
 pub fn reject_all(net: &mut LedgerNet<MemoryStore>, id: B256, hoard: &mut Vec<(State, Signature)>) {
-    let a1 = net.address(1);
     for m in std::mem::take(&mut net.diverted) {
         if let LedgerMessage::Propose { state, sig, .. } = m.msg {
             let version = state.version.to::<u64>();
             hoard.push((state, sig));
-            let now = net.now;
-            let _ = net.node(0).handle_message(
-                a1,
-                LedgerMessage::Reject {
-                    channel_id: id,
-                    version,
-                    index: 0,
-                    reason: "no".into(),
-                },
-                now,
-            );
+            let _ = reject(net, id, version);
         }
     }
 }
 
 /// Party 0 proposes to add a leaf for virtual channel `vid` holding `amount` of its own ETH to ledger `id`.
+#[track_caller]
 pub fn add_own_leaf(net: &mut LedgerNet<MemoryStore>, id: B256, vid: B256, amount: u64) {
     let leaf = ferry_contracts::SubAlloc {
         channelId: vid,

@@ -5,7 +5,7 @@ use crate::common::*;
 use alloy::primitives::{B256, U256};
 use ferry_adjudicator::{Chain, watcher};
 use ferry_ledger::protocol::{ChainTx, LedgerMessage, Phase};
-use ferry_ledger::{ChannelParams, Signature, State};
+use ferry_ledger::{Signature, State};
 
 /// S14 (every state a participant signed may be completed and registered by its peer): the honest leader (party 0)
 /// asks to close and proposes the final F; the attacker (party 1) never sends its countersignature, completes F
@@ -16,7 +16,7 @@ use ferry_ledger::{ChannelParams, Signature, State};
 #[tokio::test]
 async fn s14_a_plain_conclude_of_a_proposed_final_still_pays_the_honest_leader() {
     let (mut net, id) = running_channel(1, 7).await;
-    let params: ChannelParams = net.node(0).channel(&id).expect("ch").params().clone();
+    let params = channel_params(&mut net, id);
     let adjudicator = net.chain.adjudicator();
     // The attacker pays the honest party everything it has: it has nothing left to lose in the channel.
     let now = net.now;
@@ -62,10 +62,7 @@ async fn s14_a_plain_conclude_of_a_proposed_final_still_pays_the_honest_leader()
     let held_before = net.chain.balance(adjudicator).await.expect("bal");
     assert_eq!(held_before, U256::from(2 * DEPOSIT));
     // The honest node runs for a long time (many grace periods); the attacker stays silent.
-    for _ in 0..400 {
-        net.step().await.expect("step");
-        net.diverted.clear();
-    }
+    steps_silent(&mut net, 400).await;
     // The honest node withdrew with F: the whole channel (all of it the honest party's) is paid out.
     assert!(
         net.landed.iter().any(|(n, _)| *n == "withdraw"),
@@ -129,21 +126,21 @@ async fn s16_a_strangers_dust_never_makes_a_funding_node_send_another_deposit() 
 #[tokio::test]
 async fn s14_a_refused_proposal_the_peer_registers_is_adopted_with_its_leaf() {
     const LEAF: u64 = 400_000;
-    let (mut net, id) = running_channel(1, 21).await;
+    let Attacked {
+        mut net,
+        id,
+        params,
+        adjudicator,
+        attacker: a1,
+        ..
+    } = attacked_channel(21).await;
     net.node(0).set_guard(Box::new(AcceptAll));
-    let params: ChannelParams = net.node(0).channel(&id).expect("ch").params().clone();
     let ctx = *net.node(0).context();
-    let adjudicator = net.chain.adjudicator();
-    net.divert_to = Some(1);
     let vid = B256::repeat_byte(0x77);
     add_own_leaf(&mut net, id, vid, LEAF);
-    let a1 = net.address(1);
     // The attacker rejects every proposal, keeping each with the honest signature.
     let mut hoard: Vec<(State, Signature)> = Vec::new();
-    for _ in 0..5 {
-        net.step().await.expect("step");
-        reject_all(&mut net, id, &mut hoard);
-    }
+    steps_rejecting(&mut net, id, &mut hoard, 5).await;
     let with_leaf = hoard
         .iter()
         .find(|(s, _)| s.outcome.assets[0].locked == U256::from(LEAF))
@@ -152,10 +149,7 @@ async fn s14_a_refused_proposal_the_peer_registers_is_adopted_with_its_leaf() {
     // A later proposal, rejected too: it replaces the leaf proposal as the one `abandoned` remembers.
     let now = net.now;
     net.node(0).pay(id, ETH, U256::from(1), now).expect("pay");
-    for _ in 0..5 {
-        net.step().await.expect("step");
-        reject_all(&mut net, id, &mut hoard);
-    }
+    steps_rejecting(&mut net, id, &mut hoard, 5).await;
     assert!(
         hoard
             .iter()
@@ -169,15 +163,8 @@ async fn s14_a_refused_proposal_the_peer_registers_is_adopted_with_its_leaf() {
         .challenge(a1, &params, &state, &sigs, None)
         .await
         .expect("challenge with the forgotten proposal");
-    for _ in 0..10 {
-        net.step().await.expect("step");
-        net.diverted.clear();
-    }
-    net.advance_chain_time(WINDOW + 1).await.expect("time");
-    for _ in 0..60 {
-        net.step().await.expect("step");
-        net.diverted.clear();
-    }
+    steps_silent(&mut net, 10).await;
+    after_window(&mut net, 60).await;
     let ch = net.node(0).channel(&id).expect("ch").clone();
     let fin = ch
         .finalized_state()

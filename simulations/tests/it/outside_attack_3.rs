@@ -11,9 +11,8 @@
 use crate::common::*;
 use alloy::primitives::U256;
 use ferry_adjudicator::Chain;
+use ferry_ledger::State;
 use ferry_ledger::protocol::{Config, LedgerMessage, OpenPolicy, Phase};
-use ferry_ledger::store::MemoryStore;
-use ferry_ledger::{ChannelParams, Signature, State};
 use ferry_simulations::ledger_net::LedgerNet;
 
 // ============================================================================================== funding timeout
@@ -31,15 +30,7 @@ use ferry_simulations::ledger_net::LedgerNet;
 async fn s16_a_strangers_dust_in_the_honest_slot_leaves_the_funding_timeout_a_drop() {
     let mut net = LedgerNet::in_memory(2, config(), 301).await.expect("net");
     let (victim, stranger) = (net.address(0), net.address(1));
-    let id = net
-        .node(1)
-        .open(victim, &[(ETH, [U256::from(1), U256::ZERO])], WINDOW, 0)
-        .expect("open");
-    while let Some((_, m)) = net.node(1).poll_transmit() {
-        net.node(0)
-            .handle_message(stranger, m, 0)
-            .expect("accepted");
-    }
+    let (id, _) = opened_by_stranger(&mut net, [U256::from(1), U256::ZERO]);
     assert_eq!(phase(&net, 0, id), Some(Phase::Funding));
     // The stranger's node goes away; the stranger only sends one 1-wei deposit for the victim's slot.
     net.crash(1);
@@ -52,8 +43,7 @@ async fn s16_a_strangers_dust_in_the_honest_slot_leaves_the_funding_timeout_a_dr
         net.now += 3_600_000;
         steps_silent(&mut net, 20).await;
     }
-    net.advance_chain_time(WINDOW + 1).await.expect("time");
-    steps_silent(&mut net, 50).await;
+    after_window(&mut net, 50).await;
     net.now += 60_000;
     steps_silent(&mut net, 50).await;
     eprintln!(
@@ -168,8 +158,7 @@ async fn a_crash_after_the_funding_timeout_still_challenges_and_pays_the_opener_
 /// latest state both signed) lands and, after the window, the leader withdraws its whole deposit.
 #[tokio::test]
 async fn a_crash_after_the_peer_timeout_still_challenges_the_silent_peer() {
-    let (mut net, id) = running_channel(1, 303).await;
-    net.divert_to = Some(1);
+    let Attacked { mut net, id, .. } = attacked_channel(303).await;
     let now = net.now;
     net.node(0).pay(id, ETH, U256::from(1), now).expect("pay");
     steps_silent(&mut net, 3).await;
@@ -239,36 +228,22 @@ async fn s14_a_carried_withdrawal_is_paid_once_after_its_refused_proposal_is_che
         peer_timeout_ms: 60_000,
         ..config()
     };
-    let (mut net, id) = running_channel_with(slow, 1, 304).await;
-    let params: ChannelParams = net.node(0).channel(&id).expect("ch").params().clone();
-    let (honest, attacker) = (net.address(0), net.address(1));
-    net.divert_to = Some(1);
+    let Attacked {
+        mut net,
+        id,
+        params,
+        honest,
+        attacker,
+        ..
+    } = attacked_channel_with(slow, 304).await;
     let now = net.now;
     net.node(0)
         .withdraw(id, ETH, U256::from(10), now)
         .expect("withdraw");
     net.step().await.expect("step");
-    let (a, a_sig) = std::mem::take(&mut net.diverted)
-        .into_iter()
-        .find_map(|m| match m.msg {
-            LedgerMessage::Propose { state, sig, .. } => Some((state, sig)),
-            _ => None,
-        })
-        .expect("A proposed");
+    let (a, a_sig) = take_proposal(&mut net).expect("A proposed");
     assert_eq!(withdrawn0(&a), U256::from(10));
-    let now = net.now;
-    net.node(0)
-        .handle_message(
-            attacker,
-            LedgerMessage::Reject {
-                channel_id: id,
-                version: a.version.to::<u64>(),
-                index: 0,
-                reason: "no".into(),
-            },
-            now,
-        )
-        .expect("reject");
+    reject(&mut net, id, a.version.to::<u64>()).expect("reject");
     let sigs = complete(&net, &a, a_sig);
     net.client
         .checkpoint(attacker, &params, &a, &sigs)
@@ -321,16 +296,6 @@ async fn s14_a_carried_withdrawal_is_paid_once_after_its_refused_proposal_is_che
     assert_eq!(paid, U256::from(10), "the user asked for 10 and got 10");
 }
 
-/// Takes the leader's first proposal the attacker (diverted inbox) received.
-fn take_proposal(net: &mut LedgerNet<MemoryStore>) -> Option<(State, Signature)> {
-    std::mem::take(&mut net.diverted)
-        .into_iter()
-        .find_map(|m| match m.msg {
-            LedgerMessage::Propose { state, sig, .. } => Some((state, sig)),
-            _ => None,
-        })
-}
-
 /// S14 and "nothing stays locked forever — a ledger whose peer stops answering is challenged after
 /// `peer_timeout_ms`", through `adopt_newer`'s handling of a proposed final. The honest leader pays 1 (proposal A,
 /// v2); the attacker rejects A (kept as abandoned). The leader's user closes: final F (v3) is proposed. Before the
@@ -342,28 +307,19 @@ fn take_proposal(net: &mut LedgerNet<MemoryStore>) -> Option<(State, Signature)>
 /// lands and, after the window, the leader is paid what A gives it.
 #[tokio::test]
 async fn s14_a_checkpoint_of_an_older_refused_proposal_keeps_the_proposed_close_armed() {
-    let (mut net, id) = running_channel(1, 305).await;
-    let adjudicator = net.chain.adjudicator();
-    let params: ChannelParams = net.node(0).channel(&id).expect("ch").params().clone();
-    let attacker = net.address(1);
-    net.divert_to = Some(1);
+    let Attacked {
+        mut net,
+        id,
+        params,
+        adjudicator,
+        attacker,
+        ..
+    } = attacked_channel(305).await;
     let now = net.now;
     net.node(0).pay(id, ETH, U256::from(1), now).expect("pay");
     net.step().await.expect("step");
     let (a, a_sig) = take_proposal(&mut net).expect("A");
-    let now = net.now;
-    net.node(0)
-        .handle_message(
-            attacker,
-            LedgerMessage::Reject {
-                channel_id: id,
-                version: a.version.to::<u64>(),
-                index: 0,
-                reason: "no".into(),
-            },
-            now,
-        )
-        .expect("reject A");
+    reject(&mut net, id, a.version.to::<u64>()).expect("reject A");
     let now = net.now;
     net.node(0).close(id, now).expect("close");
     net.step().await.expect("step");
@@ -427,27 +383,18 @@ async fn s14_a_checkpoint_of_an_older_refused_proposal_keeps_the_proposed_close_
 /// leader's state is untouched.
 #[tokio::test]
 async fn s14_swapped_signatures_and_a_checkpointed_final_are_refused() {
-    let (mut net, id) = running_channel(1, 306).await;
-    let params: ChannelParams = net.node(0).channel(&id).expect("ch").params().clone();
-    let attacker = net.address(1);
-    net.divert_to = Some(1);
+    let Attacked {
+        mut net,
+        id,
+        params,
+        attacker,
+        ..
+    } = attacked_channel(306).await;
     let now = net.now;
     net.node(0).pay(id, ETH, U256::from(1), now).expect("pay");
     net.step().await.expect("step");
     let (a, a_sig) = take_proposal(&mut net).expect("A");
-    let now = net.now;
-    net.node(0)
-        .handle_message(
-            attacker,
-            LedgerMessage::Reject {
-                channel_id: id,
-                version: a.version.to::<u64>(),
-                index: 0,
-                reason: "no".into(),
-            },
-            now,
-        )
-        .expect("reject A");
+    reject(&mut net, id, a.version.to::<u64>()).expect("reject A");
     let mut swapped = complete(&net, &a, a_sig);
     swapped.reverse();
     assert!(
@@ -488,23 +435,8 @@ async fn a_follower_dropped_in_funding_never_deposits_after_the_drop() {
     let mut net = LedgerNet::in_memory_confirmed(2, config(), 307, 2)
         .await
         .expect("net");
-    let (victim, attacker) = (net.address(0), net.address(1));
-    let id = net
-        .node(1)
-        .open(
-            victim,
-            &[(ETH, [U256::from(DEPOSIT), U256::from(DEPOSIT)])],
-            WINDOW,
-            0,
-        )
-        .expect("open");
-    let mut open_msg = None;
-    while let Some((_, m)) = net.node(1).poll_transmit() {
-        open_msg = Some(m.clone());
-        net.node(0)
-            .handle_message(attacker, m, 0)
-            .expect("accepted");
-    }
+    let attacker = net.address(1);
+    let (id, open_msg) = opened_by_stranger(&mut net, [U256::from(DEPOSIT), U256::from(DEPOSIT)]);
     net.crash(1);
     for _ in 0..2 {
         net.now += 3_600_000;
@@ -546,15 +478,7 @@ async fn s16_a_strangers_drip_of_a_token_only_the_leader_lists_is_never_proposed
     let (mut net, id) = running_channel(1, 308).await;
     let stranger = net.chain.accounts()[0];
     assert!(!(0..2).any(|i| net.address(i) == stranger));
-    let token = net.client.deploy_test_token(stranger).await.expect("token");
-    net.client
-        .mint(stranger, token, stranger, U256::from(1_000))
-        .await
-        .expect("mint");
-    net.client
-        .approve(stranger, token, U256::from(1_000))
-        .await
-        .expect("approve");
+    let token = stranger_token(&net, stranger, 1_000).await;
     // The leader's operator lists T; the follower's does not.
     net.crash(0);
     let store = net.parties[0].crashed_store.take().expect("store");
@@ -592,8 +516,7 @@ async fn s16_a_strangers_drip_of_a_token_only_the_leader_lists_is_never_proposed
         net.now += 10_000;
         steps_silent(&mut net, 20).await;
     }
-    net.advance_chain_time(WINDOW + 1).await.expect("time");
-    steps_silent(&mut net, 60).await;
+    after_window(&mut net, 60).await;
     let theirs: Vec<_> = net.landed[landed_before..].to_vec();
     eprintln!(
         "after the drip: leader {:?}, follower {:?}; leader's transactions {:?}",
@@ -627,25 +550,9 @@ async fn s16_a_strangers_drip_of_a_token_only_the_leader_lists_is_never_proposed
 #[tokio::test]
 async fn s16_a_strangers_junk_token_in_the_honest_slot_leaves_the_funding_timeout_a_drop() {
     let mut net = LedgerNet::in_memory(2, config(), 309).await.expect("net");
-    let (victim, stranger) = (net.address(0), net.address(1));
-    let junk = net.client.deploy_test_token(stranger).await.expect("token");
-    net.client
-        .mint(stranger, junk, stranger, U256::from(1))
-        .await
-        .expect("mint");
-    net.client
-        .approve(stranger, junk, U256::from(1))
-        .await
-        .expect("approve");
-    let id = net
-        .node(1)
-        .open(victim, &[(ETH, [U256::from(1), U256::ZERO])], WINDOW, 0)
-        .expect("open");
-    while let Some((_, m)) = net.node(1).poll_transmit() {
-        net.node(0)
-            .handle_message(stranger, m, 0)
-            .expect("accepted");
-    }
+    let stranger = net.address(1);
+    let junk = stranger_token(&net, stranger, 1).await;
+    let (id, _) = opened_by_stranger(&mut net, [U256::from(1), U256::ZERO]);
     net.crash(1);
     net.client
         .deposit(stranger, junk, id, 1, U256::ZERO, U256::from(1))
@@ -656,8 +563,7 @@ async fn s16_a_strangers_junk_token_in_the_honest_slot_leaves_the_funding_timeou
         net.now += 3_600_000;
         steps_silent(&mut net, 20).await;
     }
-    net.advance_chain_time(WINDOW + 1).await.expect("time");
-    steps_silent(&mut net, 50).await;
+    after_window(&mut net, 50).await;
     net.now += 60_000;
     steps_silent(&mut net, 50).await;
     eprintln!(
