@@ -106,6 +106,8 @@ pub struct LedgerFile {
     /// The ERC-20 tokens this node takes into a channel a peer opens or tops up, besides ETH: only tokens the
     /// operator vetted (no fee on transfer, no balance that shrinks by itself).
     pub tokens: Vec<Address>,
+    /// The most channels one peer may have opened with this node and not funded yet; more opens are refused.
+    pub max_pending_per_peer: usize,
     /// How long a peer may leave a request unanswered before the node disputes on-chain, in milliseconds.
     pub peer_timeout_ms: u64,
     /// How long a channel may stay in funding before the node gives up on it (drops it if nothing of its own was
@@ -122,6 +124,7 @@ impl Default for LedgerFile {
             accept_opens: d.open.accept,
             max_own_deposit: d.open.max_own_deposit,
             tokens: d.open.tokens,
+            max_pending_per_peer: d.open.max_pending_per_peer,
             peer_timeout_ms: d.peer_timeout_ms,
             funding_timeout_ms: d.funding_timeout_ms,
             min_challenge: d.durations.min_challenge,
@@ -214,6 +217,7 @@ impl NodeSettings {
         c.open.accept = l.accept_opens;
         c.open.max_own_deposit = l.max_own_deposit;
         c.open.tokens = l.tokens.clone();
+        c.open.max_pending_per_peer = l.max_pending_per_peer;
         c.peer_timeout_ms = l.peer_timeout_ms;
         c.funding_timeout_ms = l.funding_timeout_ms;
         c.durations.min_challenge = l.min_challenge;

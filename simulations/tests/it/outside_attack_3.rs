@@ -425,43 +425,53 @@ async fn s14_swapped_signatures_and_a_checkpointed_final_are_refused() {
     assert_eq!(v, Some(1), "nothing adopted");
 }
 
-/// A peer making the honest follower drop a channel it funds later (defended before this round's fixes, kept as a
+/// A peer making the honest follower drop a channel it funds later (defended before issue 13, kept as a
 /// regression). The attacker opens `[DEPOSIT, DEPOSIT]` and deposits nothing until the honest follower's funding
 /// timeout dropped the channel (nothing of its own deposited or sent: it deposits only after the opener); then it
-/// deposits its whole share and sends its `Open` again. Before the fix (and after) the follower stays `Failed`,
-/// sends no deposit (nothing of its own enters a channel it gave up), and a resent `Open` does not revive it.
+/// deposits its whole share and sends its `Open` again. Before issue 13 the follower kept the failed channel and
+/// ignored the resent `Open`. Now the dropped channel is forgotten (a stranger's abandoned opens cost no memory), so
+/// the resent `Open` is a new open under the node's policy, as one with a fresh nonce would be: the follower sees
+/// the attacker's deposit, deposits its own share after it, and when the attacker never signs the post-fund it takes
+/// its deposit back on-chain. It never loses anything, and nothing stays locked.
 #[tokio::test]
-async fn a_follower_dropped_in_funding_never_deposits_after_the_drop() {
+async fn a_follower_dropped_in_funding_and_opened_again_gets_its_deposit_back() {
     let mut net = LedgerNet::in_memory_confirmed(2, config(), 307, 2)
         .await
         .expect("net");
-    let attacker = net.address(1);
+    let (attacker, follower) = (net.address(1), net.address(0));
     let (id, open_msg) = opened_by_stranger(&mut net, [U256::from(DEPOSIT), U256::from(DEPOSIT)]);
     net.crash(1);
     for _ in 0..2 {
         net.now += 3_600_000;
         steps_silent(&mut net, 10).await;
     }
-    assert_eq!(phase(&net, 0, id), Some(Phase::Failed));
+    assert_eq!(phase(&net, 0, id), None, "forgotten");
+    assert!(net.landed.is_empty(), "nothing sent: {:?}", net.landed);
     net.client
         .deposit(attacker, ETH, id, 0, U256::ZERO, U256::from(DEPOSIT))
         .await
         .expect("late deposit");
     let now = net.now;
-    let reopened = net
-        .node(0)
-        .handle_message(attacker, open_msg.expect("open"), now);
-    eprintln!("open again: {reopened:?}");
+    net.node(0)
+        .handle_message(attacker, open_msg.expect("open"), now)
+        .expect("a new open");
     for _ in 0..3 {
         net.now += 60_000;
         steps_silent(&mut net, 20).await;
     }
-    assert_eq!(phase(&net, 0, id), Some(Phase::Failed));
-    assert!(
-        net.landed.is_empty(),
-        "the follower sent nothing: {:?}",
+    after_window(&mut net, 100).await;
+    assert_eq!(
+        paid_to(&net, 0, follower),
+        U256::from(DEPOSIT),
+        "the follower takes its deposit back: {:?}",
         net.landed
     );
+    let held = net
+        .chain
+        .balance(net.chain.adjudicator())
+        .await
+        .expect("bal");
+    assert_eq!(held, U256::ZERO, "nothing stays locked");
 }
 
 /// S16 ("strangers cannot make a node spend"), through the top-up memory (`topup_refused`) and `MAX_ABANDONED`. Two

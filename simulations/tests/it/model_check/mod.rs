@@ -65,7 +65,7 @@
 //!   honest party 1, registering that new state (checkpoint), then replacing it by challenge with the refused
 //!   withdrawal proposal of the same version, which finalizes: the honest party is paid its balance without the 1.
 //!
-//! Bounds: the default run (`cargo test -p ferry-simulations --test model_check`, debug) explores every behaviour
+//! Bounds: the default run (`cargo test -p ferry-simulations --test it model_check`, debug) explores every behaviour
 //! of model 1 up to depth 7 (one honest operation, one adversary operation, one deposit, one tick) and of model 2
 //! up to depth 28 with two deviations, in under a minute on two cores. `FERRY_MODEL_DEPTH=deeper` raises the
 //! budgets (two operations each, crashes, three ticks, the full adversary menu; three deviations for the hub) and

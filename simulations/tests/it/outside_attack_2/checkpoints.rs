@@ -237,7 +237,8 @@ async fn s14_a_refused_proposal_built_on_a_checkpointed_one_is_adopted_with_the_
 }
 
 /// S14 (the follower's post-fund, completed by the peer; "nothing stays locked forever"), at no cost to the
-/// attacker. The attacker opens a channel asking nothing of itself (`[0, DEPOSIT]`); the honest follower deposits
+/// attacker. The attacker opens a channel putting in the least it can (`[1, DEPOSIT]`: an opener that puts nothing in
+/// is refused since issue 13) and deposits it; the honest follower deposits
 /// `DEPOSIT`, signs the post-fund (v1) and sends it. The attacker never sends its own post-fund signature: it
 /// countersigns v1 itself and `checkpoint`s it. Before the fix the follower ignored `Checkpointed` (no dispute was
 /// pending) and kept the pre-fund (v0): its challenge with v0 was refused (`StaleVersion(0, 1)`) and, holding no
@@ -253,7 +254,7 @@ async fn s14_a_post_fund_the_peer_checkpoints_is_adopted_and_the_follower_paid()
         .node(0)
         .open(
             victim,
-            &[(ETH, [U256::ZERO, U256::from(DEPOSIT)])],
+            &[(ETH, [U256::from(1), U256::from(DEPOSIT)])],
             WINDOW,
             0,
         )
@@ -263,6 +264,10 @@ async fn s14_a_post_fund_the_peer_checkpoints_is_adopted_and_the_follower_paid()
     net.divert_to = Some(0);
     net.step().await.expect("step");
     net.crash(0);
+    net.client
+        .deposit(attacker, ETH, id, 0, U256::ZERO, U256::from(1))
+        .await
+        .expect("the attacker's deposit");
     let mut follower_postfund = None;
     for _ in 0..50 {
         net.step().await.expect("step");
@@ -280,7 +285,7 @@ async fn s14_a_post_fund_the_peer_checkpoints_is_adopted_and_the_follower_paid()
     }
     let follower_sig = follower_postfund.expect("the follower deposited and signed the post-fund");
     let held = net.chain.balance(adjudicator).await.expect("bal");
-    assert_eq!(held, U256::from(DEPOSIT), "the follower's deposit is in");
+    assert_eq!(held, U256::from(DEPOSIT + 1), "both deposits are in");
     let pre = net
         .node(1)
         .channel(&id)

@@ -2,7 +2,9 @@
 
 use crate::common::*;
 use alloy::primitives::U256;
-use ferry_ledger::protocol::{LedgerEvent, LedgerMessage, Phase};
+use ferry_ledger::protocol::{
+    LedgerEvent, LedgerMessage, MAX_QUEUED_REQUESTS, OpenRefusal, Phase, ProtocolError,
+};
 use ferry_ledger::store::MemoryStore;
 use ferry_simulations::ledger_net::LedgerNet;
 
@@ -16,7 +18,6 @@ use ferry_simulations::ledger_net::LedgerNet;
 #[tokio::test]
 async fn a_follower_flooding_requests_is_refused_past_the_bound() {
     use ferry_ledger::protocol::{Op, Proposal};
-    const MAX_QUEUED_REQUESTS: usize = 256; // not exported
     const PER_FRAME: usize = 4_000;
     const FRAMES: usize = 12;
     let Attacked {
@@ -104,20 +105,40 @@ async fn a_follower_flooding_requests_is_refused_past_the_bound() {
 }
 
 /// "Unbounded memory per peer" from a stranger. Any keyed peer may send `Open` (the default `OpenPolicy` accepts)
-/// and the honest node stores the channel and countersigns its pre-fund. The stranger opens 500 channels asking
+/// and the honest node stores the channel and countersigns its pre-fund. The stranger tries 500 channels asking
 /// nothing of the node (`[1, 0]`) and never deposits. Before the fix a channel in funding had no timer (the
 /// follower waited for participant 0's deposit with nothing set to wake it): every record stayed in `Funding`, in
-/// memory and in the store, reloaded at every restart, for ever, at no gas to the stranger. Now a channel in funding
-/// has a timer and after `funding_timeout_ms`, with nothing of the node's own deposited or sent, it fails
-/// (`OpenFailed`): nothing waits on the stranger's channels any more and the node sent no transaction for them.
+/// memory and in the store, reloaded at every restart, for ever, at no gas to the stranger. Now a peer has at most
+/// `max_pending_per_peer` opens waiting (the rest refused by name), and after `funding_timeout_ms`, with nothing of
+/// the node's own deposited or sent, each fails (`OpenFailed`) and is forgotten, record and all: nothing of the
+/// stranger's is left and the node sent no transaction for it.
 #[tokio::test]
 async fn a_strangers_unfunded_channels_fail_after_the_funding_timeout() {
     const OPENS: usize = 500;
     let mut net = LedgerNet::in_memory(2, config(), 121).await.expect("net");
     let stranger = net.address(1);
+    let limit = config().open.max_pending_per_peer;
+    let mut refused = 0;
     for _ in 0..OPENS {
-        opened_by_stranger(&mut net, [U256::from(1), U256::ZERO]);
+        let me = net.address(0);
+        net.node(1)
+            .open(me, &[(ETH, [U256::from(1), U256::ZERO])], WINDOW, 0)
+            .expect("open");
+        while let Some((_, m)) = net.node(1).poll_transmit() {
+            match net.node(0).handle_message(stranger, m, 0) {
+                Ok(()) => {}
+                Err(ferry_ledger::Error::Protocol(ProtocolError::OpenRefused(
+                    OpenRefusal::TooManyPending { .. },
+                ))) => refused += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
+    assert_eq!(
+        refused,
+        OPENS - limit,
+        "past the limit, opens are refused by name"
+    );
     assert!(
         net.node(0).poll_timeout().is_some(),
         "a timer waits on the channels in funding"
@@ -132,26 +153,21 @@ async fn a_strangers_unfunded_channels_fail_after_the_funding_timeout() {
     net.crash(0);
     net.restart(0).expect("restart");
     steps_silent(&mut net, 20).await;
-    let theirs: Vec<Phase> = net
+    let theirs = net
         .node(0)
         .channels()
         .filter(|c| c.peer() == stranger)
-        .map(|c| c.phase())
-        .collect();
+        .count();
     let failed_opens = net.parties[0]
         .events
         .iter()
         .filter(|e| matches!(e, LedgerEvent::OpenFailed { .. }))
         .count();
-    assert!(
-        !theirs.contains(&Phase::Funding),
-        "no stranger's channel waits in funding any more"
+    assert_eq!(theirs, 0, "every stranger's channel is forgotten");
+    assert_eq!(
+        failed_opens, limit,
+        "each accepted one reported as a failed open"
     );
-    assert!(
-        theirs.iter().all(|p| *p == Phase::Failed),
-        "each failed: {theirs:?}"
-    );
-    assert_eq!(failed_opens, OPENS, "each reported as a failed open");
     assert_eq!(
         net.node(0).poll_timeout(),
         None,
