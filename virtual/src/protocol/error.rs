@@ -61,6 +61,10 @@ pub enum MoveError {
     /// A payment in a channel whose app is not the payment app.
     #[error("not a payment channel")]
     NotPaymentChannel,
+    /// An app move in a payment channel: its state moves by vouchers only, so no co-signed move can stand for
+    /// (and erase) the vouchers exchanged.
+    #[error("a payment channel moves by vouchers, not app moves")]
+    PaymentChannel,
     /// This endpoint's earlier move still waits for the other's countersignature (asked to settle meanwhile).
     #[error("a move is waiting for its countersignature")]
     AwaitingCountersignature,

@@ -3,8 +3,6 @@
 //! registered state when the other stops (S7).
 
 use alloy::primitives::Address;
-use ferry_ledger::app::App;
-use ferry_ledger::app::payment::PaymentApp;
 use ferry_ledger::store::Store;
 use ferry_ledger::{Signature, State, outcome};
 
@@ -56,7 +54,9 @@ impl VirtualChannel {
         outcome::check_conserved(&self.prefund.outcome, &to.outcome)?;
         let verdict = match cx.app_of(&self.params)? {
             AppRules::Turns(app) => app.valid_transition(&self.params, from, to, mover),
-            AppRules::Payment => PaymentApp.valid_transition(&self.params, from, to, mover),
+            // Vouchers are the payment channel's moves; a co-signed move there would stand for them and erase
+            // those it does not count (S4: the payee signs only a final worth its vouchers).
+            AppRules::Payment => return Err(bad(MoveError::PaymentChannel)),
         };
         verdict.map_err(|e| bad(MoveError::AppRules(e)))
     }

@@ -44,11 +44,15 @@ pub(crate) fn check_prefund<S: Store>(
             "intermediaries hold nothing",
         )));
     }
-    if prefund.appData
-        != cx
-            .app_of(params)?
-            .initial_data(prefund.outcome.assets.len())
-    {
+    let rules = cx.app_of(params)?;
+    // S7: each endpoint gets the moves the app needs on-chain (a payee's redeem, a round's share); fewer would leave
+    // a payee unable to redeem its vouchers or a player its move.
+    if params.maxMoves.to::<u64>() != rules.max_moves() {
+        return Err(verr(VirtualError::InvalidPrefund(
+            "the params' max_moves are not the app's",
+        )));
+    }
+    if prefund.appData != rules.initial_data(prefund.outcome.assets.len()) {
         return Err(verr(VirtualError::InvalidPrefund(
             "the app's opening data (a payment channel starts with nothing paid)",
         )));
