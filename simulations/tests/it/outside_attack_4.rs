@@ -1,10 +1,15 @@
 //! A fourth outside reviewer's attacks on the virtual-channel protocol and its app interface. Each test PASSES WHEN
 //! THE ATTACK WORKS: it asserts the damage done to an honest member.
 
-use alloy::primitives::U256;
-use ferry_ledger::app::payment;
-use ferry_simulations::virtual_net::{DEFAULT_DEPOSIT as DEPOSIT, ETH, VirtualNet};
-use ferry_virtual::protocol::{Message, VirtualMessage, VirtualPhase};
+use alloy::primitives::{B256, Bytes, U256};
+use ferry_adjudicator::Chain;
+use ferry_ledger::app::rps::{self, Hand};
+use ferry_ledger::app::{App, PaymentApp, payment};
+use ferry_ledger::{ChannelParams, State};
+use ferry_simulations::virtual_net::{
+    CHALLENGE_DURATION as WINDOW, DEFAULT_DEPOSIT as DEPOSIT, ETH, Leaders, OpenV, VirtualNet,
+};
+use ferry_virtual::protocol::{AppRules, Message, TurnApp, VirtualMessage, VirtualPhase};
 
 /// S4 ("B signs only a final worth its vouchers"). In a payment channel the core also accepts app `Move`s (nothing
 /// limits `Move`/`make_move` to turn-based apps), and once a co-signed move exists an endpoint's own accounting
@@ -42,5 +47,116 @@ fn s4_a_no_op_move_in_a_payment_channel_makes_the_payee_sign_away_its_vouchers()
     assert!(b < U256::from(DEPOSIT + 30), "B lost the 30 it was paid");
     // A got its 50 back: A paid nothing for what B delivered.
     assert_eq!(net.balance(0, 0), U256::from(DEPOSIT));
-    let _ = (Message::Virtual, VirtualMessage::SettleRequest { channel_id: v });
+}
+
+/// S7 ("a payee redeems its vouchers on-chain in one move") through V's params: no member checks that V's
+/// `maxMoves` is what V's app needs (`check_prefund` checks the app's opening data, never `params.maxMoves`; only
+/// A's own node derives it from the app). A runs its node with the payment app declared under rules of its own
+/// whose `max_moves` is 0 (`set_app` is public; the opening data is the payment app's), so V is a payment channel
+/// with `maxMoves = 0`: the hub and B join it as any payment channel. A pays B 30 by vouchers (B delivers), then
+/// vanishes. B takes V on-chain with its certificate and tries to redeem: `progress` reverts (`TooManyMoves`, the
+/// mover's count `0 < maxMoves` fails), V finalizes by the certificate, B gets its 20 back and none of the 30.
+#[tokio::test(flavor = "multi_thread")]
+async fn s7_a_payment_channel_opened_with_max_moves_zero_leaves_the_payee_unable_to_redeem() {
+    /// The payment app's rules with no on-chain move.
+    #[derive(Debug)]
+    struct NoMovePayment;
+    impl App for NoMovePayment {
+        fn valid_transition(
+            &self,
+            params: &ChannelParams,
+            from: &State,
+            to: &State,
+            mover: usize,
+        ) -> ferry_ledger::Result<()> {
+            PaymentApp.valid_transition(params, from, to, mover)
+        }
+    }
+    impl TurnApp for NoMovePayment {
+        fn initial_data(&self, assets: usize) -> Bytes {
+            payment::initial_payment_data(assets)
+        }
+        fn max_moves(&self) -> u64 {
+            0
+        }
+    }
+    let mut sim = VirtualNet::builder(3)
+        .embedded(1)
+        .leaders(Leaders::TowardA)
+        .build();
+    let pay_app = sim.payment_app();
+    sim.node_mut(0).set_app(pay_app, AppRules::turns(NoMovePayment));
+    let v = sim.open_and_run(OpenV::payment(50, 20), 100);
+    let params = sim.channel(2, v).unwrap().params().clone();
+    assert_eq!(params.app, pay_app);
+    assert_eq!(params.maxMoves.to::<u64>(), 0, "the hub and B joined a payment V with no move");
+    // A pays B 30 by a voucher (its node would refuse to pay in what it calls a turn app; the key signs it anyway).
+    let sig = payment::sign_voucher(sim.signer(0), &params, ETH, U256::from(30));
+    sim.inject(
+        0,
+        2,
+        Message::Virtual(VirtualMessage::Voucher {
+            channel_id: v,
+            asset: ETH,
+            cumulative: U256::from(30),
+            sig,
+        }),
+    )
+    .unwrap();
+    assert_eq!(sim.channel(2, v).unwrap().balance(0), U256::from(50));
+    // A vanishes; B takes V on-chain and tries to redeem the 30.
+    sim.set_offline(0, true);
+    sim.node_mut(2).challenge(v).unwrap();
+    sim.run(10);
+    assert!(sim.has_landed("challenge V"), "{:?}", sim.failed());
+    eprintln!("landed {:?}\nfailed {:?}", sim.landed(), sim.failed());
+    assert!(!sim.has_landed("progress V"), "B's redeem cannot land");
+    sim.chain().advance_time(WINDOW + 1).await.unwrap();
+    assert!(
+        sim.run_until(300, |s| s.v_phase(2, v) == Some(VirtualPhase::Released)),
+        "{:?} {:?}",
+        sim.v_phase(2, v),
+        sim.failed()
+    );
+    let b = sim.balance(2, 1);
+    eprintln!("B's balance in its ledger {b}, due {}", DEPOSIT + 30);
+    assert_eq!(b, U256::from(DEPOSIT), "B got back only its own 20, none of the 30 it was paid");
+}
+
+/// S4 / S7 ("a move left without its countersignature is played on-chain"): an endpoint signs a final without
+/// regard to its own move waiting for the other's countersignature. In rock-paper-scissors A commits 10 on rock,
+/// B plays paper (B wins: on-chain B plays its move with `progress`, and A either reveals and loses or times out).
+/// A sees B's move and does not countersign it; it proposes the final from the committed state instead, where
+/// nobody has won. B's node checks the final against its `latest` (the committed state) only, and signs: B gets
+/// its 30 back instead of the 40 it won.
+#[test]
+fn s4_a_losing_player_settles_on_the_state_before_the_winning_move_it_leaves_unsigned() {
+    let mut net = VirtualNet::path(3);
+    let v = net.open(OpenV::game(30, 30)).unwrap();
+    net.pump();
+    let params = net.node(0).channel(&v).unwrap().params().clone();
+    let salt = B256::repeat_byte(0x42);
+    let from = net.node(0).channel(&v).unwrap().current();
+    let commit = rps::commit(&params, &from, U256::from(10), Hand::Rock, salt).unwrap();
+    net.node_mut(0).make_move(v, commit).unwrap();
+    net.pump();
+    // A drops B's moves (it reads them, and countersigns none).
+    net.set_drop(|from, to, m| {
+        from == 2 && to == 0 && matches!(m, Message::Virtual(VirtualMessage::Move { .. }))
+    });
+    let from = net.node(2).channel(&v).unwrap().current();
+    let play = rps::play(&params, &from, Hand::Paper).unwrap();
+    net.node_mut(2).make_move(v, play).unwrap();
+    net.pump();
+    // A, losing, settles from the committed state.
+    let now = net.now();
+    net.node_mut(0).settle(v, now).unwrap();
+    for _ in 0..10 {
+        net.tick();
+    }
+    assert!(net.all_in(v, VirtualPhase::Released), "V settled: {:?}", net.refused());
+    let b = net.balance(2, 1);
+    eprintln!("B's balance {b}, due {}", DEPOSIT + 10);
+    assert_eq!(b, U256::from(DEPOSIT), "B's win is gone");
+    assert_eq!(net.balance(0, 0), U256::from(DEPOSIT), "A lost nothing");
 }
