@@ -160,3 +160,74 @@ fn s4_a_losing_player_settles_on_the_state_before_the_winning_move_it_leaves_uns
     assert_eq!(b, U256::from(DEPOSIT), "B's win is gone");
     assert_eq!(net.balance(0, 0), U256::from(DEPOSIT), "A lost nothing");
 }
+
+/// S4 / S5 / S7, on the embedded chain: an endpoint signs a final worth less than V's state registered on-chain,
+/// even one it registered itself. As above, A commits 10 on rock, B plays paper and A withholds its
+/// countersignature. B does everything right: it challenges V with the committed state and plays its move with
+/// `progress` (the stake is now B's on-chain, A can only reveal and lose or time out). A then signs a final with the
+/// committed state's balances at a version above B's floor and hands it to the hub. The hub signs it (S3 holds, it
+/// cannot judge the game), and so does B's node: `check_final_for_me` compares the final with `balance()`, i.e.
+/// the latest state both signed off-chain, not with V's registered state nor with its own waiting move. The final,
+/// signed by the whole path, concludes V over the registered move (S5) and the ledgers pay out by it: B's win is
+/// undone on-chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn s5_a_final_signed_while_v_is_registered_undoes_the_payees_on_chain_move() {
+    let mut sim = VirtualNet::builder(3)
+        .embedded(1)
+        .leaders(Leaders::TowardA)
+        .build();
+    let v = sim.open_and_run(OpenV::game(30, 30), 100);
+    let params = sim.channel(0, v).unwrap().params().clone();
+    let salt = B256::repeat_byte(0x24);
+    let from = sim.channel(0, v).unwrap().current();
+    let commit = rps::commit(&params, &from, U256::from(10), Hand::Rock, salt).unwrap();
+    sim.node_mut(0).make_move(v, commit.clone()).unwrap();
+    sim.run(3);
+    sim.set_drop(|from, to, m| {
+        from == 2 && to == 0 && matches!(m, Message::Virtual(VirtualMessage::Move { .. }))
+    });
+    let from = sim.channel(2, v).unwrap().current();
+    let play = rps::play(&params, &from, Hand::Paper).unwrap();
+    sim.node_mut(2).make_move(v, play.clone()).unwrap();
+    sim.run(3);
+    // B takes V on-chain and plays its move there.
+    sim.node_mut(2).challenge(v).unwrap();
+    assert!(
+        sim.run_until(30, |s| s.has_landed("progress V")),
+        "{:?} {:?}",
+        sim.landed(),
+        sim.failed()
+    );
+    let status = sim.chain().status_of(v).await.unwrap();
+    assert_eq!(status.version, 3, "B's winning move is registered");
+    // A's final: the committed state's balances, above B's version floor (3 + 1 + max_moves).
+    let mut fin = commit.clone();
+    fin.version = alloy::primitives::aliases::U48::from(10u8);
+    fin.isFinal = true;
+    let sig = sim.sign(0, &fin);
+    sim.inject(
+        0,
+        1,
+        Message::Virtual(VirtualMessage::Sigs {
+            params: None,
+            state: fin.clone(),
+            sigs: vec![Some(sig), None, None],
+            fees: vec![],
+        }),
+    )
+    .unwrap();
+    assert!(
+        sim.run_until(300, |s| (0..3).all(|k| s.v_phase(k, v) == Some(VirtualPhase::Released))),
+        "{:?} {:?} {:?}",
+        (0..3).map(|k| sim.v_phase(k, v)).collect::<Vec<_>>(),
+        sim.landed(),
+        sim.failed()
+    );
+    eprintln!("landed {:?}", sim.landed());
+    let status = sim.chain().status_of(v).await.unwrap();
+    assert_eq!(status.version, 10, "V concluded by A's final over B's registered move");
+    let b = sim.balance(2, 1);
+    eprintln!("B's balance {b}, due {}", DEPOSIT + 10);
+    assert_eq!(b, U256::from(DEPOSIT), "B's on-chain win is undone");
+    assert_eq!(sim.balance(0, 0), U256::from(DEPOSIT), "A lost nothing");
+}
