@@ -1,5 +1,17 @@
 //! A fourth outside reviewer's attacks on the virtual-channel protocol and its app interface. Each test PASSES WHEN
 //! THE ATTACK WORKS: it asserts the damage done to an honest member.
+//!
+//! Worked (all four against an honest endpoint, hubs unharmed, S3 intact):
+//! - `s4_a_no_op_move_in_a_payment_channel_makes_the_payee_sign_away_its_vouchers` (+ the generated
+//!   `generated::s4_a_no_op_move_erases_every_voucher_in_a_payment_channel`): `Move` is accepted in payment channels
+//!   and `VirtualChannel::balance` then reads only `latest`, forgetting vouchers (channel/mod.rs `balance`,
+//!   channel/app.rs `check_move_from`).
+//! - `s7_a_payment_channel_opened_with_max_moves_zero_leaves_the_payee_unable_to_redeem`: `check_prefund` never
+//!   checks `params.maxMoves` against V's app (channel/open.rs).
+//! - `s4_a_losing_player_settles_on_the_state_before_the_winning_move_it_leaves_unsigned` and
+//!   `s5_a_final_signed_while_v_is_registered_undoes_the_payees_on_chain_move`: `check_final_for_me` compares a final
+//!   with the latest off-chain co-signed state only, ignoring this endpoint's waiting move and V's registered state
+//!   (channel/settle.rs).
 
 use alloy::primitives::{B256, Bytes, U256};
 use ferry_adjudicator::Chain;
@@ -39,7 +51,10 @@ fn s4_a_no_op_move_in_a_payment_channel_makes_the_payee_sign_away_its_vouchers()
     let now = net.now();
     net.node_mut(0).settle(v, now).unwrap();
     net.pump();
-    assert!(net.all_in(v, VirtualPhase::Released), "V settled and released");
+    assert!(
+        net.all_in(v, VirtualPhase::Released),
+        "V settled and released"
+    );
     // B's due in its ledger with the hub: DEPOSIT - 20 + 50. It got DEPOSIT - 20 + 20.
     let b = net.balance(2, 1);
     eprintln!("B's balance {b}, due {}", DEPOSIT + 30);
@@ -85,11 +100,16 @@ async fn s7_a_payment_channel_opened_with_max_moves_zero_leaves_the_payee_unable
         .leaders(Leaders::TowardA)
         .build();
     let pay_app = sim.payment_app();
-    sim.node_mut(0).set_app(pay_app, AppRules::turns(NoMovePayment));
+    sim.node_mut(0)
+        .set_app(pay_app, AppRules::turns(NoMovePayment));
     let v = sim.open_and_run(OpenV::payment(50, 20), 100);
     let params = sim.channel(2, v).unwrap().params().clone();
     assert_eq!(params.app, pay_app);
-    assert_eq!(params.maxMoves.to::<u64>(), 0, "the hub and B joined a payment V with no move");
+    assert_eq!(
+        params.maxMoves.to::<u64>(),
+        0,
+        "the hub and B joined a payment V with no move"
+    );
     // A pays B 30 by a voucher (its node would refuse to pay in what it calls a turn app; the key signs it anyway).
     let sig = payment::sign_voucher(sim.signer(0), &params, ETH, U256::from(30));
     sim.inject(
@@ -120,7 +140,11 @@ async fn s7_a_payment_channel_opened_with_max_moves_zero_leaves_the_payee_unable
     );
     let b = sim.balance(2, 1);
     eprintln!("B's balance in its ledger {b}, due {}", DEPOSIT + 30);
-    assert_eq!(b, U256::from(DEPOSIT), "B got back only its own 20, none of the 30 it was paid");
+    assert_eq!(
+        b,
+        U256::from(DEPOSIT),
+        "B got back only its own 20, none of the 30 it was paid"
+    );
 }
 
 /// S4 / S7 ("a move left without its countersignature is played on-chain"): an endpoint signs a final without
@@ -154,7 +178,11 @@ fn s4_a_losing_player_settles_on_the_state_before_the_winning_move_it_leaves_uns
     for _ in 0..10 {
         net.tick();
     }
-    assert!(net.all_in(v, VirtualPhase::Released), "V settled: {:?}", net.refused());
+    assert!(
+        net.all_in(v, VirtualPhase::Released),
+        "V settled: {:?}",
+        net.refused()
+    );
     let b = net.balance(2, 1);
     eprintln!("B's balance {b}, due {}", DEPOSIT + 10);
     assert_eq!(b, U256::from(DEPOSIT), "B's win is gone");
@@ -217,7 +245,8 @@ async fn s5_a_final_signed_while_v_is_registered_undoes_the_payees_on_chain_move
     )
     .unwrap();
     assert!(
-        sim.run_until(300, |s| (0..3).all(|k| s.v_phase(k, v) == Some(VirtualPhase::Released))),
+        sim.run_until(300, |s| (0..3)
+            .all(|k| s.v_phase(k, v) == Some(VirtualPhase::Released))),
         "{:?} {:?} {:?}",
         (0..3).map(|k| sim.v_phase(k, v)).collect::<Vec<_>>(),
         sim.landed(),
@@ -225,9 +254,62 @@ async fn s5_a_final_signed_while_v_is_registered_undoes_the_payees_on_chain_move
     );
     eprintln!("landed {:?}", sim.landed());
     let status = sim.chain().status_of(v).await.unwrap();
-    assert_eq!(status.version, 10, "V concluded by A's final over B's registered move");
+    assert_eq!(
+        status.version, 10,
+        "V concluded by A's final over B's registered move"
+    );
     let b = sim.balance(2, 1);
     eprintln!("B's balance {b}, due {}", DEPOSIT + 10);
     assert_eq!(b, U256::from(DEPOSIT), "B's on-chain win is undone");
     assert_eq!(sim.balance(0, 0), U256::from(DEPOSIT), "A lost nothing");
+}
+
+mod generated {
+    //! The first attack as a generated adversary: any payments both ways by vouchers, then a no-op payment move by
+    //! either endpoint (a valid payment-app transition its node makes through its public `make_move`), then the
+    //! settle. Whenever the payments do not net to zero, the endpoint that was paid on balance ends with less than
+    //! its due: the final is the post-fund's split.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 20, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn s4_a_no_op_move_erases_every_voucher_in_a_payment_channel(
+            a in 10u64..100,
+            b in 10u64..100,
+            pays in proptest::collection::vec((any::<bool>(), 1u64..20), 1..6),
+            mover_is_a in any::<bool>(),
+        ) {
+            let mut net = VirtualNet::path(3);
+            let v = net.open_payment(a, b);
+            net.pump();
+            let (mut by_a, mut by_b) = (0u64, 0u64);
+            for (from_a, amount) in pays {
+                let k = if from_a { 0 } else { 2 };
+                if net.node_mut(k).pay(v, ETH, U256::from(amount)).is_ok() {
+                    if from_a { by_a += amount } else { by_b += amount }
+                }
+                net.pump();
+            }
+            prop_assume!(by_a != by_b);
+            let m = if mover_is_a { 0 } else { 2 };
+            let ch = net.node(m).channel(&v).unwrap().clone();
+            let to = payment::pay(ch.params(), &ch.current(), m, &[U256::ZERO]).unwrap();
+            net.node_mut(m).make_move(v, to).unwrap();
+            net.pump();
+            let now = net.now();
+            net.node_mut(0).settle(v, now).unwrap();
+            net.pump();
+            prop_assert!(net.all_in(v, VirtualPhase::Released));
+            // Dues: each endpoint's own deposit in its ledger, minus its side of V, plus its balance in V.
+            let due_a = DEPOSIT - a + a - by_a + by_b;
+            let due_b = DEPOSIT - b + b - by_b + by_a;
+            let (got_a, got_b) = (net.balance(0, 0), net.balance(2, 1));
+            let (payee, got, due) = if by_b > by_a { ("A", got_a, due_a) } else { ("B", got_b, due_b) };
+            prop_assert!(got < U256::from(due), "{} got {} of its due {}", payee, got, due);
+            prop_assert_eq!(U256::from(due) - got, U256::from(by_a.abs_diff(by_b)));
+        }
+    }
 }
