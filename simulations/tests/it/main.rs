@@ -24,4 +24,5 @@ mod model_check;
 mod outside_attack;
 mod outside_attack_2;
 mod outside_attack_3;
+mod outside_attack_4;
 mod virtual_channels;
