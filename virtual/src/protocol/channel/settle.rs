@@ -2,7 +2,7 @@
 //! most one (S4); once V resolves (its final signed by the whole path, or its outcome on-chain) each leaf is
 //! replaced by its payout (S10) and V is released when no ledger of this member holds it any more.
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use ferry_ledger::app::payment::payment_data_bytes;
 use ferry_ledger::store::Store;
 use ferry_ledger::{State, outcome};
@@ -91,7 +91,7 @@ impl VirtualChannel {
     }
 
     /// What this member checks before it signs a final (S4): it holds the certificate; an endpoint also that the
-    /// final gives it at least what its own payments say.
+    /// final gives it at least its [entitlement](Self::entitlement).
     pub(super) fn check_final_for_me(&self, state: &State) -> Result<()> {
         if !self.is_funded() {
             return Err(verr(VirtualError::NotFunded));
@@ -103,7 +103,7 @@ impl VirtualChannel {
                 )));
             }
             for (j, a) in state.outcome.assets.iter().enumerate() {
-                if a.balances[self.me] < self.balance(j) {
+                if a.balances[self.me] < self.entitlement(j) {
                     return Err(verr(VirtualError::FinalMismatch(
                         "this endpoint would get less than it holds",
                     )));
@@ -111,6 +111,28 @@ impl VirtualChannel {
             }
         }
         Ok(())
+    }
+
+    /// What an endpoint can get of asset `j` without the other's help, and so the least a final must give it (S4,
+    /// S5, S7): the best of its own accounting ([`balance`](Self::balance): the latest co-signed state, or the
+    /// vouchers), V's state registered on-chain (it finalizes by it if nobody moves), and the state its own move
+    /// waiting for the other's countersignature leads to (S7 lets it play that move on-chain).
+    pub(super) fn entitlement(&self, j: usize) -> U256 {
+        let mine = |s: &State| {
+            s.outcome
+                .assets
+                .get(j)
+                .and_then(|a| a.balances.get(self.me))
+                .copied()
+                .unwrap_or_default()
+        };
+        let registered = self.registered.as_ref().map(|(s, _)| mine(s));
+        let pending = self.my_move.as_ref().map(|(s, _)| mine(s));
+        [Some(self.balance(j)), registered, pending]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or_default()
     }
 
     /// The lowest version an endpoint proposes or signs a final of V with: above every state one endpoint alone can
