@@ -36,6 +36,8 @@ fn store_error(context: impl std::fmt::Display, error: impl std::fmt::Display) -
 #[derive(Debug)]
 pub struct RedbStore {
     db: Database,
+    /// Whether commits are fsynced (the default; see [`RedbStore::set_durable`]).
+    durable: bool,
 }
 
 impl RedbStore {
@@ -45,7 +47,7 @@ impl RedbStore {
         let path = path.as_ref();
         let db = Database::create(path)
             .map_err(|e| store_error(format_args!("open {}", path.display()), e))?;
-        Ok(Self { db })
+        Ok(Self { db, durable: true })
     }
 
     /// A fresh database held in memory (redb's in-memory backend): the same engine and transactions as a file,
@@ -54,13 +56,20 @@ impl RedbStore {
         let db = Builder::new()
             .create_with_backend(InMemoryBackend::new())
             .map_err(|e| store_error("create in-memory database", e))?;
-        Ok(Self { db })
+        Ok(Self { db, durable: true })
     }
 
     /// Wraps an opened database (tests use it with fault-injecting backends).
     #[cfg(test)]
     fn from_database(db: Database) -> Self {
-        Self { db }
+        Self { db, durable: true }
+    }
+
+    /// Whether [`commit`](Store::commit) fsyncs (`true`, the default, which the protocol's persistence rule relies
+    /// on). `false` is for bulk loads only, such as a benchmark filling a store: a non-durable commit is atomic but
+    /// survives a crash only once a durable commit follows it.
+    pub fn set_durable(&mut self, durable: bool) {
+        self.durable = durable;
     }
 }
 
@@ -155,8 +164,13 @@ impl Store for RedbStore {
             .begin_write()
             .map_err(|e| store_error("begin write transaction", e))?;
         // Immediate is redb's default; set it explicitly, since the protocol relies on it (fsync before `Ok`).
+        let durability = if self.durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
         let prepared = txn
-            .set_durability(Durability::Immediate)
+            .set_durability(durability)
             .map_err(|e| store_error("set durability", e))
             .and_then(|()| apply(&txn, &batch));
         if let Err(error) = prepared {
