@@ -47,7 +47,19 @@ pub struct LedgerNode<S: Store> {
     guard: Box<dyn SubChannelGuard + Send>,
     channels: BTreeMap<B256, LedgerChannel>,
     tables: HashMap<B256, SubTree>,
-    persisted: HashMap<B256, Vec<u8>>,
+    /// The hash of each channel's committed record (a channel without one has no record in the store): a touched
+    /// channel is written only when its encoding changed, without a second copy of every record in memory.
+    persisted: HashMap<B256, B256>,
+    /// Every channel's next timer as (time, id), kept in step with [`LedgerChannel::next_timeout`] for each
+    /// channel an input touched: the next timer and the due channels without a scan of every channel.
+    timers: BTreeSet<(u64, B256)>,
+    /// The time each channel is in `timers` under.
+    timer_of: HashMap<B256, u64>,
+    /// The channels that chain time can move (disputed, finalized or closing), kept in step like `timers`.
+    on_chain: BTreeSet<B256>,
+    /// The channels touched by inputs since [`LedgerNode::take_changed`] last drained them (only while
+    /// [`LedgerNode::track_changes`] is on).
+    changed: Option<BTreeSet<B256>>,
     /// The channels with each peer (a peer's opens are counted without a scan of every channel).
     by_peer: HashMap<Address, BTreeSet<B256>>,
     touched: BTreeSet<B256>,
@@ -88,6 +100,10 @@ impl<S: Store> LedgerNode<S> {
             channels: BTreeMap::new(),
             tables: HashMap::new(),
             persisted: HashMap::new(),
+            timers: BTreeSet::new(),
+            timer_of: HashMap::new(),
+            on_chain: BTreeSet::new(),
+            changed: None,
             by_peer: HashMap::new(),
             touched: BTreeSet::new(),
             next_block: 0,
@@ -112,9 +128,11 @@ impl<S: Store> LedgerNode<S> {
             let id = channel.id();
             let table = node.load_table(&id)?;
             node.tables.insert(id, table);
-            node.persisted.insert(id, bytes);
+            node.persisted
+                .insert(id, alloy::primitives::keccak256(&bytes));
             node.by_peer.entry(channel.peer()).or_default().insert(id);
             node.channels.insert(id, channel);
+            node.index(&id);
         }
         let ids: Vec<B256> = node.channels.keys().copied().collect();
         for id in ids {
@@ -201,6 +219,49 @@ impl<S: Store> LedgerNode<S> {
         self.next_block
     }
 
+    /// Starts (or stops) keeping the ids of the channels inputs touch, for [`LedgerNode::take_changed`]: a layer
+    /// above that steps only what depends on the channels that changed (the virtual-channel layer) turns it on.
+    pub fn track_changes(&mut self, on: bool) {
+        self.changed = on.then(BTreeSet::new);
+    }
+
+    /// The channels touched (possibly changed) since the last call, while [`LedgerNode::track_changes`] is on.
+    pub fn take_changed(&mut self) -> BTreeSet<B256> {
+        self.changed
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Brings a channel's entries in the timer queue and the on-chain index in line with it (or removes them when
+    /// it is gone).
+    fn index(&mut self, id: &B256) {
+        let (timer, on_chain) = match self.channels.get(id) {
+            Some(c) => (
+                c.next_timeout(&self.config),
+                matches!(
+                    c.phase(),
+                    Phase::Disputed | Phase::Finalized | Phase::Closing
+                ),
+            ),
+            None => (None, false),
+        };
+        if self.timer_of.get(id).copied() != timer {
+            if let Some(old) = self.timer_of.remove(id) {
+                self.timers.remove(&(old, *id));
+            }
+            if let Some(t) = timer {
+                self.timer_of.insert(*id, t);
+                self.timers.insert((t, *id));
+            }
+        }
+        if on_chain {
+            self.on_chain.insert(*id);
+        } else {
+            self.on_chain.remove(id);
+        }
+    }
+
     fn env(&self) -> Env<'_> {
         Env {
             ctx: &self.ctx,
@@ -279,6 +340,7 @@ impl<S: Store> LedgerNode<S> {
         }
         self.tables.remove(id);
         self.persisted.remove(id);
+        self.index(id);
     }
 
     /// Commits every touched channel (record and leaf changes) and the chain cursor in one batch, then releases
@@ -308,9 +370,10 @@ impl<S: Store> LedgerNode<S> {
                 }
             }
             let bytes = crate::store::encode(&*channel)?;
-            if self.persisted.get(id) != Some(&bytes) {
-                batch.put_raw(NS_CHANNELS, id.to_vec(), bytes.clone());
-                records.push((*id, bytes));
+            let hash = alloy::primitives::keccak256(&bytes);
+            if self.persisted.get(id) != Some(&hash) {
+                batch.put_raw(NS_CHANNELS, id.to_vec(), bytes);
+                records.push((*id, hash));
             }
         }
         if self.next_block != self.persisted_block {
@@ -321,8 +384,10 @@ impl<S: Store> LedgerNode<S> {
         {
             // Back to what the store holds.
             for id in &touched {
-                if let Some(bytes) = self.persisted.get(id) {
-                    if let Ok(ch) = decode::<LedgerChannel>("ledger channel", bytes) {
+                if self.persisted.contains_key(id) {
+                    if let Ok(Some(bytes)) = self.store.get(NS_CHANNELS, id.as_slice())
+                        && let Ok(ch) = decode::<LedgerChannel>("ledger channel", &bytes)
+                    {
                         self.channels.insert(*id, ch);
                     }
                 } else {
@@ -338,6 +403,9 @@ impl<S: Store> LedgerNode<S> {
                 }
             }
             self.next_block = self.persisted_block;
+            for id in &touched {
+                self.index(id);
+            }
             return Err(e);
         }
         self.persisted_block = self.next_block;
@@ -350,7 +418,11 @@ impl<S: Store> LedgerNode<S> {
             }
             self.drop_channel(id);
         }
+        if let Some(changed) = &mut self.changed {
+            changed.extend(touched.iter().copied());
+        }
         for id in &touched {
+            self.index(id);
             if let Some(channel) = self.channels.get_mut(id) {
                 let peer = channel.peer();
                 self.outbox
@@ -407,6 +479,7 @@ impl<S: Store> LedgerNode<S> {
         if let Err(e) = self.flush() {
             self.channels.remove(&id);
             self.tables.remove(&id);
+            self.index(&id);
             return Err(e);
         }
         Ok(())
@@ -562,17 +635,9 @@ impl<S: Store> LedgerNode<S> {
     /// A block was processed in full (its events already handed to [`LedgerNode::handle_chain_event`]): chain time
     /// moves to its timestamp, and the cursor moves past it, committed with what the block changed.
     pub fn handle_block(&mut self, number: u64, timestamp: u64, now: u64) -> Result<()> {
-        let ids: Vec<B256> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| {
-                matches!(
-                    c.phase(),
-                    super::Phase::Disputed | super::Phase::Finalized | super::Phase::Closing
-                )
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        // The channels chain time can move, in id order (the index holds exactly those disputed, finalized or
+        // closing).
+        let ids: Vec<B256> = self.on_chain.iter().copied().collect();
         for id in ids {
             if let (Some(ch), Some(_)) = (self.channels.get_mut(&id), self.tables.get(&id)) {
                 let env = Env {
@@ -592,11 +657,11 @@ impl<S: Store> LedgerNode<S> {
     /// Local time passed: every channel whose timer is due resends, reports an unresponsive peer or sends a
     /// due transaction.
     pub fn handle_timeout(&mut self, now: u64) -> Result<()> {
-        let due: Vec<B256> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| c.next_timeout(&self.config).is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
+        // The due channels from the timer queue, handled in id order.
+        let due: BTreeSet<B256> = self
+            .timers
+            .range(..=(now, B256::repeat_byte(0xff)))
+            .map(|(_, id)| *id)
             .collect();
         for id in due {
             self.with_channel(id, |ch, env, table| {
@@ -650,9 +715,6 @@ impl<S: Store> LedgerNode<S> {
 
     /// The earliest local time at which [`LedgerNode::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.channels
-            .values()
-            .filter_map(|c| c.next_timeout(&self.config))
-            .min()
+        self.timers.first().map(|(t, _)| *t)
     }
 }

@@ -50,6 +50,17 @@ impl RedbStore {
         Ok(Self { db, durable: true })
     }
 
+    /// [`RedbStore::open`] with redb's page cache capped at `bytes` (redb's default is 1 GiB): a smaller cache
+    /// trades reads for memory.
+    pub fn open_with_cache(path: impl AsRef<Path>, bytes: usize) -> Result<Self> {
+        let path = path.as_ref();
+        let db = Builder::new()
+            .set_cache_size(bytes)
+            .create(path)
+            .map_err(|e| store_error(format_args!("open {}", path.display()), e))?;
+        Ok(Self { db, durable: true })
+    }
+
     /// A fresh database held in memory (redb's in-memory backend): the same engine and transactions as a file,
     /// gone when the value is dropped. For tests and simulations.
     pub fn in_memory() -> Result<Self> {

@@ -3,13 +3,15 @@
 //! One hub ([`VirtualNode`] on a [`RedbStore`] file) with `--users` ledger channels (one per user, funded by
 //! synthetic `Deposited` events as `ferry_simulations::virtual_net` does), filled with payment channels user → hub
 //! → user up to each of `--sizes` live virtual channels, in process, with real signatures and no network. At each
-//! size it measures, over `--samples` operations each run to completion, the hub's own CPU time (the thread's time
-//! on the CPU, `/proc/thread-self/schedstat`, around the hub's calls only) per virtual open, per ledger payment
-//! (a user pays the hub; a voucher never reaches the hub), per settle (to the release of V at every member), per
-//! chain event and per block, and per timer round (`poll_timeout` + `handle_timeout` with nothing due); memory per
-//! live channel (the whole process's RSS delta, users included, and the hub's alone, as a fresh process reopening
-//! its store); the store's size on disk; and the hub's restart time. The last line is the ratio of the cost per
-//! open at the largest size to that at the smallest.
+//! size it measures, over `--samples` operations each run to completion, the hub's own CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID` around the hub's calls only) per virtual open, per ledger payment (a user pays the
+//! hub; a voucher never reaches the hub), per settle (to the release of V at every member), per chain event and
+//! per block, and per timer round (`poll_timeout` + `handle_timeout` with nothing due), each operation's figure
+//! including the next timer round, which steps what it left for the clock; memory per live channel (the whole
+//! process's RSS delta, users included, and the hub's alone, as a fresh process reopening its store, above the
+//! same hub with no virtual channel); the records' bytes and the file's size; and the hub's restart time. The last
+//! line is the ratio of the cost per open at the largest size to that at the smallest. README, "Benchmarks", has
+//! the figures measured.
 //!
 //! ```text
 //! cargo run --release -p ferry-simulations --bin hub-scale -- --sizes 1000,10000 --users 10000 --samples 50
@@ -26,7 +28,7 @@ use std::time::Instant;
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::contracts::IAdjudicator::{self, IAdjudicatorEvents as Event};
 use ferry_ledger::protocol::{Config, LedgerNode, OpenPolicy, Phase};
-use ferry_ledger::store::{MemoryStore, RedbStore};
+use ferry_ledger::store::{MemoryStore, RedbStore, Store};
 use ferry_ledger::{ChainContext, Signer};
 use ferry_simulations::virtual_net::{
     CHALLENGE_DURATION, ETH, SYNTHETIC_ADJUDICATOR, SYNTHETIC_CHAIN_ID, SYNTHETIC_PAYMENT_APP,
@@ -37,6 +39,8 @@ use ferry_virtual::protocol::{AppKind, Message, OpenRequest, VirtualNode, Virtua
 const DEPOSIT: u128 = 1_000_000_000_000_000_000_000;
 /// A's balance in each virtual channel.
 const V_BALANCE: u64 = 1_000;
+/// redb's cache (MiB) when the hub's own state is measured.
+const SMALL_CACHE_MIB: usize = 4;
 /// The hub's key.
 const HUB_SECRET: [u8; 32] = [0x11; 32];
 
@@ -53,6 +57,8 @@ struct Args {
     dir: Option<PathBuf>,
     /// Internal: reopen the hub's store at this path, print the time and the RSS it took, and exit.
     restart_child: Option<PathBuf>,
+    /// Internal, with `--restart-child`: redb's cache (MiB).
+    cache_mib: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -63,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         batch: 2_000,
         dir: None,
         restart_child: None,
+        cache_mib: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -83,6 +90,7 @@ fn parse_args() -> Result<Args, String> {
             "--batch" => args.batch = number(value()?)?,
             "--dir" => args.dir = Some(PathBuf::from(value()?)),
             "--restart-child" => args.restart_child = Some(PathBuf::from(value()?)),
+            "--cache-mib" => args.cache_mib = Some(number(value()?)?),
             "-h" | "--help" => return Err(usage().to_string()),
             other => return Err(format!("unknown flag {other}\n{}", usage())),
         }
@@ -158,7 +166,20 @@ fn hub_signer() -> Result<Signer, String> {
 
 /// Opens the hub on its store file.
 fn open_hub(path: &Path, now: u64) -> Result<VirtualNode<RedbStore>, String> {
-    let store = RedbStore::open(path).map_err(|e| format!("hub store: {e}"))?;
+    open_hub_cached(path, None, now)
+}
+
+/// Opens the hub on its store file, with redb's page cache capped at `cache` bytes (redb's default: `None`).
+fn open_hub_cached(
+    path: &Path,
+    cache: Option<usize>,
+    now: u64,
+) -> Result<VirtualNode<RedbStore>, String> {
+    let store = match cache {
+        Some(bytes) => RedbStore::open_with_cache(path, bytes),
+        None => RedbStore::open(path),
+    }
+    .map_err(|e| format!("hub store: {e}"))?;
     let ledger = LedgerNode::open_store(hub_signer()?, ctx(), config(), store, now)
         .map_err(|e| format!("hub ledger node: {e}"))?;
     let mut hub = VirtualNode::open_store(ledger, now).map_err(|e| format!("hub node: {e}"))?;
@@ -444,6 +465,14 @@ impl Net {
 
 // ----------------------------------------------------------------------------------------------- measuring
 
+/// The hub with its ledgers and no virtual channel, as a fresh process reopening its store saw it.
+#[derive(Clone, Copy)]
+struct Base {
+    kib: u64,
+    small_kib: u64,
+    data: u64,
+}
+
 /// What was measured at one size (memory per channel: RSS above the hub with its ledgers and no channel).
 struct Row {
     live: usize,
@@ -455,57 +484,102 @@ struct Row {
     timer_us: f64,
     rss_per_ch: f64,
     hub_rss_per_ch: Option<f64>,
+    hub_own_per_ch: Option<f64>,
+    data_per_ch: Option<f64>,
     store_mib: f64,
     restart_s: f64,
     fill_s: f64,
 }
 
 /// The hub's CPU time (µs) per operation over `n` runs of `op`.
+///
+/// A clock input (a timer round) before the runs takes what earlier work left for it, unmeasured; one after them is
+/// measured with them, as it steps what the runs left for the next clock input.
 fn per_op(
     net: &mut Net,
     n: usize,
     mut op: impl FnMut(&mut Net, usize) -> Result<(), String>,
 ) -> Result<f64, String> {
+    clock_round(net)?;
     let start = net.hub_ns;
     for k in 0..n {
         op(net, k)?;
     }
+    clock_round(net)?;
     Ok((net.hub_ns - start) as f64 / 1_000.0 / n as f64)
 }
 
-/// Reopens the hub's store in a fresh process (this binary with `--restart-child`): (seconds, KiB of RSS).
-fn restart_in_child(path: &Path) -> Option<(f64, u64)> {
-    let exe = std::env::current_exe().ok()?;
-    let out = Command::new(exe)
-        .arg("--restart-child")
-        .arg(path)
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    let secs = parts.next()?.parse().ok()?;
-    let kib = parts.next()?.parse().ok()?;
-    Some((secs, kib))
+/// A timer round at the hub at the current time, and what it sends delivered.
+fn clock_round(net: &mut Net) -> Result<(), String> {
+    let now = net.now;
+    net.on_hub(|h| h.handle_timeout(now))
+        .map_err(|e| format!("timeout: {e}"))?;
+    net.deliver();
+    Ok(())
 }
 
-fn restart_child(path: &Path) -> Result<(), String> {
+/// What a fresh process reopening the hub's store saw.
+#[derive(Clone, Copy)]
+struct Reopen {
+    /// Seconds to open the hub.
+    secs: f64,
+    /// KiB of RSS the open took.
+    kib: u64,
+    /// Bytes of keys and values in the store.
+    data: u64,
+}
+
+/// Reopens the hub's store in a fresh process (this binary with `--restart-child`), redb's cache capped at
+/// `cache_mib` (its default: `None`).
+fn reopen_in_child(path: &Path, cache_mib: Option<usize>) -> Option<Reopen> {
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--restart-child").arg(path);
+    if let Some(mib) = cache_mib {
+        cmd.arg("--cache-mib").arg(mib.to_string());
+    }
+    let out = cmd.output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    Some(Reopen {
+        secs: parts.next()?.parse().ok()?,
+        kib: parts.next()?.parse().ok()?,
+        data: parts.next()?.parse().ok()?,
+    })
+}
+
+fn restart_child(path: &Path, cache_mib: Option<usize>) -> Result<(), String> {
     let before = rss_kib();
     let t = Instant::now();
-    let hub = open_hub(path, 0)?;
+    let hub = open_hub_cached(path, cache_mib.map(|m| m << 20), 0)?;
     let secs = t.elapsed().as_secs_f64();
     let after = rss_kib();
-    println!(
-        "{secs} {} {}",
-        after.saturating_sub(before),
-        hub.channels().count()
-    );
+    let mut data = 0u64;
+    for ns in [
+        ferry_ledger::protocol::NS_CHANNELS,
+        ferry_ledger::protocol::NS_LEAVES,
+        ferry_ledger::protocol::NS_CURSOR,
+        ferry_virtual::protocol::NS_VIRTUAL,
+        ferry_virtual::protocol::NS_PRUNED,
+    ] {
+        let rows = hub
+            .ledger()
+            .store()
+            .scan(ns, &[])
+            .map_err(|e| format!("scan {ns}: {e}"))?;
+        data += rows
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum::<u64>();
+    }
+    println!("{secs} {} {data}", after.saturating_sub(before));
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 fn measure(
     net: &mut Net,
-    hub_kib0: u64,
+    base: Base,
     args: &Args,
     live: &mut Vec<(B256, usize, usize)>,
     next_k: &mut usize,
@@ -531,6 +605,12 @@ fn measure(
     eprintln!();
     let fill_s = t.elapsed().as_secs_f64();
     net.hub.ledger_mut().store_mut().set_durable(true);
+    // A durable commit (a block's cursor) ends the bulk load: redb frees the pages the fill's commits left.
+    net.block += 1;
+    let (block, now) = (net.block, net.now);
+    net.on_hub(|h| h.handle_block(block, block * 12, now))
+        .map_err(|e| format!("block: {e}"))?;
+    net.deliver();
     let rss_per_ch = (rss_kib().saturating_sub(rss0) as f64 * 1024.0) / live.len() as f64;
 
     // Opens, one at a time, each to `Open` at every member.
@@ -558,6 +638,7 @@ fn measure(
     })?;
 
     // Chain events (a user's top-up landing) and blocks, at the hub only.
+    clock_round(net)?;
     let mut event_ns = 0u64;
     let mut block_ns = 0u64;
     for k in 0..samples {
@@ -613,7 +694,10 @@ fn measure(
     let store_mib = std::fs::metadata(&net.hub_path)
         .map(|m| m.len() as f64 / (1024.0 * 1024.0))
         .unwrap_or(0.0);
-    let (child, restart_s) = restart(net)?;
+    let (child, small, restart_s) = restart(net)?;
+    let per_ch = |now: Option<u64>, base: u64, unit: f64| {
+        now.map(|v| v.saturating_sub(base) as f64 * unit / live.len() as f64)
+    };
     Ok(Row {
         live: live.len(),
         open_us,
@@ -623,21 +707,23 @@ fn measure(
         block_us,
         timer_us,
         rss_per_ch,
-        hub_rss_per_ch: child
-            .map(|(_, kib)| kib.saturating_sub(hub_kib0) as f64 * 1024.0 / live.len() as f64),
+        hub_rss_per_ch: per_ch(child.map(|c| c.kib), base.kib, 1024.0),
+        hub_own_per_ch: per_ch(small.map(|c| c.kib), base.small_kib, 1024.0),
+        data_per_ch: per_ch(small.map(|c| c.data), base.data, 1.0),
         store_mib,
-        restart_s: child.map_or(restart_s, |(s, _)| s),
+        restart_s: child.map_or(restart_s, |c| c.secs),
         fill_s,
     })
 }
 
 /// Closes the hub, reopens its store in a fresh process (its time and RSS there) and then here: (the child's
 /// seconds and KiB, this process's seconds).
-fn restart(net: &mut Net) -> Result<(Option<(f64, u64)>, f64), String> {
+fn restart(net: &mut Net) -> Result<(Option<Reopen>, Option<Reopen>, f64), String> {
     let placeholder = open_placeholder(net)?;
     let old = std::mem::replace(&mut net.hub, placeholder);
     drop(old.into_store());
-    let child = restart_in_child(&net.hub_path);
+    let child = reopen_in_child(&net.hub_path, None);
+    let small = reopen_in_child(&net.hub_path, Some(SMALL_CACHE_MIB));
     let t = Instant::now();
     let mut hub = open_hub(&net.hub_path, net.now)?;
     let restart_s = t.elapsed().as_secs_f64();
@@ -646,7 +732,7 @@ fn restart(net: &mut Net) -> Result<(Option<(f64, u64)>, f64), String> {
     while hub.poll_tx().is_some() {}
     while hub.poll_event().is_some() {}
     net.hub = hub;
-    Ok((child, restart_s))
+    Ok((child, small, restart_s))
 }
 
 /// An empty hub in memory, standing in while the real one is closed.
@@ -673,8 +759,12 @@ fn run(args: &Args) -> Result<(), String> {
     let mut net = Net::build(args.users, &dir)?;
     eprintln!("  {:.1} s", t.elapsed().as_secs_f64());
     // The hub's own memory with its ledgers and no virtual channel (a fresh process reopening its store).
-    let (child0, _) = restart(&mut net)?;
-    let hub_kib0 = child0.map_or(0, |(_, kib)| kib);
+    let (child0, small0, _) = restart(&mut net)?;
+    let base = Base {
+        kib: child0.map_or(0, |c| c.kib),
+        small_kib: small0.map_or(0, |c| c.kib),
+        data: small0.map_or(0, |c| c.data),
+    };
     let rss0 = rss_kib();
     eprintln!(
         "  RSS {} MiB for the hub and {} users with their ledgers",
@@ -685,24 +775,15 @@ fn run(args: &Args) -> Result<(), String> {
     let mut next_k = 0usize;
     let mut rows = Vec::new();
     println!(
-        "{:>8} | {:>9} | {:>9} | {:>9} | {:>9} | {:>9} | {:>9} | {:>10} | {:>10} | {:>8} | {:>9} | {:>7}",
-        "live V",
-        "open µs",
-        "pay µs",
-        "settle µs",
-        "event µs",
-        "block µs",
-        "timer µs",
-        "B/ch (all)",
-        "B/ch (hub)",
-        "store MiB",
-        "restart s",
-        "fill s"
+        "| live V | open µs | pay µs | settle µs | event µs | block µs | timer µs | RSS B/ch (all) | hub B/ch | \
+         hub own B/ch | data B/ch | file MiB | restart s | fill s |"
     );
+    println!("|{}", " ---: |".repeat(14));
+    let opt = |v: Option<f64>| v.map_or("?".to_string(), |b| format!("{b:.0}"));
     for &size in &args.sizes {
-        let row = measure(&mut net, hub_kib0, args, &mut live, &mut next_k, size, rss0)?;
+        let row = measure(&mut net, base, args, &mut live, &mut next_k, size, rss0)?;
         println!(
-            "{:>8} | {:>9.0} | {:>9.0} | {:>9.0} | {:>9.0} | {:>9.0} | {:>9.1} | {:>10.0} | {:>10} | {:>9.1} | {:>9.2} | {:>7.0}",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {} | {} | {} | {:.1} | {:.2} | {:.0} |",
             row.live,
             row.open_us,
             row.pay_us,
@@ -711,8 +792,9 @@ fn run(args: &Args) -> Result<(), String> {
             row.block_us,
             row.timer_us,
             row.rss_per_ch,
-            row.hub_rss_per_ch
-                .map_or("?".to_string(), |b| format!("{b:.0}")),
+            opt(row.hub_rss_per_ch),
+            opt(row.hub_own_per_ch),
+            opt(row.data_per_ch),
             row.store_mib,
             row.restart_s,
             row.fill_s
@@ -749,7 +831,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match &args.restart_child {
-        Some(path) => restart_child(path),
+        Some(path) => restart_child(path, args.cache_mib),
         None => run(&args),
     };
     match result {

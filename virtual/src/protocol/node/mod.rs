@@ -9,14 +9,17 @@ mod routing;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, U256, U512, keccak256};
 use ferry_ledger::channel::{funded_asset, virtual_params};
 use ferry_ledger::params::DurationPolicy;
 use ferry_ledger::protocol::LedgerNode;
 use ferry_ledger::store::{Batch, Store, decode, encode};
 use ferry_ledger::{ChainContext, Signer, State};
 
-use super::channel::{NodeContext, Once, Outputs, VirtualChannel, VirtualPhase, check_prefund};
+use super::channel::{
+    ESCALATE_MS, NodeContext, OPEN_TIMEOUT_MS, Once, Outputs, RETRY_MS, VirtualChannel,
+    VirtualPhase, check_prefund,
+};
 use super::registry::{Registry, RegistryGuard};
 use super::{AppRules, IntermediaryPolicy, Message, OpenRequest, Tx, VirtualError, VirtualEvent};
 use crate::{Error, Result};
@@ -50,8 +53,12 @@ pub struct VirtualNode<S: Store> {
     out: Outputs,
     /// What the channels asked for since the start (asked again after a restart).
     asked: BTreeSet<Once>,
-    persisted: HashMap<B256, Vec<u8>>,
+    /// The hash of each V's committed record: a touched V is written only when its encoding changed, without a
+    /// second copy of every record in memory.
+    persisted: HashMap<B256, B256>,
     touched: BTreeSet<B256>,
+    /// What decides which V's an input steps, so that an input costs what it concerns, not the number of V's.
+    index: Index,
     policy: IntermediaryPolicy,
     apps: HashMap<Address, AppRules>,
     /// Virtual channels released and pruned here.
@@ -76,6 +83,7 @@ impl<S: Store> VirtualNode<S> {
     pub fn open_store(mut ledger: LedgerNode<S>, now: u64) -> Result<Self> {
         let registry = Arc::new(Mutex::new(Registry::default()));
         ledger.set_guard(Box::new(RegistryGuard(registry.clone())));
+        ledger.track_changes(true);
         let signer = ledger.signer().clone();
         let ctx = *ledger.context();
         let durations = ledger.config().durations;
@@ -90,6 +98,7 @@ impl<S: Store> VirtualNode<S> {
             asked: BTreeSet::new(),
             persisted: HashMap::new(),
             touched: BTreeSet::new(),
+            index: Index::default(),
             policy: IntermediaryPolicy::default(),
             apps: HashMap::new(),
             pruned: BTreeSet::new(),
@@ -114,13 +123,15 @@ impl<S: Store> VirtualNode<S> {
                 node.touched.insert(ch.id);
             }
             let id = ch.id;
-            node.persisted.insert(id, bytes);
+            node.persisted.insert(id, keccak256(&bytes));
             // The guard's whole entry (joining, given up, final, on-chain outcome) comes back from the record.
             node.parts().1.sync(&ch);
+            node.index.add(&ch);
             node.channels.insert(id, ch);
+            node.reindex(id, now);
         }
         let ids: Vec<B256> = node.channels.keys().copied().collect();
-        node.input(|n| {
+        node.input(now, |n| {
             for id in ids {
                 n.resume(id, now);
             }
@@ -146,18 +157,28 @@ impl<S: Store> VirtualNode<S> {
 
     /// Runs one input; then commits every touched virtual channel in one batch before anything it produced can
     /// be polled. A failed commit takes back the input's messages and events and reloads the touched channels.
-    fn input<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+    ///
+    /// `now` is the input's local time (inputs without one pass the latest seen). Ledgers changed outside an input
+    /// (commands through [`VirtualNode::ledger_mut`]) are noted first, so the next clock input steps their V's.
+    fn input<T>(&mut self, now: u64, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.index.clock = self.index.clock.max(now);
+        let outside = self.ledger.take_changed();
+        self.index.dirty.extend(outside);
         let (out_len, ev_len) = (self.out.transmits.len(), self.out.events.len());
         let result = f(self);
+        let changed = self.ledger.take_changed();
+        self.index.dirty.extend(changed);
         let touched = std::mem::take(&mut self.touched);
+        let stepped = std::mem::take(&mut self.index.stepped);
         let mut batch = Batch::new();
         let mut records = Vec::new();
         for id in &touched {
             if let Some(ch) = self.channels.get(id) {
                 let bytes = encode(ch)?;
-                if self.persisted.get(id) != Some(&bytes) {
-                    batch.put_raw(NS_VIRTUAL, id.to_vec(), bytes.clone());
-                    records.push((*id, bytes));
+                let hash = keccak256(&bytes);
+                if self.persisted.get(id) != Some(&hash) {
+                    batch.put_raw(NS_VIRTUAL, id.to_vec(), bytes);
+                    records.push((*id, hash));
                 }
             }
         }
@@ -167,23 +188,68 @@ impl<S: Store> VirtualNode<S> {
             self.out.transmits.truncate(out_len);
             self.out.events.truncate(ev_len);
             for id in &touched {
-                match self
+                let stored = self
                     .persisted
-                    .get(id)
-                    .map(|b| decode::<VirtualChannel>("virtual channel", b))
-                {
+                    .contains_key(id)
+                    .then(|| self.ledger.store().get(NS_VIRTUAL, id.as_slice()))
+                    .and_then(|r| r.ok().flatten())
+                    .map(|b| decode::<VirtualChannel>("virtual channel", &b));
+                match stored {
                     Some(Ok(ch)) => {
                         self.channels.insert(*id, ch);
                     }
                     _ => {
-                        self.channels.remove(id);
+                        if let Some(ch) = self.channels.remove(id) {
+                            self.index.remove(&ch);
+                        }
                     }
                 }
+                self.index.pending.insert(*id);
+                self.reindex(*id, now);
             }
             return Err(e.into());
         }
+        // A V stays pending for the next clock input unless its last step there changed nothing of its record: an
+        // input that changed a V's record, or touched it without stepping it, leaves it to be stepped again, as
+        // every clock input used to step every V.
+        let written: BTreeSet<B256> = records.iter().map(|(id, _)| *id).collect();
+        for id in &touched {
+            if written.contains(id) || !stepped.contains(id) {
+                self.index.pending.insert(*id);
+            } else {
+                self.index.pending.remove(id);
+            }
+            self.reindex(*id, now);
+        }
         self.persisted.extend(records);
         result
+    }
+
+    /// Brings V's entries in the timer queues and indexes in line with its record, after an input at `now`.
+    fn reindex(&mut self, id: B256, now: u64) {
+        let Some(ch) = self.channels.get(&id) else {
+            self.index.set_timer(id, None);
+            self.index.set_wake(id, None);
+            self.index.set_released(id, None);
+            self.index.set_locks(id, Vec::new());
+            self.index.awaiting.remove(&id);
+            return;
+        };
+        let released = ch.phase == VirtualPhase::Released;
+        let timer = if released { None } else { ch.next_timer() };
+        let wake = if released { None } else { wake_after(ch, now) };
+        let released_at = if released { ch.released_at } else { None };
+        let awaiting = ch.registered.is_some() && ch.onchain_final.is_none();
+        let locks = if released { Vec::new() } else { locks(ch) };
+        self.index.set_locks(id, locks);
+        self.index.set_timer(id, timer);
+        self.index.set_wake(id, wake);
+        self.index.set_released(id, released_at);
+        if awaiting {
+            self.index.awaiting.insert(id);
+        } else {
+            self.index.awaiting.remove(&id);
+        }
     }
 
     /// The channels and, beside them, the context a channel's step borrows from this node.
@@ -219,6 +285,7 @@ impl<S: Store> VirtualNode<S> {
     /// Runs every step V can take now (see [`VirtualChannel::progress`]) and marks V for the input's commit.
     fn progress(&mut self, id: B256, now: u64) {
         self.touched.insert(id);
+        self.index.stepped.insert(id);
         let _ = self.on_channel(id, |ch, cx| {
             ch.progress(cx, now);
             Ok(())
@@ -250,15 +317,18 @@ impl<S: Store> VirtualNode<S> {
     /// Prunes the virtual channels released at least the retention period ago: their records leave the store and
     /// memory in one commit, their ids stay as tombstones. Nothing changes if the commit fails.
     fn prune(&mut self, now: u64) -> Result<()> {
-        let due: Vec<B256> = self
-            .channels
-            .values()
-            .filter(|c| c.phase == VirtualPhase::Released)
-            .filter(|c| {
-                c.released_at
-                    .is_some_and(|t| now >= t.saturating_add(self.retention))
+        // The released V's by release time: those released at least the retention period ago come first.
+        let due: BTreeSet<B256> = self
+            .index
+            .released
+            .iter()
+            .take_while(|(t, _)| now >= t.saturating_add(self.retention))
+            .map(|(_, id)| *id)
+            .filter(|id| {
+                self.channels
+                    .get(id)
+                    .is_some_and(|c| c.phase == VirtualPhase::Released)
             })
-            .map(|c| c.id)
             .collect();
         if due.is_empty() {
             return Ok(());
@@ -269,14 +339,18 @@ impl<S: Store> VirtualNode<S> {
             batch.put_raw(NS_PRUNED, id.to_vec(), encode(&now)?);
         }
         self.ledger.store_mut().commit(batch)?;
-        let gone: BTreeSet<B256> = due.iter().copied().collect();
-        for id in &due {
-            self.channels.remove(id);
+        let gone = due;
+        for id in &gone {
+            if let Some(ch) = self.channels.remove(id) {
+                self.index.remove(&ch);
+            }
             self.persisted.remove(id);
             self.touched.remove(id);
         }
         if let Ok(mut reg) = self.registry.lock() {
-            reg.entries.retain(|id, _| !gone.contains(id));
+            for id in &gone {
+                reg.entries.remove(id);
+            }
         }
         self.asked
             .retain(|k| k.channel().is_none_or(|v| !gone.contains(&v)));
@@ -319,7 +393,7 @@ impl<S: Store> VirtualNode<S> {
     /// Opens a virtual channel from this node (A) to the path's last member (B) through the intermediaries between,
     /// as `req` says (see [`OpenRequest`]). Returns V's id.
     pub fn open(&mut self, req: OpenRequest, now: u64) -> Result<B256> {
-        self.input(|n| n.open_inner(req, now))
+        self.input(now, |n| n.open_inner(req, now))
     }
 
     fn open_inner(&mut self, req: OpenRequest, now: u64) -> Result<B256> {
@@ -368,6 +442,7 @@ impl<S: Store> VirtualNode<S> {
             )));
         }
         let ch = VirtualChannel::propose(&self.parts().1, params, prefund, fees, now);
+        self.index.add(&ch);
         self.channels.insert(id, ch);
         self.touched.insert(id);
         self.on_channel(id, |ch, cx| {
@@ -379,13 +454,16 @@ impl<S: Store> VirtualNode<S> {
     /// Pays `amount` of `asset` to the other endpoint by a voucher for the new cumulative total.
     pub fn pay(&mut self, id: B256, asset: Address, amount: U256) -> Result<()> {
         self.touched.insert(id);
-        self.input(|n| n.on_channel(id, |ch, cx| ch.pay(cx, asset, amount)))
+        let now = self.index.clock;
+        self.input(now, |n| {
+            n.on_channel(id, |ch, cx| ch.pay(cx, asset, amount))
+        })
     }
 
     /// Settles V: the first endpoint proposes the final state from its payments; the last endpoint asks it to.
     pub fn settle(&mut self, id: B256, now: u64) -> Result<()> {
         self.touched.insert(id);
-        self.input(|n| n.on_channel(id, |ch, cx| ch.settle(cx, now)))
+        self.input(now, |n| n.on_channel(id, |ch, cx| ch.settle(cx, now)))
     }
 
     /// Makes an app move: `to` is V's next state (built with the app's helpers, e.g.
@@ -393,7 +471,8 @@ impl<S: Store> VirtualNode<S> {
     /// which countersigns it.
     pub fn make_move(&mut self, id: B256, to: State) -> Result<()> {
         self.touched.insert(id);
-        self.input(|n| n.on_channel(id, |ch, cx| ch.make_move(cx, to)))
+        let now = self.index.clock;
+        self.input(now, |n| n.on_channel(id, |ch, cx| ch.make_move(cx, to)))
     }
 
     /// Takes V on-chain: concludes it with its final when this member holds one signed by the whole path, else
@@ -415,17 +494,17 @@ impl<S: Store> VirtualNode<S> {
 
     /// The earliest local time [`VirtualNode::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<u64> {
-        // One pass: a live V's retries and resends, a released one's prune.
-        let channels = self
-            .channels
-            .values()
-            .filter_map(|c| {
-                if c.phase == VirtualPhase::Released {
-                    return c.released_at.map(|t| t.saturating_add(self.retention));
-                }
-                c.next_timer()
-            })
-            .min();
+        // From the queues: a live V's retries and resends, a released one's prune.
+        let channels = [
+            self.index.timers.first().map(|(t, _)| *t),
+            self.index
+                .released
+                .first()
+                .map(|(t, _)| t.saturating_add(self.retention)),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         [self.ledger.poll_timeout(), channels]
             .into_iter()
             .flatten()
@@ -454,5 +533,170 @@ impl<S: Store> VirtualNode<S> {
             return Some(VirtualEvent::Ledger(e));
         }
         self.out.events.pop_front()
+    }
+}
+
+/// When V next has work on the clock after a step at `now`: the earliest of its time-based rules (the open's
+/// timeout, a leaf request's retry, a resend, the escalation of a stuck leaf) still ahead. A rule whose time had
+/// come by `now` had its chance at that step; it can apply later only after V's record or one of its ledgers
+/// changed, and such a change steps V anyway.
+fn wake_after(ch: &VirtualChannel, now: u64) -> Option<u64> {
+    let open_timeout =
+        (ch.phase == VirtualPhase::Opening).then(|| ch.joined_at.saturating_add(OPEN_TIMEOUT_MS));
+    let escalate = ch.resolved_at.map(|t| t.saturating_add(ESCALATE_MS));
+    [
+        open_timeout,
+        ch.add_requested.map(|t| t + RETRY_MS),
+        ch.remove_requested.map(|t| t + RETRY_MS),
+        ch.resend_at,
+        escalate,
+        ch.next_timer(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|t| *t > now)
+    .min()
+}
+
+/// What this member locks for V in each ledger of V's path (its side of V there, in V's first asset), as the
+/// intermediary's per-user cap counts it.
+fn locks(ch: &VirtualChannel) -> Vec<(B256, U256)> {
+    ch.params
+        .hops
+        .iter()
+        .enumerate()
+        .filter_map(|(k, hop)| {
+            let side = if k + 1 == ch.me { ch.last() } else { 0 };
+            ch.prefund
+                .outcome
+                .assets
+                .first()
+                .map(|a| (*hop, a.balances[side]))
+        })
+        .collect()
+}
+
+/// The indexes and queues that decide which V's an input steps and when the next timer is: an input costs what it
+/// concerns (O(log n) per V it touches), not the number of V's the node is on.
+#[derive(Debug, Default)]
+struct Index {
+    /// The V's on each of this member's ledgers (V's own hops).
+    by_ledger: HashMap<B256, BTreeSet<B256>>,
+    /// What the live V's lock in each ledger of their paths ([`locks`]), summed without overflow.
+    locked: HashMap<B256, U512>,
+    locks_of: HashMap<B256, Vec<(B256, U256)>>,
+    /// Each live V's [`VirtualChannel::next_timer`] as (time, id): [`VirtualNode::poll_timeout`]'s answer.
+    timers: BTreeSet<(u64, B256)>,
+    timer_of: HashMap<B256, u64>,
+    /// Each live V's next time-based rule ([`wake_after`]) as (time, id): the V's a clock input steps.
+    wakes: BTreeSet<(u64, B256)>,
+    wake_of: HashMap<B256, u64>,
+    /// Released V's by release time (local ms): what pruning looks at.
+    released: BTreeSet<(u64, B256)>,
+    released_of: HashMap<B256, u64>,
+    /// V's with a state registered on-chain and no on-chain outcome yet: the ones a block may finalize.
+    awaiting: BTreeSet<B256>,
+    /// V's to step at the next clock input (their record changed, or an input touched them without a step).
+    pending: BTreeSet<B256>,
+    /// Ledgers changed since the V's on them were last stepped by a clock input.
+    dirty: BTreeSet<B256>,
+    /// V's stepped (by the node) in the current input.
+    stepped: BTreeSet<B256>,
+    /// The latest local time an input brought.
+    clock: u64,
+}
+
+impl Index {
+    /// Adds V to the ledger index.
+    fn add(&mut self, ch: &VirtualChannel) {
+        for hop in ch.own_hops() {
+            self.by_ledger.entry(hop).or_default().insert(ch.id);
+        }
+    }
+
+    /// What the live V's lock in `hop` (saturating at the largest amount).
+    fn locked_in(&self, hop: &B256) -> U256 {
+        self.locked
+            .get(hop)
+            .map_or(U256::ZERO, |sum| U256::saturating_from(*sum))
+    }
+
+    /// Counts V's locks as `locks` (none once V is released or gone).
+    fn set_locks(&mut self, id: B256, locks: Vec<(B256, U256)>) {
+        if self
+            .locks_of
+            .get(&id)
+            .map_or(locks.is_empty(), |old| *old == locks)
+        {
+            return;
+        }
+        for (hop, amount) in self.locks_of.remove(&id).unwrap_or_default() {
+            if let Some(sum) = self.locked.get_mut(&hop) {
+                *sum -= U512::from(amount);
+                if sum.is_zero() {
+                    self.locked.remove(&hop);
+                }
+            }
+        }
+        for (hop, amount) in &locks {
+            *self.locked.entry(*hop).or_default() += U512::from(*amount);
+        }
+        if !locks.is_empty() {
+            self.locks_of.insert(id, locks);
+        }
+    }
+
+    /// Removes V from every index and queue.
+    fn remove(&mut self, ch: &VirtualChannel) {
+        for hop in ch.own_hops() {
+            if let Some(set) = self.by_ledger.get_mut(&hop) {
+                set.remove(&ch.id);
+                if set.is_empty() {
+                    self.by_ledger.remove(&hop);
+                }
+            }
+        }
+        self.set_timer(ch.id, None);
+        self.set_wake(ch.id, None);
+        self.set_released(ch.id, None);
+        self.set_locks(ch.id, Vec::new());
+        self.awaiting.remove(&ch.id);
+        self.pending.remove(&ch.id);
+    }
+
+    /// The V's on ledger `ledger`.
+    fn on_ledger(&self, ledger: &B256) -> impl Iterator<Item = B256> + '_ {
+        self.by_ledger.get(ledger).into_iter().flatten().copied()
+    }
+
+    fn set_timer(&mut self, id: B256, at: Option<u64>) {
+        set_queued(&mut self.timers, &mut self.timer_of, id, at);
+    }
+
+    fn set_wake(&mut self, id: B256, at: Option<u64>) {
+        set_queued(&mut self.wakes, &mut self.wake_of, id, at);
+    }
+
+    fn set_released(&mut self, id: B256, at: Option<u64>) {
+        set_queued(&mut self.released, &mut self.released_of, id, at);
+    }
+}
+
+/// Moves `id` in a (time, id) queue to `at` (out of it for `None`).
+fn set_queued(
+    queue: &mut BTreeSet<(u64, B256)>,
+    of: &mut HashMap<B256, u64>,
+    id: B256,
+    at: Option<u64>,
+) {
+    if of.get(&id).copied() == at {
+        return;
+    }
+    if let Some(old) = of.remove(&id) {
+        queue.remove(&(old, id));
+    }
+    if let Some(t) = at {
+        of.insert(id, t);
+        queue.insert((t, id));
     }
 }

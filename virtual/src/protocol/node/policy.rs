@@ -5,7 +5,6 @@ use alloy::primitives::{B256, U256};
 use ferry_ledger::store::Store;
 use ferry_ledger::{ChannelParams, State, outcome};
 
-use super::super::channel::VirtualPhase;
 use super::super::{CapacityShort, PolicyRefusal, VirtualError};
 use super::{VirtualNode, verr};
 use crate::Result;
@@ -19,15 +18,7 @@ impl<S: Store> VirtualNode<S> {
     /// What this node has locked for V's in `hop` (its side of each V whose path uses that ledger), in their
     /// first asset.
     fn locked_in(&self, hop: B256) -> U256 {
-        self.channels
-            .values()
-            .filter(|c| c.phase != VirtualPhase::Released)
-            .filter_map(|c| {
-                let k = c.params.hops.iter().position(|h| *h == hop)?;
-                let side = if k + 1 == c.me { c.last() } else { 0 };
-                c.prefund.outcome.assets.first().map(|a| a.balances[side])
-            })
-            .fold(U256::ZERO, |acc, v| acc.saturating_add(v))
+        self.index.locked_in(&hop)
     }
 
     /// The fee quotes' shape, this member's terms (fee, per-channel and per-user caps) and its liquidity for its

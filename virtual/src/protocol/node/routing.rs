@@ -2,6 +2,9 @@
 //! introducing a new V is checked and joined here), chain events and blocks to the channels they concern, and the
 //! steps every live channel takes after the ledger node moved or time passed.
 
+use std::collections::BTreeSet;
+use std::ops::Bound::{Excluded, Unbounded};
+
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::store::Store;
 use ferry_ledger::{ChannelParams, Signature, State};
@@ -14,7 +17,7 @@ use crate::Result;
 impl<S: Store> VirtualNode<S> {
     /// Handles a message from `from`; a refused one gets a typed error and changes nothing.
     pub fn handle_message(&mut self, from: Address, msg: Message, now: u64) -> Result<()> {
-        self.input(|n| n.handle_message_inner(from, msg, now))
+        self.input(now, |n| n.handle_message_inner(from, msg, now))
     }
 
     fn handle_message_inner(&mut self, from: Address, msg: Message, now: u64) -> Result<()> {
@@ -22,7 +25,11 @@ impl<S: Store> VirtualNode<S> {
             Message::Ledger(m) => {
                 let ledger = m.channel_id();
                 self.ledger.handle_message(from, m, now)?;
-                self.after_ledger(Some(ledger), now);
+                // Every V on this ledger is stepped below, after its change; any other ledger changed is noted.
+                let mut changed = self.ledger.take_changed();
+                changed.remove(&ledger);
+                self.index.dirty.extend(changed);
+                self.after_ledger(ledger, now);
                 Ok(())
             }
             Message::Virtual(m) => {
@@ -114,6 +121,7 @@ impl<S: Store> VirtualNode<S> {
         }
         self.check_policy(&params, &state, &fees, me)?;
         let ch = VirtualChannel::join(&self.parts().1, params, me, state, &sigs, fees, now)?;
+        self.index.add(&ch);
         self.channels.insert(id, ch);
         self.on_channel(id, |ch, cx| {
             ch.announce(cx, true, now);
@@ -121,25 +129,66 @@ impl<S: Store> VirtualNode<S> {
         })
     }
 
-    /// Steps the live virtual channels after the ledger node took an input. After a message about one `ledger`,
-    /// only the channels this member has in that ledger can take a step (a V's steps depend on its own two ledgers
-    /// of this member, its own messages, the chain and the clock), so a busy hub does not re-examine, clone and
-    /// re-encode every live V on every ledger message; chain events, blocks and timeouts step them all (`None`).
-    fn after_ledger(&mut self, ledger: Option<B256>, now: u64) {
+    /// Steps the live virtual channels after the ledger node took a message about one `ledger`: only the channels
+    /// this member has in that ledger can take a step (a V's steps depend on its own two ledgers of this member,
+    /// its own messages, the chain and the clock), found by the node's ledger index, in id order.
+    fn after_ledger(&mut self, ledger: B256, now: u64) {
         let ids: Vec<B256> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| c.phase != VirtualPhase::Released)
-            .filter(|(_, c)| {
-                ledger.is_none_or(|l| {
-                    let hops = &c.params.hops;
-                    (c.me > 0 && hops.get(c.me - 1) == Some(&l)) || hops.get(c.me) == Some(&l)
-                })
+            .index
+            .on_ledger(&ledger)
+            .filter(|id| {
+                self.channels
+                    .get(id)
+                    .is_some_and(|c| c.phase != VirtualPhase::Released)
             })
-            .map(|(id, _)| *id)
             .collect();
         for id in ids {
             self.progress(id, now);
+        }
+    }
+
+    /// Steps, after a chain event, a block or a timeout, every live V that can take a step: those whose record an
+    /// input changed or touched without a step since, those on a ledger that changed since they were last stepped,
+    /// and those whose time-based rule is due (the wake queue); in id order, a V on a ledger an earlier step in the
+    /// pass changed joining it. Every other V took its steps already and nothing it depends on changed since, so
+    /// this is what stepping every V did, at the cost of what changed.
+    fn after_clock(&mut self, now: u64) {
+        let mut work: BTreeSet<B256> = std::mem::take(&mut self.index.pending);
+        work.extend(self.touched.iter().copied());
+        let mut changed = std::mem::take(&mut self.index.dirty);
+        changed.extend(self.ledger.take_changed());
+        for ledger in &changed {
+            work.extend(self.index.on_ledger(ledger));
+        }
+        work.extend(
+            self.index
+                .wakes
+                .range(..=(now, B256::repeat_byte(0xff)))
+                .map(|(_, id)| *id),
+        );
+        let mut cursor: Option<B256> = None;
+        loop {
+            let next = match cursor {
+                None => work.first().copied(),
+                Some(c) => work.range((Excluded(c), Unbounded)).next().copied(),
+            };
+            let Some(id) = next else {
+                break;
+            };
+            cursor = Some(id);
+            if self
+                .channels
+                .get(&id)
+                .is_some_and(|c| c.phase != VirtualPhase::Released)
+            {
+                self.progress(id, now);
+            }
+            // A ledger this step changed: the V's on it after this one see the change in this pass, those before
+            // it at the next clock input.
+            for ledger in self.ledger.take_changed() {
+                work.extend(self.index.on_ledger(&ledger).filter(|v| *v > id));
+                self.index.dirty.insert(ledger);
+            }
         }
     }
 
@@ -155,7 +204,7 @@ impl<S: Store> VirtualNode<S> {
         now: u64,
     ) -> Result<()> {
         use ferry_ledger::contracts::IAdjudicator::IAdjudicatorEvents as Ev;
-        self.input(|n| {
+        self.input(now, |n| {
             // V's own events: what is registered on-chain for it, and when it finalizes.
             let registered = match event {
                 Ev::ChallengeRegistered(e) if n.channels.contains_key(&e.channelId) => {
@@ -188,7 +237,7 @@ impl<S: Store> VirtualNode<S> {
                 n.touched.insert(e.channelId);
             }
             n.ledger.handle_chain_event(block, log_index, event, now)?;
-            n.after_ledger(None, now);
+            n.after_clock(now);
             Ok(())
         })
     }
@@ -198,24 +247,25 @@ impl<S: Store> VirtualNode<S> {
     ///
     /// [`LedgerNode::handle_block`]: ferry_ledger::protocol::LedgerNode::handle_block
     pub fn handle_block(&mut self, number: u64, timestamp: u64, now: u64) -> Result<()> {
-        self.input(|n| {
+        self.input(now, |n| {
             n.ledger.handle_block(number, timestamp, now)?;
-            let ids: Vec<B256> = n.channels.keys().copied().collect();
+            // Only a V with a registered state and no on-chain outcome can be finalized by a block.
+            let ids: Vec<B256> = n.index.awaiting.iter().copied().collect();
             for id in ids {
                 if n.on_channel(id, |ch, cx| Ok(ch.final_by_deadline(cx, timestamp)))? {
                     n.progress(id, now);
                 }
             }
-            n.after_ledger(None, now);
+            n.after_clock(now);
             Ok(())
         })
     }
 
     /// Local time passed: the ledger's timers, and retries of leaf additions and removals.
     pub fn handle_timeout(&mut self, now: u64) -> Result<()> {
-        self.input(|n| {
+        self.input(now, |n| {
             n.ledger.handle_timeout(now)?;
-            n.after_ledger(None, now);
+            n.after_clock(now);
             n.prune(now)
         })
     }
