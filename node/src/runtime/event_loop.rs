@@ -50,7 +50,7 @@ impl RefusalBudget {
         }
     }
 
-    /// Counts a refusal of `peer`'s at `now`; `true` once it passes the budget (the count starts over).
+    /// Counts a refusal of `peer`'s at `now`; `true` when it passes the budget, once per window.
     fn refused(&mut self, peer: Address, now: Instant) -> bool {
         if self.counts.len() >= REFUSAL_PEERS {
             let window = self.window;
@@ -62,13 +62,12 @@ impl RefusalBudget {
             *start = now;
             *count = 0;
         }
-        *count += 1;
         if *count > self.max {
-            self.counts.remove(&peer);
-            true
-        } else {
-            false
+            // Already past it in this window (and disconnected): the messages it sent before are not counted again.
+            return false;
         }
+        *count += 1;
+        *count > self.max
     }
 }
 
@@ -367,8 +366,8 @@ mod tests {
         assert!((0..3).all(|_| !budget.refused(a, t0)));
         assert!(!budget.refused(b, t0));
         assert!(budget.refused(a, t0));
-        // Counted again from zero after tripping, and per window.
-        assert!((0..3).all(|_| !budget.refused(a, t0)));
+        // Once per window: what it sent before the disconnect is not counted again.
+        assert!((0..10).all(|_| !budget.refused(a, t0)));
         let later = t0 + Duration::from_secs(61);
         assert!((0..3).all(|_| !budget.refused(a, later)));
         assert!(budget.refused(a, later));
