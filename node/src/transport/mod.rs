@@ -215,7 +215,8 @@ pub struct TransportStats {
     pub incoming: u64,
     /// Incoming connections in their handshake now.
     pub handshakes: u64,
-    /// Bytes of frames read and not yet taken by the node now, over all connections.
+    /// Bytes reserved in the connections' buffer budgets now, over all connections: frames being read (by their
+    /// announced length; the memory grows only as their bytes arrive) and frames read but not yet taken by the node.
     pub buffered: u64,
 }
 
