@@ -35,6 +35,10 @@ impl Network for Transport {
     fn connected(&self) -> Vec<Address> {
         Transport::connected(self)
     }
+
+    fn disconnect(&self, peer: Address, reason: &str) {
+        Transport::disconnect(self, peer, reason);
+    }
 }
 
 impl Node {
