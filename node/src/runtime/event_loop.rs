@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, B256, U256};
 use ferry_adjudicator::AdjudicatorClient;
 use ferry_ledger::app::rps::{self, Hand};
+use ferry_ledger::protocol::LedgerEvent;
 use ferry_ledger::store::{Batch, Store, decode};
-use ferry_virtual::protocol::{AppKind, MoveError, OpenRequest, VirtualError, VirtualNode};
+use ferry_virtual::protocol::{
+    AppKind, MoveError, OpenRequest, VirtualError, VirtualEvent, VirtualNode,
+};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::handle::{Command, Reply, now_ms};
@@ -191,6 +194,9 @@ impl<S: Store + 'static> Runtime<S> {
             }
         }
         while let Some(e) = self.core.poll_event() {
+            if let VirtualEvent::Ledger(LedgerEvent::PeerForgotten { peer }) = &e {
+                self.net.forget(*peer);
+            }
             self.emit(NodeEvent::Channel(e));
         }
     }

@@ -23,6 +23,11 @@ pub trait Network: Send + Sync + 'static {
     fn disconnect(&self, peer: Address, reason: &str) {
         let _ = (peer, reason);
     }
+    /// Drops what is still queued for `peer`, a peer the node no longer has any channel with; the default does
+    /// nothing (a [`MemoryNetwork`] queues nothing).
+    fn forget(&self, peer: Address) {
+        let _ = peer;
+    }
 }
 
 /// Nodes in one process, wired by bounded channels. A node that [`MemoryNetwork::leave`]s is unreachable

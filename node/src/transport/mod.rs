@@ -584,6 +584,36 @@ impl Transport {
         }
     }
 
+    /// Drops every message still waiting for `peer` (one store commit), as if acknowledged: for a peer the node no
+    /// longer has any channel with, such as a stranger whose abandoned opens it forgot, so what a peer never
+    /// acknowledges costs no store. The ids go on from where they were, so the peer's duplicate filter is not
+    /// confused; a live connection stays.
+    pub fn forget_peer(&self, peer: Address) -> Result<(), TransportError> {
+        let inner = &self.inner;
+        let mut peers = lock(&inner.peers);
+        let Some(state) = peers.get_mut(&peer) else {
+            return Ok(());
+        };
+        let mut record = state.record;
+        let last = record.next_id.saturating_sub(1);
+        if last <= record.acked {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for id in record.acked + 1..=last {
+            batch.delete(NS_OUTBOX, outbox::message_key(&peer, id));
+        }
+        record.acked = last;
+        outbox::put_record(&mut batch, &peer, &record)?;
+        {
+            let mut store = lock(&inner.store);
+            let store = store.as_mut().ok_or(TransportError::Shutdown)?;
+            store.commit(batch)?;
+        }
+        state.record = record;
+        Ok(())
+    }
+
     /// Closes every connection and the endpoint and releases the outbox store; what is unacknowledged stays in
     /// the store for the next start.
     pub async fn shutdown(&self) {

@@ -475,6 +475,50 @@ async fn the_outbox_survives_a_restart_and_is_delivered_once() {
     b.shutdown().await;
 }
 
+/// A stranger the node forgot: what still waits for it is dropped from the outbox (and stays dropped after a
+/// restart), and a later message to it goes out with the next id and is delivered.
+#[tokio::test]
+async fn a_forgotten_peer_leaves_nothing_in_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.redb");
+    let a_id = Identity::load_or_create(dir.path(), Signer::random()).unwrap();
+    let b_id = Identity::ephemeral(Signer::random()).unwrap();
+    let b_addr = b_id.address();
+    let (a, _a_rx) = Transport::start(
+        TransportConfig::default(),
+        a_id.clone(),
+        RedbStore::open(&path).unwrap(),
+    )
+    .await
+    .unwrap();
+    for n in 1..=20 {
+        a.send(b_addr, msg(n)).unwrap();
+    }
+    assert_eq!(a.stats().outbox, 20);
+    a.forget_peer(b_addr).unwrap();
+    a.forget_peer(Signer::random().address()).unwrap();
+    assert_eq!(a.stats().outbox, 0);
+    a.shutdown().await;
+    drop(a);
+    let (a, _a_rx) = Transport::start(
+        TransportConfig::default(),
+        a_id,
+        RedbStore::open(&path).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.stats().outbox, 0, "nothing comes back after a restart");
+    let (b, mut b_rx) = Transport::start(TransportConfig::default(), b_id, MemoryStore::new())
+        .await
+        .unwrap();
+    a.add_peer(b_addr, b.local_addr());
+    a.send(b_addr, msg(21)).unwrap();
+    assert_eq!(messages(&mut b_rx, a.address(), 1).await, vec![21]);
+    eventually("A's outbox empty", || a.stats().outbox == 0).await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_resend_is_acknowledged_but_not_delivered_twice() {
     let (t, mut t_rx) = node().await;

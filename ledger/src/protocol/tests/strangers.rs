@@ -100,6 +100,10 @@ fn s16_a_peer_keeps_at_most_max_pending_opens_and_abandoned_ones_are_forgotten_w
         .filter(|e| matches!(e, LedgerEvent::OpenFailed { .. }))
         .count();
     assert_eq!(failed, limit + 1);
+    // Nothing is left of either peer: a runtime may drop what it still queues for them.
+    for peer in [stranger.address(), other.address()] {
+        assert!(p.events[1].contains(&LedgerEvent::PeerForgotten { peer }));
+    }
     // The stranger may open again.
     let open = stranger_open(&p, &stranger, &[(ETH, [1, 500])]);
     p.node(1)
