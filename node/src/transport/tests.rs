@@ -403,6 +403,17 @@ async fn a_replayed_or_reflected_hello_is_refused() {
     t.shutdown().await;
 }
 
+/// A transport with default settings and its outbox in the redb file at `path`.
+async fn on_file(id: &Identity, path: &std::path::Path) -> (Transport, Receiver<Inbound>) {
+    Transport::start(
+        TransportConfig::default(),
+        id.clone(),
+        RedbStore::open(path).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn the_outbox_survives_a_restart_and_is_delivered_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -412,13 +423,7 @@ async fn the_outbox_survives_a_restart_and_is_delivered_once() {
     let b_addr = b_id.address();
 
     // B is down: A's messages wait in the outbox, A stops.
-    let (a, _a_rx) = Transport::start(
-        TransportConfig::default(),
-        a_id.clone(),
-        RedbStore::open(&path).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (a, _a_rx) = on_file(&a_id, &path).await;
     for n in 1..=20 {
         a.send(b_addr, msg(n)).unwrap();
     }
@@ -431,13 +436,7 @@ async fn the_outbox_survives_a_restart_and_is_delivered_once() {
     drop(a);
 
     // A starts again from the same file; B comes up.
-    let (a, _a_rx) = Transport::start(
-        TransportConfig::default(),
-        a_id.clone(),
-        RedbStore::open(&path).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (a, _a_rx) = on_file(&a_id, &path).await;
     assert_eq!(a.stats().outbox, 20);
     let (b, mut b_rx) = Transport::start(TransportConfig::default(), b_id, MemoryStore::new())
         .await
@@ -453,13 +452,7 @@ async fn the_outbox_survives_a_restart_and_is_delivered_once() {
     drop(a);
 
     // Once more: the ids continue where they were, so B (which remembers what it delivered) takes the new one.
-    let (a, _a_rx) = Transport::start(
-        TransportConfig::default(),
-        a_id,
-        RedbStore::open(&path).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (a, _a_rx) = on_file(&a_id, &path).await;
     assert_eq!(a.stats().outbox, 0);
     a.add_peer(b_addr, b.local_addr());
     a.send(b_addr, msg(21)).unwrap();
@@ -484,13 +477,7 @@ async fn a_forgotten_peer_leaves_nothing_in_the_outbox() {
     let a_id = Identity::load_or_create(dir.path(), Signer::random()).unwrap();
     let b_id = Identity::ephemeral(Signer::random()).unwrap();
     let b_addr = b_id.address();
-    let (a, _a_rx) = Transport::start(
-        TransportConfig::default(),
-        a_id.clone(),
-        RedbStore::open(&path).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (a, _a_rx) = on_file(&a_id, &path).await;
     for n in 1..=20 {
         a.send(b_addr, msg(n)).unwrap();
     }
@@ -500,13 +487,7 @@ async fn a_forgotten_peer_leaves_nothing_in_the_outbox() {
     assert_eq!(a.stats().outbox, 0);
     a.shutdown().await;
     drop(a);
-    let (a, _a_rx) = Transport::start(
-        TransportConfig::default(),
-        a_id,
-        RedbStore::open(&path).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (a, _a_rx) = on_file(&a_id, &path).await;
     assert_eq!(a.stats().outbox, 0, "nothing comes back after a restart");
     let (b, mut b_rx) = Transport::start(TransportConfig::default(), b_id, MemoryStore::new())
         .await
