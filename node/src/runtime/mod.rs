@@ -77,6 +77,12 @@ impl NodeConfig {
 pub enum NodeEvent {
     /// A ledger or virtual channel event.
     Channel(VirtualEvent),
+    /// To one subscriber only: it fell behind and missed `missed` events (the node keeps
+    /// `NodeConfig::event_capacity` for a slow one); what it tracks is re-read from the status.
+    Lagged {
+        /// Events it missed.
+        missed: u64,
+    },
     /// A peer connected (its address proven).
     PeerConnected(Address),
     /// A peer's connection ended.
