@@ -126,6 +126,11 @@ pub fn render(status: &NodeStatus) -> String {
         ),
         ("messages_refused", "Messages refused", s.refused),
         (
+            "refusal_disconnects",
+            "Peers disconnected for too many refused messages",
+            s.refusal_disconnects,
+        ),
+        (
             "transactions_landed",
             "Transactions that landed",
             s.txs_landed,
@@ -223,6 +228,7 @@ mod tests {
                 messages_sent: 12,
                 messages_received: 10,
                 refused: 1,
+                refusal_disconnects: 0,
                 txs_landed: 2,
                 gas_used: 100_000,
             },

@@ -20,7 +20,7 @@ use jsonrpsee::server::{
 };
 use jsonrpsee::types::ErrorObjectOwned;
 
-use crate::runtime::{GameMove, Node, NodeStatus, OpenVirtual};
+use crate::runtime::{GameMove, Node, NodeEvent, NodeStatus, OpenVirtual};
 use crate::{Error, Result};
 
 /// The API, as a jsonrpsee trait: the server side is implemented by [`RpcServer`]'s handler, the client side
@@ -183,24 +183,69 @@ impl FerryApiServer for Handler {
 
     async fn subscribe_events(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
         let sink = pending.accept().await?;
-        let mut events = self.node.subscribe();
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(ev) => {
-                        let Ok(raw) = serde_json::value::to_raw_value(&ev) else {
-                            continue;
-                        };
-                        if sink.send(raw).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        let events = self.node.subscribe();
+        tokio::spawn(forward(events, move |ev| {
+            let sink = sink.clone();
+            async move {
+                match serde_json::value::to_raw_value(&ev) {
+                    Ok(raw) => sink.send(raw).await.is_ok(),
+                    Err(_) => true,
                 }
             }
-        });
+        }));
         Ok(())
+    }
+}
+
+/// Hands every event of `events` to `send` until it returns `false` or the node stops; a subscriber that fell
+/// behind is told how many it missed ([`NodeEvent::Lagged`]), never left to guess.
+async fn forward<F, Fut>(mut events: tokio::sync::broadcast::Receiver<NodeEvent>, mut send: F)
+where
+    F: FnMut(NodeEvent) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    loop {
+        let ev = match events.recv().await {
+            Ok(ev) => ev,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                NodeEvent::Lagged { missed }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        };
+        if !send(ev).await {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod forward_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_subscriber_that_fell_behind_is_told_what_it_missed() {
+        let (tx, rx) = tokio::sync::broadcast::channel(2);
+        for i in 0..5u8 {
+            tx.send(NodeEvent::PeerConnected(Address::repeat_byte(i)))
+                .ok();
+        }
+        drop(tx);
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = got.clone();
+        forward(rx, move |ev| {
+            let sink = sink.clone();
+            async move { sink.lock().map(|mut v| v.push(ev)).is_ok() }
+        })
+        .await;
+        let got = got.lock().map(|v| v.clone()).unwrap_or_default();
+        assert_eq!(
+            got,
+            vec![
+                NodeEvent::Lagged { missed: 3 },
+                NodeEvent::PeerConnected(Address::repeat_byte(3)),
+                NodeEvent::PeerConnected(Address::repeat_byte(4)),
+            ]
+        );
     }
 }
 

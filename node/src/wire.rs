@@ -21,6 +21,11 @@ pub const MAX_FRAME: usize = 1 << 20;
 /// Bytes of the length prefix in front of every frame body.
 pub const LENGTH_PREFIX: usize = 4;
 
+/// The largest `Hello` frame body accepted: what the largest `Hello` encodes to (under 100 bytes), with room to
+/// spare. The first frame of a stream is read with this limit, so a stranger that has proved nothing makes the
+/// node buffer no more.
+pub const MAX_HELLO: usize = 128;
+
 /// The proof of a channel key a node sends first on its stream: `sig` by `address`'s key over the connection's
 /// hello digest (see [`crate::transport`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +82,9 @@ pub enum WireError {
     /// The frame is followed by bytes that belong to no field.
     #[error("{0} trailing bytes after the frame")]
     Trailing(usize),
+    /// A frame whose first byte arrived was not complete in time.
+    #[error("slow frame: not complete within {0:?} of its first byte")]
+    Slow(std::time::Duration),
     /// The stream failed underneath (connection lost, reset): not the peer's bytes' fault.
     #[error("stream: {0}")]
     Stream(String),
@@ -331,6 +339,7 @@ pub(crate) mod tests {
                 let again = encode(&frame).unwrap();
                 assert_eq!(decode(&again).unwrap(), frame);
             }
+            Err(e @ WireError::Slow(_)) => panic!("decode has no clock: {e}"),
             Err(
                 WireError::Oversize { .. }
                 | WireError::UnknownVersion(_)
@@ -375,6 +384,22 @@ pub(crate) mod tests {
             }
             decode_total(&body);
         }
+    }
+
+    #[test]
+    fn the_largest_hello_fits_max_hello() {
+        let hello = Frame::Hello(Hello {
+            version: u16::MAX,
+            address: Address::repeat_byte(0xff),
+            sig: Signature {
+                v: u8::MAX,
+                r: B256::repeat_byte(0xff),
+                s: B256::repeat_byte(0xff),
+            },
+        });
+        let len = encode(&hello).unwrap().len();
+        assert!(len < 100, "the largest hello is {len} bytes");
+        const { assert!(MAX_HELLO >= 100) };
     }
 
     #[test]

@@ -228,6 +228,12 @@ pub enum LedgerEvent {
         /// Why.
         reason: String,
     },
+    /// The last channel with a peer was forgotten (a failed open this node put nothing into): nothing of the
+    /// peer's is kept, and a runtime may drop what it still queues for it.
+    PeerForgotten {
+        /// The peer.
+        peer: Address,
+    },
     /// The peer has not answered for the configured timeout.
     PeerUnresponsive {
         /// The channel.

@@ -328,19 +328,23 @@ impl<S: Store> LedgerNode<S> {
         })
     }
 
-    /// Drops a channel from memory (its record is deleted by the commit that forgot it).
-    fn drop_channel(&mut self, id: &B256) {
+    /// Drops a channel from memory (its record is deleted by the commit that forgot it); whether it was the last
+    /// channel with its peer.
+    fn drop_channel(&mut self, id: &B256) -> Option<Address> {
+        let mut last_of = None;
         if let Some(ch) = self.channels.remove(id)
             && let Some(ids) = self.by_peer.get_mut(&ch.peer())
         {
             ids.remove(id);
             if ids.is_empty() {
                 self.by_peer.remove(&ch.peer());
+                last_of = Some(ch.peer());
             }
         }
         self.tables.remove(id);
         self.persisted.remove(id);
         self.index(id);
+        last_of
     }
 
     /// Commits every touched channel (record and leaf changes) and the chain cursor in one batch, then releases
@@ -416,7 +420,9 @@ impl<S: Store> LedgerNode<S> {
             if let Some(channel) = self.channels.get_mut(id) {
                 self.events.extend(channel.take_events());
             }
-            self.drop_channel(id);
+            if let Some(peer) = self.drop_channel(id) {
+                self.events.push_back(LedgerEvent::PeerForgotten { peer });
+            }
         }
         if let Some(changed) = &mut self.changed {
             changed.extend(touched.iter().copied());

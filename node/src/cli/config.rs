@@ -47,6 +47,9 @@ pub struct NodeFile {
     /// Ledger channel settings.
     #[serde(default)]
     pub ledger: LedgerFile,
+    /// What strangers may hold of the node: connections, handshakes, buffers, refusals.
+    #[serde(default)]
+    pub transport: TransportFile,
     /// How long a released virtual channel is kept (status, store) before it is pruned, in seconds.
     #[serde(default = "default_release_retention")]
     pub release_retention_secs: u64,
@@ -132,6 +135,49 @@ impl Default for LedgerFile {
     }
 }
 
+/// `[transport]`: the bounds on what any peer (a stranger included) may hold of the node (SECURITY.md "What a hub
+/// exposes to strangers").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransportFile {
+    /// Incoming connections at most, in total.
+    pub max_connections: usize,
+    /// Incoming connections at most from one IP address (IPv6: one /64).
+    pub max_connections_per_ip: usize,
+    /// Handshakes in progress at most, in total.
+    pub max_handshakes: usize,
+    /// Handshakes in progress at most from one IP address.
+    pub max_handshakes_per_ip: usize,
+    /// Handshakes in progress above which an address QUIC has not validated gets a Retry first (0: always).
+    pub validate_above: usize,
+    /// How long a frame may take once its first byte arrived, in milliseconds.
+    pub frame_timeout_ms: u64,
+    /// Bytes of frames one connection may hold that the node has not taken yet.
+    pub conn_buffer: usize,
+    /// Messages of one peer the node may refuse within a minute before it disconnects the peer.
+    pub max_refusals: u32,
+    /// How long a disconnected peer is refused, in seconds.
+    pub ban_secs: u64,
+}
+
+impl Default for TransportFile {
+    fn default() -> Self {
+        let t = crate::transport::TransportConfig::default();
+        let n = crate::runtime::NodeConfig::new(Signer::random());
+        Self {
+            max_connections: t.max_connections,
+            max_connections_per_ip: t.max_connections_per_ip,
+            max_handshakes: t.max_handshakes,
+            max_handshakes_per_ip: t.max_handshakes_per_ip,
+            validate_above: t.validate_above,
+            frame_timeout_ms: u64::try_from(t.frame_timeout.as_millis()).unwrap_or(u64::MAX),
+            conn_buffer: t.conn_buffer,
+            max_refusals: n.max_refusals,
+            ban_secs: t.ban.as_secs(),
+        }
+    }
+}
+
 /// A config file read and checked, paths resolved.
 #[derive(Debug, Clone)]
 pub struct NodeSettings {
@@ -196,6 +242,29 @@ impl NodeSettings {
         if file.policy.fee_ppm > 1_000_000 {
             return Err("policy.fee_ppm is at most 1000000 (100%)".into());
         }
+        let t = &file.transport;
+        for (name, value) in [
+            ("max_connections", t.max_connections),
+            ("max_connections_per_ip", t.max_connections_per_ip),
+            ("max_handshakes", t.max_handshakes),
+            ("max_handshakes_per_ip", t.max_handshakes_per_ip),
+            ("conn_buffer", t.conn_buffer),
+            ("max_refusals", t.max_refusals as usize),
+            ("frame_timeout_ms", usize::from(t.frame_timeout_ms > 0)),
+        ] {
+            if value == 0 {
+                return Err(format!("transport.{name} must be positive"));
+            }
+        }
+        if t.conn_buffer < crate::wire::MAX_FRAME {
+            return Err(format!(
+                "transport.conn_buffer must hold a whole frame ({} bytes)",
+                crate::wire::MAX_FRAME
+            ));
+        }
+        if file.ledger.max_pending_per_peer == 0 {
+            return Err("ledger.max_pending_per_peer must be positive".into());
+        }
         Ok(Self { file, token })
     }
 
@@ -207,6 +276,22 @@ impl NodeSettings {
             fee_ppm: p.fee_ppm,
             max_per_channel: p.max_per_channel.unwrap_or(U256::MAX),
             max_per_user: p.max_per_user.unwrap_or(U256::MAX),
+        }
+    }
+
+    /// The transport's bounds (`listen` is set by the caller).
+    pub fn transport(&self) -> crate::transport::TransportConfig {
+        let t = &self.file.transport;
+        crate::transport::TransportConfig {
+            max_connections: t.max_connections,
+            max_connections_per_ip: t.max_connections_per_ip,
+            max_handshakes: t.max_handshakes,
+            max_handshakes_per_ip: t.max_handshakes_per_ip,
+            validate_above: t.validate_above,
+            frame_timeout: std::time::Duration::from_millis(t.frame_timeout_ms),
+            conn_buffer: t.conn_buffer,
+            ban: std::time::Duration::from_secs(t.ban_secs),
+            ..crate::transport::TransportConfig::default()
         }
     }
 
@@ -316,6 +401,11 @@ tokens = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
         assert_eq!(s.ledger().open.tokens, vec![token]);
         assert!(s.ledger().open.allows(&Address::ZERO));
         assert!(!s.ledger().open.allows(&Address::repeat_byte(1)));
+        assert_eq!(s.transport(), crate::transport::TransportConfig::default());
+        let text = format!("{GOOD}\n[transport]\nmax_connections_per_ip = 4\nban_secs = 5\n");
+        let s = NodeSettings::parse(&text, Path::new("/etc/ferry")).unwrap();
+        assert_eq!(s.transport().max_connections_per_ip, 4);
+        assert_eq!(s.transport().ban, std::time::Duration::from_secs(5));
     }
 
     #[test]
@@ -342,6 +432,15 @@ tokens = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
                 "fee_ppm",
             ),
             (GOOD.replace("fee_ppm = 500", "fee_pm = 5"), "fee_pm"),
+            (
+                format!("{GOOD}\n[transport]\nmax_connections_per_ip = 0\n"),
+                "transport.max_connections_per_ip",
+            ),
+            (
+                format!("{GOOD}\n[transport]\nconn_buffer = 1000\n"),
+                "transport.conn_buffer",
+            ),
+            (format!("{GOOD}\n[transport]\nmax_conn = 5\n"), "max_conn"),
             (
                 GOOD.replace("chain = \"embedded\"", "chain = \"http://x:8545\""),
                 "ferry deploy",

@@ -42,11 +42,12 @@ pub async fn run(path: &Path) -> Result<()> {
     config.ledger = settings.ledger();
     config.policy = settings.policy();
     config.release_retention = std::time::Duration::from_secs(settings.file.release_retention_secs);
+    config.max_refusals = settings.file.transport.max_refusals;
     let setup = NodeSetup {
         data_dir: Some(file.data_dir.clone()),
         listen: file.listen,
         peers: file.peers.iter().map(|p| (p.address, p.at)).collect(),
-        transport: Default::default(),
+        transport: settings.transport(),
     };
     let (node, transport) = Node::launch(config, setup, chain).await?;
     let book_transport = transport.clone();

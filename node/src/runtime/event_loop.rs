@@ -1,15 +1,18 @@
 //! The node's task: one loop that owns the core and handles, in order, a command, a message, a timer or a round
 //! of chain duties, then lets out what the core produced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_adjudicator::AdjudicatorClient;
 use ferry_ledger::app::rps::{self, Hand};
+use ferry_ledger::protocol::LedgerEvent;
 use ferry_ledger::store::{Batch, Store, decode};
-use ferry_virtual::protocol::{AppKind, MoveError, OpenRequest, VirtualError, VirtualNode};
+use ferry_virtual::protocol::{
+    AppKind, MoveError, OpenRequest, VirtualError, VirtualEvent, VirtualNode,
+};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::handle::{Command, Reply, now_ms};
@@ -26,6 +29,57 @@ pub(super) struct Runtime<S: Store> {
     pub(super) apps: BTreeMap<AppKindKey, Address>,
     pub(super) stats: NodeStats,
     pub(super) chain_poll: Duration,
+    pub(super) refusals: RefusalBudget,
+}
+
+/// Refused messages counted per peer in fixed windows: a peer past the budget is disconnected.
+#[derive(Debug)]
+pub(super) struct RefusalBudget {
+    max: u32,
+    window: Duration,
+    /// Per peer: when its window started and its refusals in it.
+    counts: HashMap<Address, (Instant, u32)>,
+}
+
+/// Peers tracked before windows that ended are pruned.
+const REFUSAL_PEERS: usize = 1_024;
+
+impl RefusalBudget {
+    pub(super) fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            counts: HashMap::new(),
+        }
+    }
+
+    /// Counts a refusal of `peer`'s at `now`; `true` when it passes the budget, once per window.
+    fn refused(&mut self, peer: Address, now: Instant) -> bool {
+        if self.counts.len() >= REFUSAL_PEERS {
+            let window = self.window;
+            self.counts
+                .retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let (start, count) = self.counts.entry(peer).or_insert((now, 0));
+        if now.duration_since(*start) >= self.window {
+            *start = now;
+            *count = 0;
+        }
+        if *count > self.max {
+            // Already past it in this window (and disconnected): the messages it sent before are not counted again.
+            return false;
+        }
+        *count += 1;
+        *count > self.max
+    }
+}
+
+/// Whether a refusal is the sender's doing (not our store failing).
+fn senders_fault(e: &ferry_virtual::Error) -> bool {
+    !matches!(
+        e,
+        ferry_virtual::Error::Ledger(ferry_ledger::Error::Store(_))
+    )
 }
 
 /// `AppKind` as a map key.
@@ -100,10 +154,20 @@ impl<S: Store + 'static> Runtime<S> {
                 if let Err(e) = self.core.handle_message(from, msg, now_ms()) {
                     self.stats.refused += 1;
                     tracing::debug!(node = %self.address, %from, "refused: {e}");
+                    let over = senders_fault(&e) && self.refusals.refused(from, Instant::now());
                     self.emit(NodeEvent::Refused {
                         from,
                         reason: e.to_string(),
                     });
+                    if over {
+                        self.stats.refusal_disconnects += 1;
+                        let reason = format!(
+                            "more than {} refused messages within {:?}",
+                            self.refusals.max, self.refusals.window
+                        );
+                        tracing::warn!(node = %self.address, peer = %from, %reason, "peer disconnected");
+                        self.net.disconnect(from, &reason);
+                    }
                 }
             }
             Inbound::Connected(peer) => self.emit(NodeEvent::PeerConnected(peer)),
@@ -130,6 +194,9 @@ impl<S: Store + 'static> Runtime<S> {
             }
         }
         while let Some(e) = self.core.poll_event() {
+            if let VirtualEvent::Ledger(LedgerEvent::PeerForgotten { peer }) = &e {
+                self.net.forget(*peer);
+            }
             self.emit(NodeEvent::Channel(e));
         }
     }
@@ -290,5 +357,25 @@ impl<S: Store + 'static> Runtime<S> {
             }
         };
         Ok(self.core.make_move(id, to)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_budget_trips_past_its_max_within_a_window_only() {
+        let mut budget = RefusalBudget::new(3, Duration::from_secs(60));
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let t0 = Instant::now();
+        assert!((0..3).all(|_| !budget.refused(a, t0)));
+        assert!(!budget.refused(b, t0));
+        assert!(budget.refused(a, t0));
+        // Once per window: what it sent before the disconnect is not counted again.
+        assert!((0..10).all(|_| !budget.refused(a, t0)));
+        let later = t0 + Duration::from_secs(61);
+        assert!((0..3).all(|_| !budget.refused(a, later)));
+        assert!(budget.refused(a, later));
     }
 }

@@ -135,6 +135,10 @@ impl Node {
             apps: apps.into_iter().map(|(a, k)| (app_key(k), a)).collect(),
             stats: NodeStats::default(),
             chain_poll: config.chain_poll,
+            refusals: super::event_loop::RefusalBudget::new(
+                config.max_refusals,
+                config.refusal_window,
+            ),
         };
         tokio::spawn(async move {
             // The runtime (and with it the store) is dropped before a shutdown is acknowledged, so a node restarted

@@ -35,6 +35,16 @@ impl Network for Transport {
     fn connected(&self) -> Vec<Address> {
         Transport::connected(self)
     }
+
+    fn disconnect(&self, peer: Address, reason: &str) {
+        Transport::disconnect(self, peer, reason);
+    }
+
+    fn forget(&self, peer: Address) {
+        if let Err(e) = Transport::forget_peer(self, peer) {
+            tracing::warn!(%peer, error = %e, "outbox: forgetting a peer");
+        }
+    }
 }
 
 impl Node {

@@ -45,11 +45,16 @@ pub struct NodeConfig {
     pub event_capacity: usize,
     /// How long a released virtual channel stays in the status and the store before it is pruned.
     pub release_retention: Duration,
+    /// A peer with more than this many messages refused within `refusal_window` is disconnected (and refused by
+    /// the transport for its `ban`); honest peers have a few refused at most (duplicates after a restart).
+    pub max_refusals: u32,
+    /// The window `max_refusals` is counted in.
+    pub refusal_window: Duration,
 }
 
 impl NodeConfig {
     /// Defaults for `signer`: the ledger protocol's defaults, no routing fee, chain duties every 200 ms, released
-    /// virtual channels kept a day.
+    /// virtual channels kept a day, a peer disconnected after more than 1,000 refused messages in a minute.
     pub fn new(signer: Signer) -> Self {
         Self {
             signer,
@@ -61,6 +66,8 @@ impl NodeConfig {
             release_retention: Duration::from_millis(
                 ferry_virtual::protocol::RELEASED_RETENTION_MS,
             ),
+            max_refusals: 1_000,
+            refusal_window: Duration::from_secs(60),
         }
     }
 }
@@ -70,6 +77,12 @@ impl NodeConfig {
 pub enum NodeEvent {
     /// A ledger or virtual channel event.
     Channel(VirtualEvent),
+    /// To one subscriber only: it fell behind and missed `missed` events (the node keeps
+    /// `NodeConfig::event_capacity` for a slow one); what it tracks is re-read from the status.
+    Lagged {
+        /// Events it missed.
+        missed: u64,
+    },
     /// A peer connected (its address proven).
     PeerConnected(Address),
     /// A peer's connection ended.

@@ -18,6 +18,16 @@ pub trait Network: Send + Sync + 'static {
     fn send_batch(&self, msgs: Vec<(Address, Message)>) -> Result<()>;
     /// The peers connected now.
     fn connected(&self) -> Vec<Address>;
+    /// Closes `peer`'s connection for misbehaving (`reason`) and refuses it for a while, where the network has
+    /// connections to close; the default does nothing (a [`MemoryNetwork`] holds no strangers).
+    fn disconnect(&self, peer: Address, reason: &str) {
+        let _ = (peer, reason);
+    }
+    /// Drops what is still queued for `peer`, a peer the node no longer has any channel with; the default does
+    /// nothing (a [`MemoryNetwork`] queues nothing).
+    fn forget(&self, peer: Address) {
+        let _ = peer;
+    }
 }
 
 /// Nodes in one process, wired by bounded channels. A node that [`MemoryNetwork::leave`]s is unreachable

@@ -80,6 +80,9 @@ pub struct NodeStats {
     pub messages_received: u64,
     /// Messages refused.
     pub refused: u64,
+    /// Peers disconnected for too many refused messages (`max_refusals` within `refusal_window`).
+    #[serde(default)]
+    pub refusal_disconnects: u64,
     /// Transactions that landed.
     pub txs_landed: u64,
     /// Gas of those transactions.

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, keccak256};
 use quinn::VarInt;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
+use super::admission::{Full, Slot, Verdict};
 use super::identity::SERVER_NAME;
 use super::{Inbound, Inner, Peer, bump, close_code, lock};
 use crate::wire::{self, Frame, Hello, WireError};
@@ -23,8 +24,6 @@ pub const HELLO_DOMAIN: &[u8] = b"ferry/hello/v1";
 pub const HELLO_LABEL: &[u8] = b"ferry hello";
 /// The handshake version in [`Hello::version`].
 pub const HELLO_VERSION: u16 = 1;
-/// At most this many incoming connections are between their first packet and their `Hello`; more are refused.
-pub const MAX_HANDSHAKES: usize = 256;
 /// Time for the QUIC handshake, and then for the `Hello` exchange.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -130,13 +129,14 @@ impl Refusal {
 fn violation_code(e: &WireError) -> u32 {
     match e {
         WireError::Oversize { .. } => close_code::OVERSIZE,
+        WireError::Slow(_) => close_code::SLOW,
         _ => close_code::PROTOCOL,
     }
 }
 
-/// Reads the first frame of a stream, which must be a `Hello`.
-async fn read_hello(recv: &mut quinn::RecvStream, max: usize) -> Result<Hello, Refusal> {
-    match wire::read_frame(recv, max).await {
+/// Reads the first frame of a stream, which must be a `Hello` (at most [`wire::MAX_HELLO`] bytes).
+async fn read_hello(recv: &mut quinn::RecvStream) -> Result<Hello, Refusal> {
+    match wire::read_frame(recv, wire::MAX_HELLO).await {
         Ok(Some(Frame::Hello(hello))) => Ok(hello),
         Ok(Some(Frame::Msg { .. })) => Err(Refusal {
             code: close_code::PROTOCOL,
@@ -190,6 +190,8 @@ struct LinkShared {
     /// When the last frame after the `Hello` came in, in milliseconds after `since`, plus one (0: none yet).
     heard: AtomicU64,
     end: Mutex<Option<LinkEnd>>,
+    /// Why we closed it, if we did on purpose ([`Link::close_here`]).
+    closing: Mutex<Option<String>>,
 }
 
 impl Link {
@@ -205,6 +207,7 @@ impl Link {
                 notify: Notify::new(),
                 heard: AtomicU64::new(0),
                 end: Mutex::new(None),
+                closing: Mutex::new(None),
             }),
         }
     }
@@ -212,6 +215,16 @@ impl Link {
     /// Whether the connection is still open.
     pub fn is_live(&self) -> bool {
         self.conn.close_reason().is_none()
+    }
+
+    /// Closes the connection with `code` and `reason`, which its end is reported with.
+    pub fn close_here(&self, code: u32, reason: &str) {
+        *lock(&self.shared.closing) = Some(reason.to_string());
+        self.conn.close(VarInt::from_u32(code), reason.as_bytes());
+    }
+
+    fn closing(&self) -> Option<String> {
+        lock(&self.shared.closing).clone()
     }
 
     /// Records a frame from the peer (after the `Hello`).
@@ -273,6 +286,30 @@ impl Link {
     }
 }
 
+/// A frame's bytes in its connection's buffer budget, and in the transport's `buffered` count, until dropped.
+pub(super) struct Reserved {
+    _permit: OwnedSemaphorePermit,
+    bytes: u64,
+    buffered: Arc<AtomicU64>,
+}
+
+impl Reserved {
+    fn new(permit: OwnedSemaphorePermit, bytes: u64, buffered: &Arc<AtomicU64>) -> Self {
+        buffered.fetch_add(bytes, Ordering::Relaxed);
+        Self {
+            _permit: permit,
+            bytes,
+            buffered: buffered.clone(),
+        }
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.buffered.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
 /// Frames per second with one second of burst.
 struct TokenBucket {
     rate: f64,
@@ -328,23 +365,40 @@ impl Inner {
             let Some(incoming) = incoming else {
                 return;
             };
-            match self.handshakes.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    let inner = self.clone();
-                    tokio::spawn(async move {
-                        inner.accept(incoming).await;
-                        drop(permit);
-                    });
+            let remote = incoming.remote_address();
+            match self
+                .admission
+                .admit(remote, incoming.remote_address_validated())
+            {
+                Verdict::Admit(slot) => {
+                    tokio::spawn(self.clone().accept(incoming, slot));
                 }
-                Err(_) => {
-                    tracing::warn!(remote = %incoming.remote_address(), "too many handshakes: refused");
+                Verdict::Validate => match incoming.retry() {
+                    Ok(()) => bump(&self.stats.retries, 1),
+                    // Only an address already validated cannot be retried; it is not asked to.
+                    Err(e) => e.into_incoming().ignore(),
+                },
+                Verdict::Refuse(full, reason) => {
+                    self.count_full(full);
+                    if let Some(suppressed) = self.warnings.allow() {
+                        tracing::warn!(%remote, reason, suppressed, "connection refused");
+                    }
                     incoming.refuse();
                 }
             }
         }
     }
 
-    async fn accept(self: Arc<Self>, incoming: quinn::Incoming) {
+    fn count_full(&self, full: Full) {
+        match full {
+            Full::Connections => bump(&self.stats.refused_connections, 1),
+            Full::Handshakes => bump(&self.stats.refused_handshakes, 1),
+        }
+    }
+
+    /// Takes an admitted connection through its handshakes; `slot` is its place in the counts, held for as long as
+    /// the connection.
+    async fn accept(self: Arc<Self>, incoming: quinn::Incoming, mut slot: Slot) {
         let remote = incoming.remote_address();
         let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
             Ok(Ok(conn)) => conn,
@@ -357,11 +411,23 @@ impl Inner {
                 return;
             }
         };
+        // The handshake completed: the remote receives at its address, which now counts.
+        if let Err((full, reason)) = slot.proven() {
+            self.count_full(full);
+            if let Some(suppressed) = self.warnings.allow() {
+                tracing::warn!(%remote, reason, suppressed, "connection refused");
+            }
+            conn.close(VarInt::from_u32(close_code::BUSY), reason.as_bytes());
+            return;
+        }
         let outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor_hello(&conn))
             .await
             .unwrap_or_else(|_| Err(Refusal::timeout()));
         match outcome {
-            Ok((peer, send, recv)) => self.register(peer, conn, peer, send, recv),
+            Ok((peer, send, recv)) => {
+                slot.logged_in();
+                self.register(peer, conn, peer, send, recv, Some(slot));
+            }
             Err(refusal) => self.refuse(&conn, remote, refusal).await,
         }
     }
@@ -374,7 +440,7 @@ impl Inner {
         let mut send = conn.open_uni().await.map_err(Refusal::lost)?;
         self.write_hello(&mut send, conn, Role::Acceptor).await?;
         let mut recv = conn.accept_uni().await.map_err(Refusal::lost)?;
-        let hello = read_hello(&mut recv, self.config.max_frame).await?;
+        let hello = read_hello(&mut recv).await?;
         self.count_received(&hello);
         let peer = verify_hello(conn, &hello, Role::Dialer)?;
         if peer == self.address {
@@ -403,7 +469,7 @@ impl Inner {
             .unwrap_or_else(|_| Err(Refusal::timeout()));
         match outcome {
             Ok((send, recv)) => {
-                self.register(peer, conn, self.address, send, recv);
+                self.register(peer, conn, self.address, send, recv, None);
                 Ok(())
             }
             Err(refusal) => {
@@ -422,7 +488,7 @@ impl Inner {
         addr: SocketAddr,
     ) -> Result<(quinn::SendStream, quinn::RecvStream), Refusal> {
         let mut recv = conn.accept_uni().await.map_err(Refusal::lost)?;
-        let hello = read_hello(&mut recv, self.config.max_frame).await?;
+        let hello = read_hello(&mut recv).await?;
         self.count_received(&hello);
         let proved = verify_hello(conn, &hello, Role::Acceptor)?;
         if proved != peer {
@@ -462,7 +528,9 @@ impl Inner {
         conn.close(VarInt::from_u32(refusal.code), refusal.reason.as_bytes());
         if refusal.report {
             bump(&self.stats.rejected, 1);
-            tracing::warn!(%remote, reason = %refusal.reason, "connection refused");
+            if let Some(suppressed) = self.warnings.allow() {
+                tracing::warn!(%remote, reason = %refusal.reason, suppressed, "connection refused");
+            }
             self.emit(Inbound::Rejected {
                 remote,
                 reason: refusal.reason,
@@ -473,8 +541,8 @@ impl Inner {
         }
     }
 
-    /// Makes an authenticated connection `peer`'s link (or closes it if the one kept is another) and starts its
-    /// tasks.
+    /// Makes an authenticated connection `peer`'s link (or closes it if the one kept is another, or the peer is
+    /// banned) and starts its tasks; `slot`, an incoming connection's place in the counts, goes with its reader.
     fn register(
         self: &Arc<Self>,
         peer: Address,
@@ -482,6 +550,7 @@ impl Inner {
         dialer: Address,
         send: quinn::SendStream,
         recv: quinn::RecvStream,
+        slot: Option<Slot>,
     ) {
         let link = Link::new(
             self.next_link_id.fetch_add(1, Ordering::Relaxed),
@@ -505,6 +574,20 @@ impl Inner {
             let state = peers
                 .entry(peer)
                 .or_insert_with(|| Peer::new(super::PeerRecord::fresh()));
+            if let Some(left) = state.ban_left() {
+                drop(peers);
+                let reason = format!(
+                    "disconnected by the node: refused for {} s more",
+                    left.as_secs() + 1
+                );
+                bump(&self.stats.disconnects, 1);
+                bump(&self.stats.rejected, 1);
+                if let Some(suppressed) = self.warnings.allow() {
+                    tracing::warn!(%peer, remote = %link.conn.remote_address(), suppressed, "banned peer refused");
+                }
+                link.close_here(close_code::DISCONNECTED, &reason);
+                return;
+            }
             // A link that died and is not yet unlinked counts as connected still: no Connected without a
             // Disconnected before it.
             let connected = state.link.is_none();
@@ -541,7 +624,10 @@ impl Inner {
         }
         tracing::debug!(%peer, remote = %link.conn.remote_address(), "connected");
         let (queue_in, queue_out) = mpsc::channel(self.config.window);
-        tokio::spawn(self.clone().reader(peer, link.clone(), recv, queue_in));
+        tokio::spawn(
+            self.clone()
+                .reader(peer, link.clone(), recv, queue_in, slot),
+        );
         tokio::spawn(
             self.clone()
                 .deliverer(peer, link.clone(), queue_out, connected, lane),
@@ -549,28 +635,87 @@ impl Inner {
         tokio::spawn(self.clone().writer(peer, link, send));
     }
 
+    /// Reads one frame within the connection's limits: once its first byte is in, the rest must come within
+    /// `frame_timeout` (not counting the wait for `budget`); its body's bytes are reserved in `budget` before they are
+    /// read, and the body grows as they arrive (a length prefix alone pins nothing). `Ok(None)`: the peer finished
+    /// the stream between frames.
+    async fn read_bounded(
+        &self,
+        recv: &mut quinn::RecvStream,
+        budget: &Arc<Semaphore>,
+    ) -> Result<Option<(Frame, usize, Reserved)>, WireError> {
+        let stream = |e: quinn::ReadError| WireError::Stream(e.to_string());
+        let timeout = self.config.frame_timeout;
+        let mut prefix = [0u8; wire::LENGTH_PREFIX];
+        match recv.read_exact(&mut prefix[..1]).await {
+            Ok(()) => {}
+            Err(quinn::ReadExactError::FinishedEarly(_)) => return Ok(None),
+            Err(quinn::ReadExactError::ReadError(e)) => return Err(stream(e)),
+        }
+        let mut deadline = tokio::time::Instant::now() + timeout;
+        match tokio::time::timeout_at(deadline, recv.read_exact(&mut prefix[1..])).await {
+            Err(_) => return Err(WireError::Slow(timeout)),
+            Ok(Ok(())) => {}
+            Ok(Err(quinn::ReadExactError::FinishedEarly(_))) => return Err(WireError::Truncated),
+            Ok(Err(quinn::ReadExactError::ReadError(e))) => return Err(stream(e)),
+        }
+        let len = u32::from_be_bytes(prefix);
+        let max = self.config.max_frame.min(wire::MAX_FRAME);
+        if len as usize > max {
+            return Err(WireError::Oversize {
+                len: len as usize,
+                max,
+            });
+        }
+        // Waiting for the node to take earlier messages is not the peer's time.
+        let waiting = tokio::time::Instant::now();
+        let permit = budget
+            .clone()
+            .acquire_many_owned(len)
+            .await
+            .map_err(|_| WireError::Stream("buffer budget closed".into()))?;
+        deadline += waiting.elapsed();
+        let reserved = Reserved::new(permit, u64::from(len), &self.stats.buffered);
+        let len = len as usize;
+        let mut body = Vec::with_capacity(len.min(16 * 1024));
+        while body.len() < len {
+            match tokio::time::timeout_at(deadline, recv.read_chunk(len - body.len(), true)).await {
+                Err(_) => return Err(WireError::Slow(timeout)),
+                Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk.bytes),
+                Ok(Ok(None)) => return Err(WireError::Truncated),
+                Ok(Err(e)) => return Err(stream(e)),
+            }
+        }
+        let frame = wire::decode(&body)?;
+        Ok(Some((frame, wire::LENGTH_PREFIX + len, reserved)))
+    }
+
     /// Reads the peer's frames: acknowledgements are taken at once, messages go to the delivery queue (waiting
-    /// for room only when the peer sends past its window). A violation closes the connection with its code.
+    /// for room only when the peer sends past its window or its buffer budget). A violation closes the connection
+    /// with its code. `slot` (an incoming connection's place in the counts) is given back when it ends.
     async fn reader(
         self: Arc<Self>,
         peer: Address,
         link: Link,
         mut recv: quinn::RecvStream,
-        queue: mpsc::Sender<(u64, Message)>,
+        queue: mpsc::Sender<(u64, Message, Reserved)>,
+        slot: Option<Slot>,
     ) {
+        let _slot = slot;
+        let budget = Arc::new(Semaphore::new(self.config.conn_buffer));
         let mut bucket = TokenBucket::new(self.config.max_frames_per_sec);
         let mut violation: Option<(u32, String)> = None;
         let reason: String = loop {
             let read = tokio::select! {
-                read = wire::read_frame_sized(&mut recv, self.config.max_frame) => read,
+                read = self.read_bounded(&mut recv, &budget) => read,
                 () = self.shut_down() => break "shutdown".into(),
             };
-            let frame = match read {
-                Ok(Some((frame, len))) => {
+            let (frame, reserved) = match read {
+                Ok(Some((frame, len, reserved))) => {
                     link.heard();
                     bump(&self.stats.frames_received, 1);
                     bump(&self.stats.bytes_received, len as u64);
-                    frame
+                    (frame, reserved)
                 }
                 Ok(None) => {
                     // A peer ends its stream when it closes the connection: wait a moment for the reason.
@@ -580,14 +725,18 @@ impl Inner {
                         .map_or_else(|_| "the peer finished its stream".into(), |c| describe(&c));
                 }
                 Err(e) if e.is_violation() => {
+                    if matches!(e, WireError::Slow(_)) {
+                        bump(&self.stats.slow_frames, 1);
+                    }
                     violation = Some((violation_code(&e), e.to_string()));
                     break e.to_string();
                 }
                 Err(e) => {
-                    break link
-                        .conn
-                        .close_reason()
-                        .map_or_else(|| e.to_string(), |c| describe(&c));
+                    break link.closing().unwrap_or_else(|| {
+                        link.conn
+                            .close_reason()
+                            .map_or_else(|| e.to_string(), |c| describe(&c))
+                    });
                 }
             };
             if !bucket.take() {
@@ -612,7 +761,7 @@ impl Inner {
                 }
                 Frame::Msg { id, msg } => {
                     let queued = tokio::select! {
-                        queued = queue.send((id, msg)) => queued.is_ok(),
+                        queued = queue.send((id, msg, reserved)) => queued.is_ok(),
                         () = self.shut_down() => false,
                     };
                     if !queued {
@@ -623,7 +772,9 @@ impl Inner {
         };
         if let Some((code, text)) = &violation {
             bump(&self.stats.rejected, 1);
-            tracing::warn!(%peer, remote = %link.conn.remote_address(), reason = %text, "connection closed");
+            if let Some(suppressed) = self.warnings.allow() {
+                tracing::warn!(%peer, remote = %link.conn.remote_address(), reason = %text, suppressed, "connection closed");
+            }
             link.conn.close(VarInt::from_u32(*code), text.as_bytes());
         } else {
             let text: &[u8] = if self.is_shutdown() {
@@ -668,7 +819,7 @@ impl Inner {
         self: Arc<Self>,
         peer: Address,
         link: Link,
-        mut queue: mpsc::Receiver<(u64, Message)>,
+        mut queue: mpsc::Receiver<(u64, Message, Reserved)>,
         connected: bool,
         lane: Arc<tokio::sync::Mutex<()>>,
     ) {
@@ -679,7 +830,7 @@ impl Inner {
         if connected && !self.emit(Inbound::Connected(peer)).await {
             return;
         }
-        while let Some((id, msg)) = queue.recv().await {
+        while let Some((id, msg, reserved)) = queue.recv().await {
             if self.accept_incoming(peer, id) {
                 if !self.emit(Inbound::Message { from: peer, msg }).await {
                     return;
@@ -688,6 +839,8 @@ impl Inner {
             } else {
                 bump(&self.stats.duplicates_dropped, 1);
             }
+            // Taken by the node (or dropped): out of the connection's budget.
+            drop(reserved);
             link.ack(id);
         }
         let end = lock(&link.shared.end).take();

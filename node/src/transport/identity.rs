@@ -137,16 +137,17 @@ impl Identity {
     }
 
     /// The QUIC server config (this identity's certificate) and the client config (any server certificate, the
-    /// channel key authenticates), both on the ring provider.
+    /// channel key authenticates), both on the ring provider, with receive and send windows of `window` bytes.
     pub(crate) fn quic_configs(
         &self,
+        window: u64,
     ) -> Result<(quinn::ServerConfig, quinn::ClientConfig), TransportError> {
-        let transport = Arc::new(transport_params()?);
+        let transport = Arc::new(transport_params(window)?);
         let server_tls = QuicServerConfig::try_from(self.server_tls()?)
             .map_err(|e| tls_error("QUIC server config", e))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
         server.transport_config(transport.clone());
-        Ok((server, client_config()?))
+        Ok((server, client_config_with(window)?))
     }
 }
 
@@ -182,8 +183,15 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn transport_params() -> Result<quinn::TransportConfig, TransportError> {
+/// QUIC's parameters, with receive and send windows of `window` bytes (what a connection's peer can make QUIC buffer
+/// here, and what we buffer for it).
+fn transport_params(window: u64) -> Result<quinn::TransportConfig, TransportError> {
     let mut params = quinn::TransportConfig::default();
+    let varint =
+        quinn::VarInt::from_u64(window).map_err(|e| tls_error("QUIC receive window", e))?;
+    params.stream_receive_window(varint);
+    params.receive_window(varint);
+    params.send_window(window);
     // One unidirectional stream per side carries everything; nothing else may be opened.
     params.max_concurrent_uni_streams(quinn::VarInt::from_u32(1));
     params.max_concurrent_bidi_streams(quinn::VarInt::from_u32(0));
@@ -195,8 +203,15 @@ fn transport_params() -> Result<quinn::TransportConfig, TransportError> {
     Ok(params)
 }
 
-/// The dialer's QUIC client config: TLS 1.3 on ring, any server certificate (see [`AnyServerCert`]).
+/// The dialer's QUIC client config: TLS 1.3 on ring, any server certificate (see [`AnyServerCert`]), the default
+/// windows.
+#[cfg(test)]
 pub(crate) fn client_config() -> Result<quinn::ClientConfig, TransportError> {
+    client_config_with(super::TransportConfig::default().conn_buffer as u64)
+}
+
+/// [`client_config`] with receive and send windows of `window` bytes.
+pub(crate) fn client_config_with(window: u64) -> Result<quinn::ClientConfig, TransportError> {
     let provider = provider();
     let verifier = Arc::new(AnyServerCert {
         algorithms: provider.signature_verification_algorithms,
@@ -210,7 +225,7 @@ pub(crate) fn client_config() -> Result<quinn::ClientConfig, TransportError> {
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = QuicClientConfig::try_from(tls).map_err(|e| tls_error("QUIC client config", e))?;
     let mut client = quinn::ClientConfig::new(Arc::new(quic));
-    client.transport_config(Arc::new(transport_params()?));
+    client.transport_config(Arc::new(transport_params(window)?));
     Ok(client)
 }
 

@@ -18,9 +18,18 @@
 //!   handed to the node; acknowledged messages are deleted. After a reconnection everything unacknowledged is sent
 //!   again, in order, with its original id, and the receiver drops what it already delivered.
 //! - **Abuse** (malformed, oversize or unknown-version frames, frames out of place, acknowledgements of messages
-//!   never sent, more than `max_frames_per_sec`) closes that connection only, with an application error code
-//!   ([`close_code`]) and a reason, and is reported as [`Inbound::Rejected`].
+//!   never sent, more than `max_frames_per_sec`, a frame not complete within `frame_timeout`) closes that connection
+//!   only, with an application error code ([`close_code`]) and a reason, and is reported as [`Inbound::Rejected`].
+//! - **Strangers are bounded** (anyone can reach a node and make a channel key): incoming connections are capped in
+//!   total and per remote IP (IPv6: per /64), handshakes likewise; once many handshakes are in progress, a connection
+//!   attempt from an address QUIC has not validated gets a Retry (it must prove it receives at its address before it
+//!   holds anything). A connection's buffers have a budget (`conn_buffer`: frames read and not yet taken by the node,
+//!   the frame being read included, and QUIC's own windows); the `Hello` is read with its own small limit
+//!   ([`crate::wire::MAX_HELLO`]). The node closes a peer's connection with [`Transport::disconnect`] (e.g. too many
+//!   refused messages), which refuses that peer for `ban`. Warnings about refusals are rate-limited
+//!   (`max_warn_per_sec`, the rest counted in [`TransportStats::warnings_suppressed`]).
 
+mod admission;
 mod conn;
 mod identity;
 mod outbox;
@@ -32,7 +41,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
 use ferry_ledger::store::{Batch, Store};
@@ -58,6 +67,13 @@ pub mod close_code {
     pub const FLOOD: u32 = 5;
     /// No `Hello` in time.
     pub const TIMEOUT: u32 = 6;
+    /// A frame whose first byte arrived was not complete within `frame_timeout`.
+    pub const SLOW: u32 = 7;
+    /// The node closed the connection ([`Transport::disconnect`](super::Transport::disconnect), e.g. too many
+    /// refused messages) and refuses the peer for a while.
+    pub const DISCONNECTED: u32 = 8;
+    /// Too many connections (in total or from the remote's IP address).
+    pub const BUSY: u32 = 9;
 }
 
 /// How many inbound events wait for the node before the transport stops taking messages in.
@@ -78,6 +94,28 @@ pub struct TransportConfig {
     pub max_frame: usize,
     /// The cap of the dial backoff (which starts at 100 ms and doubles).
     pub backoff_max: Duration,
+    /// At most this many incoming connections at once (in their handshake or logged in); more are refused.
+    pub max_connections: usize,
+    /// At most this many incoming connections at once from one IP address (IPv6: one /64); more are refused.
+    pub max_connections_per_ip: usize,
+    /// At most this many incoming connections at once between their first packet and their `Hello`.
+    pub max_handshakes: usize,
+    /// At most this many of those handshakes from one IP address (IPv6: one /64).
+    pub max_handshakes_per_ip: usize,
+    /// Once this many handshakes are in progress (or a cap is reached), a connection attempt from an address QUIC has
+    /// not validated is answered with a Retry: it holds nothing until it proves it receives at its address (0: always).
+    pub validate_above: usize,
+    /// A frame whose first byte arrived must be complete within this long (time spent waiting for the node to take
+    /// earlier messages not counted), else the connection is closed ([`close_code::SLOW`]).
+    pub frame_timeout: Duration,
+    /// The buffer budget of one connection, in bytes (at least `max_frame`): frames read and not yet taken by the
+    /// node, the one being read included (reading waits beyond it); also QUIC's receive and send windows.
+    pub conn_buffer: usize,
+    /// At most this many warnings a second about refused or closed connections; the rest are counted
+    /// ([`TransportStats::warnings_suppressed`]).
+    pub max_warn_per_sec: u32,
+    /// How long a peer closed by [`Transport::disconnect`] is refused (and not dialed).
+    pub ban: Duration,
 }
 
 impl Default for TransportConfig {
@@ -89,6 +127,15 @@ impl Default for TransportConfig {
             max_frames_per_sec: 20_000,
             max_frame: MAX_FRAME,
             backoff_max: Duration::from_secs(5),
+            max_connections: 4096,
+            max_connections_per_ip: 16,
+            max_handshakes: 256,
+            max_handshakes_per_ip: 8,
+            validate_above: 128,
+            frame_timeout: Duration::from_secs(10),
+            conn_buffer: 2 * MAX_FRAME,
+            max_warn_per_sec: 10,
+            ban: Duration::from_secs(60),
         }
     }
 }
@@ -144,12 +191,33 @@ pub struct TransportStats {
     pub duplicates_dropped: u64,
     /// Connections refused or closed for misbehaving.
     pub rejected: u64,
+    /// Connections closed because a frame was not complete within `frame_timeout` (also counted in `rejected`).
+    pub slow_frames: u64,
+    /// Incoming connections refused because the connection caps (`max_connections`, `max_connections_per_ip`) were
+    /// reached.
+    pub refused_connections: u64,
+    /// Incoming connections refused because the handshake caps (`max_handshakes`, `max_handshakes_per_ip`) were
+    /// reached.
+    pub refused_handshakes: u64,
+    /// Connection attempts answered with a QUIC Retry (address validation).
+    pub retries: u64,
+    /// Connections closed by [`Transport::disconnect`], and connections of a peer refused while it is banned.
+    pub disconnects: u64,
+    /// Warnings not logged for the `max_warn_per_sec` limit.
+    pub warnings_suppressed: u64,
     /// Messages sent and not yet acknowledged, over all peers (each peer at most `window`).
     pub in_flight: u64,
     /// Messages in the outbox (unacknowledged), over all peers.
     pub outbox: u64,
     /// Peers connected now.
     pub connections: u64,
+    /// Incoming connections held now (in their handshake or logged in).
+    pub incoming: u64,
+    /// Incoming connections in their handshake now.
+    pub handshakes: u64,
+    /// Bytes reserved in the connections' buffer budgets now, over all connections: frames being read (by their
+    /// announced length; the memory grows only as their bytes arrive) and frames read but not yet taken by the node.
+    pub buffered: u64,
 }
 
 /// What the transport refuses or fails at.
@@ -206,6 +274,13 @@ struct Counters {
     delivered: AtomicU64,
     duplicates_dropped: AtomicU64,
     rejected: AtomicU64,
+    slow_frames: AtomicU64,
+    refused_connections: AtomicU64,
+    refused_handshakes: AtomicU64,
+    retries: AtomicU64,
+    disconnects: AtomicU64,
+    /// Shared with the frames' reservations, which give their bytes back when dropped.
+    buffered: Arc<AtomicU64>,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -253,6 +328,8 @@ struct Peer {
     /// Serializes the delivering tasks of its successive connections, so their events and messages reach the
     /// node in order.
     lane: Arc<tokio::sync::Mutex<()>>,
+    /// Refused (and not dialed) until then: closed by [`Transport::disconnect`].
+    banned_until: Option<Instant>,
 }
 
 impl Peer {
@@ -266,7 +343,15 @@ impl Peer {
             redial: false,
             recv: RecvWindow::default(),
             lane: Arc::new(tokio::sync::Mutex::new(())),
+            banned_until: None,
         }
+    }
+
+    /// How long it stays banned, if it is.
+    fn ban_left(&self) -> Option<Duration> {
+        self.banned_until
+            .and_then(|until| until.checked_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
     }
 
     fn live_link(&self) -> Option<&conn::Link> {
@@ -293,8 +378,10 @@ struct Inner {
     stats: Counters,
     shutdown: watch::Sender<bool>,
     next_link_id: AtomicU64,
-    /// Incoming connections not yet authenticated.
-    handshakes: Arc<tokio::sync::Semaphore>,
+    /// Incoming connections held, in total and per IP address.
+    admission: Arc<admission::Admission>,
+    /// The rate limit of warnings.
+    warnings: admission::LogLimit,
 }
 
 impl Transport {
@@ -316,6 +403,28 @@ impl Transport {
                 "max_frame must be within 64..={MAX_FRAME}"
             )));
         }
+        if config.max_connections == 0
+            || config.max_connections_per_ip == 0
+            || config.max_handshakes == 0
+            || config.max_handshakes_per_ip == 0
+        {
+            return Err(TransportError::Config(
+                "max_connections, max_connections_per_ip, max_handshakes and max_handshakes_per_ip must be positive"
+                    .into(),
+            ));
+        }
+        if config.conn_buffer < config.max_frame || u32::try_from(config.conn_buffer).is_err() {
+            return Err(TransportError::Config(format!(
+                "conn_buffer must be within max_frame ({})..={}",
+                config.max_frame,
+                u32::MAX
+            )));
+        }
+        if config.frame_timeout.is_zero() {
+            return Err(TransportError::Config(
+                "frame_timeout must be positive".into(),
+            ));
+        }
         let store: Box<dyn Store> = Box::new(outbox);
         let mut peers = HashMap::new();
         for (peer, record) in outbox::load_records(store.as_ref())? {
@@ -324,7 +433,7 @@ impl Transport {
             state.sent_high = record.next_id.saturating_sub(1);
             peers.insert(peer, state);
         }
-        let (server_config, client_config) = identity.quic_configs()?;
+        let (server_config, client_config) = identity.quic_configs(config.conn_buffer as u64)?;
         let endpoint = quinn::Endpoint::server(server_config, config.listen)
             .map_err(|e| TransportError::Io(format!("bind {}: {e}", config.listen)))?;
         let local_addr = endpoint
@@ -332,6 +441,8 @@ impl Transport {
             .map_err(|e| TransportError::Io(format!("local address: {e}")))?;
         let (inbound, receiver) = mpsc::channel(INBOUND_CAPACITY);
         let signer = identity.signer().clone();
+        let admission = Arc::new(admission::Admission::new(&config));
+        let warnings = admission::LogLimit::new(config.max_warn_per_sec);
         let inner = Arc::new(Inner {
             address: signer.address(),
             signer,
@@ -345,7 +456,8 @@ impl Transport {
             stats: Counters::default(),
             shutdown: watch::Sender::new(false),
             next_link_id: AtomicU64::new(1),
-            handshakes: Arc::new(tokio::sync::Semaphore::new(conn::MAX_HANDSHAKES)),
+            admission,
+            warnings,
         });
         tokio::spawn(inner.clone().accept_loop());
         Ok((Transport { inner }, receiver))
@@ -424,8 +536,18 @@ impl Transport {
             delivered: load(&s.delivered),
             duplicates_dropped: load(&s.duplicates_dropped),
             rejected: load(&s.rejected),
+            slow_frames: load(&s.slow_frames),
+            refused_connections: load(&s.refused_connections),
+            refused_handshakes: load(&s.refused_handshakes),
+            retries: load(&s.retries),
+            disconnects: load(&s.disconnects),
+            warnings_suppressed: self.inner.warnings.suppressed(),
+            buffered: load(&s.buffered),
             ..TransportStats::default()
         };
+        let (incoming, handshakes) = self.inner.admission.load();
+        stats.incoming = incoming as u64;
+        stats.handshakes = handshakes as u64;
         let peers = lock(&self.inner.peers);
         for peer in peers.values() {
             stats.outbox += peer.record.pending();
@@ -435,6 +557,61 @@ impl Transport {
             }
         }
         stats
+    }
+
+    /// Closes `peer`'s connection (code [`close_code::DISCONNECTED`], with `reason`) and refuses it for
+    /// `config.ban`: its connections are closed once it proves its key, and it is not dialed (its outbox waits).
+    /// Used by the node for a peer that misbehaves above the transport, e.g. sends too many messages it refuses.
+    pub fn disconnect(&self, peer: Address, reason: &str) {
+        let inner = &self.inner;
+        if peer == inner.address {
+            return;
+        }
+        let link = {
+            let mut peers = lock(&inner.peers);
+            let state = peers
+                .entry(peer)
+                .or_insert_with(|| Peer::new(PeerRecord::fresh()));
+            state.banned_until = Some(Instant::now() + inner.config.ban);
+            state.link.clone()
+        };
+        bump(&inner.stats.disconnects, 1);
+        if let Some(suppressed) = inner.warnings.allow() {
+            tracing::warn!(%peer, %reason, ban = ?inner.config.ban, suppressed, "peer disconnected");
+        }
+        if let Some(link) = link {
+            link.close_here(close_code::DISCONNECTED, &format!("disconnected: {reason}"));
+        }
+    }
+
+    /// Drops every message still waiting for `peer` (one store commit), as if acknowledged: for a peer the node no
+    /// longer has any channel with, such as a stranger whose abandoned opens it forgot, so what a peer never
+    /// acknowledges costs no store. The ids go on from where they were, so the peer's duplicate filter is not
+    /// confused; a live connection stays.
+    pub fn forget_peer(&self, peer: Address) -> Result<(), TransportError> {
+        let inner = &self.inner;
+        let mut peers = lock(&inner.peers);
+        let Some(state) = peers.get_mut(&peer) else {
+            return Ok(());
+        };
+        let mut record = state.record;
+        let last = record.next_id.saturating_sub(1);
+        if last <= record.acked {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for id in record.acked + 1..=last {
+            batch.delete(NS_OUTBOX, outbox::message_key(&peer, id));
+        }
+        record.acked = last;
+        outbox::put_record(&mut batch, &peer, &record)?;
+        {
+            let mut store = lock(&inner.store);
+            let store = store.as_mut().ok_or(TransportError::Shutdown)?;
+            store.commit(batch)?;
+        }
+        state.record = record;
+        Ok(())
     }
 
     /// Closes every connection and the endpoint and releases the outbox store; what is unacknowledged stays in
@@ -585,7 +762,18 @@ impl Inner {
                     state.dialing = false;
                     return;
                 };
-                addr
+                // Disconnected by the node: not dialed until the ban ends.
+                match state.ban_left() {
+                    Some(left) => Err(left),
+                    None => Ok(addr),
+                }
+            };
+            let addr = match addr {
+                Ok(addr) => addr,
+                Err(left) => {
+                    delay = left;
+                    continue;
+                }
             };
             match self.clone().dial(peer, addr).await {
                 Ok(()) => {

@@ -311,6 +311,7 @@ pub fn concluded(channel_id: B256, version: u64) -> Event {
 }
 
 mod builder;
+pub use builder::VirtualNetBuilder;
 mod chain;
 mod channels;
 mod members;

@@ -4,9 +4,7 @@
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_adjudicator::Chain;
-use ferry_ledger::protocol::{
-    Config, GuardRefusal, LedgerEvent, LedgerMessage, OpenPolicy, Phase, SubChannelGuard,
-};
+use ferry_ledger::protocol::{Config, LedgerEvent, LedgerMessage, OpenPolicy, Phase};
 use ferry_ledger::store::MemoryStore;
 use ferry_ledger::{ChannelParams, Signature, State};
 use ferry_simulations::ledger_net::LedgerNet;
@@ -318,25 +316,6 @@ pub fn complete(
     vec![honest_sig, mine]
 }
 
-/// Accepts every sub-channel operation (stands in for a virtual layer whose S8/S10 checks passed).
-pub struct AcceptAll;
-
-impl SubChannelGuard for AcceptAll {
-    fn check_add(
-        &self,
-        _: &ChannelParams,
-        _: &ferry_contracts::SubAlloc,
-        _: &[Vec<U256>; 2],
-    ) -> Result<(), GuardRefusal> {
-        Ok(())
-    }
-
-    fn check_remove(
-        &self,
-        _: &ChannelParams,
-        _: &ferry_contracts::SubAlloc,
-        _: &[Vec<U256>; 2],
-    ) -> Result<(), GuardRefusal> {
-        Ok(())
-    }
-}
+/// Accepts every sub-channel operation (stands in for a virtual layer whose S8/S10 checks passed): the harness's
+/// byzantine guard.
+pub use ferry_simulations::virtual_net::AnyLeaf as AcceptAll;

@@ -25,4 +25,5 @@ mod outside_attack;
 mod outside_attack_2;
 mod outside_attack_3;
 mod outside_attack_4;
+mod outside_attack_5;
 mod virtual_channels;

@@ -384,15 +384,28 @@ impl LedgerChannel {
     }
 
     /// Participant `p`'s cumulative deposit of `asset` the chain shows (its own, S16).
-    /// Whether `state` holds anything of this node's: a balance, or leaves (whose payouts may be its). A node sends
-    /// no transaction carrying a state that holds nothing of its own (S16): its peer settles its own funds.
+    /// Whether the channel holds anything of this node's as `state` settles it: a balance, leaves (whose payouts may
+    /// be its), or a top-up of its own on-chain that `state` does not count yet (in an asset its user topped up
+    /// with, so a stranger's dust in another asset counts for nothing). A node sends no transaction carrying a state
+    /// that holds nothing of its own (S16): its peer settles its own funds.
     fn holds_mine(&self, state: &State) -> bool {
         let me = usize::from(self.me);
-        state
+        let in_state = state
             .outcome
             .assets
             .iter()
-            .any(|a| a.balances.get(me).is_some_and(|b| !b.is_zero()) || !a.locked.is_zero())
+            .any(|a| a.balances.get(me).is_some_and(|b| !b.is_zero()) || !a.locked.is_zero());
+        in_state
+            || self.topup_assets.iter().any(|asset| {
+                let counted = state
+                    .outcome
+                    .assets
+                    .iter()
+                    .find(|a| a.asset == *asset)
+                    .and_then(|a| a.deposited.get(me).copied())
+                    .unwrap_or_default();
+                self.deposited_on_chain(asset, me) > counted
+            })
     }
 
     /// A failed open this node put nothing into (no deposit sent, none of its own on-chain): the node forgets it

@@ -100,6 +100,10 @@ fn s16_a_peer_keeps_at_most_max_pending_opens_and_abandoned_ones_are_forgotten_w
         .filter(|e| matches!(e, LedgerEvent::OpenFailed { .. }))
         .count();
     assert_eq!(failed, limit + 1);
+    // Nothing is left of either peer: a runtime may drop what it still queues for them.
+    for peer in [stranger.address(), other.address()] {
+        assert!(p.events[1].contains(&LedgerEvent::PeerForgotten { peer }));
+    }
     // The stranger may open again.
     let open = stranger_open(&p, &stranger, &[(ETH, [1, 500])]);
     p.node(1)
@@ -165,4 +169,35 @@ fn s16_a_node_sends_no_transaction_for_a_channel_holding_nothing_of_its_own() {
         .unwrap();
     p.drain(1);
     assert!(p.txs[1].is_empty(), "{:?}", p.txs[1]);
+}
+
+#[test]
+fn s16_a_node_whose_only_funds_are_its_own_top_up_still_takes_the_channel_on_chain() {
+    let mut p = Pair::new();
+    let b = p.addr(1);
+    let id = p
+        .node(0)
+        .open(b, &[(ETH, [U256::from(100), U256::ZERO])], 3600, 0)
+        .unwrap();
+    p.pump();
+    p.deposit(id, 0, 100);
+    p.pump();
+    // Node 1 tops up 50; the chain takes it, and the peer never counts it in a state.
+    p.node(1).top_up(id, ETH, U256::from(50)).unwrap();
+    p.drain(1);
+    p.held.clear();
+    p.deposit(id, 1, 50);
+    p.drain(1);
+    p.held.clear();
+    p.txs = [vec![], vec![]];
+    // The signed state gives node 1 nothing, but its own 50 are on-chain: it may take the channel on-chain.
+    p.node(1).challenge(id).unwrap();
+    p.drain(1);
+    assert!(
+        p.txs[1]
+            .iter()
+            .any(|t| matches!(t, ChainTx::Challenge { .. })),
+        "{:?}",
+        p.txs[1]
+    );
 }

@@ -37,7 +37,9 @@ impl VirtualChannel {
         if !self.is_funded() {
             return Err(verr(VirtualError::NotFunded));
         }
-        if self.final_state.is_some() {
+        // Settling once this member signed a final (it signs no other state of V, S4). A final it holds but refused
+        // (below its entitlement) blocks nothing: its moves, off-chain and on-chain, are how it gets its due.
+        if self.final_sigs[self.me].is_some() {
             return Err(verr(VirtualError::Settling));
         }
         if to.channelId != self.id || to.isFinal {

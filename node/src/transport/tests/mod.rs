@@ -1,8 +1,10 @@
-//! Transport tests: real QUIC on loopback, raw quinn clients for misbehaving peers.
+//! Transport tests: real QUIC on loopback, raw quinn clients for misbehaving peers; the bounds on what strangers
+//! hold are in `strangers.rs`.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
@@ -101,9 +103,19 @@ struct Raw {
     their_hello: Hello,
 }
 
+/// A loopback address other than 127.0.0.1 (Linux routes all of 127/8 to lo): a stranger on another IP.
+fn ip(last: u8) -> IpAddr {
+    IpAddr::from([127, 0, 0, last])
+}
+
 impl Raw {
     async fn connect(to: SocketAddr) -> Self {
-        let endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        Self::connect_from(ip(1), to).await
+    }
+
+    /// Connects from the loopback address `from`.
+    async fn connect_from(from: IpAddr, to: SocketAddr) -> Self {
+        let endpoint = quinn::Endpoint::client(SocketAddr::new(from, 0)).unwrap();
         let conn = endpoint
             .connect_with(identity::client_config().unwrap(), to, "anything")
             .unwrap()
@@ -125,7 +137,12 @@ impl Raw {
 
     /// Connects and proves `signer`'s key.
     async fn peer(to: SocketAddr, signer: &Signer) -> Self {
-        let mut raw = Self::connect(to).await;
+        Self::peer_from(ip(1), to, signer).await
+    }
+
+    /// Connects from `from` and proves `signer`'s key.
+    async fn peer_from(from: IpAddr, to: SocketAddr, signer: &Signer) -> Self {
+        let mut raw = Self::connect_from(from, to).await;
         let hello = make_hello(signer, &raw.conn, Role::Dialer).unwrap();
         raw.write(&Frame::Hello(hello)).await;
         raw
@@ -319,6 +336,17 @@ async fn a_replayed_or_reflected_hello_is_refused() {
     t.shutdown().await;
 }
 
+/// A transport with default settings and its outbox in the redb file at `path`.
+async fn on_file(id: &Identity, path: &std::path::Path) -> (Transport, Receiver<Inbound>) {
+    Transport::start(
+        TransportConfig::default(),
+        id.clone(),
+        RedbStore::open(path).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn the_outbox_survives_a_restart_and_is_delivered_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -328,13 +356,7 @@ async fn the_outbox_survives_a_restart_and_is_delivered_once() {
     let b_addr = b_id.address();
 
     // B is down: A's messages wait in the outbox, A stops.
-    let (a, _a_rx) = Transport::start(
-        TransportConfig::default(),
-        a_id.clone(),
-        RedbStore::open(&path).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (a, _a_rx) = on_file(&a_id, &path).await;
     for n in 1..=20 {
         a.send(b_addr, msg(n)).unwrap();
     }
@@ -347,13 +369,7 @@ async fn the_outbox_survives_a_restart_and_is_delivered_once() {
     drop(a);
 
     // A starts again from the same file; B comes up.
-    let (a, _a_rx) = Transport::start(
-        TransportConfig::default(),
-        a_id.clone(),
-        RedbStore::open(&path).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (a, _a_rx) = on_file(&a_id, &path).await;
     assert_eq!(a.stats().outbox, 20);
     let (b, mut b_rx) = Transport::start(TransportConfig::default(), b_id, MemoryStore::new())
         .await
@@ -369,13 +385,7 @@ async fn the_outbox_survives_a_restart_and_is_delivered_once() {
     drop(a);
 
     // Once more: the ids continue where they were, so B (which remembers what it delivered) takes the new one.
-    let (a, _a_rx) = Transport::start(
-        TransportConfig::default(),
-        a_id,
-        RedbStore::open(&path).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (a, _a_rx) = on_file(&a_id, &path).await;
     assert_eq!(a.stats().outbox, 0);
     a.add_peer(b_addr, b.local_addr());
     a.send(b_addr, msg(21)).unwrap();
@@ -387,6 +397,38 @@ async fn the_outbox_survives_a_restart_and_is_delivered_once() {
         "{late:?}"
     );
     assert_eq!(b.stats().delivered, 21);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// A stranger the node forgot: what still waits for it is dropped from the outbox (and stays dropped after a
+/// restart), and a later message to it goes out with the next id and is delivered.
+#[tokio::test]
+async fn a_forgotten_peer_leaves_nothing_in_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.redb");
+    let a_id = Identity::load_or_create(dir.path(), Signer::random()).unwrap();
+    let b_id = Identity::ephemeral(Signer::random()).unwrap();
+    let b_addr = b_id.address();
+    let (a, _a_rx) = on_file(&a_id, &path).await;
+    for n in 1..=20 {
+        a.send(b_addr, msg(n)).unwrap();
+    }
+    assert_eq!(a.stats().outbox, 20);
+    a.forget_peer(b_addr).unwrap();
+    a.forget_peer(Signer::random().address()).unwrap();
+    assert_eq!(a.stats().outbox, 0);
+    a.shutdown().await;
+    drop(a);
+    let (a, _a_rx) = on_file(&a_id, &path).await;
+    assert_eq!(a.stats().outbox, 0, "nothing comes back after a restart");
+    let (b, mut b_rx) = Transport::start(TransportConfig::default(), b_id, MemoryStore::new())
+        .await
+        .unwrap();
+    a.add_peer(b_addr, b.local_addr());
+    a.send(b_addr, msg(21)).unwrap();
+    assert_eq!(messages(&mut b_rx, a.address(), 1).await, vec![21]);
+    eventually("A's outbox empty", || a.stats().outbox == 0).await;
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -645,3 +687,5 @@ async fn a_node_that_does_not_read_its_inbound_still_gets_its_own_messages_ackno
     a.shutdown().await;
     b.shutdown().await;
 }
+
+mod strangers;
