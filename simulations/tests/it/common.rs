@@ -319,3 +319,43 @@ pub fn complete(
 /// Accepts every sub-channel operation (stands in for a virtual layer whose S8/S10 checks passed): the harness's
 /// byzantine guard.
 pub use ferry_simulations::virtual_net::AnyLeaf as AcceptAll;
+
+/// A rock-paper-scissors V over A–I–B on the embedded chain (A and B leading toward A) in which A commits 10 on rock
+/// and B plays paper, which wins, while A drops B's moves and so never countersigns it. Returns the net, V and A's
+/// commit (the latest state both endpoints signed).
+pub fn a_withholds_bs_winning_move() -> (
+    ferry_simulations::virtual_net::VirtualNet,
+    B256,
+    ferry_ledger::State,
+) {
+    use ferry_ledger::app::rps::{self, Hand};
+    use ferry_simulations::virtual_net::{Leaders, OpenV, VirtualNet};
+    use ferry_virtual::protocol::{Message, VirtualMessage};
+    let mut sim = VirtualNet::builder(3)
+        .embedded(1)
+        .leaders(Leaders::TowardA)
+        .build();
+    let v = sim.open_and_run(OpenV::game(30, 30), 100);
+    let ch = sim.channel(0, v).expect("A is on V");
+    let params = ch.params().clone();
+    let commit = rps::commit(
+        &params,
+        &ch.current(),
+        U256::from(10),
+        Hand::Rock,
+        B256::repeat_byte(0x77),
+    )
+    .expect("a commit by the rules");
+    sim.node_mut(0)
+        .make_move(v, commit.clone())
+        .expect("A commits");
+    sim.run(3);
+    sim.set_drop(|from, to, m| {
+        from == 2 && to == 0 && matches!(m, Message::Virtual(VirtualMessage::Move { .. }))
+    });
+    let from = sim.channel(2, v).expect("B is on V").current();
+    let play = rps::play(&params, &from, Hand::Paper).expect("a play by the rules");
+    sim.node_mut(2).make_move(v, play).expect("B plays");
+    sim.run(3);
+    (sim, v, commit)
+}

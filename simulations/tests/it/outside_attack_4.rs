@@ -17,7 +17,7 @@ use ferry_ledger::app::rps::{self, Hand};
 use ferry_ledger::app::{App, PaymentApp, payment};
 use ferry_ledger::{ChannelParams, State};
 use ferry_simulations::virtual_net::{
-    CHALLENGE_DURATION as WINDOW, DEFAULT_DEPOSIT as DEPOSIT, ETH, Leaders, OpenV, VirtualNet,
+    CHALLENGE_DURATION as WINDOW, DEFAULT_DEPOSIT as DEPOSIT, ETH, OpenV, VirtualNet,
 };
 use ferry_virtual::protocol::{
     AppRules, Message, MoveError, TurnApp, VirtualError, VirtualMessage, VirtualPhase,
@@ -169,24 +169,7 @@ fn s4_a_player_refuses_a_final_below_its_move_waiting_for_a_countersignature() {
 /// counts V's registered state: it refuses the final, V finalizes on-chain by B's move, and B is paid its win.
 #[tokio::test(flavor = "multi_thread")]
 async fn s5_a_player_refuses_a_final_below_v_registered_on_chain() {
-    let mut sim = VirtualNet::builder(3)
-        .embedded(1)
-        .leaders(Leaders::TowardA)
-        .build();
-    let v = sim.open_and_run(OpenV::game(30, 30), 100);
-    let params = sim.channel(0, v).unwrap().params().clone();
-    let salt = B256::repeat_byte(0x24);
-    let from = sim.channel(0, v).unwrap().current();
-    let commit = rps::commit(&params, &from, U256::from(10), Hand::Rock, salt).unwrap();
-    sim.node_mut(0).make_move(v, commit.clone()).unwrap();
-    sim.run(3);
-    sim.set_drop(|from, to, m| {
-        from == 2 && to == 0 && matches!(m, Message::Virtual(VirtualMessage::Move { .. }))
-    });
-    let from = sim.channel(2, v).unwrap().current();
-    let play = rps::play(&params, &from, Hand::Paper).unwrap();
-    sim.node_mut(2).make_move(v, play.clone()).unwrap();
-    sim.run(3);
+    let (mut sim, v, commit) = crate::common::a_withholds_bs_winning_move();
     // B takes V on-chain and plays its move there.
     sim.node_mut(2).challenge(v).unwrap();
     assert!(

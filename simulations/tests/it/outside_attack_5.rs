@@ -6,12 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::U256;
 use ferry_adjudicator::Chain;
-use ferry_ledger::app::rps::{self, Hand};
-use ferry_simulations::virtual_net::{
-    CHALLENGE_DURATION as VWINDOW, DEFAULT_DEPOSIT as VDEPOSIT, Leaders, OpenV, VirtualNet,
-};
+use ferry_simulations::virtual_net::{CHALLENGE_DURATION as VWINDOW, DEFAULT_DEPOSIT as VDEPOSIT};
 use ferry_virtual::protocol::{Message, VirtualMessage, VirtualPhase};
 
 /// S4 / S7. A commits 10 on rock, B plays paper (B wins; A never countersigns). A sends the hub (and so B) a final
@@ -21,25 +18,7 @@ use ferry_virtual::protocol::{Message, VirtualMessage, VirtualPhase};
 /// `progress` (S7) and V finalizes by it.
 #[tokio::test(flavor = "multi_thread")]
 async fn s7_a_refused_final_does_not_block_the_players_move_on_chain() {
-    let mut sim = VirtualNet::builder(3)
-        .embedded(1)
-        .leaders(Leaders::TowardA)
-        .build();
-    let v = sim.open_and_run(OpenV::game(30, 30), 100);
-    let params = sim.channel(0, v).unwrap().params().clone();
-    let salt = B256::repeat_byte(0x77);
-    let from = sim.channel(0, v).unwrap().current();
-    let commit = rps::commit(&params, &from, U256::from(10), Hand::Rock, salt).unwrap();
-    sim.node_mut(0).make_move(v, commit.clone()).unwrap();
-    sim.run(3);
-    // A drops B's moves (it reads them and countersigns none).
-    sim.set_drop(|from, to, m| {
-        from == 2 && to == 0 && matches!(m, Message::Virtual(VirtualMessage::Move { .. }))
-    });
-    let from = sim.channel(2, v).unwrap().current();
-    let play = rps::play(&params, &from, Hand::Paper).unwrap();
-    sim.node_mut(2).make_move(v, play.clone()).unwrap();
-    sim.run(3);
+    let (mut sim, v, commit) = crate::common::a_withholds_bs_winning_move();
 
     // A's final: the committed state's balances, a high version, signed by A's key only.
     let mut fin = commit.clone();
