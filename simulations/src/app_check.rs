@@ -15,10 +15,7 @@
 //! assert_eq!(check.agree(&RockPaperScissors, &params, &from, &to, 2), Ok(false));
 //! ```
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use alloy::primitives::aliases::U48;
 use alloy::primitives::{Address, B256, Bytes, U256};
@@ -28,6 +25,7 @@ use ferry_ledger::app::App;
 use ferry_ledger::contracts::{AssetOutcome, IApp, Outcome};
 use ferry_ledger::{ChannelParams, State};
 
+use crate::virtual_net::ready;
 use crate::{Error, Result};
 
 /// An app's contract deployed on an [`EmbeddedChain`] of its own, to compare its verdicts with the app's rules.
@@ -35,15 +33,6 @@ use crate::{Error, Result};
 pub struct AppCheck {
     chain: Arc<EmbeddedChain>,
     address: Address,
-}
-
-/// Runs a future of the embedded chain, which is ready when first polled.
-fn ready<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the embedded chain did not answer at once"),
-    }
 }
 
 impl AppCheck {

@@ -386,8 +386,8 @@ fn start_node(
 }
 
 /// Runs a future of the embedded chain to completion: the chain executes and mines in place, so its futures are
-/// ready when first polled.
-fn ready<F: Future>(fut: F) -> F::Output {
+/// ready when first polled (also [`crate::app_check`]'s).
+pub(crate) fn ready<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(out) => out,
