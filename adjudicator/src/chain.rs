@@ -89,13 +89,15 @@ pub struct Receipt {
     pub contract_address: Option<Address>,
 }
 
-/// A block's number and timestamp.
+/// A block's number, timestamp and hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockInfo {
     /// Block number.
     pub number: u64,
     /// Block timestamp (seconds).
     pub timestamp: u64,
+    /// Block hash (on the embedded chain, which never reorganizes, one derived from its number and timestamp).
+    pub hash: B256,
 }
 
 /// A decoded Adjudicator event with its position in the chain.

@@ -339,16 +339,29 @@ impl EmbeddedChain {
     }
 }
 
+/// A block of the embedded chain, with a hash derived from its number and timestamp (the chain never reorganizes).
+fn block_info(number: u64, timestamp: u64) -> BlockInfo {
+    let mut preimage = [0u8; 16];
+    preimage[..8].copy_from_slice(&number.to_be_bytes());
+    preimage[8..].copy_from_slice(&timestamp.to_be_bytes());
+    BlockInfo {
+        number,
+        timestamp,
+        hash: alloy::primitives::keccak256(preimage),
+    }
+}
+
 impl Inner {
     fn head(&self) -> u64 {
         (self.blocks.len() as u64).saturating_sub(1)
     }
 
     fn head_info(&self) -> BlockInfo {
-        BlockInfo {
-            number: self.head(),
-            timestamp: self.blocks.last().map(|b| b.timestamp).unwrap_or_default(),
-        }
+        let number = self.head();
+        block_info(
+            number,
+            self.blocks.last().map(|b| b.timestamp).unwrap_or_default(),
+        )
     }
 
     /// Seals the pending block, delivers its receipts, opens the next one (one second later) and returns the
@@ -578,10 +591,7 @@ impl Chain for EmbeddedChain {
             .blocks
             .get(usize::try_from(number).unwrap_or(usize::MAX))
             .ok_or_else(|| Error::Node(format!("no block {number}")))?;
-        Ok(BlockInfo {
-            number,
-            timestamp: b.timestamp,
-        })
+        Ok(block_info(number, b.timestamp))
     }
 
     async fn balance(&self, who: Address) -> Result<U256> {

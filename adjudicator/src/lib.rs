@@ -33,4 +33,4 @@ pub use embedded::{
 pub use error::{ContractError, Error, Result};
 pub use ferry_contracts::IAdjudicator::IAdjudicatorEvents as AdjudicatorEvent;
 pub use revm::primitives::hardfork::SpecId;
-pub use rpc::{RpcChain, RpcConfig};
+pub use rpc::{DEV_CHAIN_IDS, PUBLIC_CONFIRMATIONS, RpcChain, RpcConfig};

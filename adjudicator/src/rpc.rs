@@ -9,7 +9,7 @@ use alloy::consensus::Transaction as _;
 use alloy::eips::BlockId;
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::providers::{DynProvider, PendingTransactionError, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{BlockNumberOrTag, Filter, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError, TransportErrorKind};
@@ -43,13 +43,35 @@ pub struct RpcConfig {
     pub poll_interval: Duration,
     /// How long to wait for a transaction to be mined and confirmed.
     pub receipt_timeout: Duration,
+    /// A transaction not mined this long after it was sent is sent again with the same nonce and fees a quarter
+    /// higher (a node's pool takes a replacement that pays at least a tenth more), and again after as long, until
+    /// one of them is mined or `receipt_timeout` passes.
+    pub replace_after: Duration,
     /// The most blocks one `eth_getLogs` request spans (public nodes cap it); longer ranges are split.
     pub max_log_range: u64,
 }
 
+/// Chain ids of local development chains (anvil, hardhat, ganache): one block is final there.
+pub const DEV_CHAIN_IDS: [u64; 2] = [31_337, 1_337];
+
+/// Confirmations on any other chain: a reorg this deep has not happened on Ethereum since the Merge.
+pub const PUBLIC_CONFIRMATIONS: u64 = 12;
+
 impl RpcConfig {
-    /// A config with one confirmation, 100 ms polling and a two-minute receipt timeout, deploying a fresh
-    /// Adjudicator and the bundled apps.
+    /// The confirmations a chain needs by default: 1 on a local development chain ([`DEV_CHAIN_IDS`]),
+    /// [`PUBLIC_CONFIRMATIONS`] on any other. An event is acted on only once its block is that deep, so a reorg
+    /// shallower than this changes nothing a node did.
+    pub fn default_confirmations(chain_id: u64) -> u64 {
+        if DEV_CHAIN_IDS.contains(&chain_id) {
+            1
+        } else {
+            PUBLIC_CONFIRMATIONS
+        }
+    }
+
+    /// A config with the confirmations that suit the chain ([`RpcConfig::default_confirmations`]), 100 ms polling,
+    /// a two-minute receipt timeout and stuck transactions replaced after 30 s, deploying a fresh Adjudicator and
+    /// the bundled apps.
     pub fn new(url: impl Into<String>, chain_id: u64, keys: Vec<B256>) -> Self {
         Self {
             url: url.into(),
@@ -58,9 +80,10 @@ impl RpcConfig {
             adjudicator: None,
             payment_app: None,
             rock_paper_scissors: None,
-            confirmations: 1,
+            confirmations: Self::default_confirmations(chain_id),
             poll_interval: Duration::from_millis(100),
             receipt_timeout: Duration::from_secs(120),
+            replace_after: Duration::from_secs(30),
             max_log_range: 10_000,
         }
     }
@@ -80,6 +103,7 @@ pub struct RpcChain {
     confirmations: u64,
     poll_interval: Duration,
     receipt_timeout: Duration,
+    replace_after: Duration,
     max_log_range: u64,
 }
 
@@ -110,14 +134,6 @@ fn rpc_error(e: RpcError<TransportErrorKind>) -> Error {
     }
     match e {
         RpcError::Transport(kind) => Error::Unreachable(kind.to_string()),
-        other => Error::Node(other.to_string()),
-    }
-}
-
-fn pending_error(e: PendingTransactionError) -> Error {
-    match e {
-        PendingTransactionError::TransportError(e) => rpc_error(e),
-        PendingTransactionError::TxWatcher(w) => Error::Timeout(w.to_string()),
         other => Error::Node(other.to_string()),
     }
 }
@@ -173,6 +189,7 @@ impl RpcChain {
             confirmations: config.confirmations.max(1),
             poll_interval: config.poll_interval,
             receipt_timeout: config.receipt_timeout,
+            replace_after: config.replace_after.max(Duration::from_millis(1)),
             max_log_range: config.max_log_range.max(1),
         };
         let fresh = config.adjudicator.is_none();
@@ -226,25 +243,49 @@ impl RpcChain {
         Ok(())
     }
 
-    async fn submit(&self, from: Address, req: TransactionRequest) -> Result<Receipt> {
+    /// Sends `req` from `from` and waits for its receipt with the configured confirmations, replacing it with
+    /// higher fees while it is not mined ([`RpcConfig::replace_after`]). The nonce, gas limit and fees are fixed
+    /// here, under the account's lock, so concurrent sends from one account get consecutive nonces and a
+    /// replacement is the same transaction at a higher price. A call that would revert fails here, at the gas
+    /// estimate, and is never sent.
+    async fn submit(&self, from: Address, mut req: TransactionRequest) -> Result<Receipt> {
         let lock = self
             .send_locks
             .get(&from)
             .ok_or(Error::UnknownSender(from))?
             .clone();
-        let pending = {
+        let mut sent = {
             let _guard = lock.lock().await;
-            self.provider
+            let nonce = self
+                .provider
+                .get_transaction_count(from)
+                .pending()
+                .await
+                .map_err(rpc_error)?;
+            req.set_nonce(nonce);
+            if req.gas.is_none() {
+                let gas = self
+                    .provider
+                    .estimate_gas(req.clone())
+                    .await
+                    .map_err(rpc_error)?;
+                req.set_gas_limit(gas);
+            }
+            let fees = self
+                .provider
+                .estimate_eip1559_fees()
+                .await
+                .map_err(rpc_error)?;
+            req.set_max_fee_per_gas(fees.max_fee_per_gas);
+            req.set_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+            let pending = self
+                .provider
                 .send_transaction(req.clone())
                 .await
-                .map_err(rpc_error)?
+                .map_err(rpc_error)?;
+            vec![*pending.tx_hash()]
         };
-        let receipt = pending
-            .with_required_confirmations(self.confirmations)
-            .with_timeout(Some(self.receipt_timeout))
-            .get_receipt()
-            .await
-            .map_err(pending_error)?;
+        let receipt = self.mined(&mut req, &mut sent).await?;
         let block = receipt.block_number.unwrap_or_default();
         if !receipt.status() {
             return Err(self.explain_failure(req, &receipt).await);
@@ -269,6 +310,62 @@ impl RpcChain {
             logs,
             contract_address: receipt.contract_address,
         })
+    }
+
+    /// Waits until one of the transactions `sent` (one nonce, rising fees) is mined with the configured
+    /// confirmations, sending `req` again with fees a quarter higher whenever none was mined for `replace_after`.
+    async fn mined(
+        &self,
+        req: &mut TransactionRequest,
+        sent: &mut Vec<B256>,
+    ) -> Result<alloy::rpc::types::TransactionReceipt> {
+        let started = tokio::time::Instant::now();
+        let mut last_sent = started;
+        loop {
+            let mut mined = false;
+            for hash in sent.iter().rev() {
+                let Some(receipt) = self
+                    .provider
+                    .get_transaction_receipt(*hash)
+                    .await
+                    .map_err(rpc_error)?
+                else {
+                    continue;
+                };
+                mined = true;
+                let block = receipt.block_number.unwrap_or_default();
+                let head = self.provider.get_block_number().await.map_err(rpc_error)?;
+                if head + 1 >= block + self.confirmations {
+                    return Ok(receipt);
+                }
+            }
+            if started.elapsed() >= self.receipt_timeout {
+                return Err(Error::Timeout(format!(
+                    "no receipt for {} after {:?} ({} sent)",
+                    sent.last().copied().unwrap_or_default(),
+                    self.receipt_timeout,
+                    sent.len()
+                )));
+            }
+            if !mined && last_sent.elapsed() >= self.replace_after {
+                let bump = |fee: Option<u128>| fee.unwrap_or_default().saturating_mul(5) / 4 + 1;
+                let max_fee = bump(req.max_fee_per_gas);
+                let tip = bump(req.max_priority_fee_per_gas).min(max_fee);
+                req.set_max_fee_per_gas(max_fee);
+                req.set_max_priority_fee_per_gas(tip);
+                last_sent = tokio::time::Instant::now();
+                match self.provider.send_transaction(req.clone()).await {
+                    Ok(pending) => {
+                        tracing::info!(from = ?req.from, nonce = ?req.nonce, max_fee, "stuck transaction replaced with a higher fee");
+                        sent.push(*pending.tx_hash());
+                    }
+                    // An earlier one of them was mined meanwhile (nonce too low) or the pool wants more: the next
+                    // round sees the receipt, or bumps again.
+                    Err(e) => tracing::debug!(error = %e, "replacement not taken"),
+                }
+            }
+            tokio::time::sleep(self.poll_interval).await;
+        }
     }
 
     /// Why a mined transaction failed: out of gas when it used all its gas, otherwise the revert it gives when
@@ -367,6 +464,7 @@ impl Chain for RpcChain {
         Ok(BlockInfo {
             number: block.header.number,
             timestamp: block.header.timestamp,
+            hash: block.header.hash,
         })
     }
 
@@ -380,6 +478,7 @@ impl Chain for RpcChain {
         Ok(BlockInfo {
             number: block.header.number,
             timestamp: block.header.timestamp,
+            hash: block.header.hash,
         })
     }
 

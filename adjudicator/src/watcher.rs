@@ -18,6 +18,99 @@ use crate::chain::{Chain, Receipt};
 use crate::client::AdjudicatorClient;
 use crate::{Error, Result};
 
+/// What one read of the chain found: every adjudicator event in the confirmed blocks `from..=last`, and `last`'s
+/// timestamp (chain time). Read without the core ([`read`]) and handed to it later ([`apply`]), so a runtime can
+/// read off its loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainRead {
+    /// The first block read (the core's cursor when the read started).
+    pub from: u64,
+    /// The last block read: the chain's confirmed head then.
+    pub last: u64,
+    /// `last`'s timestamp.
+    pub timestamp: u64,
+    /// `last`'s hash, to tell later whether the chain still holds it ([`check_reorg`]).
+    pub hash: alloy::primitives::B256,
+    /// The events, in chain order.
+    pub events: Vec<crate::chain::ChainEvent>,
+}
+
+/// Reads every confirmed block from `from` to the chain's confirmed head; `None` when there is no new confirmed
+/// block.
+pub async fn read(chain: &dyn Chain, from: u64) -> Result<Option<ChainRead>> {
+    let head = chain.head().await?;
+    let Some(last) = (head.number + 1).checked_sub(chain.confirmations().max(1)) else {
+        return Ok(None);
+    };
+    if last < from {
+        return Ok(None);
+    }
+    let events = chain.events_between(from, last).await?;
+    // Chain time is that of the last block read, not the head's: an event in the unconfirmed blocks above it (a
+    // newer state registered, a checkpoint) may still change a challenge whose deadline the head passed (S10).
+    let confirmed = chain.block(last).await?;
+    Ok(Some(ChainRead {
+        from,
+        last,
+        timestamp: confirmed.timestamp,
+        hash: confirmed.hash,
+        events,
+    }))
+}
+
+/// A reorganization deeper than the confirmations: a block a node read (and acted on) is no longer on the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reorg {
+    /// The newest block read that is still on the chain (`None`: none of those checked is).
+    pub kept: Option<u64>,
+    /// The newest block read, now replaced.
+    pub read_up_to: u64,
+}
+
+/// Whether the blocks read before (`known`: number and hash, oldest first) are still on the chain: `None` when
+/// the newest is, else the [`Reorg`] with the newest of them that still is.
+pub async fn check_reorg(
+    chain: &dyn Chain,
+    known: &[(u64, alloy::primitives::B256)],
+) -> Result<Option<Reorg>> {
+    let Some(&(read_up_to, hash)) = known.last() else {
+        return Ok(None);
+    };
+    if chain.block(read_up_to).await?.hash == hash {
+        return Ok(None);
+    }
+    for &(number, hash) in known.iter().rev().skip(1) {
+        if chain.block(number).await?.hash == hash {
+            return Ok(Some(Reorg {
+                kept: Some(number),
+                read_up_to,
+            }));
+        }
+    }
+    Ok(Some(Reorg {
+        kept: None,
+        read_up_to,
+    }))
+}
+
+/// Hands what [`read`] found to the core: each event, then the last block with its timestamp; returns how many
+/// events were handed over. A read that does not start at the core's cursor (the core moved on meanwhile) is
+/// ignored: `Ok(0)` and the core is not touched.
+pub fn apply<C, E>(core: &mut C, read: &ChainRead, now: u64) -> Result<usize, E>
+where
+    C: ChainDuties + ?Sized,
+    E: From<C::Error>,
+{
+    if read.from != core.next_block() {
+        return Ok(0);
+    }
+    for ev in &read.events {
+        core.chain_event(ev.block, ev.log_index, &ev.event, now)?;
+    }
+    core.block(read.last, read.timestamp, now)?;
+    Ok(read.events.len())
+}
+
 /// Reads every confirmed block from the core's cursor to the chain's confirmed head, hands each adjudicator event
 /// to the core, then the last confirmed block with its own timestamp (chain time); returns how many events were
 /// handed over. Nothing new: `Ok(0)` and the core is not touched.
@@ -26,23 +119,10 @@ where
     C: ChainDuties + ?Sized,
     E: From<Error> + From<C::Error>,
 {
-    let head = chain.head().await?;
-    let Some(last) = (head.number + 1).checked_sub(chain.confirmations().max(1)) else {
-        return Ok(0);
-    };
-    let from = core.next_block();
-    if last < from {
-        return Ok(0);
+    match read(chain, core.next_block()).await? {
+        Some(r) => apply::<C, E>(core, &r, now),
+        None => Ok(0),
     }
-    let events = chain.events_between(from, last).await?;
-    for ev in &events {
-        core.chain_event(ev.block, ev.log_index, &ev.event, now)?;
-    }
-    // Chain time is that of the last block read, not the head's: an event in the unconfirmed blocks above it (a
-    // newer state registered, a checkpoint) may still change a challenge whose deadline the head passed (S10).
-    let confirmed = chain.block(last).await?;
-    core.block(last, confirmed.timestamp, now)?;
-    Ok(events.len())
 }
 
 /// Turns a core's transaction type into adjudicator calls.

@@ -115,6 +115,22 @@ pub fn render(status: &NodeStatus) -> String {
     let s = &status.stats;
     for (name, help, value) in [
         (
+            "transactions_in_flight",
+            "Transactions submitted and not yet landed or failed",
+            s.txs_in_flight,
+        ),
+        (
+            "chain_next_block",
+            "The first block the node has not read yet",
+            s.next_block,
+        ),
+    ] {
+        let gauge = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        registry.register(name, help, gauge);
+    }
+    for (name, help, value) in [
+        (
             "messages_sent",
             "Protocol messages handed to the network",
             s.messages_sent,
@@ -139,6 +155,11 @@ pub fn render(status: &NodeStatus) -> String {
             "gas_used",
             "Gas of the transactions that landed",
             s.gas_used,
+        ),
+        (
+            "chain_reorgs",
+            "Reorganizations deeper than the confirmations below blocks the node had read",
+            s.reorgs,
         ),
     ] {
         let counter = Counter::<u64>::default();
@@ -231,6 +252,9 @@ mod tests {
                 refusal_disconnects: 0,
                 txs_landed: 2,
                 gas_used: 100_000,
+                txs_in_flight: 3,
+                next_block: 42,
+                reorgs: 1,
             },
         };
         let text = render(&status);
@@ -248,6 +272,9 @@ mod tests {
             "ferry_messages_sent_total 12".to_string(),
             "ferry_messages_refused_total 1".to_string(),
             "ferry_gas_used_total 100000".to_string(),
+            "ferry_transactions_in_flight 3".to_string(),
+            "ferry_chain_next_block 42".to_string(),
+            "ferry_chain_reorgs_total 1".to_string(),
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -26,6 +26,11 @@ pub struct NodeFile {
     pub payment_app: Option<Address>,
     /// The rock-paper-scissors app on a JSON-RPC chain.
     pub rock_paper_scissors: Option<Address>,
+    /// Blocks on top of an event's block (its own included) before the node acts on it, on a JSON-RPC chain;
+    /// by default 1 on a development chain (ids 31337, 1337) and 12 on any other.
+    pub confirmations: Option<u64>,
+    /// Seconds before a transaction that is not mined is sent again with higher fees (default 30).
+    pub replace_after_secs: Option<u64>,
     /// The channel key: a file holding the private key in hex; created (mode 0600) if it does not exist.
     pub key_file: PathBuf,
     /// Where the node keeps its channels, outbox and TLS identity.
@@ -221,6 +226,12 @@ impl NodeSettings {
             return Err(
                 "a JSON-RPC chain needs `adjudicator` (deploy it once with `ferry deploy`)".into(),
             );
+        }
+        if file.confirmations == Some(0) {
+            return Err("confirmations must be at least 1 (the block of the event itself)".into());
+        }
+        if file.replace_after_secs == Some(0) {
+            return Err("replace_after_secs must be positive".into());
         }
         file.key_file = resolve(base, &file.key_file);
         file.data_dir = resolve(base, &file.data_dir);

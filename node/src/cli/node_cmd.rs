@@ -36,6 +36,12 @@ pub async fn run(path: &Path) -> Result<()> {
         rpc.adjudicator = file.adjudicator;
         rpc.payment_app = file.payment_app;
         rpc.rock_paper_scissors = file.rock_paper_scissors;
+        if let Some(c) = file.confirmations {
+            rpc.confirmations = c;
+        }
+        if let Some(secs) = file.replace_after_secs {
+            rpc.replace_after = std::time::Duration::from_secs(secs);
+        }
         Arc::new(RpcChain::connect(rpc).await?)
     };
     let mut config = NodeConfig::new(signer);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_adjudicator::AdjudicatorClient;
+use ferry_adjudicator::watcher;
 use ferry_ledger::app::rps::{self, Hand};
 use ferry_ledger::protocol::LedgerEvent;
 use ferry_ledger::store::{Batch, Store, decode};
@@ -15,9 +16,9 @@ use ferry_virtual::protocol::{
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::chain_side::{ChainOutcome, ChainSide};
 use super::handle::{Command, Reply, now_ms};
 use super::{GameMove, Inbound, NS_NODE, Network, NodeEvent, NodeStats, OpenVirtual};
-use crate::chain;
 use crate::{Error, Result};
 
 pub(super) struct Runtime<S: Store> {
@@ -82,6 +83,11 @@ fn senders_fault(e: &ferry_virtual::Error) -> bool {
     )
 }
 
+/// Store namespace of the chain side: the hashes of the blocks read ([`RECENT_BLOCKS`]).
+const NS_CHAIN: &str = "node.chain";
+/// Key of the recent blocks read.
+const RECENT_BLOCKS: &[u8] = b"recent";
+
 /// `AppKind` as a map key.
 pub(super) type AppKindKey = u8;
 
@@ -102,6 +108,8 @@ impl<S: Store + 'static> Runtime<S> {
     ) -> Option<oneshot::Sender<()>> {
         let mut chain_tick = tokio::time::interval(self.chain_poll);
         chain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Dropped with the loop: a shutdown aborts what is in flight (the core asks again after the restart).
+        let mut chain = ChainSide::new(self.client.clone(), self.address, self.recent_blocks());
         let mut inbound_open = true;
         loop {
             let wake = self
@@ -136,8 +144,10 @@ impl<S: Store + 'static> Runtime<S> {
                         tracing::warn!(node = %self.address, "timer: {e}");
                     }
                 }
-                _ = chain_tick.tick() => self.chain_round().await,
+                outcome = chain.next() => self.chain_outcome(&mut chain, outcome),
+                _ = chain_tick.tick() => self.chain_round(&mut chain),
             }
+            self.stats.txs_in_flight = chain.in_flight() as u64;
             self.flush();
         }
     }
@@ -201,25 +211,93 @@ impl<S: Store + 'static> Runtime<S> {
         }
     }
 
-    async fn chain_round(&mut self) {
-        match chain::drive(&self.client, self.address, &mut self.core, now_ms()).await {
-            Ok(round) => {
-                for (name, gas) in round.landed {
-                    self.stats.txs_landed += 1;
-                    self.stats.gas_used += gas;
-                    self.emit(NodeEvent::TxLanded {
-                        name: name.to_string(),
-                        gas,
-                    });
-                }
-                for (name, reason) in round.failed {
-                    self.emit(NodeEvent::TxFailed {
-                        name: name.to_string(),
-                        reason,
-                    });
-                }
+    /// Starts the chain duties that are due: the transactions the core asks for (as many as there is room for;
+    /// the rest wait in the core) and a read of the chain from the core's cursor. Nothing here waits.
+    fn chain_round(&mut self, chain: &mut ChainSide) {
+        while chain.has_room() {
+            match self.core.poll_tx() {
+                Some(tx) => chain.submit(tx),
+                None => break,
             }
-            Err(e) => tracing::warn!(node = %self.address, "chain: {e}"),
+        }
+        chain.read(self.core.ledger().next_block());
+    }
+
+    /// What a chain task found, handed to the core.
+    fn chain_outcome(&mut self, chain: &mut ChainSide, outcome: ChainOutcome) {
+        use ferry_ledger::protocol::ChainDuties;
+        let name = |tx: &ferry_virtual::protocol::Tx| {
+            use ferry_adjudicator::watcher::Submit;
+            crate::chain::VirtualTxs.name(tx).to_string()
+        };
+        let done = match outcome {
+            ChainOutcome::Landed { tx, gas } => {
+                self.stats.txs_landed += 1;
+                self.stats.gas_used += gas;
+                self.emit(NodeEvent::TxLanded {
+                    name: name(&tx),
+                    gas,
+                });
+                self.core.tx_done(&tx)
+            }
+            ChainOutcome::Failed { tx, reason } => {
+                self.emit(NodeEvent::TxFailed {
+                    name: name(&tx),
+                    reason: reason.clone(),
+                });
+                self.core.tx_failed(&tx, reason)
+            }
+            ChainOutcome::Read(Ok(Some(read))) => {
+                let applied = read.from == self.core.ledger().next_block();
+                let r = watcher::apply::<_, ferry_virtual::Error>(&mut self.core, &read, now_ms());
+                if applied && r.is_ok() {
+                    let recent = chain.applied(&read);
+                    self.keep_recent_blocks(&recent);
+                }
+                r.map(|_| ())
+            }
+            ChainOutcome::Read(Ok(None)) => Ok(()),
+            ChainOutcome::Read(Err(e)) => {
+                tracing::warn!(node = %self.address, "chain: {e}");
+                Ok(())
+            }
+            ChainOutcome::Reorg(reorg) => {
+                self.stats.reorgs += 1;
+                tracing::error!(
+                    node = %self.address,
+                    kept = ?reorg.kept,
+                    read_up_to = reorg.read_up_to,
+                    "the chain reorganized below the blocks this node read: raise `confirmations`"
+                );
+                self.emit(NodeEvent::ChainReorg {
+                    kept: reorg.kept,
+                    read_up_to: reorg.read_up_to,
+                });
+                let recent = chain.reorganized(&reorg);
+                self.keep_recent_blocks(&recent);
+                Ok(())
+            }
+        };
+        if let Err(e) = done {
+            tracing::warn!(node = %self.address, "chain: {e}");
+        }
+    }
+
+    /// The blocks read before a restart (number and hash), to detect a reorganization below the cursor.
+    fn recent_blocks(&self) -> Vec<(u64, B256)> {
+        match self.core.ledger().store().get(NS_CHAIN, RECENT_BLOCKS) {
+            Ok(Some(bytes)) => decode("recent blocks", &bytes).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn keep_recent_blocks(&mut self, recent: &[(u64, B256)]) {
+        let mut batch = Batch::new();
+        let kept = batch
+            .put(NS_CHAIN, RECENT_BLOCKS.to_vec(), &recent.to_vec())
+            .and_then(|()| self.core.ledger_mut().store_mut().commit(batch));
+        if let Err(e) = kept {
+            tracing::warn!(node = %self.address, "store: keeping the blocks read: {e}");
         }
     }
 

@@ -6,6 +6,7 @@
 //! chain duties. After each, what the core produced leaves: messages to the network (which persists them in its
 //! outbox first), events to subscribers. Every state change is committed by the core before any of it is released.
 
+mod chain_side;
 mod event_loop;
 mod handle;
 mod launch;
@@ -20,6 +21,7 @@ use ferry_ledger::protocol::Config as LedgerConfig;
 use ferry_virtual::protocol::{AppKind, IntermediaryPolicy, VirtualEvent};
 use serde::{Deserialize, Serialize};
 
+pub use chain_side::{MAX_TXS_IN_FLIGHT, REORG_HORIZON};
 pub use handle::{Node, now_ms};
 pub use launch::NodeSetup;
 pub use network::{Inbound, MemoryLink, MemoryNetwork, Network};
@@ -98,6 +100,15 @@ pub enum NodeEvent {
         name: String,
         /// Gas used.
         gas: u64,
+    },
+    /// The chain reorganized deeper than its confirmations: blocks the node had read (and acted on) were replaced.
+    /// The node reads on from its cursor; what it did on the strength of the replaced blocks' events stands (see
+    /// ARCH, "Reorganizations").
+    ChainReorg {
+        /// The newest block read that is still on the chain (`None`: none of the blocks kept is).
+        kept: Option<u64>,
+        /// The newest block read before.
+        read_up_to: u64,
     },
     /// A transaction failed.
     TxFailed {

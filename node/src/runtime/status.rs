@@ -87,6 +87,15 @@ pub struct NodeStats {
     pub txs_landed: u64,
     /// Gas of those transactions.
     pub gas_used: u64,
+    /// Transactions submitted and not yet landed or failed (the node's loop does not wait for them).
+    #[serde(default)]
+    pub txs_in_flight: u64,
+    /// The node's chain cursor: the first block it has not read yet.
+    #[serde(default)]
+    pub next_block: u64,
+    /// Reorganizations of the chain deeper than its confirmations, seen below blocks the node had read.
+    #[serde(default)]
+    pub reorgs: u64,
 }
 
 /// A node's channels and counters.
@@ -163,7 +172,10 @@ impl<S: Store + 'static> Runtime<S> {
             ledgers,
             virtuals,
             peers: self.net.connected(),
-            stats: self.stats.clone(),
+            stats: NodeStats {
+                next_block: self.core.ledger().next_block(),
+                ..self.stats.clone()
+            },
         }
     }
 }

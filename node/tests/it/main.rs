@@ -3,8 +3,10 @@
 //! - [`node_runtime`]: three nodes in one process on an in-memory network and the embedded chain.
 //! - [`rpc_api`]: the JSON-RPC API and `/metrics` against a running node.
 //! - [`processes`]: three `ferry node` processes over loopback QUIC against a real anvil.
+//! - [`chain_side`]: the chain side on anvil: a loop that never waits, concurrent and replaced transactions, reorgs.
 //! - [`cli`]: the `ferry` binary's arguments and errors.
 
+mod chain_side;
 mod cli;
 mod node_runtime;
 mod processes;

@@ -1,0 +1,207 @@
+//! The node's chain duties, off its loop: each transaction the core asks for is submitted in a task of its own,
+//! and the chain is read in another; what they find comes back to the loop as an input ([`ChainOutcome`]). The
+//! loop never waits for a receipt, a confirmation or a slow JSON-RPC node, so a hub keeps serving its users while
+//! its deposits and disputes are mined.
+//!
+//! Several transactions are in flight at once (up to [`MAX_TXS_IN_FLIGHT`]; the rest wait in the core, which is
+//! the back-pressure): the chain gives each its nonce under a per-account lock, and replaces one that is stuck
+//! with a higher fee ([`ferry_adjudicator::RpcConfig::replace_after`]). One read of the chain is in flight at a
+//! time, from the core's cursor; a read that comes back after the cursor moved is dropped
+//! ([`watcher::apply`]). Before each read the hashes of the blocks read before are checked against the chain
+//! ([`watcher::check_reorg`]): a reorganization deeper than the confirmations is reported. After a restart the core asks again for every transaction still due (it remembers what
+//! it asked for only within one start), so a transaction lost with the process is sent again.
+
+use std::collections::{HashMap, VecDeque};
+
+use alloy::primitives::{Address, B256};
+use ferry_adjudicator::AdjudicatorClient;
+use ferry_adjudicator::watcher::{self, ChainRead, Reorg, Submit};
+use ferry_virtual::protocol::Tx;
+use tokio::task::{Id, JoinError, JoinSet};
+
+use crate::chain::VirtualTxs;
+
+/// The most transactions a node has in flight at once.
+pub const MAX_TXS_IN_FLIGHT: usize = 64;
+
+/// Blocks read whose hashes are kept to detect a reorganization below the cursor (one per read).
+pub const REORG_HORIZON: usize = 64;
+
+/// What a chain task found.
+#[derive(Debug)]
+pub(super) enum ChainOutcome {
+    /// `tx` landed, using `gas`.
+    Landed {
+        /// The transaction.
+        tx: Tx,
+        /// Its gas.
+        gas: u64,
+    },
+    /// `tx` failed.
+    Failed {
+        /// The transaction.
+        tx: Tx,
+        /// Why.
+        reason: String,
+    },
+    /// A read of the chain: the new confirmed blocks' events, nothing new, or why the chain could not be read.
+    Read(Result<Option<ChainRead>, String>),
+    /// Blocks read before are no longer on the chain (found before reading on).
+    Reorg(Reorg),
+}
+
+/// What a running task is, to know what a task that panicked was doing.
+#[derive(Debug)]
+enum Job {
+    Submit(Box<Tx>),
+    Read,
+}
+
+/// The chain tasks of one node.
+pub(super) struct ChainSide {
+    client: AdjudicatorClient,
+    from: Address,
+    tasks: JoinSet<ChainOutcome>,
+    jobs: HashMap<Id, Job>,
+    in_flight: usize,
+    reading: bool,
+    /// The last block of each read applied, oldest first, at most [`REORG_HORIZON`].
+    recent: VecDeque<(u64, B256)>,
+}
+
+impl ChainSide {
+    /// The chain side of the node `from`, which read `recent` (the blocks kept from before a restart).
+    pub(super) fn new(client: AdjudicatorClient, from: Address, recent: Vec<(u64, B256)>) -> Self {
+        let mut recent: VecDeque<_> = recent.into();
+        while recent.len() > REORG_HORIZON {
+            recent.pop_front();
+        }
+        Self {
+            client,
+            from,
+            tasks: JoinSet::new(),
+            jobs: HashMap::new(),
+            in_flight: 0,
+            reading: false,
+            recent,
+        }
+    }
+
+    /// A read was applied: its last block is remembered; returns the blocks kept, to persist.
+    pub(super) fn applied(&mut self, read: &ChainRead) -> Vec<(u64, B256)> {
+        if self.recent.len() == REORG_HORIZON {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((read.last, read.hash));
+        self.recent.iter().copied().collect()
+    }
+
+    /// A reorganization was reported: the blocks read that it replaced are forgotten (so it is reported once);
+    /// returns the blocks kept, to persist.
+    pub(super) fn reorganized(&mut self, reorg: &Reorg) -> Vec<(u64, B256)> {
+        self.recent
+            .retain(|(n, _)| reorg.kept.is_some_and(|kept| *n <= kept));
+        self.recent.iter().copied().collect()
+    }
+
+    /// Transactions submitted and not yet landed or failed.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Room for another transaction.
+    pub(super) fn has_room(&self) -> bool {
+        self.in_flight < MAX_TXS_IN_FLIGHT
+    }
+
+    /// Submits `tx` in a task of its own.
+    pub(super) fn submit(&mut self, tx: Tx) {
+        let (client, from) = (self.client.clone(), self.from);
+        let job = Box::new(tx.clone());
+        let handle = self.tasks.spawn(async move {
+            match VirtualTxs.submit(&client, from, &tx).await {
+                Ok(receipt) => ChainOutcome::Landed {
+                    tx,
+                    gas: receipt.gas_used,
+                },
+                Err(e) => ChainOutcome::Failed {
+                    tx,
+                    reason: e.to_string(),
+                },
+            }
+        });
+        self.jobs.insert(handle.id(), Job::Submit(job));
+        self.in_flight += 1;
+    }
+
+    /// Reads the chain from `from` in a task, unless a read is in flight already.
+    pub(super) fn read(&mut self, from: u64) {
+        if self.reading {
+            return;
+        }
+        let chain = self.client.chain().clone();
+        let known: Vec<_> = self.recent.iter().copied().collect();
+        let handle = self.tasks.spawn(async move {
+            match watcher::check_reorg(chain.as_ref(), &known).await {
+                Ok(Some(reorg)) => return ChainOutcome::Reorg(reorg),
+                Ok(None) => {}
+                Err(e) => return ChainOutcome::Read(Err(e.to_string())),
+            }
+            ChainOutcome::Read(
+                watcher::read(chain.as_ref(), from)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
+        });
+        self.jobs.insert(handle.id(), Job::Read);
+        self.reading = true;
+    }
+
+    /// The next outcome of a task; pending forever while none runs (for `select!`).
+    pub(super) async fn next(&mut self) -> ChainOutcome {
+        loop {
+            match self.tasks.join_next_with_id().await {
+                Some(Ok((id, outcome))) => {
+                    self.finished(id);
+                    return outcome;
+                }
+                Some(Err(e)) => {
+                    if let Some(outcome) = self.lost(e) {
+                        return outcome;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn finished(&mut self, id: Id) {
+        match self.jobs.remove(&id) {
+            Some(Job::Submit(_)) => self.in_flight = self.in_flight.saturating_sub(1),
+            Some(Job::Read) => self.reading = false,
+            None => {}
+        }
+    }
+
+    /// A task that panicked or was cancelled: its transaction is reported failed (the core asks again while it is
+    /// due), a read is simply over.
+    fn lost(&mut self, e: JoinError) -> Option<ChainOutcome> {
+        let id = e.id();
+        match self.jobs.remove(&id) {
+            Some(Job::Submit(tx)) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                Some(ChainOutcome::Failed {
+                    tx: *tx,
+                    reason: format!("submission task ended: {e}"),
+                })
+            }
+            Some(Job::Read) => {
+                self.reading = false;
+                Some(ChainOutcome::Read(Err(format!(
+                    "chain read task ended: {e}"
+                ))))
+            }
+            None => None,
+        }
+    }
+}
