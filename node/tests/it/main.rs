@@ -4,6 +4,7 @@
 //! - [`rpc_api`]: the JSON-RPC API and `/metrics` against a running node.
 //! - [`processes`]: three `ferry node` processes over loopback QUIC against a real anvil.
 //! - [`chain_side`]: the chain side on anvil: a loop that never waits, concurrent and replaced transactions, reorgs.
+//! - [`slow_blocks`]: a hub on 2-second blocks keeps serving its users while its transactions are mined.
 //! - [`cli`]: the `ferry` binary's arguments and errors.
 
 mod chain_side;
@@ -11,3 +12,4 @@ mod cli;
 mod node_runtime;
 mod processes;
 mod rpc_api;
+mod slow_blocks;

@@ -24,23 +24,27 @@ use ferry_node::runtime::{NodeStatus, OpenVirtual};
 use ferry_virtual::protocol::{AppKind, VirtualPhase};
 use jsonrpsee::http_client::HttpClient;
 
-const ETH: Address = Address::ZERO;
+pub(crate) const ETH: Address = Address::ZERO;
 const TOKEN: &str = "process-test-token-0123";
-const WEI: u128 = 1_000_000_000_000_000_000;
+pub(crate) const WEI: u128 = 1_000_000_000_000_000_000;
 
-fn anvil() -> AnvilInstance {
+fn anvil(block_time: Option<u64>) -> AnvilInstance {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil");
     assert!(
         bin.exists(),
         "anvil is missing at {}: run `npm ci` at the repository root",
         bin.display()
     );
-    Anvil::at(bin)
+    let anvil = Anvil::at(bin)
         .host("127.0.0.1")
         .port(0u16)
-        .chain_id(31337u64)
-        .try_spawn()
-        .unwrap()
+        .chain_id(31337u64);
+    match block_time {
+        Some(secs) => anvil.block_time(secs),
+        None => anvil,
+    }
+    .try_spawn()
+    .unwrap()
 }
 
 fn key_hex(anvil: &AnvilInstance, i: usize) -> String {
@@ -66,13 +70,13 @@ fn deploy(anvil: &AnvilInstance, dir: &Path) -> String {
     text
 }
 
-struct Proc {
+pub(crate) struct Proc {
     name: &'static str,
     dir: PathBuf,
     child: Child,
-    api: HttpClient,
+    pub(crate) api: HttpClient,
     quic: String,
-    address: Address,
+    pub(crate) address: Address,
 }
 
 impl Proc {
@@ -123,17 +127,17 @@ impl Proc {
         }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         // SIGKILL: no shutdown, no flush; only what the store committed survives.
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
-    async fn status(&self) -> NodeStatus {
+    pub(crate) async fn status(&self) -> NodeStatus {
         self.api.status().await.unwrap()
     }
 
-    async fn wait(&self, what: &str, f: impl Fn(&NodeStatus) -> bool) -> NodeStatus {
+    pub(crate) async fn wait(&self, what: &str, f: impl Fn(&NodeStatus) -> bool) -> NodeStatus {
         for _ in 0..1_200 {
             if let Ok(s) = self.api.status().await
                 && f(&s)
@@ -158,7 +162,7 @@ impl Drop for Proc {
 }
 
 /// Every node learns where the others listen.
-async fn introduce(nodes: &[&Proc]) {
+pub(crate) async fn introduce(nodes: &[&Proc]) {
     for a in nodes {
         for b in nodes {
             if a.address != b.address {
@@ -168,7 +172,7 @@ async fn introduce(nodes: &[&Proc]) {
     }
 }
 
-struct World {
+pub(crate) struct World {
     anvil: AnvilInstance,
     chain: RpcChain,
     dir: tempfile::TempDir,
@@ -176,8 +180,13 @@ struct World {
 }
 
 impl World {
-    async fn new() -> World {
-        let anvil = anvil();
+    pub(crate) async fn new() -> World {
+        Self::with_block_time(None).await
+    }
+
+    /// A world on an anvil that mines a block every `block_time` seconds (`None`: one per transaction).
+    pub(crate) async fn with_block_time(block_time: Option<u64>) -> World {
+        let anvil = anvil(block_time);
         let dir = tempfile::tempdir().unwrap();
         let deployed = deploy(&anvil, dir.path());
         let adjudicator: Address = deployed
@@ -202,7 +211,7 @@ impl World {
         }
     }
 
-    fn start(&self, name: &'static str, key: usize) -> Proc {
+    pub(crate) fn start(&self, name: &'static str, key: usize) -> Proc {
         Proc::start(
             name,
             self.dir.path(),
@@ -212,19 +221,19 @@ impl World {
         )
     }
 
-    fn restart(&self, p: &mut Proc) {
+    pub(crate) fn restart(&self, p: &mut Proc) {
         p.kill();
         let name = p.name;
         let fresh = Proc::start(name, &p.dir, &self.anvil.endpoint(), &self.deployed, "");
         let _ = std::mem::replace(p, fresh);
     }
 
-    async fn balance(&self, a: Address) -> U256 {
+    pub(crate) async fn balance(&self, a: Address) -> U256 {
         self.chain.balance(a).await.unwrap()
     }
 
     /// Ledgers A–I and B–I, 10 ETH each side.
-    async fn ledgers(&self, a: &Proc, i: &Proc, b: &Proc) -> (B256, B256) {
+    pub(crate) async fn ledgers(&self, a: &Proc, i: &Proc, b: &Proc) -> (B256, B256) {
         let amounts = vec![(ETH, [U256::from(10 * WEI), U256::from(10 * WEI)])];
         let ai = a
             .api
@@ -242,7 +251,13 @@ impl World {
     }
 }
 
-fn open_req(a: &Proc, i: &Proc, b: &Proc, hops: (B256, B256), amount: u128) -> OpenVirtual {
+pub(crate) fn open_req(
+    a: &Proc,
+    i: &Proc,
+    b: &Proc,
+    hops: (B256, B256),
+    amount: u128,
+) -> OpenVirtual {
     OpenVirtual {
         path: vec![a.address, i.address, b.address],
         hops: vec![hops.0, hops.1],
@@ -253,7 +268,7 @@ fn open_req(a: &Proc, i: &Proc, b: &Proc, hops: (B256, B256), amount: u128) -> O
     }
 }
 
-fn phase_at_least(s: &NodeStatus, v: &B256, p: VirtualPhase) -> bool {
+pub(crate) fn phase_at_least(s: &NodeStatus, v: &B256, p: VirtualPhase) -> bool {
     let rank = |p: VirtualPhase| p as u8;
     s.virtual_channel(v)
         .is_some_and(|c| c.phase != VirtualPhase::Aborted && rank(c.phase) >= rank(p))
