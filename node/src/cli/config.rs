@@ -168,7 +168,6 @@ pub struct TransportFile {
 impl Default for TransportFile {
     fn default() -> Self {
         let t = crate::transport::TransportConfig::default();
-        let n = crate::runtime::NodeConfig::new(Signer::random());
         Self {
             max_connections: t.max_connections,
             max_connections_per_ip: t.max_connections_per_ip,
@@ -177,7 +176,7 @@ impl Default for TransportFile {
             validate_above: t.validate_above,
             frame_timeout_ms: u64::try_from(t.frame_timeout.as_millis()).unwrap_or(u64::MAX),
             conn_buffer: t.conn_buffer,
-            max_refusals: n.max_refusals,
+            max_refusals: crate::runtime::DEFAULT_MAX_REFUSALS,
             ban_secs: t.ban.as_secs(),
         }
     }

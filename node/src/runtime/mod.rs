@@ -30,6 +30,12 @@ pub use status::{AssetAmount, AssetBalance, LedgerInfo, NodeStats, NodeStatus, V
 /// Store namespace of the runtime's own records (a game player's hidden hand and salt, kept until revealed).
 pub const NS_NODE: &str = "node.game";
 
+/// Refused messages a peer may cause within [`DEFAULT_REFUSAL_WINDOW`] before it is disconnected, by default.
+pub const DEFAULT_MAX_REFUSALS: u32 = 1_000;
+
+/// The window [`DEFAULT_MAX_REFUSALS`] is counted in, by default.
+pub const DEFAULT_REFUSAL_WINDOW: Duration = Duration::from_secs(60);
+
 /// How a node runs.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -68,8 +74,8 @@ impl NodeConfig {
             release_retention: Duration::from_millis(
                 ferry_virtual::protocol::RELEASED_RETENTION_MS,
             ),
-            max_refusals: 1_000,
-            refusal_window: Duration::from_secs(60),
+            max_refusals: DEFAULT_MAX_REFUSALS,
+            refusal_window: DEFAULT_REFUSAL_WINDOW,
         }
     }
 }

@@ -797,6 +797,10 @@ impl Inner {
                     if link.closed_as_duplicate() {
                         state.redial = true;
                     }
+                    // A stranger that only sent leaves nothing behind.
+                    if state.forgettable() {
+                        peers.remove(&peer);
+                    }
                     true
                 }
                 _ => false,

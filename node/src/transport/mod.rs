@@ -330,6 +330,10 @@ struct Peer {
     lane: Arc<tokio::sync::Mutex<()>>,
     /// Refused (and not dialed) until then: closed by [`Transport::disconnect`].
     banned_until: Option<Instant>,
+    /// The node wrote to it, knows its address, or found it in the outbox at start: its entry stays. An entry
+    /// that is none of these (a stranger that only sent) is dropped when its connection ends
+    /// ([`Peer::forgettable`]), so keys that come and go leave nothing behind.
+    kept: bool,
 }
 
 impl Peer {
@@ -344,7 +348,20 @@ impl Peer {
             recv: RecvWindow::default(),
             lane: Arc::new(tokio::sync::Mutex::new(())),
             banned_until: None,
+            kept: false,
         }
+    }
+
+    /// Nothing of it is worth keeping once its connection ended: the node never wrote to it and does not know its
+    /// address, nothing is queued or dialing, and it is not banned.
+    fn forgettable(&self) -> bool {
+        !self.kept
+            && self.addr.is_none()
+            && self.link.is_none()
+            && !self.dialing
+            && !self.redial
+            && self.record.pending() == 0
+            && self.ban_left().is_none()
     }
 
     /// How long it stays banned, if it is.
@@ -429,6 +446,7 @@ impl Transport {
         let mut peers = HashMap::new();
         for (peer, record) in outbox::load_records(store.as_ref())? {
             let mut state = Peer::new(record);
+            state.kept = true;
             // What the outbox holds at start was probably sent before: sending it again counts as a resend.
             state.sent_high = record.next_id.saturating_sub(1);
             peers.insert(peer, state);
@@ -573,7 +591,10 @@ impl Transport {
                 .entry(peer)
                 .or_insert_with(|| Peer::new(PeerRecord::fresh()));
             state.banned_until = Some(Instant::now() + inner.config.ban);
-            state.link.clone()
+            let link = state.link.clone();
+            // Strangers whose bans ended leave nothing behind (a disconnect takes many refusals: this is rare).
+            peers.retain(|_, p| !p.forgettable());
+            link
         };
         bump(&inner.stats.disconnects, 1);
         if let Some(suppressed) = inner.warnings.allow() {
@@ -596,22 +617,29 @@ impl Transport {
         };
         let mut record = state.record;
         let last = record.next_id.saturating_sub(1);
-        if last <= record.acked {
-            return Ok(());
-        }
         let mut batch = Batch::new();
         for id in record.acked + 1..=last {
             batch.delete(NS_OUTBOX, outbox::message_key(&peer, id));
         }
-        record.acked = last;
-        outbox::put_record(&mut batch, &peer, &record)?;
+        // Its record goes too: ids given to it later start from the clock (`PeerRecord::fresh`), above these.
+        batch.delete(NS_OUTBOX, outbox::record_key(&peer));
         {
             let mut store = lock(&inner.store);
             let store = store.as_mut().ok_or(TransportError::Shutdown)?;
             store.commit(batch)?;
         }
+        record.acked = last;
         state.record = record;
+        state.kept = false;
+        if state.forgettable() {
+            peers.remove(&peer);
+        }
         Ok(())
+    }
+
+    /// Peers the transport holds an entry for: those it knows the address of, wrote to, or is connected to.
+    pub fn known_peers(&self) -> usize {
+        lock(&self.inner.peers).len()
     }
 
     /// Closes every connection and the endpoint and releases the outbox store; what is unacknowledged stays in
@@ -706,6 +734,7 @@ impl Inner {
         for (peer, record) in records {
             let state = peers.entry(peer).or_insert_with(|| Peer::new(record));
             state.record = record;
+            state.kept = true;
         }
         Ok(touched)
     }

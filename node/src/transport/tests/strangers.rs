@@ -391,3 +391,41 @@ async fn a_flood_of_refused_messages_disconnects_and_bans_the_peer() {
     nt.shutdown().await;
     ht.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_that_come_and_go_leave_no_peer_entry_behind() {
+    let (t, mut t_rx) = node().await;
+    let (w, mut w_rx) = honest_peer(&t, &mut t_rx).await;
+    assert_eq!(t.known_peers(), 1);
+    // Strangers log in with fresh keys, each sends a message (delivered), and leaves.
+    for k in 0..40u8 {
+        let key = Signer::random();
+        let mut raw = Raw::peer_from(ip(10 + k), t.local_addr(), &key).await;
+        raw.write(&Frame::Msg {
+            id: 1,
+            msg: msg(u64::from(k)),
+        })
+        .await;
+        assert_eq!(messages(&mut t_rx, key.address(), 1).await, vec![u64::from(k)]);
+        raw.conn.close(0u32.into(), b"bye");
+    }
+    eventually("the strangers' entries dropped", || t.known_peers() == 1).await;
+
+    // One the node wrote to is kept after it leaves (its message waits), until the node forgets it.
+    let key = Signer::random();
+    let mut raw = Raw::peer_from(ip(60), t.local_addr(), &key).await;
+    raw.write(&Frame::Msg { id: 1, msg: msg(7) }).await;
+    assert_eq!(messages(&mut t_rx, key.address(), 1).await, vec![7]);
+    t.send(key.address(), msg(8)).unwrap();
+    raw.conn.close(0u32.into(), b"bye");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(t.known_peers(), 2);
+    t.forget_peer(key.address()).unwrap();
+    assert_eq!(t.known_peers(), 1);
+    assert_eq!(t.stats().outbox, 0);
+
+    // The honest peer is untouched.
+    exchange(&t, &mut t_rx, &w, &mut w_rx, 10).await;
+    t.shutdown().await;
+    w.shutdown().await;
+}
