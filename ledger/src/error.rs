@@ -434,6 +434,12 @@ pub enum OpenRefusal {
         /// `OpenPolicy::max_pending_per_peer`.
         limit: usize,
     },
+    /// Peers together have as many channels with this node waiting for funding as the policy allows.
+    #[error("{limit} channels opened with this node are not funded yet; try again later")]
+    TooManyPendingInAll {
+        /// `OpenPolicy::max_pending_total`.
+        limit: usize,
+    },
     /// The open asks the node to deposit more of an asset than its limit.
     #[error("asks this node to deposit {asked} of {asset}, above its limit {limit}")]
     DepositAboveLimit {

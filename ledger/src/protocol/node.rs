@@ -1,6 +1,6 @@
 //! All ledger channels of one participant, with its key, its store and its policy.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::IAdjudicator::IAdjudicatorEvents as Event;
@@ -62,6 +62,9 @@ pub struct LedgerNode<S: Store> {
     changed: Option<BTreeSet<B256>>,
     /// The channels with each peer (a peer's opens are counted without a scan of every channel).
     by_peer: HashMap<Address, BTreeSet<B256>>,
+    /// The channels peers opened with this node that are not funded yet (proposed or in funding), for
+    /// `OpenPolicy::max_pending_total`.
+    accepted_unfunded: HashSet<B256>,
     touched: BTreeSet<B256>,
     next_block: u64,
     persisted_block: u64,
@@ -105,6 +108,7 @@ impl<S: Store> LedgerNode<S> {
             on_chain: BTreeSet::new(),
             changed: None,
             by_peer: HashMap::new(),
+            accepted_unfunded: HashSet::new(),
             touched: BTreeSet::new(),
             next_block: 0,
             persisted_block: 0,
@@ -236,16 +240,23 @@ impl<S: Store> LedgerNode<S> {
     /// Brings a channel's entries in the timer queue and the on-chain index in line with it (or removes them when
     /// it is gone).
     fn index(&mut self, id: &B256) {
-        let (timer, on_chain) = match self.channels.get(id) {
+        let (timer, on_chain, accepted_unfunded) = match self.channels.get(id) {
             Some(c) => (
                 c.next_timeout(&self.config),
                 matches!(
                     c.phase(),
                     Phase::Disputed | Phase::Finalized | Phase::Closing
                 ),
+                // Participant 0 opened it: the peer, when this node is participant 1.
+                c.me() == 1 && matches!(c.phase(), Phase::Proposed | Phase::Funding),
             ),
-            None => (None, false),
+            None => (None, false, false),
         };
+        if accepted_unfunded {
+            self.accepted_unfunded.insert(*id);
+        } else {
+            self.accepted_unfunded.remove(id);
+        }
         if self.timer_of.get(id).copied() != timer {
             if let Some(old) = self.timer_of.remove(id) {
                 self.timers.remove(&(old, *id));
@@ -600,6 +611,12 @@ impl<S: Store> LedgerNode<S> {
             if self.pending_with(&from) >= limit {
                 return Err(Error::Protocol(ProtocolError::OpenRefused(
                     super::OpenRefusal::TooManyPending { limit },
+                )));
+            }
+            let limit = self.config.open.max_pending_total;
+            if self.accepted_unfunded.len() >= limit {
+                return Err(Error::Protocol(ProtocolError::OpenRefused(
+                    super::OpenRefusal::TooManyPendingInAll { limit },
                 )));
             }
             let channel = LedgerChannel::accept(&self.env(), from, params, prefund, sig, now)?;

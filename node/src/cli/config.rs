@@ -116,6 +116,8 @@ pub struct LedgerFile {
     pub tokens: Vec<Address>,
     /// The most channels one peer may have opened with this node and not funded yet; more opens are refused.
     pub max_pending_per_peer: usize,
+    /// The most channels all peers together may have opened with this node and not funded yet.
+    pub max_pending_total: usize,
     /// How long a peer may leave a request unanswered before the node disputes on-chain, in milliseconds.
     pub peer_timeout_ms: u64,
     /// How long a channel may stay in funding before the node gives up on it (drops it if nothing of its own was
@@ -133,6 +135,7 @@ impl Default for LedgerFile {
             max_own_deposit: d.open.max_own_deposit,
             tokens: d.open.tokens,
             max_pending_per_peer: d.open.max_pending_per_peer,
+            max_pending_total: d.open.max_pending_total,
             peer_timeout_ms: d.peer_timeout_ms,
             funding_timeout_ms: d.funding_timeout_ms,
             min_challenge: d.durations.min_challenge,
@@ -275,6 +278,9 @@ impl NodeSettings {
         if file.ledger.max_pending_per_peer == 0 {
             return Err("ledger.max_pending_per_peer must be positive".into());
         }
+        if file.ledger.max_pending_total == 0 {
+            return Err("ledger.max_pending_total must be positive".into());
+        }
         Ok(Self { file, token })
     }
 
@@ -313,6 +319,7 @@ impl NodeSettings {
         c.open.max_own_deposit = l.max_own_deposit;
         c.open.tokens = l.tokens.clone();
         c.open.max_pending_per_peer = l.max_pending_per_peer;
+        c.open.max_pending_total = l.max_pending_total;
         c.peer_timeout_ms = l.peer_timeout_ms;
         c.funding_timeout_ms = l.funding_timeout_ms;
         c.durations.min_challenge = l.min_challenge;

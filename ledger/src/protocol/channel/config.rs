@@ -23,6 +23,10 @@ pub struct OpenPolicy {
     /// funding); more opens from it are refused by name. Keys are free, so this bounds what one key costs; the
     /// transport bounds what one address costs.
     pub max_pending_per_peer: usize,
+    /// The most channels peers (all keys together) may have opened with this node that are not funded yet; more
+    /// opens are refused by name until some are funded or forgotten. Keys cost nothing, so this bounds what all
+    /// strangers together hold of the node's memory and store.
+    pub max_pending_total: usize,
 }
 
 impl OpenPolicy {
@@ -39,6 +43,7 @@ impl Default for OpenPolicy {
             max_own_deposit: U256::ZERO,
             tokens: Vec::new(),
             max_pending_per_peer: 4,
+            max_pending_total: 10_000,
         }
     }
 }

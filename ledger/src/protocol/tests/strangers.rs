@@ -201,3 +201,40 @@ fn s16_a_node_whose_only_funds_are_its_own_top_up_still_takes_the_channel_on_cha
         p.txs[1]
     );
 }
+
+#[test]
+fn s16_strangers_together_keep_at_most_max_pending_total_opens() {
+    let mut p = Pair::new();
+    let mut cfg = config();
+    cfg.open.max_pending_total = 6;
+    p.n[1] = Some(
+        LedgerNode::open_store(p.keys[1].clone(), ctx(), cfg, MemoryStore::new(), 0).unwrap(),
+    );
+    // Six keys, one open each: each under its own cap, together at the node's.
+    let keys: Vec<Signer> = (0..6).map(|_| Signer::random()).collect();
+    for k in &keys {
+        let open = stranger_open(&p, k, &[(ETH, [1, 500])]);
+        p.node(1).handle_message(k.address(), open, 0).unwrap();
+    }
+    let late = Signer::random();
+    let open = stranger_open(&p, &late, &[(ETH, [1, 500])]);
+    assert_eq!(
+        refusal(p.node(1).handle_message(late.address(), open, 0)),
+        Some(OpenRefusal::TooManyPendingInAll { limit: 6 })
+    );
+    assert_eq!(p.node(1).channels().count(), 6);
+    // The node's own opens do not count against it.
+    let a = p.addr(0);
+    let own = p
+        .node(1)
+        .open(a, &[(ETH, [U256::from(10), U256::ZERO])], 3600, 0);
+    assert!(own.is_ok(), "{own:?}");
+    // Once the unfunded opens are forgotten, opens are taken again.
+    let timeout = config().funding_timeout_ms;
+    p.node(1).handle_timeout(timeout + 1).unwrap();
+    p.drain(1);
+    let open = stranger_open(&p, &late, &[(ETH, [1, 500])]);
+    p.node(1)
+        .handle_message(late.address(), open, timeout + 2)
+        .unwrap();
+}
