@@ -175,7 +175,8 @@ impl<S: Store + 'static> Runtime<S> {
                             "more than {} refused messages within {:?}",
                             self.refusals.max, self.refusals.window
                         );
-                        tracing::warn!(node = %self.address, peer = %from, %reason, "peer disconnected");
+                        // The transport logs the disconnect (rate-limited); one line is enough.
+                        tracing::debug!(node = %self.address, peer = %from, %reason, "peer disconnected");
                         self.net.disconnect(from, &reason);
                     }
                 }

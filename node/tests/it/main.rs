@@ -5,10 +5,12 @@
 //! - [`processes`]: three `ferry node` processes over loopback QUIC against a real anvil.
 //! - [`chain_side`]: the chain side on anvil: a loop that never waits, concurrent and replaced transactions, reorgs.
 //! - [`slow_blocks`]: a hub on 2-second blocks keeps serving its users while its transactions are mined.
+//! - [`hostile`]: strangers (forged opens, floods) against a `ferry node` hub while honest users pay through it.
 //! - [`cli`]: the `ferry` binary's arguments and errors.
 
 mod chain_side;
 mod cli;
+mod hostile;
 mod node_runtime;
 mod processes;
 mod rpc_api;

@@ -75,14 +75,21 @@ pub(crate) struct Proc {
     dir: PathBuf,
     child: Child,
     pub(crate) api: HttpClient,
-    quic: String,
+    pub(crate) quic: String,
     pub(crate) address: Address,
 }
 
 impl Proc {
     /// Starts `ferry node` with its config in `dir` (written on the first start), and waits for its line on
     /// stdout.
-    fn start(name: &'static str, dir: &Path, chain: &str, deployed: &str, key: &str) -> Proc {
+    fn start(
+        name: &'static str,
+        dir: &Path,
+        chain: &str,
+        deployed: &str,
+        key: &str,
+        ledger_extra: &str,
+    ) -> Proc {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("node.toml");
@@ -93,7 +100,8 @@ impl Proc {
                 format!(
                     "chain = \"{chain}\"\n{deployed}\nkey_file = \"node.key\"\ndata_dir = \"data\"\n\
                      listen = \"127.0.0.1:0\"\napi = \"127.0.0.1:0\"\napi_token = \"{TOKEN}\"\n\n\
-                     [ledger]\nmax_own_deposit = \"100000000000000000000\"\npeer_timeout_ms = 3000\nmin_challenge = 10\n"
+                     [ledger]\nmax_own_deposit = \"100000000000000000000\"\npeer_timeout_ms = 3000\nmin_challenge = 10\n\
+                     {ledger_extra}\n"
                 ),
             )
             .unwrap();
@@ -125,6 +133,18 @@ impl Proc {
             quic,
             address,
         }
+    }
+
+    /// The process's resident memory, in bytes (Linux `/proc`).
+    pub(crate) fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        kib * 1_024
     }
 
     pub(crate) fn kill(&mut self) {
@@ -174,7 +194,7 @@ pub(crate) async fn introduce(nodes: &[&Proc]) {
 
 pub(crate) struct World {
     anvil: AnvilInstance,
-    chain: RpcChain,
+    pub(crate) chain: RpcChain,
     dir: tempfile::TempDir,
     deployed: String,
 }
@@ -212,19 +232,25 @@ impl World {
     }
 
     pub(crate) fn start(&self, name: &'static str, key: usize) -> Proc {
+        self.start_with(name, key, "")
+    }
+
+    /// Starts a node with more `[ledger]` settings (TOML lines).
+    pub(crate) fn start_with(&self, name: &'static str, key: usize, ledger_extra: &str) -> Proc {
         Proc::start(
             name,
             self.dir.path(),
             &self.anvil.endpoint(),
             &self.deployed,
             &key_hex(&self.anvil, key),
+            ledger_extra,
         )
     }
 
     pub(crate) fn restart(&self, p: &mut Proc) {
         p.kill();
         let name = p.name;
-        let fresh = Proc::start(name, &p.dir, &self.anvil.endpoint(), &self.deployed, "");
+        let fresh = Proc::start(name, &p.dir, &self.anvil.endpoint(), &self.deployed, "", "");
         let _ = std::mem::replace(p, fresh);
     }
 

@@ -207,9 +207,8 @@ fn s16_strangers_together_keep_at_most_max_pending_total_opens() {
     let mut p = Pair::new();
     let mut cfg = config();
     cfg.open.max_pending_total = 6;
-    p.n[1] = Some(
-        LedgerNode::open_store(p.keys[1].clone(), ctx(), cfg, MemoryStore::new(), 0).unwrap(),
-    );
+    p.n[1] =
+        Some(LedgerNode::open_store(p.keys[1].clone(), ctx(), cfg, MemoryStore::new(), 0).unwrap());
     // Six keys, one open each: each under its own cap, together at the node's.
     let keys: Vec<Signer> = (0..6).map(|_| Signer::random()).collect();
     for k in &keys {

@@ -406,7 +406,10 @@ async fn keys_that_come_and_go_leave_no_peer_entry_behind() {
             msg: msg(u64::from(k)),
         })
         .await;
-        assert_eq!(messages(&mut t_rx, key.address(), 1).await, vec![u64::from(k)]);
+        assert_eq!(
+            messages(&mut t_rx, key.address(), 1).await,
+            vec![u64::from(k)]
+        );
         raw.conn.close(0u32.into(), b"bye");
     }
     eventually("the strangers' entries dropped", || t.known_peers() == 1).await;
