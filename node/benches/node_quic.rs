@@ -1,5 +1,6 @@
 //! End-to-end throughput of the node runtime: three `Node`s (A–I–B) on one embedded chain, over real QUIC on
-//! loopback and, in the same run, over the in-process `MemoryNetwork`, beside the signature-cost limit.
+//! loopback with their stores on disk (durable), the same in memory, and over the in-process `MemoryNetwork`,
+//! beside the signature-cost limit, all in one run.
 //!
 //! `cargo bench -p ferry-virtual --bench node_quic` (release build). Prints one table; `FERRY_BENCH_PAYMENTS` and
 //! `FERRY_BENCH_OPENS` set the sizes (defaults 5,000 and 100).
@@ -35,12 +36,14 @@ fn config(i: usize) -> NodeConfig {
     c
 }
 
-async fn quic_nodes(chain: &Arc<EmbeddedChain>) -> Vec<Node> {
+/// Three nodes over QUIC on loopback; `disk`: each keeps its store and outbox in redb files there (fsynced), else
+/// in memory.
+async fn quic_nodes(chain: &Arc<EmbeddedChain>, disk: Option<&std::path::Path>) -> Vec<Node> {
     let mut nodes = vec![];
     let mut transports = vec![];
     for i in 1..=3 {
         let setup = NodeSetup {
-            data_dir: None,
+            data_dir: disk.map(|d| d.join(format!("node{i}"))),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             peers: vec![],
             transport: Default::default(),
@@ -206,12 +209,15 @@ fn main() {
     // the payer's and payee's node tasks run in parallel): the slower of the two bounds the stream.
     let serial = 1.0 / (1.0 / sign + 1.0 / recover);
     let limit = sign.min(recover);
-    let (quic, memory) = rt.block_on(async {
+    let dir = tempfile::tempdir().unwrap();
+    let (durable, quic, memory) = rt.block_on(async {
         let chain = Arc::new(EmbeddedChain::with_accounts(DEFAULT_CHAIN_ID, 4).unwrap());
-        let quic = measure(&quic_nodes(&chain).await, payments, opens).await;
+        let durable = measure(&quic_nodes(&chain, Some(dir.path())).await, payments, opens).await;
+        let chain = Arc::new(EmbeddedChain::with_accounts(DEFAULT_CHAIN_ID, 4).unwrap());
+        let quic = measure(&quic_nodes(&chain, None).await, payments, opens).await;
         let chain = Arc::new(EmbeddedChain::with_accounts(DEFAULT_CHAIN_ID, 4).unwrap());
         let memory = measure(&memory_nodes(&chain).await, payments, opens).await;
-        (quic, memory)
+        (durable, quic, memory)
     });
     println!("node runtime, A–I–B on one embedded chain ({payments} payments, {opens} opens)\n");
     println!("| | payments/s | vs. limit | open latency | opens/s |");
@@ -223,7 +229,11 @@ fn main() {
     println!(
         "| limit, two cores: the slower of sign ({sign:.0}/s) and recovery ({recover:.0}/s) | {limit:.0} | 1.00 | | |"
     );
-    for (name, f) in [("QUIC on loopback", &quic), ("MemoryNetwork", &memory)] {
+    for (name, f) in [
+        ("QUIC on loopback, redb on disk (durable)", &durable),
+        ("QUIC on loopback, in-memory stores", &quic),
+        ("MemoryNetwork, in-memory stores", &memory),
+    ] {
         println!(
             "| {name} | {:.0} | {:.2} | {:.1} ms | {:.0} |",
             f.payments_per_s,

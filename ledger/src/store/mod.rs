@@ -117,8 +117,16 @@ pub trait Store: Send {
     /// Every `(key, value)` of `namespace` whose key starts with `prefix`, in ascending key order.
     fn scan(&self, namespace: &'static str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
 
-    /// Applies `batch` atomically and durably; on error nothing of it is applied.
+    /// Applies `batch` atomically and durably; on error nothing of it is applied. A store in group-commit mode
+    /// ([`RedbStore::set_group_commit`]) applies it atomically and makes it durable at the next [`Store::sync`].
     fn commit(&mut self, batch: Batch) -> Result<()>;
+
+    /// Makes every commit so far durable (one fsync for all of them). A store whose every commit is durable
+    /// already does nothing. Whoever groups commits calls it before anything that depends on them leaves the
+    /// process (a message, a transaction, an answer).
+    fn sync(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// The value at `(namespace, key)`, decoded with [`decode`].
     fn get_decoded<T: DeserializeOwned>(
@@ -144,6 +152,9 @@ impl<S: Store + ?Sized> Store for Box<S> {
     }
     fn commit(&mut self, batch: Batch) -> Result<()> {
         (**self).commit(batch)
+    }
+    fn sync(&mut self) -> Result<()> {
+        (**self).sync()
     }
 }
 

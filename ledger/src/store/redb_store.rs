@@ -38,6 +38,10 @@ pub struct RedbStore {
     db: Database,
     /// Whether commits are fsynced (the default; see [`RedbStore::set_durable`]).
     durable: bool,
+    /// Commits are made durable by [`Store::sync`], not each on its own ([`RedbStore::set_group_commit`]).
+    group: bool,
+    /// A commit since the last durable one.
+    unsynced: bool,
 }
 
 impl RedbStore {
@@ -47,7 +51,7 @@ impl RedbStore {
         let path = path.as_ref();
         let db = Database::create(path)
             .map_err(|e| store_error(format_args!("open {}", path.display()), e))?;
-        Ok(Self { db, durable: true })
+        Ok(Self::from_db(db))
     }
 
     /// [`RedbStore::open`] with redb's page cache capped at `bytes` (redb's default is 1 GiB): a smaller cache
@@ -58,7 +62,7 @@ impl RedbStore {
             .set_cache_size(bytes)
             .create(path)
             .map_err(|e| store_error(format_args!("open {}", path.display()), e))?;
-        Ok(Self { db, durable: true })
+        Ok(Self::from_db(db))
     }
 
     /// A fresh database held in memory (redb's in-memory backend): the same engine and transactions as a file,
@@ -67,13 +71,22 @@ impl RedbStore {
         let db = Builder::new()
             .create_with_backend(InMemoryBackend::new())
             .map_err(|e| store_error("create in-memory database", e))?;
-        Ok(Self { db, durable: true })
+        Ok(Self::from_db(db))
     }
 
     /// Wraps an opened database (tests use it with fault-injecting backends).
     #[cfg(test)]
     fn from_database(db: Database) -> Self {
-        Self { db, durable: true }
+        Self::from_db(db)
+    }
+
+    fn from_db(db: Database) -> Self {
+        Self {
+            db,
+            durable: true,
+            group: false,
+            unsynced: false,
+        }
     }
 
     /// Whether [`commit`](Store::commit) fsyncs (`true`, the default, which the protocol's persistence rule relies
@@ -81,6 +94,14 @@ impl RedbStore {
     /// survives a crash only once a durable commit follows it.
     pub fn set_durable(&mut self, durable: bool) {
         self.durable = durable;
+    }
+
+    /// Group commits: each [`commit`](Store::commit) is atomic but not fsynced, and [`Store::sync`] makes all of
+    /// them durable with one fsync (redb persists non-durable commits with the next durable one). A crash loses
+    /// the commits since the last sync, all of them or none of each, and nothing else; whoever groups commits must
+    /// let nothing that depends on them leave before the sync (the node runtime syncs before it sends).
+    pub fn set_group_commit(&mut self, group: bool) {
+        self.group = group;
     }
 }
 
@@ -175,7 +196,7 @@ impl Store for RedbStore {
             .begin_write()
             .map_err(|e| store_error("begin write transaction", e))?;
         // Immediate is redb's default; set it explicitly, since the protocol relies on it (fsync before `Ok`).
-        let durability = if self.durable {
+        let durability = if self.durable && !self.group {
             Durability::Immediate
         } else {
             Durability::None
@@ -203,7 +224,32 @@ impl Store for RedbStore {
                 "redb: commit failed: {e} (the batch is all or nothing but may or may not be on disk; \
                  reopen the store before writing again)"
             ))
-        })
+        })?;
+        if self.group {
+            self.unsynced = true;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if !self.unsynced || !self.durable {
+            return Ok(());
+        }
+        // An empty durable commit: redb persists every non-durable commit before it with it (one fsync).
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| store_error("begin write transaction", e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| store_error("set durability", e))?;
+        txn.commit().map_err(|e| {
+            Error::Store(format!(
+                "redb: sync failed: {e} (the commits since the last sync may or may not be on disk; \
+                 reopen the store before writing again)"
+            ))
+        })?;
+        self.unsynced = false;
+        Ok(())
     }
 }
 
@@ -369,6 +415,72 @@ mod tests {
             vec![(b"kept".to_vec(), b"1".to_vec())]
         );
         assert!(store.scan(OTHER, &[]).unwrap().is_empty());
+    }
+
+    /// redb's in-memory backend counting its fsyncs.
+    #[derive(Debug, Clone, Default)]
+    struct CountingBackend {
+        inner: Arc<InMemoryBackend>,
+        syncs: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl redb::StorageBackend for CountingBackend {
+        fn len(&self) -> std::result::Result<u64, BackendIoError> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::result::Result<(), BackendIoError> {
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::result::Result<(), BackendIoError> {
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> std::result::Result<(), BackendIoError> {
+            self.syncs.fetch_add(1, Ordering::SeqCst);
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), BackendIoError> {
+            self.inner.write(offset, data)
+        }
+    }
+
+    #[test]
+    fn redb_store_group_commits_fsync_once_per_sync_and_a_crash_keeps_what_was_synced() {
+        let backend = CountingBackend::default();
+        let mut store =
+            RedbStore::from_database(Builder::new().create_with_backend(backend.clone()).unwrap());
+        store.set_group_commit(true);
+        let syncs = || backend.syncs.load(Ordering::SeqCst);
+        let before = syncs();
+        for i in 0..50u32 {
+            put(&mut store, NS, &i.to_be_bytes(), b"synced");
+        }
+        assert_eq!(syncs(), before, "a grouped commit does not fsync");
+        assert_eq!(store.get(NS, &7u32.to_be_bytes()).unwrap(), Some(b"synced".to_vec()));
+        store.sync().unwrap();
+        let after = syncs();
+        assert!(after > before && after - before <= 2, "one durable commit: {}", after - before);
+        store.sync().unwrap();
+        assert_eq!(syncs(), after, "nothing new: no fsync");
+        // More commits, then the process dies before its next sync (no clean shutdown).
+        for i in 50..60u32 {
+            let mut batch = Batch::new();
+            batch.put_raw(NS, i.to_be_bytes(), b"unsynced".to_vec());
+            batch.put_raw(OTHER, i.to_be_bytes(), b"unsynced".to_vec());
+            store.commit(batch).unwrap();
+        }
+        std::mem::forget(store);
+        let store = RedbStore::from_database(Builder::new().create_with_backend(backend).unwrap());
+        for i in 0..50u32 {
+            assert_eq!(store.get(NS, &i.to_be_bytes()).unwrap(), Some(b"synced".to_vec()));
+        }
+        // Each later commit is there whole or not at all.
+        for i in 50..60u32 {
+            let k = i.to_be_bytes();
+            assert_eq!(
+                store.get(NS, &k).unwrap().is_some(),
+                store.get(OTHER, &k).unwrap().is_some()
+            );
+        }
     }
 
     #[test]

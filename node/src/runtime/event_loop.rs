@@ -21,6 +21,12 @@ use super::handle::{Command, Reply, now_ms};
 use super::{GameMove, Inbound, NS_NODE, Network, NodeEvent, NodeStats, OpenVirtual};
 use crate::{Error, Result};
 
+/// Commands (and messages) handled before one flush: one sync of the store for all of them.
+const MAX_GROUP: usize = 256;
+
+/// A command's answer, sent after the flush that makes what it did durable.
+pub(super) type Answer = Box<dyn FnOnce() + Send>;
+
 pub(super) struct Runtime<S: Store> {
     pub(super) core: VirtualNode<S>,
     pub(super) client: AdjudicatorClient,
@@ -31,6 +37,8 @@ pub(super) struct Runtime<S: Store> {
     pub(super) stats: NodeStats,
     pub(super) chain_poll: Duration,
     pub(super) refusals: RefusalBudget,
+    /// Answers waiting for the next flush.
+    pub(super) replies: Vec<Answer>,
 }
 
 /// Refused messages counted per peer in fixed windows: a peer past the budget is disconnected.
@@ -124,14 +132,28 @@ impl<S: Store + 'static> Runtime<S> {
                         self.flush();
                         return Some(reply);
                     }
-                    Some(cmd) => self.command(cmd),
+                    Some(first) => {
+                        self.command(first);
+                        // Take what else is waiting (up to a bound): one sync and one flush for all of them, their
+                        // answers after it.
+                        for _ in 0..MAX_GROUP {
+                            match commands.try_recv() {
+                                Ok(Command::Shutdown { reply }) => {
+                                    self.flush();
+                                    return Some(reply);
+                                }
+                                Ok(more) => self.command(more),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                 },
                 msg = inbound.recv(), if inbound_open => match msg {
                     None => inbound_open = false,
                     Some(first) => {
                         self.inbound(first);
                         // Take what else is waiting before releasing the outputs: one flush for a burst.
-                        for _ in 0..256 {
+                        for _ in 0..MAX_GROUP {
                             match inbound.try_recv() {
                                 Ok(more) => self.inbound(more),
                                 Err(_) => break,
@@ -192,7 +214,17 @@ impl<S: Store + 'static> Runtime<S> {
         }
     }
 
+    /// Lets out what the inputs since the last flush produced, once they are durable: the store is synced (one
+    /// fsync for every commit since: the group commit), then messages go to the network (which persists them in
+    /// its outbox first), events to subscribers, and the commands' answers to their callers. If the sync fails,
+    /// nothing leaves: the cores resend what a peer does not answer, and the store refuses further writes.
     fn flush(&mut self) {
+        if let Err(e) = self.core.ledger_mut().store_mut().sync() {
+            tracing::error!(node = %self.address, "store: sync failed, nothing is sent: {e}");
+            // Their callers see the node stopped rather than a "done" that may not survive.
+            self.replies.clear();
+            return;
+        }
         let mut out = Vec::new();
         while let Some(m) = self.core.poll_transmit() {
             out.push(m);
@@ -210,11 +242,19 @@ impl<S: Store + 'static> Runtime<S> {
             }
             self.emit(NodeEvent::Channel(e));
         }
+        for reply in self.replies.drain(..) {
+            reply();
+        }
     }
 
     /// Starts the chain duties that are due: the transactions the core asks for (as many as there is room for;
     /// the rest wait in the core) and a read of the chain from the core's cursor. Nothing here waits.
     fn chain_round(&mut self, chain: &mut ChainSide) {
+        // A transaction carries only what is durable (the flushes sync; this one is for a sync that failed).
+        if let Err(e) = self.core.ledger_mut().store_mut().sync() {
+            tracing::error!(node = %self.address, "store: sync failed, no transaction is sent: {e}");
+            return;
+        }
         while chain.has_room() {
             match self.core.poll_tx() {
                 Some(tx) => chain.submit(tx),
@@ -302,11 +342,13 @@ impl<S: Store + 'static> Runtime<S> {
         }
     }
 
-    /// Answers a command only after what it produced has left for the network (committed to the transport's
-    /// outbox): a caller told "done" can rely on the messages surviving a crash of this process.
-    fn answer<T>(&mut self, reply: Reply<T>, result: Result<T>) {
-        self.flush();
-        let _ = reply.send(result);
+    /// Answers a command only after what it produced is durable and has left for the network (committed to the
+    /// transport's outbox): the answer waits for the next flush, so a caller told "done" can rely on the state and
+    /// the messages surviving a crash of this process.
+    fn answer<T: Send + 'static>(&mut self, reply: Reply<T>, result: Result<T>) {
+        self.replies.push(Box::new(move || {
+            let _ = reply.send(result);
+        }));
     }
 
     fn command(&mut self, cmd: Command) {

@@ -139,6 +139,7 @@ impl Node {
                 config.max_refusals,
                 config.refusal_window,
             ),
+            replies: Vec::new(),
         };
         tokio::spawn(async move {
             // The runtime (and with it the store) is dropped before a shutdown is acknowledged, so a node restarted

@@ -62,9 +62,12 @@ impl Node {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::Config(format!("data_dir {}: {e}", dir.display())))?;
+                // The channel store groups its commits: the node syncs it once per flush, before anything leaves.
+                let mut store = RedbStore::open(dir.join("ferry.redb"))?;
+                store.set_group_commit(true);
                 (
                     Identity::load_or_create(dir, signer)?,
-                    RedbStore::open(dir.join("ferry.redb"))?,
+                    store,
                     RedbStore::open(dir.join("outbox.redb"))?,
                 )
             }
