@@ -26,4 +26,5 @@ mod outside_attack_2;
 mod outside_attack_3;
 mod outside_attack_4;
 mod outside_attack_5;
+mod outside_attack_6;
 mod virtual_channels;
