@@ -257,6 +257,89 @@ mod ledger {
             "the final owed the follower its deposit"
         );
     }
+    /// S11 / S12 ("withdrawUnlisted pays an asset the state does not list: a top-up in a new token the peer never
+    /// countersigned, which withdraw would leave in the adjudicator forever"). No attacker needed: the leader's
+    /// operator lists token T, the follower's does not. The leader's user tops up `AMOUNT` of T; the deposit lands,
+    /// the leader proposes the top-up and the follower refuses it by name (`AssetNotAccepted`), so the leader stops
+    /// counting T (`note_refused_top_up`, as designed: "others go to withdrawUnlisted"). The channel then closes
+    /// cooperatively. But no core ever sends `withdrawUnlisted` (`ChainTx` has no such transaction): the closing
+    /// `concludeAndWithdraw` pays ETH only, the leader calls the channel `Closed`, and its `AMOUNT` of T stays in
+    /// the adjudicator. Loss: the leader's whole top-up.
+    #[tokio::test]
+    async fn s12_a_top_up_in_a_token_the_peer_refuses_is_never_paid_back() {
+        const AMOUNT: u64 = 1_000;
+        let (mut net, id) = running_channel(1, 603).await;
+        let honest = net.address(0);
+        let adjudicator = net.chain.adjudicator();
+        let token = stranger_token(&net, honest, AMOUNT).await;
+        // The leader's operator lists T (restart with it listed); the follower's does not.
+        net.crash(0);
+        let store = net.parties[0].crashed_store.take().expect("store");
+        let ctx = *net.node(1).context();
+        let leader_config = ferry_ledger::protocol::Config {
+            open: ferry_ledger::protocol::OpenPolicy {
+                tokens: vec![token],
+                ..config().open
+            },
+            ..config()
+        };
+        let now = net.now;
+        net.parties[0].node = Some(
+            ferry_ledger::protocol::LedgerNode::open_store(
+                net.parties[0].signer.clone(),
+                ctx,
+                leader_config,
+                store,
+                now,
+            )
+            .expect("restart with T listed"),
+        );
+        steps_silent(&mut net, 5).await;
+        net.node(0)
+            .top_up(id, token, U256::from(AMOUNT))
+            .expect("top up in T");
+        steps_silent(&mut net, 30).await;
+        assert_eq!(
+            net.client.token_balance(token, adjudicator).await.unwrap(),
+            U256::from(AMOUNT),
+            "the top-up is on-chain"
+        );
+        assert!(
+            net.parties[1].refused.iter().any(|r| r.contains("ccept"))
+                || net.parties[0]
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, ferry_ledger::protocol::LedgerEvent::Refused { .. })),
+            "the follower refused the top-up: {:?} {:?}",
+            net.parties[1].refused,
+            net.parties[0].events
+        );
+        // A cooperative close.
+        let now = net.now;
+        net.node(0).close(id, now).expect("close");
+        let closed = net
+            .run_until(300, |n| {
+                (0..2).all(|i| phase(n, i, id) == Some(Phase::Closed))
+            })
+            .await
+            .expect("run");
+        assert!(closed, "{:?} {:?}", net.landed, net.failed);
+        for _ in 0..3 {
+            net.now += 3_600_000;
+            after_window(&mut net, 30).await;
+        }
+        assert_eq!(landed(&net, "concludeAndWithdraw"), 1);
+        assert_eq!(
+            net.client.token_balance(token, honest).await.unwrap(),
+            U256::ZERO,
+            "the leader never got its T back"
+        );
+        assert_eq!(
+            net.client.token_balance(token, adjudicator).await.unwrap(),
+            U256::from(AMOUNT),
+            "its T stays in the adjudicator, under a channel both nodes call closed"
+        );
+    }
 }
 
 mod caps {
