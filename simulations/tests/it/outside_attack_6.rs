@@ -525,3 +525,70 @@ mod caps {
         );
     }
 }
+
+mod gas {
+    use alloy::primitives::U256;
+    use ferry_simulations::virtual_net::{OpenV, VirtualNet};
+    use ferry_virtual::protocol::{Message, OPEN_TIMEOUT_MS, VirtualMessage, VirtualPhase};
+
+    /// S16 ("no transaction carries a state holding nothing of the node's"; SECURITY.md "make the node pay gas for
+    /// a channel"). X (member 0), any peer with a ledger to the honest node H (member 1), opens a two-member payment
+    /// channel V = [X, H] over that ledger with X holding 1 wei and H nothing: H's balance in V is 0 and H puts
+    /// nothing into V's leaf (B's side contributes B's balance). The whole path (both) signs the pre-fund, X's side
+    /// adds the 1-wei leaf, H signs the post-fund, and X simply never sends its own post-fund signature, then goes
+    /// quiet. After `OPEN_TIMEOUT_MS` H, having signed the post-fund, must not refund and takes V on-chain
+    /// (`challenge_open_stuck_after_postfund`, no "holds mine" gate in the virtual core): a `challenge` of V with the
+    /// pre-fund, a state in which H holds nothing, paid by H. X paid no gas at all, and each new V costs it one
+    /// wei of leaf; H pays one V challenge per V (then the leaf's removal or claim).
+    #[test]
+    fn s16_a_peer_makes_the_node_pay_a_v_challenge_for_a_v_holding_nothing_of_its_own() {
+        let mut sim = VirtualNet::builder(2).embedded(1).build();
+        // X withholds its post-fund signature from H.
+        sim.set_drop(|from, to, m| {
+            from == 0
+                && to == 1
+                && matches!(m, Message::Virtual(VirtualMessage::Sigs { state, .. })
+                    if state.version.to::<u64>() == 1)
+        });
+        let v = sim.open(OpenV::payment(1, 0)).expect("X opens V to H");
+        let held = sim.run_until(100, |s| {
+            s.table(1, 0).is_some_and(|t| t.contains(&v)) && s.locked(1, 0) == U256::from(1)
+        });
+        assert!(held, "V's 1-wei leaf is in the ledger: {:?}", sim.failed());
+        sim.run(10);
+        let prefund = sim.channel(1, v).unwrap().prefund().clone();
+        assert_eq!(
+            prefund.outcome.assets[0].balances[1],
+            U256::ZERO,
+            "H holds nothing in V"
+        );
+        assert_eq!(sim.v_phase(1, v), Some(VirtualPhase::Opening));
+        // X goes quiet; H waits out the open timeout.
+        sim.set_offline(0, true);
+        let before = sim
+            .landed()
+            .iter()
+            .filter(|(k, n)| *k == 1 && *n == "challenge V")
+            .count();
+        assert_eq!(before, 0);
+        let n = OPEN_TIMEOUT_MS / 100 + 40;
+        sim.run(n as usize);
+        let challenges: Vec<_> = sim
+            .landed()
+            .iter()
+            .filter(|(k, n)| *k == 1 && *n == "challenge V")
+            .collect();
+        assert_eq!(
+            challenges.len(),
+            1,
+            "H paid a challenge of V, which holds nothing of its own: {:?} {:?}",
+            sim.landed(),
+            sim.failed()
+        );
+        let status = sim.onchain_status(v);
+        assert_eq!(
+            status.version, 0,
+            "V registered by its pre-fund, at H's cost"
+        );
+    }
+}
