@@ -70,12 +70,6 @@ mod ledger {
             after_window(&mut net, 40).await;
         }
         let ch = net.node(0).channel(&id).expect("ch").clone();
-        eprintln!(
-            "landed {:?} failed {:?} phase {:?}",
-            net.landed,
-            net.failed,
-            ch.phase()
-        );
         assert_eq!(
             ch.finalized_state(),
             Some(&state),
@@ -119,7 +113,7 @@ mod ledger {
     /// S12 / S14 / "nothing stays locked forever", against a follower (a user whose hub leads the ledger). The
     /// attacker (party 0, the leader) opened the channel with 1 wei of its own; the honest follower (party 1) put in
     /// `DEPOSIT`. The follower asks to withdraw its whole balance. The leader answers with one proposal batching the
-    /// follower's request with its own `Close` (what an honest leader batching its queue does too): a final state in
+    /// follower's request with its own `Close` (a batch an honest leader may build too): a final state in
     /// which the follower's balance is 0 and `withdrawn[1] = DEPOSIT`. The follower countersigns (it is exactly
     /// its request plus a close) and is now `Closing`. The leader never concludes. `drive_closing` sends the
     /// follower's `concludeAndWithdraw` only if `holds_mine(final)`, which ignores the unpaid withdrawal, and
@@ -519,7 +513,7 @@ mod caps {
         assert!(
             sim.refused()
                 .iter()
-                .any(|r| r.contains("cap") || r.contains("Cap")),
+                .any(|r| r.contains("above the per-user cap 50")),
             "refused by the per-user cap: {:?}",
             sim.refused()
         );
