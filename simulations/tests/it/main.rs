@@ -8,6 +8,7 @@
 //! - [`ledger_e2e`], [`ledger_props`]: two ledger nodes end to end and under generated faults.
 //! - [`ledger_hoarder`]: a generated adversary that hoards every signature it is given.
 //! - [`outside_attack`], [`outside_attack_2`], [`outside_attack_3`]: the outside attackers' findings, kept.
+//! - [`outside_attack_6`]: the sixth outside attacker's findings, as tests that pass while each attack works.
 //! - [`model_check`]: the ledger and hub protocols explored exhaustively with stateright.
 //!
 //! Chain and cost:
@@ -26,4 +27,5 @@ mod outside_attack_2;
 mod outside_attack_3;
 mod outside_attack_4;
 mod outside_attack_5;
+mod outside_attack_6;
 mod virtual_channels;
