@@ -192,6 +192,23 @@ impl AdjudicatorClient {
         self.send(from, call.abi_encode(), U256::ZERO).await
     }
 
+    /// `withdrawUnlisted`: pays back both participants' deposits of `asset`, which the finalized `state` does not
+    /// list.
+    pub async fn withdraw_unlisted(
+        &self,
+        from: Address,
+        params: &ChannelParams,
+        state: &State,
+        asset: Address,
+    ) -> Result<Receipt> {
+        let call = Adj::withdrawUnlistedCall {
+            params: params.clone(),
+            state: state.clone(),
+            asset,
+        };
+        self.send(from, call.abi_encode(), U256::ZERO).await
+    }
+
     /// `withdrawPartial`.
     pub async fn withdraw_partial(
         &self,

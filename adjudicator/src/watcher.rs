@@ -201,6 +201,11 @@ pub async fn submit(client: &AdjudicatorClient, from: Address, tx: &ChainTx) -> 
                 .withdraw_partial(from, params, &state.state, &state.sigs, *participant)
                 .await
         }
+        ChainTx::WithdrawUnlisted {
+            params,
+            state,
+            asset,
+        } => client.withdraw_unlisted(from, params, state, *asset).await,
     }
 }
 

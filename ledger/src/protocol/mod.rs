@@ -157,6 +157,16 @@ pub enum ChainTx {
         /// Who withdraws.
         participant: u8,
     },
+    /// `withdrawUnlisted` after finalization: pays back both participants' deposits of an asset the finalized
+    /// state does not list (a top-up the peer refused).
+    WithdrawUnlisted {
+        /// The params.
+        params: ChannelParams,
+        /// The registered (finalized) state.
+        state: State,
+        /// The asset.
+        asset: Address,
+    },
 }
 
 impl ChainTx {
@@ -167,7 +177,9 @@ impl ChainTx {
             ChainTx::ConcludeAndWithdraw { state, .. }
             | ChainTx::Challenge { state, .. }
             | ChainTx::WithdrawPartial { state, .. } => state.state.channelId,
-            ChainTx::Withdraw { state, .. } => state.channelId,
+            ChainTx::Withdraw { state, .. } | ChainTx::WithdrawUnlisted { state, .. } => {
+                state.channelId
+            }
         }
     }
 
@@ -179,6 +191,7 @@ impl ChainTx {
             ChainTx::Challenge { .. } => "challenge",
             ChainTx::Withdraw { .. } => "withdraw",
             ChainTx::WithdrawPartial { .. } => "withdrawPartial",
+            ChainTx::WithdrawUnlisted { .. } => "withdrawUnlisted",
         }
     }
 }

@@ -5,6 +5,10 @@ use alloy::primitives::{Address, B256, U256};
 /// Why a virtual-channel message or command was refused. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VirtualError {
+    /// V holds nothing of this member's (no entitlement, nothing locked for it, no fee): it sends no transaction
+    /// for it (S16).
+    #[error("the virtual channel holds nothing of this member's: it sends no transaction for it")]
+    NothingAtStake,
     /// No such virtual channel here.
     #[error("unknown virtual channel {0}")]
     UnknownChannel(B256),

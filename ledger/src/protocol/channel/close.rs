@@ -92,16 +92,35 @@ impl LedgerChannel {
             || self
                 .finalized_since
                 .is_some_and(|t| now >= t.saturating_add(env.config.grace_ms));
+        self.drive_unlisted();
         let state = self.finalized_state().cloned();
         if due
             && let Some(state) = state
-            && self.holds_mine(&state)
+            && self.holds_listed(&state)
             && self.once(TxKey::Withdraw(version_of(&state)))
         {
             self.txs.push(ChainTx::Withdraw {
                 params: self.params.clone(),
                 state,
             });
+        }
+    }
+
+    /// Finalized or closed: a top-up of this node's in an asset the finalized state does not list (one the peer
+    /// refused) is paid back by `withdrawUnlisted`, whoever leads, once per asset and start (its own transaction,
+    /// whatever `withdraw` or `concludeAndWithdraw` paid).
+    pub(super) fn drive_unlisted(&mut self) {
+        let Some(state) = self.finalized_state().cloned() else {
+            return;
+        };
+        for asset in self.unlisted_top_ups(&state) {
+            if self.once(TxKey::Unlisted(asset)) {
+                self.txs.push(ChainTx::WithdrawUnlisted {
+                    params: self.params.clone(),
+                    state: state.clone(),
+                    asset,
+                });
+            }
         }
     }
 

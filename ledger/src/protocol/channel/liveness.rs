@@ -22,6 +22,8 @@ pub(super) enum TxKey {
     Withdraw(u64),
     /// `withdrawPartial` by the state of this version.
     Partial(u64),
+    /// `withdrawUnlisted` of an asset.
+    Unlisted(Address),
 }
 
 impl TxKey {
@@ -33,6 +35,7 @@ impl TxKey {
             ChainTx::Challenge { state, .. } => Self::Challenge(state.version()),
             ChainTx::Withdraw { state, .. } => Self::Withdraw(version_of(state)),
             ChainTx::WithdrawPartial { state, .. } => Self::Partial(state.version()),
+            ChainTx::WithdrawUnlisted { asset, .. } => Self::Unlisted(*asset),
         }
     }
 }
@@ -170,9 +173,17 @@ impl LedgerChannel {
         match self.phase {
             Phase::Funding => self.drive_funding(env, now),
             Phase::Running => self.drive_partial_withdrawals(),
-            Phase::Closing => self.drive_closing(env, now),
-            Phase::Disputed => self.drive_disputed(),
+            // `withdrawPartial` pays until the channel is finalized.
+            Phase::Closing => {
+                self.drive_partial_withdrawals();
+                self.drive_closing(env, now)
+            }
+            Phase::Disputed => {
+                self.drive_partial_withdrawals();
+                self.drive_disputed()
+            }
             Phase::Finalized => self.drive_finalized(env, now),
+            Phase::Closed => self.drive_unlisted(),
             _ => {}
         }
     }

@@ -383,29 +383,61 @@ impl LedgerChannel {
         &self.chain_deposited
     }
 
-    /// Participant `p`'s cumulative deposit of `asset` the chain shows (its own, S16).
     /// Whether the channel holds anything of this node's as `state` settles it: a balance, leaves (whose payouts may
-    /// be its), or a top-up of its own on-chain that `state` does not count yet (in an asset its user topped up
-    /// with, so a stranger's dust in another asset counts for nothing). A node sends no transaction carrying a state
-    /// that holds nothing of its own (S16): its peer settles its own funds.
+    /// be its), a withdrawal `state` agrees that the chain has not paid, or a top-up of its own on-chain that
+    /// `state` does not count yet or (in an asset it does not list) that the chain has not paid back, in an asset
+    /// its user topped up with, so a stranger's dust in another asset counts for nothing. A node sends no
+    /// transaction carrying a state that holds nothing of its own (S16): its peer settles its own funds.
     fn holds_mine(&self, state: &State) -> bool {
+        self.holds_listed(state) || !self.unlisted_top_ups(state).is_empty()
+    }
+
+    /// [`LedgerChannel::holds_mine`] in the assets `state` lists (what `withdraw` pays): a balance, a locked leaf, a
+    /// withdrawal the state agrees that the chain has not paid, or an own top-up `state` does not count yet.
+    pub(super) fn holds_listed(&self, state: &State) -> bool {
         let me = usize::from(self.me);
-        let in_state = state
-            .outcome
-            .assets
+        state.outcome.assets.iter().any(|a| {
+            a.balances.get(me).is_some_and(|b| !b.is_zero())
+                || !a.locked.is_zero()
+                || a.withdrawn
+                    .get(me)
+                    .is_some_and(|w| *w > self.withdrawn_on_chain(&a.asset, me))
+                || (self.topup_assets.contains(&a.asset) && self.own_top_up_left(state, &a.asset))
+        })
+    }
+
+    /// Of an asset this node's user topped up with: its own deposit on-chain that `state` does not count yet, or,
+    /// for an asset `state` does not list (a top-up the peer refused), its deposit the chain has not paid back.
+    fn own_top_up_left(&self, state: &State, asset: &Address) -> bool {
+        let me = usize::from(self.me);
+        let on_chain = self.deposited_on_chain(asset, me);
+        match state.outcome.assets.iter().find(|a| a.asset == *asset) {
+            Some(a) => on_chain > a.deposited.get(me).copied().unwrap_or_default(),
+            None => on_chain > self.withdrawn_on_chain(asset, me),
+        }
+    }
+
+    /// The assets `state` does not list that hold an own top-up of this node's not paid back yet (one its user
+    /// topped up with, refused by the peer or not proposed yet).
+    pub(super) fn unlisted_top_ups(&self, state: &State) -> Vec<Address> {
+        self.topup_assets
             .iter()
-            .any(|a| a.balances.get(me).is_some_and(|b| !b.is_zero()) || !a.locked.is_zero());
-        in_state
-            || self.topup_assets.iter().any(|asset| {
-                let counted = state
-                    .outcome
-                    .assets
-                    .iter()
-                    .find(|a| a.asset == *asset)
-                    .and_then(|a| a.deposited.get(me).copied())
-                    .unwrap_or_default();
-                self.deposited_on_chain(asset, me) > counted
+            .chain(self.topup_refused.keys())
+            .filter(|asset| {
+                !state.outcome.assets.iter().any(|a| a.asset == **asset)
+                    && self.own_top_up_left(state, asset)
             })
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    fn withdrawn_on_chain(&self, asset: &Address, p: usize) -> U256 {
+        self.chain_withdrawn
+            .get(asset)
+            .map(|w| w[p])
+            .unwrap_or_default()
     }
 
     /// A failed open this node put nothing into (no deposit sent, none of its own on-chain): the node forgets it
@@ -418,6 +450,7 @@ impl LedgerChannel {
             && self.chain_deposited.values().all(|d| d[me].is_zero())
     }
 
+    /// Participant `p`'s cumulative deposit of `asset` the chain shows (its own, S16).
     fn deposited_on_chain(&self, asset: &Address, p: usize) -> U256 {
         self.chain_deposited
             .get(asset)

@@ -59,6 +59,8 @@ pub(super) enum Tx {
     },
     Withdraw(State),
     WithdrawPartial(SignedState, usize),
+    /// An asset the state does not list: the model's one asset (ETH) is always listed, so the contract refuses it.
+    WithdrawUnlisted,
 }
 
 impl Tx {
@@ -83,6 +85,7 @@ impl Tx {
             ChainTx::WithdrawPartial {
                 state, participant, ..
             } => Tx::WithdrawPartial(state, usize::from(participant)),
+            ChainTx::WithdrawUnlisted { .. } => Tx::WithdrawUnlisted,
         }
     }
 }
@@ -211,6 +214,7 @@ impl Chain {
                 }
             }
             Tx::Withdraw(state) => events.extend(self.withdraw(params, state)?),
+            Tx::WithdrawUnlisted => return Err("AssetListed".into()),
             Tx::WithdrawPartial(s, p) => {
                 support::check_withdraw_partial(&ctx, params, &s.state, &s.sigs, *p)
                     .map_err(|e| e.to_string())?;

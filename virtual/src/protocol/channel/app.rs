@@ -86,7 +86,7 @@ impl VirtualChannel {
             && let Some(version) = self.registered.as_ref().map(|(s, _)| s.version.to::<u64>())
             && let Some(tx) = self.move_onchain(cx, version)
         {
-            cx.tx(tx);
+            self.submit(cx, tx);
         }
         Ok(())
     }

@@ -18,6 +18,9 @@ impl VirtualChannel {
     /// What [`VirtualNode::challenge`](super::super::VirtualNode::challenge) submits: V concluded with its final
     /// when this member holds one signed by the whole path, else challenged with the best state it holds.
     pub(crate) fn challenge_tx(&self) -> Result<VirtualTx> {
+        if !self.holds_mine() {
+            return Err(verr(VirtualError::NothingAtStake));
+        }
         Ok(match self.final_signed() {
             Some(state) => VirtualTx::Conclude {
                 params: self.params.clone(),
@@ -25,6 +28,30 @@ impl VirtualChannel {
             },
             None => self.best_challenge().ok_or(verr(VirtualError::NotFunded))?,
         })
+    }
+
+    /// Whether V holds anything of this member's (S16): for an endpoint, its entitlement in some asset (its balance
+    /// by the newest state it holds, vouchers included, V's registered state or its pending move); for an
+    /// intermediary, what it locks for V in its right ledger (A's side of V) or its routing fee. A member with
+    /// nothing in V sends no transaction for it: whoever has something there settles it.
+    pub(crate) fn holds_mine(&self) -> bool {
+        if self.other_endpoint().is_some() {
+            (0..self.prefund.outcome.assets.len()).any(|j| !self.entitlement(j).is_zero())
+        } else {
+            self.prefund
+                .outcome
+                .assets
+                .iter()
+                .any(|a| a.balances.first().is_some_and(|b| !b.is_zero()))
+                || self.fees.get(self.me).is_some_and(|f| !f.is_zero())
+        }
+    }
+
+    /// Asks for `tx` if V holds something of this member's ([`VirtualChannel::holds_mine`]).
+    pub(super) fn submit<S: Store>(&self, cx: &mut NodeContext<'_, S>, tx: VirtualTx) {
+        if self.holds_mine() {
+            cx.tx(tx);
+        }
     }
 
     /// The newest state of V this member can register: the latest state both endpoints signed (with the
@@ -76,7 +103,7 @@ impl VirtualChannel {
             && cx.once(Once::Answer(self.id, version))
             && let Some(tx) = self.best_challenge()
         {
-            cx.tx(tx);
+            self.submit(cx, tx);
         }
     }
 
@@ -128,7 +155,7 @@ impl VirtualChannel {
                 None => None,
             };
             if let Some(tx) = own_move {
-                cx.tx(tx);
+                self.submit(cx, tx);
             }
         }
     }
@@ -194,7 +221,7 @@ impl VirtualChannel {
             && let Some(tx) = self.best_challenge()
             && cx.once(Once::Challenge(self.id))
         {
-            cx.tx(tx);
+            self.submit(cx, tx);
             cx.event(VirtualEvent::OpenFailed {
                 channel_id: self.id,
             });
@@ -229,7 +256,7 @@ impl VirtualChannel {
             && let Some(tx) = self.best_challenge()
             && cx.once(Once::Challenge(self.id))
         {
-            cx.tx(tx);
+            self.submit(cx, tx);
         }
     }
 
@@ -254,10 +281,13 @@ impl VirtualChannel {
                     .map_or(u64::MAX, |(s, _)| s.version.to::<u64>()),
             ))
         {
-            cx.tx(VirtualTx::Conclude {
-                params: self.params.clone(),
-                state: fin,
-            });
+            self.submit(
+                cx,
+                VirtualTx::Conclude {
+                    params: self.params.clone(),
+                    state: fin,
+                },
+            );
         }
     }
 
@@ -358,7 +388,7 @@ impl VirtualChannel {
                     virt: self.params.clone(),
                     virt_state: vstate,
                 };
-                cx.out.txs.push_back(tx);
+                self.submit(cx, tx);
             }
         }
     }

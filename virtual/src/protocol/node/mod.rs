@@ -558,13 +558,15 @@ fn wake_after(ch: &VirtualChannel, now: u64) -> Option<u64> {
     .min()
 }
 
-/// What this member locks for V in each ledger of V's path (its side of V there, in V's first asset), as the
-/// intermediary's per-user cap counts it.
+/// What this member locks for V in each of its own ledgers on V's path (its side of V there, in V's first asset), as
+/// the intermediary's per-user cap counts it. Only its own hops: V's other hops name ledgers this member is not on
+/// (anyone may name any ledger there), and counting them would let one user's V spend another user's cap.
 fn locks(ch: &VirtualChannel) -> Vec<(B256, U256)> {
     ch.params
         .hops
         .iter()
         .enumerate()
+        .filter(|(k, _)| *k == ch.me || *k + 1 == ch.me)
         .filter_map(|(k, hop)| {
             let side = if k + 1 == ch.me { ch.last() } else { 0 };
             ch.prefund
