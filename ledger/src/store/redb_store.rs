@@ -455,10 +455,17 @@ mod tests {
             put(&mut store, NS, &i.to_be_bytes(), b"synced");
         }
         assert_eq!(syncs(), before, "a grouped commit does not fsync");
-        assert_eq!(store.get(NS, &7u32.to_be_bytes()).unwrap(), Some(b"synced".to_vec()));
+        assert_eq!(
+            store.get(NS, &7u32.to_be_bytes()).unwrap(),
+            Some(b"synced".to_vec())
+        );
         store.sync().unwrap();
         let after = syncs();
-        assert!(after > before && after - before <= 2, "one durable commit: {}", after - before);
+        assert!(
+            after > before && after - before <= 2,
+            "one durable commit: {}",
+            after - before
+        );
         store.sync().unwrap();
         assert_eq!(syncs(), after, "nothing new: no fsync");
         // More commits, then the process dies before its next sync (no clean shutdown).
@@ -471,7 +478,10 @@ mod tests {
         std::mem::forget(store);
         let store = RedbStore::from_database(Builder::new().create_with_backend(backend).unwrap());
         for i in 0..50u32 {
-            assert_eq!(store.get(NS, &i.to_be_bytes()).unwrap(), Some(b"synced".to_vec()));
+            assert_eq!(
+                store.get(NS, &i.to_be_bytes()).unwrap(),
+                Some(b"synced".to_vec())
+            );
         }
         // Each later commit is there whole or not at all.
         for i in 50..60u32 {
