@@ -90,6 +90,8 @@ pub struct PolicyFile {
     pub max_per_channel: Option<U256>,
     /// Most this node locks for one neighbour.
     pub max_per_user: Option<U256>,
+    /// Most virtual channels this node routes that are still opening; more are refused as busy.
+    pub max_opening: usize,
 }
 
 impl Default for PolicyFile {
@@ -99,6 +101,7 @@ impl Default for PolicyFile {
             fee_ppm: 0,
             max_per_channel: None,
             max_per_user: None,
+            max_opening: ferry_virtual::protocol::DEFAULT_MAX_OPENING,
         }
     }
 }
@@ -252,6 +255,9 @@ impl NodeSettings {
         if token.len() < 16 {
             return Err("the API token must be at least 16 characters".into());
         }
+        if file.policy.max_opening == 0 {
+            return Err("policy.max_opening must be positive".into());
+        }
         if file.policy.fee_ppm > 1_000_000 {
             return Err("policy.fee_ppm is at most 1000000 (100%)".into());
         }
@@ -292,6 +298,7 @@ impl NodeSettings {
             fee_ppm: p.fee_ppm,
             max_per_channel: p.max_per_channel.unwrap_or(U256::MAX),
             max_per_user: p.max_per_user.unwrap_or(U256::MAX),
+            max_opening: p.max_opening,
         }
     }
 

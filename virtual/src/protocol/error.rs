@@ -113,6 +113,13 @@ pub enum PolicyRefusal {
         /// The cap.
         cap: U256,
     },
+    /// This node routes as many opens at once as it takes (`IntermediaryPolicy::max_opening`): it is busy; try again
+    /// later.
+    #[error("busy: {limit} virtual channels opening through this node already")]
+    Busy {
+        /// The limit.
+        limit: usize,
+    },
     /// What this node would lock with one neighbour is above the per-user cap.
     #[error("{locked} locked with one neighbour is above the per-user cap {cap}")]
     AbovePerUserCap {

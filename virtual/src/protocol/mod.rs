@@ -281,7 +281,15 @@ pub struct IntermediaryPolicy {
     pub max_per_channel: U256,
     /// Most this node locks for one neighbour (in the ledger with it), in the first asset of the channels.
     pub max_per_user: U256,
+    /// Most virtual channels this node routes that are still opening at once; more are refused by name
+    /// ([`PolicyRefusal::Busy`]) rather than left to wait past the open timeout (after which a member that signed
+    /// the post-fund must go on-chain). Back-pressure for a hub that cannot keep up.
+    pub max_opening: usize,
 }
+
+/// [`IntermediaryPolicy::max_opening`] by default: a hub opening a few hundred channels a second clears this many
+/// well within the open timeout.
+pub const DEFAULT_MAX_OPENING: usize = 4_096;
 
 impl Default for IntermediaryPolicy {
     fn default() -> Self {
@@ -290,6 +298,7 @@ impl Default for IntermediaryPolicy {
             fee_ppm: 0,
             max_per_channel: U256::MAX,
             max_per_user: U256::MAX,
+            max_opening: DEFAULT_MAX_OPENING,
         }
     }
 }

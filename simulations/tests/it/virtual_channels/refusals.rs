@@ -383,3 +383,44 @@ fn s8_a_settled_v_s_leaf_is_never_added_again_not_even_after_a_restart() {
         );
     }
 }
+
+/// Back-pressure: a hub routing `max_opening` opens at once refuses the next by name (`PolicyRefusal::Busy`) instead
+/// of taking it on and letting it wait past the open timeout (after which members that signed the post-fund go
+/// on-chain); once the opens in progress complete, a new one goes through.
+#[test]
+fn a_busy_hub_refuses_opens_past_max_opening_by_name_and_takes_them_again_later() {
+    use ferry_virtual::protocol::IntermediaryPolicy;
+    let mut net = VirtualNet::builder(3)
+        .intermediary_policy(IntermediaryPolicy {
+            max_opening: 2,
+            ..IntermediaryPolicy::default()
+        })
+        .build();
+    // Three opens asked at once: the hub takes two and refuses the third.
+    let vs: Vec<B256> = (0..3)
+        .map(|_| net.open(OpenV::payment(10, 0)).unwrap())
+        .collect();
+    net.run(60);
+    let open: Vec<bool> = vs
+        .iter()
+        .map(|v| net.v_phase(0, *v) == Some(VirtualPhase::Open))
+        .collect();
+    assert_eq!(open.iter().filter(|o| **o).count(), 2, "{open:?}");
+    assert!(
+        net.refused()
+            .iter()
+            .any(|r| r.contains("busy: 2 virtual channels opening through this node already")),
+        "{:?}",
+        net.refused()
+    );
+    assert_eq!(
+        net.v_phase(1, vs[2]),
+        None,
+        "the hub never joined the third"
+    );
+    // Nothing opening any more: a new open goes through.
+    let later = net.open(OpenV::payment(10, 0)).unwrap();
+    net.run(60);
+    assert_eq!(net.v_phase(0, later), Some(VirtualPhase::Open));
+    assert_eq!(net.v_phase(1, later), Some(VirtualPhase::Open));
+}

@@ -66,18 +66,17 @@ impl VirtualChannel {
         }
     }
 
-    /// After a restart: sends again what the peers of V may be missing (every signature this member knows, an
-    /// endpoint's latest vouchers) and runs V's steps. Nothing for a released V.
+    /// After a restart: sends again the stage of V this member has not completed (what it knows of it; a peer
+    /// lacking a signature of a stage this member did complete keeps gossiping that stage, and is answered with
+    /// what it lacks), and an endpoint's latest vouchers, then runs V's steps. Nothing for a released V. A hub
+    /// restarted with many open V's so sends nothing for them but what is still in flight (its transport resends
+    /// what a peer did not acknowledge).
     pub(crate) fn resume<S: Store>(&mut self, cx: &mut NodeContext<'_, S>, now: u64) {
         if self.phase == VirtualPhase::Released {
             return;
         }
-        self.gossip(cx, Stage::Prefund);
-        if self.postfund_sigs.iter().any(Option::is_some) {
-            self.gossip(cx, Stage::Postfund);
-        }
-        if self.final_state.is_some() {
-            self.gossip(cx, Stage::Final);
+        if let Some(stage) = self.incomplete_stage() {
+            self.gossip(cx, stage);
         }
         if let Some(other) = self.other_endpoint() {
             for (j, paid) in self.paid.iter().enumerate() {
@@ -189,6 +188,25 @@ impl VirtualChannel {
         Ok(())
     }
 
+    /// The first stage of V whose signatures this member does not all hold yet, while V is live off-chain.
+    fn incomplete_stage(&self) -> Option<Stage> {
+        let complete = |sigs: &[Option<Signature>]| sigs.iter().all(Option::is_some);
+        if matches!(self.phase, VirtualPhase::Aborted | VirtualPhase::Released)
+            || self.onchain_final.is_some()
+        {
+            None
+        } else if !complete(&self.prefund_sigs) {
+            Some(Stage::Prefund)
+        } else if !complete(&self.postfund_sigs) {
+            // Before the final: a member that holds a final but not the certificate cannot sign it yet.
+            Some(Stage::Postfund)
+        } else if self.final_state.is_some() && !complete(&self.final_sigs) {
+            Some(Stage::Final)
+        } else {
+            None
+        }
+    }
+
     /// While a stage of V is incomplete, gossips it again every [`RESEND_MS`] (and resends a move that waits for
     /// its countersignature).
     pub(super) fn resend_if_due<S: Store>(&mut self, cx: &mut NodeContext<'_, S>, now: u64) {
@@ -204,21 +222,7 @@ impl VirtualChannel {
             }
             return;
         }
-        let complete = |sigs: &[Option<Signature>]| sigs.iter().all(Option::is_some);
-        let stage = if matches!(self.phase, VirtualPhase::Aborted | VirtualPhase::Released)
-            || self.onchain_final.is_some()
-        {
-            None
-        } else if !complete(&self.prefund_sigs) {
-            Some(Stage::Prefund)
-        } else if !complete(&self.postfund_sigs) {
-            // Before the final: a member that holds a final but not the certificate cannot sign it yet.
-            Some(Stage::Postfund)
-        } else if self.final_state.is_some() && !complete(&self.final_sigs) {
-            Some(Stage::Final)
-        } else {
-            None
-        };
+        let stage = self.incomplete_stage();
         match (stage, self.resend_at) {
             (None, _) => self.resend_at = None,
             (Some(_), None) => self.resend_at = Some(now + RESEND_MS),

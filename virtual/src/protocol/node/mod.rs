@@ -6,7 +6,7 @@
 mod policy;
 mod routing;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{Address, B256, U256, U512, keccak256};
@@ -233,8 +233,15 @@ impl<S: Store> VirtualNode<S> {
             self.index.set_released(id, None);
             self.index.set_locks(id, Vec::new());
             self.index.awaiting.remove(&id);
+            self.index.routing_opens.remove(&id);
             return;
         };
+        // An open this member routes (an intermediary) that is not funded yet: what `max_opening` counts.
+        if ch.other_endpoint().is_none() && ch.phase == VirtualPhase::Opening {
+            self.index.routing_opens.insert(id);
+        } else {
+            self.index.routing_opens.remove(&id);
+        }
         let released = ch.phase == VirtualPhase::Released;
         let timer = if released { None } else { ch.next_timer() };
         let wake = if released { None } else { wake_after(ch, now) };
@@ -472,7 +479,12 @@ impl<S: Store> VirtualNode<S> {
     pub fn make_move(&mut self, id: B256, to: State) -> Result<()> {
         self.touched.insert(id);
         let now = self.index.clock;
-        self.input(now, |n| n.on_channel(id, |ch, cx| ch.make_move(cx, to)))
+        self.input(now, |n| {
+            n.on_channel(id, |ch, cx| ch.make_move(cx, to))?;
+            // Stepped at once: its resend timer starts now, so a move the wire loses is sent again.
+            n.progress(id, now);
+            Ok(())
+        })
     }
 
     /// Takes V on-chain: concludes it with its final when this member holds one signed by the whole path, else
@@ -598,6 +610,9 @@ struct Index {
     released_of: HashMap<B256, u64>,
     /// V's with a state registered on-chain and no on-chain outcome yet: the ones a block may finalize.
     awaiting: BTreeSet<B256>,
+    /// V's this member routes (as an intermediary) that are still opening: what `IntermediaryPolicy::max_opening`
+    /// counts.
+    routing_opens: HashSet<B256>,
     /// V's to step at the next clock input (their record changed, or an input touched them without a step).
     pending: BTreeSet<B256>,
     /// Ledgers changed since the V's on them were last stepped by a clock input.

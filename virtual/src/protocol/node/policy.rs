@@ -43,6 +43,10 @@ impl<S: Store> VirtualNode<S> {
             .skip(me + 1)
             .fold(U256::ZERO, |acc, f| acc.saturating_add(*f));
         if me != 0 && me != last {
+            let limit = self.policy.max_opening;
+            if self.index.routing_opens.len() >= limit {
+                return Err(verr(VirtualError::Policy(PolicyRefusal::Busy { limit })));
+            }
             let total = assets.first().map(outcome::asset_total).unwrap_or_default();
             let charges = self.policy.fee(total);
             if fees[me] < charges {
