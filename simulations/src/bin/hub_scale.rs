@@ -488,6 +488,8 @@ struct Row {
     data_per_ch: Option<f64>,
     store_mib: f64,
     restart_s: f64,
+    /// Messages the hub queued when it restarted (what it sends again).
+    restart_msgs: usize,
     fill_s: f64,
 }
 
@@ -694,7 +696,7 @@ fn measure(
     let store_mib = std::fs::metadata(&net.hub_path)
         .map(|m| m.len() as f64 / (1024.0 * 1024.0))
         .unwrap_or(0.0);
-    let (child, small, restart_s) = restart(net)?;
+    let (child, small, restart_s, restart_msgs) = restart(net)?;
     let per_ch = |now: Option<u64>, base: u64, unit: f64| {
         now.map(|v| v.saturating_sub(base) as f64 * unit / live.len() as f64)
     };
@@ -712,13 +714,14 @@ fn measure(
         data_per_ch: per_ch(small.map(|c| c.data), base.data, 1.0),
         store_mib,
         restart_s: child.map_or(restart_s, |c| c.secs),
+        restart_msgs,
         fill_s,
     })
 }
 
 /// Closes the hub, reopens its store in a fresh process (its time and RSS there) and then here: (the child's
-/// seconds and KiB, this process's seconds).
-fn restart(net: &mut Net) -> Result<(Option<Reopen>, Option<Reopen>, f64), String> {
+/// seconds and KiB, this process's seconds, the messages the restarted hub queued).
+fn restart(net: &mut Net) -> Result<(Option<Reopen>, Option<Reopen>, f64, usize), String> {
     let placeholder = open_placeholder(net)?;
     let old = std::mem::replace(&mut net.hub, placeholder);
     drop(old.into_store());
@@ -727,12 +730,15 @@ fn restart(net: &mut Net) -> Result<(Option<Reopen>, Option<Reopen>, f64), Strin
     let t = Instant::now();
     let mut hub = open_hub(&net.hub_path, net.now)?;
     let restart_s = t.elapsed().as_secs_f64();
-    // The restart gossips every signature again: the users hold them all already.
-    while hub.poll_transmit().is_some() {}
+    // What the restart sends again (only what is in flight: the users hold the rest already).
+    let mut msgs = 0;
+    while hub.poll_transmit().is_some() {
+        msgs += 1;
+    }
     while hub.poll_tx().is_some() {}
     while hub.poll_event().is_some() {}
     net.hub = hub;
-    Ok((child, small, restart_s))
+    Ok((child, small, restart_s, msgs))
 }
 
 /// An empty hub in memory, standing in while the real one is closed.
@@ -759,7 +765,7 @@ fn run(args: &Args) -> Result<(), String> {
     let mut net = Net::build(args.users, &dir)?;
     eprintln!("  {:.1} s", t.elapsed().as_secs_f64());
     // The hub's own memory with its ledgers and no virtual channel (a fresh process reopening its store).
-    let (child0, small0, _) = restart(&mut net)?;
+    let (child0, small0, _, _) = restart(&mut net)?;
     let base = Base {
         kib: child0.map_or(0, |c| c.kib),
         small_kib: small0.map_or(0, |c| c.kib),
@@ -776,14 +782,14 @@ fn run(args: &Args) -> Result<(), String> {
     let mut rows = Vec::new();
     println!(
         "| live V | open µs | pay µs | settle µs | event µs | block µs | timer µs | RSS B/ch (all) | hub B/ch | \
-         hub own B/ch | data B/ch | file MiB | restart s | fill s |"
+         hub own B/ch | data B/ch | file MiB | restart s | restart msgs | fill s |"
     );
-    println!("|{}", " ---: |".repeat(14));
+    println!("|{}", " ---: |".repeat(15));
     let opt = |v: Option<f64>| v.map_or("?".to_string(), |b| format!("{b:.0}"));
     for &size in &args.sizes {
         let row = measure(&mut net, base, args, &mut live, &mut next_k, size, rss0)?;
         println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {} | {} | {} | {:.1} | {:.2} | {:.0} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {} | {} | {} | {:.1} | {:.2} | {} | {:.0} |",
             row.live,
             row.open_us,
             row.pay_us,
@@ -797,6 +803,7 @@ fn run(args: &Args) -> Result<(), String> {
             opt(row.data_per_ch),
             row.store_mib,
             row.restart_s,
+            row.restart_msgs,
             row.fill_s
         );
         rows.push(row);

@@ -142,7 +142,8 @@ fn s4_a_player_refuses_a_final_below_its_move_waiting_for_a_countersignature() {
     let from = net.node(2).channel(&v).unwrap().current();
     let play = rps::play(&params, &from, Hand::Paper).unwrap();
     net.node_mut(2).make_move(v, play).unwrap();
-    net.pump();
+    // B resends its move while A drops it: the net never goes quiet, so it runs a while.
+    net.run(20);
     // A, losing, settles from the committed state.
     let now = net.now();
     net.node_mut(0).settle(v, now).unwrap();
