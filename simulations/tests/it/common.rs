@@ -158,6 +158,60 @@ pub async fn running_channel_with(
     (net, id)
 }
 
+/// A fresh two-party net (seed `seed`) with a ledger channel party `opener` opened with the other, depositing
+/// `[opener's, other's]`, run until both see it running.
+pub async fn opened_channel(
+    seed: u64,
+    opener: usize,
+    deposits: [u64; 2],
+) -> (LedgerNet<MemoryStore>, B256) {
+    let mut net = LedgerNet::in_memory(2, config(), seed).await.expect("net");
+    let peer = net.address(1 - opener);
+    let id = net
+        .node(opener)
+        .open(
+            peer,
+            &[(ETH, [U256::from(deposits[0]), U256::from(deposits[1])])],
+            WINDOW,
+            0,
+        )
+        .expect("open");
+    let running = net
+        .run_until(300, |n| {
+            (0..2).all(|i| phase(n, i, id) == Some(Phase::Running))
+        })
+        .await
+        .expect("run");
+    assert!(running, "the channel runs");
+    (net, id)
+}
+
+/// Crashes party `k` and restarts it from its store with `token` listed in its open policy (its operator vets the
+/// token; the other party's does not).
+pub fn restart_listing(net: &mut LedgerNet<MemoryStore>, k: usize, token: Address) {
+    net.crash(k);
+    let store = net.parties[k].crashed_store.take().expect("store");
+    let ctx = *net.node(1 - k).context();
+    let listed = Config {
+        open: OpenPolicy {
+            tokens: vec![token],
+            ..config().open
+        },
+        ..config()
+    };
+    let now = net.now;
+    net.parties[k].node = Some(
+        ferry_ledger::protocol::LedgerNode::open_store(
+            net.parties[k].signer.clone(),
+            ctx,
+            listed,
+            store,
+            now,
+        )
+        .expect("restart with the token listed"),
+    );
+}
+
 /// A running channel under attack (see [`attacked_channel`]) and what the tests use of it.
 pub struct Attacked {
     pub net: LedgerNet<MemoryStore>,

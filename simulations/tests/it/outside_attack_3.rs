@@ -12,7 +12,7 @@ use crate::common::*;
 use alloy::primitives::U256;
 use ferry_adjudicator::Chain;
 use ferry_ledger::State;
-use ferry_ledger::protocol::{Config, LedgerMessage, OpenPolicy, Phase};
+use ferry_ledger::protocol::{Config, LedgerMessage, Phase};
 use ferry_simulations::ledger_net::LedgerNet;
 
 // ============================================================================================== funding timeout
@@ -490,27 +490,7 @@ async fn s16_a_strangers_drip_of_a_token_only_the_leader_lists_is_never_proposed
     assert!(!(0..2).any(|i| net.address(i) == stranger));
     let token = stranger_token(&net, stranger, 1_000).await;
     // The leader's operator lists T; the follower's does not.
-    net.crash(0);
-    let store = net.parties[0].crashed_store.take().expect("store");
-    let ctx = *net.node(1).context();
-    let leader_config = Config {
-        open: OpenPolicy {
-            tokens: vec![token],
-            ..config().open
-        },
-        ..config()
-    };
-    let now = net.now;
-    net.parties[0].node = Some(
-        ferry_ledger::protocol::LedgerNode::open_store(
-            net.parties[0].signer.clone(),
-            ctx,
-            leader_config,
-            store,
-            now,
-        )
-        .expect("restart with T listed"),
-    );
+    restart_listing(&mut net, 0, token);
     steps_silent(&mut net, 5).await;
     let landed_before = net.landed.len();
     for i in 0..70u64 {

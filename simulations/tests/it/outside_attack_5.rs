@@ -73,7 +73,6 @@ mod ledger {
     use crate::common::*;
     use alloy::primitives::U256;
     use ferry_ledger::protocol::Phase;
-    use ferry_simulations::ledger_net::LedgerNet;
 
     /// S12 / S16 / "nothing stays locked forever". A stranger (party 1) opens a ledger channel to the honest node
     /// asking nothing of it (`[1 wei, 0]`) and funds its 1 wei; the channel runs. The honest node's user tops up
@@ -83,19 +82,8 @@ mod ledger {
     #[tokio::test]
     async fn s16_a_node_takes_its_own_top_up_back_from_a_silent_peer() {
         const TOP: u64 = 500_000;
-        let mut net = LedgerNet::in_memory(2, config(), 501).await.expect("net");
-        let (honest, _stranger) = (net.address(0), net.address(1));
-        let id = net
-            .node(1)
-            .open(honest, &[(ETH, [U256::from(1), U256::ZERO])], WINDOW, 0)
-            .expect("open");
-        let running = net
-            .run_until(300, |n| {
-                (0..2).all(|i| phase(n, i, id) == Some(Phase::Running))
-            })
-            .await
-            .expect("run");
-        assert!(running, "the stranger's channel runs");
+        let (mut net, id) = opened_channel(501, 1, [1, 0]).await;
+        let honest = net.address(0);
         // The stranger vanishes; the honest user tops up.
         net.crash(1);
         net.node(0)

@@ -9,7 +9,6 @@ mod ledger {
     use alloy::primitives::U256;
     use ferry_adjudicator::Chain;
     use ferry_ledger::protocol::Phase;
-    use ferry_simulations::ledger_net::LedgerNet;
 
     /// S12 / S16 / "nothing stays locked forever". The honest node (party 0, the leader) funds a channel with the
     /// attacker alone (`[DEPOSIT, 0]`) and later withdraws its whole balance off-chain (`withdraw`, to be paid by
@@ -25,24 +24,8 @@ mod ledger {
     /// never needs to call `withdraw`, which would pay both).
     #[tokio::test]
     async fn s12_a_full_withdrawal_the_peer_registers_is_paid_to_the_leader() {
-        let mut net = LedgerNet::in_memory(2, config(), 601).await.expect("net");
+        let (mut net, id) = opened_channel(601, 0, [DEPOSIT, 0]).await;
         let (honest, attacker) = (net.address(0), net.address(1));
-        let id = net
-            .node(0)
-            .open(
-                attacker,
-                &[(ETH, [U256::from(DEPOSIT), U256::ZERO])],
-                WINDOW,
-                0,
-            )
-            .expect("open");
-        let running = net
-            .run_until(300, |n| {
-                (0..2).all(|i| phase(n, i, id) == Some(Phase::Running))
-            })
-            .await
-            .expect("run");
-        assert!(running, "the channel runs");
         let params = channel_params(&mut net, id);
         let adjudicator = net.chain.adjudicator();
         let held_before = net.chain.balance(adjudicator).await.unwrap();
@@ -107,24 +90,8 @@ mod ledger {
     #[tokio::test]
     async fn s12_a_full_withdrawal_batched_with_a_close_is_paid_to_the_follower() {
         use ferry_ledger::protocol::{LedgerMessage, Op, Proposal, ops};
-        let mut net = LedgerNet::in_memory(2, config(), 602).await.expect("net");
+        let (mut net, id) = opened_channel(602, 0, [1, DEPOSIT]).await;
         let (attacker, honest) = (net.address(0), net.address(1));
-        let id = net
-            .node(0)
-            .open(
-                honest,
-                &[(ETH, [U256::from(1), U256::from(DEPOSIT)])],
-                WINDOW,
-                0,
-            )
-            .expect("open");
-        let running = net
-            .run_until(300, |n| {
-                (0..2).all(|i| phase(n, i, id) == Some(Phase::Running))
-            })
-            .await
-            .expect("run");
-        assert!(running, "the channel runs");
         let params = channel_params(&mut net, id);
         let adjudicator = net.chain.adjudicator();
         assert_eq!(
@@ -231,27 +198,7 @@ mod ledger {
         let adjudicator = net.chain.adjudicator();
         let token = stranger_token(&net, honest, AMOUNT).await;
         // The leader's operator lists T (restart with it listed); the follower's does not.
-        net.crash(0);
-        let store = net.parties[0].crashed_store.take().expect("store");
-        let ctx = *net.node(1).context();
-        let leader_config = ferry_ledger::protocol::Config {
-            open: ferry_ledger::protocol::OpenPolicy {
-                tokens: vec![token],
-                ..config().open
-            },
-            ..config()
-        };
-        let now = net.now;
-        net.parties[0].node = Some(
-            ferry_ledger::protocol::LedgerNode::open_store(
-                net.parties[0].signer.clone(),
-                ctx,
-                leader_config,
-                store,
-                now,
-            )
-            .expect("restart with T listed"),
-        );
+        restart_listing(&mut net, 0, token);
         steps_silent(&mut net, 5).await;
         net.node(0)
             .top_up(id, token, U256::from(AMOUNT))
@@ -305,24 +252,8 @@ mod ledger {
     /// then), and finally withdraws all it has left. The peer completes that last proposal itself, registers it and
     /// leaves. Returns (what the leader was paid, what it is entitled to, the last withdrawal).
     async fn withdraw_all_case(ops: Vec<(bool, u64)>, seed: u64) -> (U256, U256, U256) {
-        let mut net = LedgerNet::in_memory(2, config(), seed).await.expect("net");
+        let (mut net, id) = opened_channel(seed, 0, [DEPOSIT, 0]).await;
         let (honest, attacker) = (net.address(0), net.address(1));
-        let id = net
-            .node(0)
-            .open(
-                attacker,
-                &[(ETH, [U256::from(DEPOSIT), U256::ZERO])],
-                WINDOW,
-                0,
-            )
-            .expect("open");
-        let running = net
-            .run_until(300, |n| {
-                (0..2).all(|i| phase(n, i, id) == Some(Phase::Running))
-            })
-            .await
-            .expect("run");
-        assert!(running);
         let params = channel_params(&mut net, id);
         let mut balance = DEPOSIT;
         let mut paid = 0u64;
