@@ -366,6 +366,52 @@ mod caps {
         })
     }
 
+    /// Found by reading (the sixth attacker's notes): the per-user cap counted a V's first asset only, and ETH (address
+    /// zero) always sorts first, so a V holding 1 wei of ETH and any amount of a token passed it, letting one
+    /// neighbour lock all of the hub's liquidity in that token. Fixed: the cap holds in every asset (each in its own
+    /// units). U (member 0) asks the hub to route a V of 1 wei and 100 of a token under a cap of `CAP` = 50: refused
+    /// by the per-user cap (before, it passed the cap and only the hub's missing token liquidity stopped it).
+    #[test]
+    fn per_user_cap_holds_in_every_asset_not_only_the_first() {
+        let mut sim = VirtualNet::builder(3)
+            .intermediary_policy(IntermediaryPolicy {
+                max_per_user: U256::from(CAP),
+                ..IntermediaryPolicy::default()
+            })
+            .build();
+        let token = Address::repeat_byte(0x77);
+        let path = vec![sim.addr(0), sim.addr(1), sim.addr(2)];
+        let params = virtual_params(
+            &sim.ctx(),
+            path,
+            vec![sim.hop(0), sim.hop(1)],
+            sim.payment_app(),
+            CHALLENGE_DURATION,
+            1,
+        );
+        let prefund = ferry_ledger::channel::state(
+            &params,
+            0,
+            vec![
+                funded_asset(Address::ZERO, vec![U256::from(1), U256::ZERO, U256::ZERO]),
+                funded_asset(token, vec![U256::from(100), U256::ZERO, U256::ZERO]),
+            ],
+            ferry_ledger::app::payment::initial_payment_data(2),
+            false,
+        );
+        let msg = Message::Virtual(VirtualMessage::Sigs {
+            params: Some(Box::new(params)),
+            state: prefund,
+            sigs: vec![None; 3],
+            fees: vec![U256::ZERO; 3],
+        });
+        let refused = sim.inject(0, 1, msg).expect_err("the hub refuses to join");
+        assert!(
+            refused.to_string().contains("above the per-user cap 50"),
+            "refused by the per-user cap in the token: {refused}"
+        );
+    }
+
     /// Per-user cap (SECURITY.md "What a hub exposes": a hub's honest users refused by someone else's doing). The
     /// hub (member 1) routes for its user U (member 0) to member 2 under a per-user cap of `CAP` on each ledger.
     /// Member 2, a user of the hub, sends the hub a pre-fund of a V that ends at the hub (the hub is its B) and whose

@@ -279,7 +279,7 @@ pub struct IntermediaryPolicy {
     pub fee_ppm: u64,
     /// Most a single virtual channel may hold, per asset.
     pub max_per_channel: U256,
-    /// Most this node locks for one neighbour (in the ledger with it), in the first asset of the channels.
+    /// Most this node locks for one neighbour (in the ledger with it), in each asset (each in its own units).
     pub max_per_user: U256,
     /// Most virtual channels this node routes that are still opening at once; more are refused by name
     /// ([`PolicyRefusal::Busy`]) rather than left to wait past the open timeout (after which a member that signed

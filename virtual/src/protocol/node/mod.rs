@@ -570,24 +570,26 @@ fn wake_after(ch: &VirtualChannel, now: u64) -> Option<u64> {
     .min()
 }
 
-/// What this member locks for V in each of its own ledgers on V's path (its side of V there, in V's first asset), as
-/// the intermediary's per-user cap counts it. Only its own hops: V's other hops name ledgers this member is not on
-/// (anyone may name any ledger there), and counting them would let one user's V spend another user's cap.
-fn locks(ch: &VirtualChannel) -> Vec<(B256, U256)> {
-    ch.params
-        .hops
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| *k == ch.me || *k + 1 == ch.me)
-        .filter_map(|(k, hop)| {
-            let side = if k + 1 == ch.me { ch.last() } else { 0 };
-            ch.prefund
-                .outcome
-                .assets
-                .first()
-                .map(|a| (*hop, a.balances[side]))
-        })
-        .collect()
+/// What this member locks for V in each of its own ledgers on V's path, per asset (its side of V there), as the
+/// intermediary's per-user cap counts it. Only its own hops: V's other hops name ledgers this member is not on
+/// (anyone may name any ledger there), and counting them would let one user's V spend another user's cap. Every
+/// asset: a cap on the first alone would let a V with none of it lock any amount of another.
+fn locks(ch: &VirtualChannel) -> Vec<(B256, Address, U256)> {
+    let mut out = Vec::new();
+    for (k, hop) in ch.params.hops.iter().enumerate() {
+        if k != ch.me && k + 1 != ch.me {
+            continue;
+        }
+        let side = if k + 1 == ch.me { ch.last() } else { 0 };
+        for a in &ch.prefund.outcome.assets {
+            if let Some(amount) = a.balances.get(side)
+                && !amount.is_zero()
+            {
+                out.push((*hop, a.asset, *amount));
+            }
+        }
+    }
+    out
 }
 
 /// The indexes and queues that decide which V's an input steps and when the next timer is: an input costs what it
@@ -596,9 +598,10 @@ fn locks(ch: &VirtualChannel) -> Vec<(B256, U256)> {
 struct Index {
     /// The V's on each of this member's ledgers (V's own hops).
     by_ledger: HashMap<B256, BTreeSet<B256>>,
-    /// What the live V's lock in each ledger of their paths ([`locks`]), summed without overflow.
-    locked: HashMap<B256, U512>,
-    locks_of: HashMap<B256, Vec<(B256, U256)>>,
+    /// What the live V's lock of each asset in each of this member's ledgers on their paths ([`locks`]), summed
+    /// without overflow.
+    locked: HashMap<(B256, Address), U512>,
+    locks_of: HashMap<B256, Vec<(B256, Address, U256)>>,
     /// Each live V's [`VirtualChannel::next_timer`] as (time, id): [`VirtualNode::poll_timeout`]'s answer.
     timers: BTreeSet<(u64, B256)>,
     timer_of: HashMap<B256, u64>,
@@ -631,15 +634,15 @@ impl Index {
         }
     }
 
-    /// What the live V's lock in `hop` (saturating at the largest amount).
-    fn locked_in(&self, hop: &B256) -> U256 {
+    /// What the live V's lock of `asset` in `hop` (saturating at the largest amount).
+    fn locked_in(&self, hop: &B256, asset: &Address) -> U256 {
         self.locked
-            .get(hop)
+            .get(&(*hop, *asset))
             .map_or(U256::ZERO, |sum| U256::saturating_from(*sum))
     }
 
     /// Counts V's locks as `locks` (none once V is released or gone).
-    fn set_locks(&mut self, id: B256, locks: Vec<(B256, U256)>) {
+    fn set_locks(&mut self, id: B256, locks: Vec<(B256, Address, U256)>) {
         if self
             .locks_of
             .get(&id)
@@ -647,16 +650,16 @@ impl Index {
         {
             return;
         }
-        for (hop, amount) in self.locks_of.remove(&id).unwrap_or_default() {
-            if let Some(sum) = self.locked.get_mut(&hop) {
+        for (hop, asset, amount) in self.locks_of.remove(&id).unwrap_or_default() {
+            if let Some(sum) = self.locked.get_mut(&(hop, asset)) {
                 *sum -= U512::from(amount);
                 if sum.is_zero() {
-                    self.locked.remove(&hop);
+                    self.locked.remove(&(hop, asset));
                 }
             }
         }
-        for (hop, amount) in &locks {
-            *self.locked.entry(*hop).or_default() += U512::from(*amount);
+        for (hop, asset, amount) in &locks {
+            *self.locked.entry((*hop, *asset)).or_default() += U512::from(*amount);
         }
         if !locks.is_empty() {
             self.locks_of.insert(id, locks);

@@ -1,7 +1,7 @@
 //! An intermediary's terms for routing virtual channels, checked when it joins one: the fee quote's shape, its fee,
 //! its per-channel and per-user caps, and its liquidity for its side of V in each of its ledgers on the path.
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::store::Store;
 use ferry_ledger::{ChannelParams, State, outcome};
 
@@ -15,10 +15,9 @@ impl<S: Store> VirtualNode<S> {
         self.policy.fee(total)
     }
 
-    /// What this node has locked for V's in `hop` (its side of each V whose path uses that ledger), in their
-    /// first asset.
-    fn locked_in(&self, hop: B256) -> U256 {
-        self.index.locked_in(&hop)
+    /// What this node has locked of `asset` for V's in `hop` (its side of each V on that ledger of its own).
+    fn locked_in(&self, hop: B256, asset: &Address) -> U256 {
+        self.index.locked_in(&hop, asset)
     }
 
     /// The fee quotes' shape, this member's terms (fee, per-channel and per-user caps) and its liquidity for its
@@ -67,17 +66,18 @@ impl<S: Store> VirtualNode<S> {
                     },
                 )));
             }
-            let (a0, b0) = assets
-                .first()
-                .map(|a| (a.balances[0], a.balances[last]))
-                .unwrap_or_default();
-            for (hop, add) in [(params.hops[me - 1], b0), (params.hops[me], a0)] {
-                let locked = self.locked_in(hop).saturating_add(add);
-                if locked > self.policy.max_per_user {
-                    return Err(verr(VirtualError::Policy(PolicyRefusal::AbovePerUserCap {
-                        locked,
-                        cap: self.policy.max_per_user,
-                    })));
+            for a in assets {
+                for (hop, add) in [
+                    (params.hops[me - 1], a.balances[last]),
+                    (params.hops[me], a.balances[0]),
+                ] {
+                    let locked = self.locked_in(hop, &a.asset).saturating_add(add);
+                    if locked > self.policy.max_per_user {
+                        return Err(verr(VirtualError::Policy(PolicyRefusal::AbovePerUserCap {
+                            locked,
+                            cap: self.policy.max_per_user,
+                        })));
+                    }
                 }
             }
         }
