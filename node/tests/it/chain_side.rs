@@ -305,3 +305,54 @@ async fn a_reorganization_below_the_blocks_read_is_reported() {
         .unwrap();
     assert_eq!(s2.stats.reorgs, s.stats.reorgs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_in_flight_when_the_node_stops_is_asked_again_after_the_restart_and_lands_once()
+ {
+    let anvil = anvil();
+    let base = deployed(&anvil).await;
+    let dir = tempfile::tempdir().unwrap();
+    let net = MemoryNetwork::new();
+    let start = |i: usize, store: RedbStore| {
+        let (anvil, base, net) = (&anvil, &base, net.clone());
+        async move {
+            let chain: Arc<dyn Chain> = Arc::new(chain_for(anvil, base, i, |_| {}).await);
+            let c = node_config(anvil, i);
+            let (link, inbound) = net.join(c.signer.address());
+            Node::start(c, store, chain, link, inbound).await.unwrap()
+        }
+    };
+    let path = dir.path().join("alice.redb");
+    let mut a = start(1, RedbStore::open(&path).unwrap()).await;
+    let b = start(2, RedbStore::in_memory().unwrap()).await;
+    automine(&base, false).await;
+    let amounts = vec![(ETH, [U256::from(WEI), U256::from(WEI)])];
+    let id = a.open_ledger(b.address(), amounts, 60).await.unwrap();
+    a.wait_until("Alice's deposit in flight", T, |s| {
+        s.stats.txs_in_flight == 1
+    })
+    .await
+    .unwrap();
+    // Alice's node stops with its deposit waiting in the pool, and starts again from its store.
+    a.shutdown().await;
+    a = start(1, RedbStore::open(&path).unwrap()).await;
+    let miner = {
+        let base = base.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = base.mine().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    a.wait_ledger_running(id, T).await.unwrap();
+    b.wait_ledger_running(id, T).await.unwrap();
+    // Both deposits, each once: the adjudicator holds exactly 2 ETH (a repeated deposit takes nothing and refunds).
+    let held = base.balance(base.adjudicator()).await.unwrap();
+    assert_eq!(held, U256::from(2 * WEI));
+    // The restarted node asked for its deposit again (it remembers what it asked for within one start only).
+    let s = a.status().await.unwrap();
+    assert!(s.stats.txs_landed >= 1, "{:?}", s.stats);
+    miner.abort();
+    automine(&base, true).await;
+}
