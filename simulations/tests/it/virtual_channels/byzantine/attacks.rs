@@ -187,6 +187,18 @@ pub(super) async fn perform(
                 prop_assert!(status.finalizes_at <= d.max(now + WINDOW));
             }
         }
+        Attack::WithholdPostfund { by } => {
+            sim.run(60);
+            // S8: nobody but the withholder can hold V's certificate.
+            let k = by.index(n);
+            for m in (0..n).filter(|m| *m != k) {
+                prop_assert!(
+                    !sim.channel(m, v).is_some_and(|c| c.is_funded()),
+                    "member {} holds a certificate without the withholder's signature",
+                    m
+                );
+            }
+        }
         Attack::MoveWhileUnfunded { a_pct, .. } => {
             sim.run(60);
             // S8: nobody holds V's certificate.

@@ -104,6 +104,10 @@ pub(super) enum Attack {
     /// An endpoint registers V's certificate and at once plays every move `max_moves` allows, moving nothing, so
     /// that the other payee has no move left to redeem its vouchers with (S7).
     BurnMoves { by: End },
+    /// An endpoint signs V's post-fund but never lets its signature out (the others sign theirs, leaves in place),
+    /// so nobody else gets V's certificate; it may vanish. The open times out: members that signed the post-fund
+    /// go on-chain where they have something in V (S8, S16), the others give it up.
+    WithholdPostfund { by: End },
     /// A member registers stale states of V or of one of its ledgers, `times` times (griefing).
     StaleChallenges {
         who: Member,
@@ -149,7 +153,7 @@ impl Attack {
             Attack::Hoard { .. } => [0, n - 1].into(),
             Attack::None => BTreeSet::new(),
             Attack::StaleChallenges { who, .. } => [who.index(n)].into(),
-            Attack::BurnMoves { by } => [by.index(n)].into(),
+            Attack::BurnMoves { by } | Attack::WithholdPostfund { by } => [by.index(n)].into(),
             _ => [0, n - 1].into(),
         }
     }
@@ -249,6 +253,7 @@ fn attack(t: Topology) -> impl Strategy<Value = Attack> {
         2 => (0..hops, 0..=100u8).prop_map(|(blocked_hop, a_pct)| Attack::MoveWhileUnfunded { blocked_hop, a_pct }),
         3 => griefing,
         1 => prop_oneof![Just(End::A), Just(End::B)].prop_map(|by| Attack::BurnMoves { by }),
+        2 => prop_oneof![Just(End::A), Just(End::B)].prop_map(|by| Attack::WithholdPostfund { by }),
         3 => hoard(false),
     ]
 }

@@ -2,7 +2,8 @@
 //! virtual payment channel V over funded ledgers, run payments both ways on a wire that drops and delays messages,
 //! and one scheduled attack turns some members byzantine: A and B colluding against the intermediaries (two finals
 //! shown to two hubs, a refund asked after the post-fund, new states of V registered again and again, V's balance
-//! moved while a ledger on the path does not hold the leaf) or any member griefing with stale challenges of V or of
+//! moved while a ledger on the path does not hold the leaf), an endpoint withholding its post-fund signature (the
+//! sixth outside attacker's gas attack, generated) or any member griefing with stale challenges of V or of
 //! one of its ledgers; or A and B *hoarding*: keeping every message their hubs sent them and, at any point of V's
 //! life (while it runs and after it settled), proposing V's leaf again or its removal through their own nodes
 //! (whose guards take anything), replaying old messages, registering old ledger states. The chain counts events
@@ -33,7 +34,9 @@ use ferry_ledger::{ChannelParams, Signature, State, state};
 use ferry_simulations::virtual_net::{
     AnyLeaf, CHALLENGE_DURATION as WINDOW, ETH, Faults, Leaders, OpenV, TICK_MS, VirtualNet,
 };
-use ferry_virtual::protocol::{IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, VirtualPhase};
+use ferry_virtual::protocol::{
+    IntermediaryPolicy, Message, OPEN_TIMEOUT_MS, VirtualMessage, VirtualPhase,
+};
 use proptest::prelude::*;
 
 use super::proptest_cases;
@@ -119,6 +122,15 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         let blocked = sim.hop(usize::from(blocked_hop));
         sim.set_drop(move |_, _, m| matches!(m, Message::Ledger(l) if l.channel_id() == blocked));
     }
+    if let Attack::WithholdPostfund { by } = case.attack {
+        // Its post-fund signature (V's version 1) never leaves it.
+        let k = by.index(n);
+        sim.set_drop(move |from, _, m| {
+            from == k
+                && matches!(m, Message::Virtual(VirtualMessage::Sigs { state, .. })
+                    if state.version.to::<u64>() == 1)
+        });
+    }
     let (a, b) = case.v;
     let v = sim.open(OpenV::payment(a, b)).unwrap();
     // Every virtual channel of the case: the attacked one first.
@@ -129,7 +141,10 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
                 .unwrap(),
         );
     }
-    let unfunded = matches!(case.attack, Attack::MoveWhileUnfunded { .. });
+    let unfunded = matches!(
+        case.attack,
+        Attack::MoveWhileUnfunded { .. } | Attack::WithholdPostfund { .. }
+    );
     if !unfunded {
         let open = sim.run_until(500, |s| {
             vs.iter().all(|v| {
