@@ -28,4 +28,5 @@ mod outside_attack_3;
 mod outside_attack_4;
 mod outside_attack_5;
 mod outside_attack_6;
+mod outside_attack_7;
 mod virtual_channels;
