@@ -362,3 +362,79 @@ mod gas {
         );
     }
 }
+
+mod stake_onchain_generated {
+    use alloy::primitives::U256;
+    use ferry_ledger::protocol::Phase;
+    use ferry_simulations::virtual_net::{
+        CHALLENGE_DURATION as WINDOW, ETH, Leaders, OpenV, VirtualNet,
+    };
+    use ferry_virtual::protocol::{ESCALATE_MS, VirtualPhase};
+
+    /// One case of the on-chain loss: A–H–B, V = payment(0, `x`), B pays A `paid` by vouchers, A goes silent, B
+    /// takes V on-chain, H's ledger with A is challenged and finalized with V's leaf in it, H–B closes. Returns
+    /// (H's shortfall against its wallet before the ledgers, what stays in the adjudicator, claims landed).
+    fn case(x: u64, paid: u64, leaders: Leaders) -> (U256, U256, usize) {
+        let mut sim = VirtualNet::builder(3).embedded(1).leaders(leaders).build();
+        let v = sim.open_and_run(OpenV::payment(0, x), 100);
+        assert!(sim.all_in(v, VirtualPhase::Open), "{:?}", sim.failed());
+        if paid > 0 {
+            sim.node_mut(2)
+                .pay(v, ETH, U256::from(paid))
+                .expect("B pays A");
+            sim.run(5);
+        }
+        sim.set_offline(0, true);
+        sim.node_mut(2).challenge(v).expect("B challenges V");
+        sim.run(5);
+        sim.advance_chain_time(WINDOW + 1);
+        sim.run(50);
+        let now = sim.now();
+        sim.set_now(now + ESCALATE_MS + 1_000);
+        sim.run(100);
+        for _ in 0..4 {
+            sim.advance_chain_time(WINDOW + 1);
+            sim.run(100);
+        }
+        assert!(
+            matches!(
+                sim.ledger_phase(1, 0),
+                Some(Phase::Finalized | Phase::Closed)
+            ),
+            "{:?} {:?}",
+            sim.ledger_phase(1, 0),
+            sim.landed()
+        );
+        let (now, l) = (sim.now(), sim.hop(1));
+        if sim.ledger_phase(1, 1) == Some(Phase::Running) {
+            sim.node_mut(1).ledger_mut().close(l, now).unwrap();
+        }
+        sim.run_until(200, |s| s.ledger_phase(1, 1) == Some(Phase::Closed));
+        sim.run(50);
+        let short = sim.initial_holdings().0[1].saturating_sub(sim.balance_of(1));
+        (short, sim.adjudicator_balance(), sim.landed_count("claim"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 16, max_shrink_iters: 10, ..proptest::prelude::ProptestConfig::default() })]
+
+        /// S9 / S16, generated on-chain: whatever B put in (`x`), whatever it paid A before A went silent, and
+        /// whoever leads the ledgers, H never claims V's leaf in its finalized ledger with A and ends short by
+        /// exactly `x` (B's balance in V's on-chain outcome, the certificate, as the silent A never redeems: what
+        /// the leaf owes H), while the whole leaf `x` stays in the adjudicator.
+        #[test]
+        fn s9_s16_generated_the_hub_loses_b_s_final_balance(
+            x in 1u64..=100,
+            pct in 0u64..100,
+            toward_a in proptest::prelude::any::<bool>(),
+        ) {
+            let paid = x * pct / 100;
+            let leaders = if toward_a { Leaders::TowardA } else { Leaders::Alternating };
+            let (short, held, claims) = case(x, paid, leaders);
+            proptest::prop_assert_eq!(claims, 0);
+            // A (silent) never redeems the vouchers: V finalizes by the certificate, B's balance `x`.
+            proptest::prop_assert_eq!(short, U256::from(x), "H's shortfall");
+            proptest::prop_assert_eq!(held, U256::from(x), "the leaf stays in the adjudicator");
+        }
+    }
+}
