@@ -6,7 +6,7 @@ mod stake {
     use alloy::primitives::U256;
     use ferry_ledger::protocol::Phase;
     use ferry_simulations::virtual_net::{
-        CHALLENGE_DURATION as WINDOW, ETH, Leaders, OpenV, VirtualNet,
+        CHALLENGE_DURATION as WINDOW, Leaders, OpenV, VirtualNet,
     };
     use ferry_virtual::protocol::{ESCALATE_MS, VirtualPhase};
 
@@ -122,7 +122,6 @@ mod stake {
                 "member {k} is whole"
             );
         }
-        let _ = ETH;
     }
 }
 
