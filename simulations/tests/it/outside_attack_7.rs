@@ -437,3 +437,112 @@ mod stake_onchain_generated {
         }
     }
 }
+
+mod theft {
+    use alloy::primitives::U256;
+    use alloy::primitives::aliases::U48;
+    use ferry_simulations::virtual_net::{
+        CHALLENGE_DURATION as WINDOW, DEFAULT_DEPOSIT as DEPOSIT, Leaders, OpenV, VirtualNet,
+    };
+    use ferry_virtual::protocol::{Message, VirtualPhase};
+
+    const X: u64 = 40;
+
+    /// S5 / S10 ("a whole-path final of V concludes over any registered version, so colluding endpoints cannot take
+    /// back from a hub what the final gave it", contracts/SPEC.md), broken by the S16 gate. A–H–B, H with the
+    /// default policy (no fee); A and B collude. V = payment(0, `X`): B funds it, so H locks `X` (B's side) in
+    /// A–H and B locks `X` in H–B. A proposes the final (A 0, B `X`); the whole path signs it. H swaps the leaf in
+    /// H–B by the final at once (B gets its `X` back), but A never proposes the removal in A–H (its ledger
+    /// messages to H are withheld). Then A and B co-sign a later state of V giving A everything (A `X`, B 0,
+    /// version 10) and A registers it with the certificate. H holds the whole-path final, and
+    /// `conclude_with_final_when_onchain` is exactly the defence — but it goes through `submit`, and
+    /// `VirtualChannel::holds_mine` says H has nothing in V (no A-side balance, no fee), so H never concludes. V
+    /// finalizes by the colluders' state; A takes A–H on-chain and claims V's leaf, which pays A `X` (H's own
+    /// `X`, B's side of V). Loss: H pays `X` to A, having already given B its `X` back; A and B together end `X`
+    /// richer, H `X` poorer (asserted on-chain to the wei). The gate also drops H's claims and answers, so H
+    /// has no other defence.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn s5_s16_colluding_endpoints_take_back_the_hubs_lock_as_the_hub_never_concludes_with_the_final()
+     {
+        let mut sim = VirtualNet::builder(3)
+            .embedded(1)
+            .leaders(Leaders::TowardA)
+            .build();
+        let v = sim.open_and_run(OpenV::payment(0, X), 100);
+        assert!(sim.all_in(v, VirtualPhase::Open), "{:?}", sim.failed());
+        // A withholds its ledger messages to H (the A–H removal by the final never comes).
+        sim.set_drop(|from, to, m| from == 0 && to == 1 && matches!(m, Message::Ledger(_)));
+        let now = sim.now();
+        sim.node_mut(0)
+            .settle(v, now)
+            .expect("A proposes the final");
+        let swapped = sim.run_until(100, |s| {
+            s.channel(1, v).is_some_and(|c| c.final_signed().is_some())
+                && s.table(1, 1).is_some_and(|t| !t.contains(&v))
+                && s.balance(2, 1) == U256::from(DEPOSIT)
+                && s.locked(1, 1).is_zero()
+                && s.locked(2, 1).is_zero()
+        });
+        assert!(swapped, "H–B swapped by the final: {:?}", sim.failed());
+        assert!(sim.table(1, 0).is_some_and(|t| t.contains(&v)));
+        assert_eq!(sim.balance(2, 1), U256::from(DEPOSIT), "B has its X back");
+
+        // A and B (their own software from now on: silent) co-sign "A gets everything" and A registers it with
+        // the certificate.
+        sim.set_offline(0, true);
+        sim.set_offline(2, true);
+        let ch = sim.channel(1, v).unwrap().clone();
+        let cert = ch.certificate().unwrap();
+        let mut s = cert.state.clone();
+        s.version = U48::from(10u8);
+        s.outcome.assets[0].balances[0] = U256::from(X);
+        s.outcome.assets[0].balances[2] = U256::ZERO;
+        let sigs = vec![sim.sign(0, &s), sim.sign(2, &s)];
+        sim.client()
+            .challenge(sim.addr(0), ch.params(), &s, &sigs, Some(&cert))
+            .await
+            .expect("the colluders register their state");
+        sim.run(30);
+        assert!(
+            sim.channel(1, v).unwrap().final_signed().is_some(),
+            "H holds the whole-path final"
+        );
+        sim.advance_chain_time(WINDOW + 1);
+        sim.run(30);
+        // The attack worked: H never concluded V with the final; V finalized by the colluders' state.
+        assert_eq!(sim.landed_count("conclude V"), 0, "{:?}", sim.landed());
+        assert_eq!(
+            sim.channel(1, v).unwrap().onchain_final(),
+            Some(&s),
+            "V's outcome is the colluders' state"
+        );
+        // A–H's leaf now pays A by V's outcome: A stops withholding; A–H went on-chain meanwhile (each side took
+        // the silent other for unresponsive), so it finalizes, both withdraw and A claims V's leaf.
+        sim.clear_drop();
+        sim.set_offline(0, false);
+        for _ in 0..4 {
+            sim.advance_chain_time(WINDOW + 1);
+            sim.run(100);
+        }
+        let (initial, _) = sim.initial_holdings().clone();
+        let a_gain = sim.balance_of(0).saturating_sub(initial[0]);
+        // H–B still runs (no leaf in it): H's holdings are its wallet and its balance there.
+        let hb_running = sim.ledger_phase(1, 1) == Some(ferry_ledger::protocol::Phase::Running);
+        assert!(hb_running, "{:?}", sim.ledger_phase(1, 1));
+        let h_now = sim.balance_of(1) + sim.balance(1, 1);
+        eprintln!(
+            "A gained {a_gain}; H holds {h_now} of {}; landed {:?}; failed {:?}",
+            initial[1],
+            sim.landed(),
+            sim.failed()
+        );
+        assert!(sim.landed().contains(&(0, "claim")), "A claimed V's leaf");
+        assert_eq!(a_gain, U256::from(X), "A walks away with H's X");
+        assert_eq!(h_now + U256::from(X), initial[1], "H lost X");
+        assert_eq!(
+            sim.adjudicator_balance(),
+            U256::from(2 * DEPOSIT),
+            "A–H paid out in full (H's X to A); only H–B's deposits are left"
+        );
+    }
+}
