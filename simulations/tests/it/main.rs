@@ -9,6 +9,7 @@
 //! - [`ledger_hoarder`]: a generated adversary that hoards every signature it is given.
 //! - [`outside_attack`], [`outside_attack_2`], [`outside_attack_3`]: the outside attackers' findings, kept.
 //! - [`outside_attack_6`]: the sixth outside attacker's findings, as tests that pass while each attack works.
+//! - [`outside_attack_7`]: the seventh outside attacker's findings, as tests that pass while each attack works.
 //! - [`model_check`]: the ledger and hub protocols explored exhaustively with stateright.
 //!
 //! Chain and cost:
@@ -28,4 +29,5 @@ mod outside_attack_3;
 mod outside_attack_4;
 mod outside_attack_5;
 mod outside_attack_6;
+mod outside_attack_7;
 mod virtual_channels;
