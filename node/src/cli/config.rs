@@ -92,6 +92,8 @@ pub struct PolicyFile {
     pub max_per_user: Option<U256>,
     /// Most virtual channels this node routes that are still opening; more are refused as busy.
     pub max_opening: usize,
+    /// Of those, the most one neighbour may have brought.
+    pub max_opening_per_peer: usize,
 }
 
 impl Default for PolicyFile {
@@ -102,6 +104,7 @@ impl Default for PolicyFile {
             max_per_channel: None,
             max_per_user: None,
             max_opening: ferry_virtual::protocol::DEFAULT_MAX_OPENING,
+            max_opening_per_peer: ferry_virtual::protocol::DEFAULT_MAX_OPENING_PER_PEER,
         }
     }
 }
@@ -255,8 +258,10 @@ impl NodeSettings {
         if token.len() < 16 {
             return Err("the API token must be at least 16 characters".into());
         }
-        if file.policy.max_opening == 0 {
-            return Err("policy.max_opening must be positive".into());
+        if file.policy.max_opening == 0 || file.policy.max_opening_per_peer == 0 {
+            return Err(
+                "policy.max_opening and policy.max_opening_per_peer must be positive".into(),
+            );
         }
         if file.policy.fee_ppm > 1_000_000 {
             return Err("policy.fee_ppm is at most 1000000 (100%)".into());
@@ -299,6 +304,7 @@ impl NodeSettings {
             max_per_channel: p.max_per_channel.unwrap_or(U256::MAX),
             max_per_user: p.max_per_user.unwrap_or(U256::MAX),
             max_opening: p.max_opening,
+            max_opening_per_peer: p.max_opening_per_peer,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The seventh outside attacker's findings: tests that pass while each attack works (they assert the bad outcome).
+//! The seventh outside attacker's findings, kept as regression tests: each asserted the bad outcome when written and
+//! now asserts the fix (the doc comments describe the attack as it worked).
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,7 +26,7 @@ mod stake {
     /// so `claim_leaves_in_finalized_ledgers` drops the claim in `submit` and H never claims. Loss: H's `X`
     /// stays locked in the adjudicator for ever (A, who put nothing in, has nothing to claim either).
     #[tokio::test(flavor = "multi_thread")]
-    async fn s9_s16_the_hub_never_claims_the_b_side_it_locked_in_its_ledger_with_a() {
+    async fn s9_s16_the_hub_claims_the_b_side_it_locked_in_its_ledger_with_a() {
         let mut sim = VirtualNet::builder(3)
             .embedded(1)
             .leaders(Leaders::TowardA)
@@ -78,17 +79,17 @@ mod stake {
             sim.table(1, 0).is_some_and(|t| t.contains(&v)),
             "V's leaf is in the finalized A–H"
         );
-        // The attack worked: no claim from anyone; H's X stays in the adjudicator.
+        // Fixed: H's B-side lock is its stake, so it claims V's leaf in the finalized A–H.
         assert!(
-            !sim.landed().iter().any(|(_, n)| *n == "claim"),
-            "{:?}",
-            sim.landed()
+            sim.run_until(200, |s| s
+                .landed()
+                .iter()
+                .any(|(k, n)| *k == 1 && *n == "claim")),
+            "H claimed V's leaf: {:?} {:?}",
+            sim.landed(),
+            sim.failed()
         );
-        assert!(
-            sim.v_phase(1, v) != Some(VirtualPhase::Released),
-            "H never gets V's leaf back"
-        );
-        // H and B close their ledger cooperatively: everything else is paid out.
+        // H and B close their ledger cooperatively: everything is paid out, and nobody loses.
         let (now, l) = (sim.now(), sim.hop(1));
         sim.node_mut(1).ledger_mut().close(l, now).unwrap();
         assert!(
@@ -97,29 +98,17 @@ mod stake {
             sim.failed()
         );
         sim.run(50);
-        let end_h = sim.balance_of(1);
-        let h_before_ledgers = sim.initial_holdings().0[1];
-        eprintln!(
-            "H wallet {start_h} (before ledgers {h_before_ledgers}) -> {end_h}; adjudicator {start_adj} -> {}; \
-             landed {:?}",
-            sim.adjudicator_balance(),
-            sim.landed()
-        );
+        let _ = (start_h, start_adj);
         assert_eq!(
             sim.adjudicator_balance(),
-            U256::from(X),
-            "H's X stays locked in the adjudicator, unclaimed"
+            U256::ZERO,
+            "nothing stays locked"
         );
-        assert_eq!(
-            end_h + U256::from(X),
-            h_before_ledgers,
-            "H ends short by exactly X (gas is free on the embedded chain)"
-        );
-        for k in [0, 2] {
+        for k in 0..3 {
             assert_eq!(
                 sim.balance_of(k),
                 sim.initial_holdings().0[k],
-                "member {k} is whole"
+                "member {k} is whole (gas is free on the embedded chain)"
             );
         }
     }
@@ -130,7 +119,8 @@ mod busy {
     use ferry_ledger::channel::{funded_asset, virtual_params};
     use ferry_simulations::virtual_net::{CHALLENGE_DURATION, OpenV, VirtualNet};
     use ferry_virtual::protocol::{
-        DEFAULT_MAX_OPENING, Message, OPEN_TIMEOUT_MS, VirtualMessage, VirtualPhase,
+        DEFAULT_MAX_OPENING, DEFAULT_MAX_OPENING_PER_PEER, Message, OPEN_TIMEOUT_MS,
+        VirtualMessage, VirtualPhase,
     };
 
     /// A pre-fund of a V on which the honest hub (member 1) is an intermediary between its two real neighbours
@@ -185,41 +175,42 @@ mod busy {
     /// honest open through the hub meanwhile is refused with `PolicyRefusal::Busy`; repeated each minute, the hub
     /// routes nothing for anyone. Cost to the attacker: messages and one signature each, no gas, no funds.
     #[test]
-    fn one_user_fills_the_hubs_max_opening_and_every_honest_open_is_refused_busy() {
+    fn one_user_cannot_fill_the_hubs_max_opening_for_everyone() {
         let mut sim = VirtualNet::builder(3).build();
         let before = sim.open_and_run(OpenV::payment(10, 0), 50);
         assert_eq!(sim.v_phase(1, before), Some(VirtualPhase::Open));
 
+        // Fixed: one neighbour brings at most `max_opening_per_peer` (256) opens; the rest are refused by name.
+        let mut joined = 0;
+        let mut refused = None;
         for salt in 0..DEFAULT_MAX_OPENING as u16 {
             let msg = bogus(&sim, salt);
-            sim.inject(2, 1, msg).expect("the hub joins the bogus V");
+            match sim.inject(2, 1, msg) {
+                Ok(()) => joined += 1,
+                Err(e) => {
+                    refused = Some(e.to_string());
+                    break;
+                }
+            }
         }
+        assert_eq!(joined, DEFAULT_MAX_OPENING_PER_PEER);
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|r| r.contains("busy") && r.contains(&format!("{}", sim.addr(2)))),
+            "{refused:?}"
+        );
         sim.run(3);
-        let routing = sim
-            .node(1)
-            .channels()
-            .filter(|c| c.phase() == VirtualPhase::Opening && c.me() == 2)
-            .count();
-        assert_eq!(routing, DEFAULT_MAX_OPENING);
-
-        // The honest user's next open (10, as before) is refused: the hub is "busy".
-        sim.clear_refused();
+        // The honest user's next open goes through.
         let after = sim.open(OpenV::payment(10, 0)).expect("U proposes");
         sim.run(50);
-        assert_ne!(sim.v_phase(0, after), Some(VirtualPhase::Open));
-        assert_eq!(sim.v_phase(1, after), None, "the hub never joined");
-        assert!(
-            sim.refused().iter().any(|r| r.contains("busy")),
+        assert_eq!(
+            sim.v_phase(0, after),
+            Some(VirtualPhase::Open),
             "{:?}",
-            sim.refused().iter().take(3).collect::<Vec<_>>()
+            sim.refused()
         );
-        // And it stays so for the open timeout (then the attacker sends the next batch).
-        sim.set_now(sim.now() + OPEN_TIMEOUT_MS / 2);
-        sim.run(3);
-        sim.clear_refused();
-        let later = sim.open(OpenV::payment(10, 0)).expect("U proposes");
-        sim.run(50);
-        assert_eq!(sim.v_phase(1, later), None, "still busy half a minute on");
+        let _ = OPEN_TIMEOUT_MS;
     }
 }
 
@@ -282,10 +273,10 @@ mod stake_generated {
         /// the payments B makes to A, the first hub locks B's side of V (and the fees it passes on) in its ledger
         /// with A, yet its own core calls that "nothing at stake" (`VirtualChannel::holds_mine` counts only A's
         /// side and its own fee): its `challenge` is refused, and every claim, answer or conclusion it would send
-        /// for V is dropped by `submit` (see `s9_s16_the_hub_never_claims_the_b_side_it_locked_in_its_ledger_with_a`
+        /// for V is dropped by `submit` (see `s9_s16_the_hub_claims_the_b_side_it_locked_in_its_ledger_with_a`
         /// for the loss on-chain).
         #[test]
-        fn s16_generated_a_hub_with_b_s_side_locked_is_told_it_has_nothing_at_stake(
+        fn s16_generated_a_hub_with_b_s_side_locked_has_something_at_stake(
             n in 3usize..5,
             b in 1u64..100,
             f in 0u64..5,
@@ -293,7 +284,8 @@ mod stake_generated {
         ) {
             let (locked, refused) = case(n, b, f, pays);
             proptest::prop_assert!(locked >= U256::from(b), "the hub locked B's side: {}", locked);
-            proptest::prop_assert!(refused, "the hub's challenge was refused as nothing at stake");
+            // Fixed: its lock is its stake; its challenge is not refused as "nothing at stake".
+            proptest::prop_assert!(!refused, "the hub's challenge was refused as nothing at stake");
         }
     }
 }
@@ -314,7 +306,7 @@ mod gas {
     /// for a failed open"): H holds nothing in V and pays a `challenge` of V (then whatever follows). X paid no
     /// gas, and its 1 wei comes back to it; each new V costs the attacker nothing.
     #[test]
-    fn s16_a_one_wei_fee_h_never_earns_makes_it_pay_for_a_v_holding_nothing_of_its_own() {
+    fn s16_a_one_wei_fee_h_never_earns_does_not_make_it_pay_for_v() {
         let mut sim = VirtualNet::builder(3).embedded(1).build();
         // X withholds its post-fund signature.
         sim.set_drop(|from, _to, m| {
@@ -346,16 +338,15 @@ mod gas {
         sim.set_offline(0, true);
         let n = OPEN_TIMEOUT_MS / 100 + 40;
         sim.run(n as usize);
-        // The attack worked: H paid for a V in which it holds nothing (its fee goes back to A's side).
+        // Fixed: a fee counts only once earned (V past its pre-fund): H sends nothing for V.
         let sent: Vec<_> = sim
             .landed()
             .iter()
             .filter(|(k, n)| *k == 1 && *n != "deposit")
             .collect();
-        eprintln!("H sent {sent:?}; failed {:?}", sim.failed());
         assert!(
-            sent.iter().any(|(_, n)| *n == "challenge V"),
-            "H challenged V: {:?} {:?}",
+            sent.is_empty(),
+            "H paid for a V holding nothing of its own: {:?} {:?}",
             sim.landed(),
             sim.failed()
         );
@@ -422,7 +413,7 @@ mod stake_onchain_generated {
         /// exactly `x` (B's balance in V's on-chain outcome, the certificate, as the silent A never redeems: what
         /// the leaf owes H), while the whole leaf `x` stays in the adjudicator.
         #[test]
-        fn s9_s16_generated_the_hub_loses_b_s_final_balance(
+        fn s9_s16_generated_the_hub_gets_b_s_final_balance_back(
             x in 1u64..=100,
             pct in 0u64..100,
             toward_a in proptest::prelude::any::<bool>(),
@@ -430,10 +421,10 @@ mod stake_onchain_generated {
             let paid = x * pct / 100;
             let leaders = if toward_a { Leaders::TowardA } else { Leaders::Alternating };
             let (short, held, claims) = case(x, paid, leaders);
-            proptest::prop_assert_eq!(claims, 0);
-            // A (silent) never redeems the vouchers: V finalizes by the certificate, B's balance `x`.
-            proptest::prop_assert_eq!(short, U256::from(x), "H's shortfall");
-            proptest::prop_assert_eq!(held, U256::from(x), "the leaf stays in the adjudicator");
+            // Fixed: H claims V's leaf, ends whole, and nothing stays in the adjudicator.
+            proptest::prop_assert!(claims >= 1, "H claimed");
+            proptest::prop_assert_eq!(short, U256::ZERO, "H's shortfall");
+            proptest::prop_assert_eq!(held, U256::ZERO, "nothing stays in the adjudicator");
         }
     }
 }
@@ -462,7 +453,7 @@ mod theft {
     /// richer, H `X` poorer (asserted on-chain to the wei). The gate also drops H's claims and answers, so H
     /// has no other defence.
     #[tokio::test(flavor = "multi_thread")]
-    async fn s5_s16_colluding_endpoints_take_back_the_hubs_lock_as_the_hub_never_concludes_with_the_final()
+    async fn s5_s16_colluding_endpoints_cannot_take_back_the_hubs_lock_as_the_hub_concludes_with_the_final()
      {
         let mut sim = VirtualNet::builder(3)
             .embedded(1)
@@ -509,15 +500,14 @@ mod theft {
         );
         sim.advance_chain_time(WINDOW + 1);
         sim.run(30);
-        // The attack worked: H never concluded V with the final; V finalized by the colluders' state.
-        assert_eq!(sim.landed_count("conclude V"), 0, "{:?}", sim.landed());
-        assert_eq!(
+        // Fixed: H's lock is its stake, so it concludes V with the whole-path final it holds; V's outcome is the
+        // final, not the colluders' state.
+        assert!(sim.landed_count("conclude V") >= 1, "{:?}", sim.landed());
+        assert_ne!(
             sim.channel(1, v).unwrap().onchain_final(),
             Some(&s),
-            "V's outcome is the colluders' state"
+            "V's outcome is not the colluders' state"
         );
-        // A–H's leaf now pays A by V's outcome: A stops withholding; A–H went on-chain meanwhile (each side took
-        // the silent other for unresponsive), so it finalizes, both withdraw and A claims V's leaf.
         sim.clear_drop();
         sim.set_offline(0, false);
         for _ in 0..4 {
@@ -526,23 +516,12 @@ mod theft {
         }
         let (initial, _) = sim.initial_holdings().clone();
         let a_gain = sim.balance_of(0).saturating_sub(initial[0]);
-        // H–B still runs (no leaf in it): H's holdings are its wallet and its balance there.
-        let hb_running = sim.ledger_phase(1, 1) == Some(ferry_ledger::protocol::Phase::Running);
-        assert!(hb_running, "{:?}", sim.ledger_phase(1, 1));
+        assert_eq!(a_gain, U256::ZERO, "A takes nothing of H's");
         let h_now = sim.balance_of(1) + sim.balance(1, 1);
-        eprintln!(
-            "A gained {a_gain}; H holds {h_now} of {}; landed {:?}; failed {:?}",
-            initial[1],
-            sim.landed(),
-            sim.failed()
-        );
-        assert!(sim.landed().contains(&(0, "claim")), "A claimed V's leaf");
-        assert_eq!(a_gain, U256::from(X), "A walks away with H's X");
-        assert_eq!(h_now + U256::from(X), initial[1], "H lost X");
-        assert_eq!(
-            sim.adjudicator_balance(),
-            U256::from(2 * DEPOSIT),
-            "A–H paid out in full (H's X to A); only H–B's deposits are left"
+        assert!(
+            h_now >= initial[1],
+            "H lost nothing: {h_now} of {}",
+            initial[1]
         );
     }
 }

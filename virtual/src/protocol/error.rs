@@ -120,6 +120,15 @@ pub enum PolicyRefusal {
         /// The limit.
         limit: usize,
     },
+    /// This neighbour has as many opens routed through this node in progress as one neighbour may
+    /// (`IntermediaryPolicy::max_opening_per_peer`): the node's room for opens is shared.
+    #[error("busy: {peer} has {limit} virtual channels opening through this node already")]
+    PeerBusy {
+        /// The neighbour.
+        peer: Address,
+        /// The limit.
+        limit: usize,
+    },
     /// What this node would lock with one neighbour is above the per-user cap.
     #[error("{locked} locked with one neighbour is above the per-user cap {cap}")]
     AbovePerUserCap {

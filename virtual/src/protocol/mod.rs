@@ -285,11 +285,17 @@ pub struct IntermediaryPolicy {
     /// ([`PolicyRefusal::Busy`]) rather than left to wait past the open timeout (after which a member that signed
     /// the post-fund must go on-chain). Back-pressure for a hub that cannot keep up.
     pub max_opening: usize,
+    /// Of those, the most one neighbour may have brought (its messages made this node join them), so one user
+    /// cannot fill `max_opening` for everyone.
+    pub max_opening_per_peer: usize,
 }
 
 /// [`IntermediaryPolicy::max_opening`] by default: a hub opening a few hundred channels a second clears this many
 /// well within the open timeout.
 pub const DEFAULT_MAX_OPENING: usize = 4_096;
+
+/// [`IntermediaryPolicy::max_opening_per_peer`] by default: a sixteenth of [`DEFAULT_MAX_OPENING`].
+pub const DEFAULT_MAX_OPENING_PER_PEER: usize = 256;
 
 impl Default for IntermediaryPolicy {
     fn default() -> Self {
@@ -299,6 +305,7 @@ impl Default for IntermediaryPolicy {
             max_per_channel: U256::MAX,
             max_per_user: U256::MAX,
             max_opening: DEFAULT_MAX_OPENING,
+            max_opening_per_peer: DEFAULT_MAX_OPENING_PER_PEER,
         }
     }
 }

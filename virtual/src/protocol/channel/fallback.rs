@@ -32,19 +32,23 @@ impl VirtualChannel {
 
     /// Whether V holds anything of this member's (S16): for an endpoint, its entitlement in some asset (its balance
     /// by the newest state it holds, vouchers included, V's registered state or its pending move); for an
-    /// intermediary, what it locks for V in its right ledger (A's side of V) or its routing fee. A member with
-    /// nothing in V sends no transaction for it: whoever has something there settles it.
+    /// intermediary, what it locks for V in its own ledgers — B's side of V in its left ledger, A's side and the
+    /// fees it passes on in its right ledger — or its own fee once earned (V got past its pre-fund; a failed open
+    /// pays the fee back to A's side). A member with nothing in V sends no transaction for it: whoever has
+    /// something there settles it.
     pub(crate) fn holds_mine(&self) -> bool {
         if self.other_endpoint().is_some() {
-            (0..self.prefund.outcome.assets.len()).any(|j| !self.entitlement(j).is_zero())
-        } else {
-            self.prefund
-                .outcome
-                .assets
-                .iter()
-                .any(|a| a.balances.first().is_some_and(|b| !b.is_zero()))
-                || self.fees.get(self.me).is_some_and(|f| !f.is_zero())
+            return (0..self.prefund.outcome.assets.len()).any(|j| !self.entitlement(j).is_zero());
         }
+        let last = self.last();
+        let locked = self.prefund.outcome.assets.iter().any(|a| {
+            [0, last]
+                .iter()
+                .any(|side| a.balances.get(*side).is_some_and(|b| !b.is_zero()))
+        });
+        let passed_on = self.fees.iter().skip(self.me + 1).any(|f| !f.is_zero());
+        let earned = self.is_funded() && self.fees.get(self.me).is_some_and(|f| !f.is_zero());
+        locked || passed_on || earned
     }
 
     /// Asks for `tx` if V holds something of this member's ([`VirtualChannel::holds_mine`]).

@@ -233,14 +233,14 @@ impl<S: Store> VirtualNode<S> {
             self.index.set_released(id, None);
             self.index.set_locks(id, Vec::new());
             self.index.awaiting.remove(&id);
-            self.index.routing_opens.remove(&id);
+            self.index.opening_done(&id);
             return;
         };
         // An open this member routes (an intermediary) that is not funded yet: what `max_opening` counts.
         if ch.other_endpoint().is_none() && ch.phase == VirtualPhase::Opening {
             self.index.routing_opens.insert(id);
         } else {
-            self.index.routing_opens.remove(&id);
+            self.index.opening_done(&id);
         }
         let released = ch.phase == VirtualPhase::Released;
         let timer = if released { None } else { ch.next_timer() };
@@ -616,6 +616,10 @@ struct Index {
     /// V's this member routes (as an intermediary) that are still opening: what `IntermediaryPolicy::max_opening`
     /// counts.
     routing_opens: HashSet<B256>,
+    /// Of those, the neighbour whose message made this member join each (in this start), and how many each
+    /// neighbour has opening: what `IntermediaryPolicy::max_opening_per_peer` counts.
+    introduced_by: HashMap<B256, Address>,
+    opening_by: HashMap<Address, usize>,
     /// V's to step at the next clock input (their record changed, or an input touched them without a step).
     pending: BTreeSet<B256>,
     /// Ledgers changed since the V's on them were last stepped by a clock input.
@@ -639,6 +643,31 @@ impl Index {
         self.locked
             .get(&(*hop, *asset))
             .map_or(U256::ZERO, |sum| U256::saturating_from(*sum))
+    }
+
+    /// V is no longer an open this member routes: out of the counts.
+    fn opening_done(&mut self, id: &B256) {
+        self.routing_opens.remove(id);
+        if let Some(peer) = self.introduced_by.remove(id)
+            && let Some(n) = self.opening_by.get_mut(&peer)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.opening_by.remove(&peer);
+            }
+        }
+    }
+
+    /// V, joined now as an intermediary, was introduced by `peer`.
+    pub(super) fn introduced(&mut self, id: B256, peer: Address) {
+        if self.introduced_by.insert(id, peer).is_none() {
+            *self.opening_by.entry(peer).or_default() += 1;
+        }
+    }
+
+    /// Opens this member routes that `peer` introduced and that are still opening.
+    pub(super) fn opening_from(&self, peer: &Address) -> usize {
+        self.opening_by.get(peer).copied().unwrap_or_default()
     }
 
     /// Counts V's locks as `locks` (none once V is released or gone).

@@ -10,7 +10,7 @@ use ferry_ledger::store::Store;
 use ferry_ledger::{ChannelParams, Signature, State};
 
 use super::super::channel::{VirtualChannel, VirtualPhase, check_prefund};
-use super::super::{Message, VirtualError, VirtualEvent, VirtualMessage};
+use super::super::{Message, PolicyRefusal, VirtualError, VirtualEvent, VirtualMessage};
 use super::{VirtualNode, verr};
 use crate::Result;
 
@@ -120,8 +120,21 @@ impl<S: Store> VirtualNode<S> {
             return Err(verr(VirtualError::InvalidPrefund("the id")));
         }
         self.check_policy(&params, &state, &fees, me)?;
+        let intermediary = me != 0 && me + 1 != params.participants.len();
+        if intermediary {
+            let limit = self.policy.max_opening_per_peer;
+            if self.index.opening_from(&from) >= limit {
+                return Err(verr(VirtualError::Policy(PolicyRefusal::PeerBusy {
+                    peer: from,
+                    limit,
+                })));
+            }
+        }
         let ch = VirtualChannel::join(&self.parts().1, params, me, state, &sigs, fees, now)?;
         self.index.add(&ch);
+        if intermediary {
+            self.index.introduced(id, from);
+        }
         self.channels.insert(id, ch);
         self.on_channel(id, |ch, cx| {
             ch.announce(cx, true, now);
