@@ -94,21 +94,21 @@ pub async fn check_reorg(
 }
 
 /// Hands what [`read`] found to the core: each event, then the last block with its timestamp; returns how many
-/// events were handed over. A read that does not start at the core's cursor (the core moved on meanwhile) is
-/// ignored: `Ok(0)` and the core is not touched.
-pub fn apply<C, E>(core: &mut C, read: &ChainRead, now: u64) -> Result<usize, E>
+/// events were handed over, or `None` for a read that does not start at the core's cursor (the core moved on
+/// meanwhile), which is ignored and leaves the core untouched.
+pub fn apply<C, E>(core: &mut C, read: &ChainRead, now: u64) -> Result<Option<usize>, E>
 where
     C: ChainDuties + ?Sized,
     E: From<C::Error>,
 {
     if read.from != core.next_block() {
-        return Ok(0);
+        return Ok(None);
     }
     for ev in &read.events {
         core.chain_event(ev.block, ev.log_index, &ev.event, now)?;
     }
     core.block(read.last, read.timestamp, now)?;
-    Ok(read.events.len())
+    Ok(Some(read.events.len()))
 }
 
 /// Reads every confirmed block from the core's cursor to the chain's confirmed head, hands each adjudicator event
@@ -120,7 +120,7 @@ where
     E: From<Error> + From<C::Error>,
 {
     match read(chain, core.next_block()).await? {
-        Some(r) => apply::<C, E>(core, &r, now),
+        Some(r) => Ok(apply::<C, E>(core, &r, now)?.unwrap_or(0)),
         None => Ok(0),
     }
 }

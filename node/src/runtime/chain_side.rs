@@ -8,8 +8,9 @@
 //! with a higher fee ([`ferry_adjudicator::RpcConfig::replace_after`]). One read of the chain is in flight at a
 //! time, from the core's cursor; a read that comes back after the cursor moved is dropped
 //! ([`watcher::apply`]). Before each read the hashes of the blocks read before are checked against the chain
-//! ([`watcher::check_reorg`]): a reorganization deeper than the confirmations is reported. After a restart the core asks again for every transaction still due (it remembers what
-//! it asked for only within one start), so a transaction lost with the process is sent again.
+//! ([`watcher::check_reorg`]): a reorganization deeper than the confirmations is reported. After a restart the
+//! core asks again for every transaction still due (it remembers what it asked for only within one start), so a
+//! transaction lost with the process is sent again.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -62,9 +63,8 @@ pub(super) struct ChainSide {
     client: AdjudicatorClient,
     from: Address,
     tasks: JoinSet<ChainOutcome>,
+    /// What each running task does: the transactions in flight and the read, if any.
     jobs: HashMap<Id, Job>,
-    in_flight: usize,
-    reading: bool,
     /// The last block of each read applied, oldest first, at most [`REORG_HORIZON`].
     recent: VecDeque<(u64, B256)>,
 }
@@ -81,8 +81,6 @@ impl ChainSide {
             from,
             tasks: JoinSet::new(),
             jobs: HashMap::new(),
-            in_flight: 0,
-            reading: false,
             recent,
         }
     }
@@ -106,12 +104,15 @@ impl ChainSide {
 
     /// Transactions submitted and not yet landed or failed.
     pub(super) fn in_flight(&self) -> usize {
-        self.in_flight
+        self.jobs
+            .values()
+            .filter(|j| matches!(j, Job::Submit(_)))
+            .count()
     }
 
     /// Room for another transaction.
     pub(super) fn has_room(&self) -> bool {
-        self.in_flight < MAX_TXS_IN_FLIGHT
+        self.in_flight() < MAX_TXS_IN_FLIGHT
     }
 
     /// Submits `tx` in a task of its own.
@@ -131,12 +132,11 @@ impl ChainSide {
             }
         });
         self.jobs.insert(handle.id(), Job::Submit(job));
-        self.in_flight += 1;
     }
 
     /// Reads the chain from `from` in a task, unless a read is in flight already.
     pub(super) fn read(&mut self, from: u64) {
-        if self.reading {
+        if self.jobs.values().any(|j| matches!(j, Job::Read)) {
             return;
         }
         let chain = self.client.chain().clone();
@@ -154,7 +154,6 @@ impl ChainSide {
             )
         });
         self.jobs.insert(handle.id(), Job::Read);
-        self.reading = true;
     }
 
     /// The next outcome of a task; pending forever while none runs (for `select!`).
@@ -162,7 +161,7 @@ impl ChainSide {
         loop {
             match self.tasks.join_next_with_id().await {
                 Some(Ok((id, outcome))) => {
-                    self.finished(id);
+                    self.jobs.remove(&id);
                     return outcome;
                 }
                 Some(Err(e)) => {
@@ -175,32 +174,18 @@ impl ChainSide {
         }
     }
 
-    fn finished(&mut self, id: Id) {
-        match self.jobs.remove(&id) {
-            Some(Job::Submit(_)) => self.in_flight = self.in_flight.saturating_sub(1),
-            Some(Job::Read) => self.reading = false,
-            None => {}
-        }
-    }
-
     /// A task that panicked or was cancelled: its transaction is reported failed (the core asks again while it is
     /// due), a read is simply over.
     fn lost(&mut self, e: JoinError) -> Option<ChainOutcome> {
         let id = e.id();
         match self.jobs.remove(&id) {
-            Some(Job::Submit(tx)) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                Some(ChainOutcome::Failed {
-                    tx: *tx,
-                    reason: format!("submission task ended: {e}"),
-                })
-            }
-            Some(Job::Read) => {
-                self.reading = false;
-                Some(ChainOutcome::Read(Err(format!(
-                    "chain read task ended: {e}"
-                ))))
-            }
+            Some(Job::Submit(tx)) => Some(ChainOutcome::Failed {
+                tx: *tx,
+                reason: format!("submission task ended: {e}"),
+            }),
+            Some(Job::Read) => Some(ChainOutcome::Read(Err(format!(
+                "chain read task ended: {e}"
+            )))),
             None => None,
         }
     }

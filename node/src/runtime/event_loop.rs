@@ -289,13 +289,14 @@ impl<S: Store + 'static> Runtime<S> {
                 self.core.tx_failed(&tx, reason)
             }
             ChainOutcome::Read(Ok(Some(read))) => {
-                let applied = read.from == self.core.ledger().next_block();
-                let r = watcher::apply::<_, ferry_virtual::Error>(&mut self.core, &read, now_ms());
-                if applied && r.is_ok() {
-                    let recent = chain.applied(&read);
-                    self.keep_recent_blocks(&recent);
-                }
-                r.map(|_| ())
+                watcher::apply::<_, ferry_virtual::Error>(&mut self.core, &read, now_ms()).map(
+                    |applied| {
+                        if applied.is_some() {
+                            let recent = chain.applied(&read);
+                            self.keep_recent_blocks(&recent);
+                        }
+                    },
+                )
             }
             ChainOutcome::Read(Ok(None)) => Ok(()),
             ChainOutcome::Read(Err(e)) => {
