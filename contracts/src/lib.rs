@@ -96,7 +96,30 @@ pub fn state_hash(state: &State) -> B256 {
 
 /// The EIP-712 digest participants sign for `state` (`keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(state))`).
 pub fn state_digest(state: &State, chain_id: U256, adjudicator: Address) -> B256 {
-    state.eip712_signing_hash(&domain(chain_id, adjudicator))
+    signing_hash(chain_id, adjudicator, state_hash(state))
+}
+
+/// `keccak256(0x1901 ‖ domainSeparator ‖ struct_hash)` (what `eip712_signing_hash` computes), with the domain
+/// separator of the last domain this thread used kept: a node signs in one domain, and the separator costs four
+/// Keccak hashes each time.
+fn signing_hash(chain_id: U256, adjudicator: Address, struct_hash: B256) -> B256 {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(U256, Address, B256)>> = const { std::cell::Cell::new(None) };
+    }
+    let separator = LAST.with(|last| match last.get() {
+        Some((c, a, sep)) if c == chain_id && a == adjudicator => sep,
+        _ => {
+            let sep = domain_separator(chain_id, adjudicator);
+            last.set(Some((chain_id, adjudicator, sep)));
+            sep
+        }
+    });
+    let mut input = [0u8; 2 + 32 + 32];
+    input[0] = 0x19;
+    input[1] = 0x01;
+    input[2..34].copy_from_slice(separator.as_slice());
+    input[34..66].copy_from_slice(struct_hash.as_slice());
+    keccak256(input)
 }
 
 /// EIP-712 `hashStruct(Voucher)`.
@@ -106,7 +129,7 @@ pub fn voucher_hash(voucher: &Voucher) -> B256 {
 
 /// The EIP-712 digest a payer signs for `voucher`, in the same domain as states.
 pub fn voucher_digest(voucher: &Voucher, chain_id: U256, adjudicator: Address) -> B256 {
-    voucher.eip712_signing_hash(&domain(chain_id, adjudicator))
+    signing_hash(chain_id, adjudicator, voucher_hash(voucher))
 }
 
 /// The on-chain fingerprint of a registered state, as `statusOf` returns it: its whole struct hash (S15: what

@@ -64,9 +64,158 @@ pub fn check_form(sig: &Signature) -> Result<(), SignatureFault> {
     Ok(())
 }
 
-/// Recovers the signer of `digest`, or names the fault.
+/// Recovers the signer of `digest`, or names the fault. A result [`precompute_recover`] computed ahead is used
+/// (once) instead of recovering again.
 pub fn recover_detailed(digest: &B256, sig: &Signature) -> Result<Address, SignatureFault> {
+    if let Some(found) = memo::RECOVERED.take(&(*digest, sig_bytes(sig))) {
+        memo::count(|c| c.recovered_ahead += 1);
+        return found;
+    }
+    memo::count(|c| c.recovered_here += 1);
+    recover_uncached(digest, sig)
+}
+
+fn recover_uncached(digest: &B256, sig: &Signature) -> Result<Address, SignatureFault> {
     recover_with(sig, |parsed, y_odd| recover_key(digest, parsed, y_odd))
+}
+
+/// Recovers the signer of `digest` now, on the calling thread, so that the [`recover`] of the same pair that
+/// follows (on any thread) finds the result instead of computing it. A node's runtime calls this for the
+/// signatures a batch of messages carries, on several cores at once, before its single-threaded core handles the
+/// batch: the core's checks are unchanged and only cheaper.
+///
+/// Sound by construction: recovery is a pure function of `(digest, sig)`, and the only way into the memo is
+/// this function computing it, so a result found there is the result [`recover`] would compute. The memo holds
+/// at most [`memo::CAPACITY`] results (results never asked for are dropped when it fills), and each is used once.
+pub fn precompute_recover(digest: &B256, sig: &Signature) {
+    let found = recover_uncached(digest, sig);
+    memo::RECOVERED.put((*digest, sig_bytes(sig)), found);
+}
+
+/// A signature as the 65 bytes `r ‖ s ‖ v`: a memo key.
+fn sig_bytes(sig: &Signature) -> [u8; 65] {
+    let mut out = [0u8; 65];
+    out[..32].copy_from_slice(sig.r.as_slice());
+    out[32..64].copy_from_slice(sig.s.as_slice());
+    out[64] = sig.v;
+    out
+}
+
+/// Signatures computed ahead of need ([`precompute_recover`], [`Signer::presign`]), process-wide and bounded.
+pub mod memo {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{LazyLock, Mutex};
+
+    use alloy::primitives::{Address, B256};
+    use ferry_contracts::Signature;
+
+    use super::SignatureFault;
+
+    /// Results each memo holds at most: when a new one finds it full, every result not used yet is dropped
+    /// (ahead-of-time work that went unused; the callers compute it again if they ever need it).
+    pub const CAPACITY: usize = 16_384;
+
+    /// A bounded map from an input to its result, each result taken at most once.
+    pub(super) struct Memo<K, V> {
+        map: Mutex<HashMap<K, V>>,
+        /// The number of results held: lets a lookup skip the lock when there are none (the common case for a
+        /// node that computes nothing ahead).
+        len: AtomicUsize,
+    }
+
+    impl<K: Hash + Eq, V> Memo<K, V> {
+        pub(super) fn new() -> Self {
+            Self {
+                map: Mutex::new(HashMap::new()),
+                len: AtomicUsize::new(0),
+            }
+        }
+
+        pub(super) fn put(&self, key: K, value: V) {
+            // A panic while holding the lock leaves a map that is still valid: carry on with it.
+            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= CAPACITY {
+                map.clear();
+            }
+            map.insert(key, value);
+            self.len.store(map.len(), Ordering::Relaxed);
+        }
+
+        pub(super) fn take(&self, key: &K) -> Option<V> {
+            if self.len.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
+            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            let found = map.remove(key);
+            self.len.store(map.len(), Ordering::Relaxed);
+            found
+        }
+
+        pub(super) fn len(&self) -> usize {
+            self.len.load(Ordering::Relaxed)
+        }
+    }
+
+    /// A recovery's input: the digest and the signature's 65 bytes.
+    type RecoveryInput = (B256, [u8; 65]);
+
+    /// `(digest, r ‖ s ‖ v)` → what [`super::recover_detailed`] computes for it.
+    pub(super) static RECOVERED: LazyLock<Memo<RecoveryInput, Result<Address, SignatureFault>>> =
+        LazyLock::new(Memo::new);
+
+    /// `(signer's address, digest)` → the signer's (deterministic) signature of the digest.
+    pub(super) static SIGNED: LazyLock<Memo<(Address, B256), Signature>> = LazyLock::new(Memo::new);
+
+    /// What [`super::recover`] and [`super::Signer::sign_digest`] did on one thread: found the result computed
+    /// ahead, or computed it there. Tests use it to check that what a runtime computes ahead is what the core
+    /// uses.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct ThreadCounts {
+        /// Recoveries found computed ahead.
+        pub recovered_ahead: u64,
+        /// Recoveries computed on the thread.
+        pub recovered_here: u64,
+        /// Signatures found computed ahead.
+        pub signed_ahead: u64,
+        /// Signatures computed on the thread.
+        pub signed_here: u64,
+    }
+
+    thread_local! {
+        static COUNTS: std::cell::Cell<ThreadCounts> = const {
+            std::cell::Cell::new(ThreadCounts {
+                recovered_ahead: 0,
+                recovered_here: 0,
+                signed_ahead: 0,
+                signed_here: 0,
+            })
+        };
+    }
+
+    pub(super) fn count(f: impl FnOnce(&mut ThreadCounts)) {
+        COUNTS.with(|c| {
+            let mut counts = c.get();
+            f(&mut counts);
+            c.set(counts);
+        });
+    }
+
+    /// The calling thread's counts since it started.
+    pub fn thread_counts() -> ThreadCounts {
+        COUNTS.with(std::cell::Cell::get)
+    }
+
+    /// Recoveries computed ahead and not used yet.
+    pub fn recovered_held() -> usize {
+        RECOVERED.len()
+    }
+
+    /// Signatures computed ahead and not used yet.
+    pub fn signed_held() -> usize {
+        SIGNED.len()
+    }
 }
 
 /// The form checks, the parse, then `key` (v = 27 + y parity; `ecrecover` takes r itself as the x coordinate,
@@ -215,8 +364,30 @@ impl Signer {
         B256::from_slice(&self.key.to_bytes())
     }
 
-    /// Signs a 32-byte digest: low s, `v = 27 + y parity`. [`recover`] gives back [`Signer::address`].
+    /// Signs a 32-byte digest: low s, `v = 27 + y parity`. [`recover`] gives back [`Signer::address`]. A signature
+    /// [`Signer::presign`] computed ahead is used (once) instead of signing again.
     pub fn sign_digest(&self, digest: &B256) -> Signature {
+        if let Some(sig) = memo::SIGNED.take(&(self.address, *digest)) {
+            memo::count(|c| c.signed_ahead += 1);
+            return sig;
+        }
+        memo::count(|c| c.signed_here += 1);
+        self.sign_uncached(digest)
+    }
+
+    /// Signs `digest` now, on the calling thread, so that the [`Signer::sign_digest`] of it that follows (on any
+    /// thread) finds the signature instead of computing it: a runtime signs a batch's digests on several cores
+    /// before its core asks for them one by one.
+    ///
+    /// Signatures are deterministic (RFC 6979), so the one found is the one `sign_digest` would compute; it is
+    /// only ever handed to the signer's own `sign_digest`, so a digest presigned but never asked for is never
+    /// given to anyone.
+    pub fn presign(&self, digest: &B256) {
+        let sig = self.sign_uncached(digest);
+        memo::SIGNED.put((self.address, *digest), sig);
+    }
+
+    fn sign_uncached(&self, digest: &B256) -> Signature {
         let (sig, recid) = match self.key.sign_prehash_recoverable(digest.as_slice()) {
             Ok(pair) => pair,
             // Only a prehash shorter than half the field size (16 bytes) makes k256 fail; a digest is 32 bytes.
@@ -244,4 +415,59 @@ impl Signer {
 #[cold]
 fn unreachable_signing() -> ! {
     panic!("signing a 32-byte digest cannot fail")
+}
+
+#[cfg(test)]
+mod memo_tests {
+    use super::*;
+
+    #[test]
+    fn what_is_computed_ahead_is_what_would_be_computed_and_is_used_once() {
+        let signer = Signer::random();
+        let digest = B256::repeat_byte(7);
+        signer.presign(&digest);
+        let before = memo::thread_counts();
+        let sig = signer.sign_digest(&digest);
+        assert_eq!(memo::thread_counts().signed_ahead, before.signed_ahead + 1);
+        assert_eq!(sig, signer.sign_uncached(&digest));
+        // Used once: the next one is computed here.
+        let again = signer.sign_digest(&digest);
+        assert_eq!(again, sig);
+        assert_eq!(memo::thread_counts().signed_here, before.signed_here + 1);
+
+        precompute_recover(&digest, &sig);
+        let before = memo::thread_counts();
+        assert_eq!(recover(&digest, &sig).ok(), Some(signer.address()));
+        assert_eq!(
+            memo::thread_counts().recovered_ahead,
+            before.recovered_ahead + 1
+        );
+        // A recovery computed ahead for another digest is not taken for this one.
+        let other = B256::repeat_byte(8);
+        precompute_recover(&other, &sig);
+        assert_ne!(recover(&digest, &sig).ok(), recover(&other, &sig).ok());
+    }
+
+    #[test]
+    fn a_malformed_signature_computed_ahead_is_still_refused() {
+        let digest = B256::repeat_byte(3);
+        let mut sig = Signer::random().sign_digest(&digest);
+        sig.v = 29;
+        precompute_recover(&digest, &sig);
+        assert_eq!(recover_detailed(&digest, &sig), Err(SignatureFault::BadV));
+    }
+
+    #[test]
+    fn the_memo_is_bounded() {
+        let m: memo::Memo<u64, u64> = memo::Memo::new();
+        for k in 0..(memo::CAPACITY as u64 * 2 + 5) {
+            m.put(k, k);
+            assert!(m.len() <= memo::CAPACITY);
+        }
+        assert_eq!(
+            m.take(&(memo::CAPACITY as u64 * 2 + 4)),
+            Some(memo::CAPACITY as u64 * 2 + 4)
+        );
+        assert_eq!(m.take(&0), None);
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::IAdjudicator::IAdjudicatorEvents as Event;
-use ferry_contracts::{ChannelParams, SubAlloc};
+use ferry_contracts::{ChannelParams, Signature, SubAlloc};
 
 use super::channel::{Env, LedgerChannel, Phase};
 use super::{
@@ -132,8 +132,7 @@ impl<S: Store> LedgerNode<S> {
             let id = channel.id();
             let table = node.load_table(&id)?;
             node.tables.insert(id, table);
-            node.persisted
-                .insert(id, alloy::primitives::keccak256(&bytes));
+            node.persisted.insert(id, crate::store::fingerprint(&bytes));
             node.by_peer.entry(channel.peer()).or_default().insert(id);
             node.channels.insert(id, channel);
             node.index(&id);
@@ -385,7 +384,7 @@ impl<S: Store> LedgerNode<S> {
                 }
             }
             let bytes = crate::store::encode(&*channel)?;
-            let hash = alloy::primitives::keccak256(&bytes);
+            let hash = crate::store::fingerprint(&bytes);
             if self.persisted.get(id) != Some(&hash) {
                 batch.put_raw(NS_CHANNELS, id.to_vec(), bytes);
                 records.push((*id, hash));
@@ -593,6 +592,23 @@ impl<S: Store> LedgerNode<S> {
     }
 
     // ------------------------------------------------------------------------------------------- inputs
+
+    /// The `(digest, signature)` pairs handling `msg` from `from` would recover, computed without changing
+    /// anything, for a runtime to recover ahead on other cores ([`crate::signature::precompute_recover`]). Only
+    /// for a channel this node holds with `from`: a stranger's message gets nothing computed ahead (its open is
+    /// checked by the core as it comes).
+    pub fn signatures_to_check(
+        &self,
+        from: Address,
+        msg: &LedgerMessage,
+    ) -> Vec<(B256, Signature)> {
+        self.channels
+            .get(&msg.channel_id())
+            .filter(|ch| ch.check_from_peer(from).is_ok())
+            .and_then(|ch| ch.signature_to_check(&self.ctx, msg))
+            .into_iter()
+            .collect()
+    }
 
     /// Handles a message from `from` (the transport vouches for the sender's address). A bad message gets a typed
     /// error and changes nothing.

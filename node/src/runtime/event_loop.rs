@@ -14,6 +14,7 @@ use ferry_ledger::store::{Batch, Store, decode};
 use ferry_virtual::protocol::{
     AppKind, MoveError, OpenRequest, VirtualError, VirtualEvent, VirtualNode,
 };
+use rayon::prelude::*;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::chain_side::{ChainOutcome, ChainSide};
@@ -33,12 +34,17 @@ pub(super) struct Runtime<S: Store> {
     pub(super) net: Arc<dyn Network>,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) address: Address,
+    /// The node's key, to sign ahead what the core will sign ([`Runtime::sign_ahead`]).
+    pub(super) signer: ferry_ledger::Signer,
     pub(super) apps: BTreeMap<AppKindKey, Address>,
     pub(super) stats: NodeStats,
     pub(super) chain_poll: Duration,
     pub(super) refusals: RefusalBudget,
     /// Answers waiting for the next flush.
     pub(super) replies: Vec<Answer>,
+    /// Per peer, the highest message id handled since the last flush: acknowledged once that flush made what
+    /// they did durable.
+    pub(super) to_ack: HashMap<Address, u64>,
 }
 
 /// Refused messages counted per peer in fixed windows: a peer past the budget is disconnected.
@@ -133,31 +139,44 @@ impl<S: Store + 'static> Runtime<S> {
                         return Some(reply);
                     }
                     Some(first) => {
-                        self.command(first);
                         // Take what else is waiting (up to a bound): one sync and one flush for all of them, their
                         // answers after it.
-                        for _ in 0..MAX_GROUP {
+                        let mut group = vec![first];
+                        let mut shutdown = None;
+                        while group.len() < MAX_GROUP {
                             match commands.try_recv() {
                                 Ok(Command::Shutdown { reply }) => {
-                                    self.flush();
-                                    return Some(reply);
+                                    shutdown = Some(reply);
+                                    break;
                                 }
-                                Ok(more) => self.command(more),
+                                Ok(more) => group.push(more),
                                 Err(_) => break,
                             }
+                        }
+                        self.sign_ahead(&group);
+                        for cmd in group {
+                            self.command(cmd);
+                        }
+                        if let Some(reply) = shutdown {
+                            self.flush();
+                            return Some(reply);
                         }
                     }
                 },
                 msg = inbound.recv(), if inbound_open => match msg {
                     None => inbound_open = false,
                     Some(first) => {
-                        self.inbound(first);
                         // Take what else is waiting before releasing the outputs: one flush for a burst.
-                        for _ in 0..MAX_GROUP {
+                        let mut burst = vec![first];
+                        while burst.len() < MAX_GROUP {
                             match inbound.try_recv() {
-                                Ok(more) => self.inbound(more),
+                                Ok(more) => burst.push(more),
                                 Err(_) => break,
                             }
+                        }
+                        self.recover_ahead(&burst);
+                        for msg in burst {
+                            self.inbound(msg);
                         }
                     }
                 },
@@ -174,6 +193,55 @@ impl<S: Store + 'static> Runtime<S> {
         }
     }
 
+    /// Signs ahead, on every core, the vouchers a group of commands will sign one by one in the core (a
+    /// payment's voucher is the core's whole signature cost): the core then finds them computed
+    /// ([`ferry_ledger::Signer::presign`]). What the core signs and checks is unchanged.
+    fn sign_ahead(&self, group: &[Command]) {
+        let pays: Vec<_> = group
+            .iter()
+            .filter_map(|c| match c {
+                Command::Pay {
+                    id, asset, amount, ..
+                } => Some((*id, *asset, *amount)),
+                _ => None,
+            })
+            .collect();
+        if pays.len() < 2 {
+            return; // one signature gains nothing from another core
+        }
+        let digests = self.core.voucher_digests(&pays);
+        let signer = &self.signer;
+        digests.par_iter().for_each(|d| signer.presign(d));
+    }
+
+    /// Recovers ahead, on every core, the signatures a burst of messages carries (from the peers this node holds
+    /// channels with; see [`VirtualNode::signatures_to_check`]): the core, which handles the burst one message
+    /// at a time, then finds them computed ([`ferry_ledger::signature::precompute_recover`]). What the core
+    /// checks is unchanged.
+    fn recover_ahead(&self, burst: &[Inbound]) {
+        if burst.len() < 2 {
+            return;
+        }
+        let mut pairs: Vec<(B256, ferry_ledger::Signature)> = burst
+            .iter()
+            .flat_map(|m| match m {
+                Inbound::Message { from, msg, .. } => self.core.signatures_to_check(*from, msg),
+                _ => vec![],
+            })
+            .collect();
+        // A signature resent within the burst is recovered once.
+        pairs.sort_unstable_by(|a, b| {
+            (a.0, &a.1.r, &a.1.s, a.1.v).cmp(&(b.0, &b.1.r, &b.1.s, b.1.v))
+        });
+        pairs.dedup();
+        if pairs.len() < 2 {
+            return;
+        }
+        pairs
+            .par_iter()
+            .for_each(|(digest, sig)| ferry_ledger::signature::precompute_recover(digest, sig));
+    }
+
     fn emit(&self, event: NodeEvent) {
         // No subscriber is not an error.
         let _ = self.events.send(event);
@@ -181,7 +249,11 @@ impl<S: Store + 'static> Runtime<S> {
 
     fn inbound(&mut self, inbound: Inbound) {
         match inbound {
-            Inbound::Message { from, msg } => {
+            Inbound::Message { from, msg, ack } => {
+                if let Some(id) = ack {
+                    let high = self.to_ack.entry(from).or_insert(id);
+                    *high = (*high).max(id);
+                }
                 self.stats.messages_received += 1;
                 if let Err(e) = self.core.handle_message(from, msg, now_ms()) {
                     self.stats.refused += 1;
@@ -215,15 +287,21 @@ impl<S: Store + 'static> Runtime<S> {
     }
 
     /// Lets out what the inputs since the last flush produced, once they are durable: the store is synced (one
-    /// fsync for every commit since: the group commit), then messages go to the network (which persists them in
+    /// fsync for every commit since: the group commit), the peers' messages handled are acknowledged, then
+    /// messages go to the network (which persists them in
     /// its outbox first), events to subscribers, and the commands' answers to their callers. If the sync fails,
     /// nothing leaves: the cores resend what a peer does not answer, and the store refuses further writes.
     fn flush(&mut self) {
         if let Err(e) = self.core.ledger_mut().store_mut().sync() {
             tracing::error!(node = %self.address, "store: sync failed, nothing is sent: {e}");
-            // Their callers see the node stopped rather than a "done" that may not survive.
+            // Their callers see the node stopped rather than a "done" that may not survive; the peers send
+            // again what they are not told was taken.
             self.replies.clear();
+            self.to_ack.clear();
             return;
+        }
+        if !self.to_ack.is_empty() {
+            self.net.committed(self.to_ack.drain().collect());
         }
         let mut out = Vec::new();
         while let Some(m) = self.core.poll_transmit() {

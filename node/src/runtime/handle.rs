@@ -132,6 +132,7 @@ impl Node {
             net,
             events: events.clone(),
             address: signer.address(),
+            signer: signer.clone(),
             apps: apps.into_iter().map(|(a, k)| (app_key(k), a)).collect(),
             stats: NodeStats::default(),
             chain_poll: config.chain_poll,
@@ -140,6 +141,7 @@ impl Node {
                 config.refusal_window,
             ),
             replies: Vec::new(),
+            to_ack: std::collections::HashMap::new(),
         };
         tokio::spawn(async move {
             // The runtime (and with it the store) is dropped before a shutdown is acknowledged, so a node restarted

@@ -45,6 +45,12 @@ impl Network for Transport {
             tracing::warn!(%peer, error = %e, "outbox: forgetting a peer");
         }
     }
+
+    fn committed(&self, acks: Vec<(Address, u64)>) {
+        for (peer, id) in acks {
+            Transport::committed(self, peer, id);
+        }
+    }
 }
 
 impl Node {
@@ -77,8 +83,10 @@ impl Node {
                 RedbStore::in_memory()?,
             ),
         };
+        // A peer's message is acknowledged once the runtime's flush made its effect durable.
         let transport_config = TransportConfig {
             listen: setup.listen,
+            ack_when_committed: true,
             ..setup.transport
         };
         let (transport, inbound) = Transport::start(transport_config, identity, outbox).await?;

@@ -28,6 +28,12 @@ pub trait Network: Send + Sync + 'static {
     fn forget(&self, peer: Address) {
         let _ = peer;
     }
+
+    /// What the node did with peers' messages up to these ids (per peer, from [`Inbound::Message`]'s `ack`) is
+    /// durable: the network may acknowledge them. Nothing to do for a network that acknowledges on delivery.
+    fn committed(&self, acks: Vec<(Address, u64)>) {
+        let _ = acks;
+    }
 }
 
 /// Nodes in one process, wired by bounded channels. A node that [`MemoryNetwork::leave`]s is unreachable
@@ -107,7 +113,11 @@ impl Network for MemoryLink {
         for (to, msg) in msgs {
             if let Some(sender) = peers.get(&to) {
                 // A full queue drops the message, as a congested link would; the cores resend.
-                let _ = sender.try_send(Inbound::Message { from: self.me, msg });
+                let _ = sender.try_send(Inbound::Message {
+                    from: self.me,
+                    msg,
+                    ack: None,
+                });
             }
         }
         Ok(())

@@ -185,6 +185,9 @@ struct LinkShared {
     sent_high: AtomicU64,
     /// The highest id taken in from the peer and not yet acknowledged (0: none).
     pending_ack: AtomicU64,
+    /// The highest id the peer sent on this connection that reached the deliverer: the highest this side may
+    /// acknowledge on it (the peer refuses an acknowledgement of an id it never sent on the connection).
+    received_high: AtomicU64,
     /// Wakes the writer: new messages, an opened window, an acknowledgement to send.
     notify: Notify,
     /// When the last frame after the `Hello` came in, in milliseconds after `since`, plus one (0: none yet).
@@ -204,6 +207,7 @@ impl Link {
             shared: Arc::new(LinkShared {
                 sent_high: AtomicU64::new(0),
                 pending_ack: AtomicU64::new(0),
+                received_high: AtomicU64::new(0),
                 notify: Notify::new(),
                 heard: AtomicU64::new(0),
                 end: Mutex::new(None),
@@ -276,9 +280,18 @@ impl Link {
         self.shared.notify.notify_one();
     }
 
-    fn ack(&self, id: u64) {
+    pub(super) fn ack(&self, id: u64) {
         self.shared.pending_ack.fetch_max(id, Ordering::AcqRel);
         self.wake();
+    }
+
+    /// Acknowledges what the node committed (`committed`, cumulative) as far as this connection carried it.
+    pub(super) fn ack_committed(&self, committed: u64) {
+        let carried = self.shared.received_high.load(Ordering::Acquire);
+        let id = committed.min(carried);
+        if id != 0 {
+            self.ack(id);
+        }
     }
 
     fn take_pending_ack(&self) -> Option<u64> {
@@ -818,7 +831,8 @@ impl Inner {
     }
 
     /// Hands the peer's messages to the node in order, each new one once, and acknowledges each after it is
-    /// handed over (or found a duplicate). Reports the connection's end after its last message.
+    /// handed over or found a duplicate (with [`super::TransportConfig::ack_when_committed`]: once the node
+    /// reports it committed). Reports the connection's end after its last message.
     async fn deliverer(
         self: Arc<Self>,
         peer: Address,
@@ -834,9 +848,19 @@ impl Inner {
         if connected && !self.emit(Inbound::Connected(peer)).await {
             return;
         }
+        let when_committed = self.config.ack_when_committed;
         while let Some((id, msg, reserved)) = queue.recv().await {
+            link.shared.received_high.fetch_max(id, Ordering::AcqRel);
             if self.accept_incoming(peer, id) {
-                if !self.emit(Inbound::Message { from: peer, msg }).await {
+                let ack = when_committed.then_some(id);
+                if !self
+                    .emit(Inbound::Message {
+                        from: peer,
+                        msg,
+                        ack,
+                    })
+                    .await
+                {
                     return;
                 }
                 bump(&self.stats.delivered, 1);
@@ -845,7 +869,14 @@ impl Inner {
             }
             // Taken by the node (or dropped): out of the connection's budget.
             drop(reserved);
-            link.ack(id);
+            if !when_committed {
+                link.ack(id);
+            } else {
+                // What the node committed is acknowledged on this connection as far as it carried it: a duplicate
+                // of a committed message (the peer lost the first acknowledgement, or sent it again on a new
+                // connection before the node reported it) is acknowledged here.
+                link.ack_committed(self.committed_of(peer));
+            }
         }
         let end = lock(&link.shared.end).take();
         if let Some(end) = end {

@@ -15,7 +15,8 @@
 //! - **Outbox**: [`Transport::send`] commits the message, with the peer's next id, to the transport's own store
 //!   and returns. A per-connection writer sends the outbox in id order, at most `window` unacknowledged messages
 //!   at a time (read from the store as the window opens). The receiver acknowledges cumulatively once a message is
-//!   handed to the node; acknowledged messages are deleted. After a reconnection everything unacknowledged is sent
+//!   handed to the node, or (with [`TransportConfig::ack_when_committed`], as a node's runtime runs it) once the
+//!   node reports what it did with it durable; acknowledged messages are deleted. After a reconnection everything unacknowledged is sent
 //!   again, in order, with its original id, and the receiver drops what it already delivered.
 //! - **Abuse** (malformed, oversize or unknown-version frames, frames out of place, acknowledgements of messages
 //!   never sent, more than `max_frames_per_sec`, a frame not complete within `frame_timeout`) closes that connection
@@ -116,6 +117,11 @@ pub struct TransportConfig {
     pub max_warn_per_sec: u32,
     /// How long a peer closed by [`Transport::disconnect`] is refused (and not dialed).
     pub ban: Duration,
+    /// Acknowledge a peer's message only once the node reports that what it did with it is durable
+    /// ([`Transport::committed`], told the message's id by [`Inbound::Message::ack`]), so a crash between taking
+    /// a message in and committing its effect loses nothing: the peer sends it again. Off, a message is
+    /// acknowledged when handed to the node (for users of the transport alone). A node's runtime turns it on.
+    pub ack_when_committed: bool,
 }
 
 impl Default for TransportConfig {
@@ -136,6 +142,7 @@ impl Default for TransportConfig {
             conn_buffer: 2 * MAX_FRAME,
             max_warn_per_sec: 10,
             ban: Duration::from_secs(60),
+            ack_when_committed: false,
         }
     }
 }
@@ -151,6 +158,10 @@ pub enum Inbound {
         from: Address,
         /// The message.
         msg: Message,
+        /// With [`TransportConfig::ack_when_committed`]: the message's id, to report to [`Transport::committed`]
+        /// once what the node did with it is durable (until then the peer keeps it and sends it again after a
+        /// reconnection). `None`: acknowledged already.
+        ack: Option<u64>,
     },
     /// A peer is connected (it proved its channel key).
     Connected(Address),
@@ -325,6 +336,8 @@ struct Peer {
     redial: bool,
     /// Which of its messages were delivered.
     recv: RecvWindow,
+    /// The highest of its message ids the node reported committed ([`Transport::committed`]).
+    committed: u64,
     /// Serializes the delivering tasks of its successive connections, so their events and messages reach the
     /// node in order.
     lane: Arc<tokio::sync::Mutex<()>>,
@@ -346,6 +359,7 @@ impl Peer {
             dialing: false,
             redial: false,
             recv: RecvWindow::default(),
+            committed: 0,
             lane: Arc::new(tokio::sync::Mutex::new(())),
             banned_until: None,
             kept: false,
@@ -602,6 +616,28 @@ impl Transport {
         }
         if let Some(link) = link {
             link.close_here(close_code::DISCONNECTED, &format!("disconnected: {reason}"));
+        }
+    }
+
+    /// The node made durable what it did with `peer`'s messages up to `id` (each told by
+    /// [`Inbound::Message::ack`]): they are acknowledged to the peer, which drops them from its outbox. Only with
+    /// [`TransportConfig::ack_when_committed`]; ids already reported change nothing.
+    pub fn committed(&self, peer: Address, id: u64) {
+        let link = {
+            let mut peers = lock(&self.inner.peers);
+            let Some(state) = peers.get_mut(&peer) else {
+                // Forgotten since (a stranger whose connection ended): it sends again, and is delivered again.
+                return;
+            };
+            if id <= state.committed {
+                return;
+            }
+            state.committed = id;
+            state.link.clone()
+        };
+        if let Some(link) = link {
+            // On the current connection as far as it carried them; the rest when the peer sends them again there.
+            link.ack_committed(id);
         }
     }
 
@@ -902,6 +938,11 @@ impl Inner {
     }
 
     /// Records the delivery of message `id` from `peer`; whether it is new.
+    /// The highest of `peer`'s ids the node reported committed.
+    fn committed_of(&self, peer: Address) -> u64 {
+        lock(&self.peers).get(&peer).map_or(0, |p| p.committed)
+    }
+
     fn accept_incoming(&self, peer: Address, id: u64) -> bool {
         let mut peers = lock(&self.peers);
         peers

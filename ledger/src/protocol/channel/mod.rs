@@ -584,7 +584,7 @@ impl LedgerChannel {
         Ok(())
     }
 
-    fn check_from_peer(&self, from: Address) -> Result<()> {
+    pub(crate) fn check_from_peer(&self, from: Address) -> Result<()> {
         if from != self.peer() {
             return Err(perr(ProtocolError::NotPeer(from)));
         }

@@ -2,6 +2,7 @@
 //! operation before it enters a batch (who may take whose funds; the sub-channel guard, S8 for an added leaf and S10
 //! for a removed one), the exchange of signatures that completes a state, and what a newly supported state changes.
 
+use alloy::primitives::B256;
 use ferry_contracts::Signature;
 
 use super::{Env, LedgerChannel, Pending, Phase, Role, perr};
@@ -10,7 +11,7 @@ use crate::protocol::{LedgerEvent, LedgerMessage, ProtocolError};
 use crate::signature::recover;
 use crate::state::version_of;
 use crate::sub_tree::SubTree;
-use crate::{Error, Result, SignedState};
+use crate::{ChainContext, Error, Result, SignedState};
 
 impl LedgerChannel {
     /// Queues an operation of this node (a user command): the leader batches it, the follower sends it to the
@@ -110,6 +111,33 @@ impl LedgerChannel {
     /// The peer's `Sign` for a version: completes the state in flight (pre-fund, post-fund, a proposal, the final),
     /// or answers again for the supported one; the peer's post-fund signature arriving before our deposits are seen
     /// is kept.
+    /// The signature handling `msg` from the peer would recover and the digest it is recovered against, computed
+    /// without changing anything (see `LedgerNode::signatures_to_check`): an update's or the post-fund's
+    /// signature this channel waits for, or the leader's proposal. `None` when handling it recovers nothing new.
+    pub(crate) fn signature_to_check(
+        &self,
+        ctx: &ChainContext,
+        msg: &LedgerMessage,
+    ) -> Option<(B256, Signature)> {
+        match msg {
+            LedgerMessage::Sign { version, sig, .. } => {
+                if let Some(p) = &self.pending {
+                    return (version_of(&p.state) == *version
+                        && p.sigs[self.peer_index()].is_none())
+                    .then(|| (ctx.digest(&p.state), sig.clone()));
+                }
+                if self.phase == Phase::Funding && *version == 1 {
+                    let mut postfund = self.prefund.clone();
+                    postfund.version = crate::state::version(1).ok()?;
+                    return Some((ctx.digest(&postfund), sig.clone()));
+                }
+                None
+            }
+            LedgerMessage::Propose { state, sig, .. } => Some((ctx.digest(state), sig.clone())),
+            _ => None,
+        }
+    }
+
     pub(super) fn on_sign(
         &mut self,
         env: &Env<'_>,

@@ -66,7 +66,7 @@ async fn messages(rx: &mut Receiver<Inbound>, from: Address, n: usize) -> Vec<u6
     let mut out = Vec::new();
     while out.len() < n {
         match event(rx, |e| matches!(e, Inbound::Message { .. })).await {
-            Inbound::Message { from: f, msg } => {
+            Inbound::Message { from: f, msg, .. } => {
                 assert_eq!(f, from);
                 out.push(number(&msg));
             }
@@ -688,4 +688,5 @@ async fn a_node_that_does_not_read_its_inbound_still_gets_its_own_messages_ackno
     b.shutdown().await;
 }
 
+mod acks;
 mod strangers;

@@ -1,4 +1,5 @@
 //! Virtual channels end to end, every test on the one harness, [`ferry_simulations::virtual_net::VirtualNet`]:
+//! - [`ahead`]: signatures computed ahead on other cores are exactly those the core checks or signs.
 //! - [`open`]: open through 0–4 intermediaries, vouchers, settle; many at once; members never online together.
 //! - [`refusals`]: typed refusals, forged vouchers and finals, two finals shown to two hubs, refunds after the
 //!   post-fund, a settled V's leaf added again.
@@ -16,6 +17,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod ahead;
 mod byzantine;
 mod crashes;
 mod custom_app;

@@ -11,6 +11,7 @@
 //! - `progress.rs`: the rules a step runs, in order;
 //! - `context.rs`: what a step borrows from its node.
 
+mod ahead;
 mod app;
 mod context;
 mod fallback;
@@ -20,6 +21,7 @@ mod progress;
 mod settle;
 mod vouchers;
 
+pub(crate) use ahead::new_signatures;
 pub(crate) use context::{NodeContext, Once, Outputs};
 pub(crate) use open::check_prefund;
 

@@ -3,13 +3,14 @@
 //! outputs. Inputs are routed to one channel's state machine in `routing.rs`; the intermediary's policy is in
 //! `policy.rs`.
 
+mod ahead;
 mod policy;
 mod routing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use alloy::primitives::{Address, B256, U256, U512, keccak256};
+use alloy::primitives::{Address, B256, U256, U512};
 use ferry_ledger::channel::{funded_asset, virtual_params};
 use ferry_ledger::params::DurationPolicy;
 use ferry_ledger::protocol::LedgerNode;
@@ -123,7 +124,8 @@ impl<S: Store> VirtualNode<S> {
                 node.touched.insert(ch.id);
             }
             let id = ch.id;
-            node.persisted.insert(id, keccak256(&bytes));
+            node.persisted
+                .insert(id, ferry_ledger::store::fingerprint(&bytes));
             // The guard's whole entry (joining, given up, final, on-chain outcome) comes back from the record.
             node.parts().1.sync(&ch);
             node.index.add(&ch);
@@ -175,7 +177,7 @@ impl<S: Store> VirtualNode<S> {
         for id in &touched {
             if let Some(ch) = self.channels.get(id) {
                 let bytes = encode(ch)?;
-                let hash = keccak256(&bytes);
+                let hash = ferry_ledger::store::fingerprint(&bytes);
                 if self.persisted.get(id) != Some(&hash) {
                     batch.put_raw(NS_VIRTUAL, id.to_vec(), bytes);
                     records.push((*id, hash));

@@ -1,0 +1,79 @@
+//! Signatures a batch of inputs will need, computed without changing anything, for a runtime to compute them ahead
+//! on several cores (see `channel/ahead.rs`).
+
+use alloy::primitives::{Address, B256, U256};
+use ferry_ledger::Signature;
+use ferry_ledger::protocol::Phase;
+use ferry_ledger::store::Store;
+
+use super::super::channel::new_signatures;
+use super::super::{Message, VirtualMessage};
+use super::VirtualNode;
+
+impl<S: Store> VirtualNode<S> {
+    /// The `(digest, signature)` pairs handling `msg` from `from` would recover, for a runtime to recover ahead
+    /// with [`ferry_ledger::signature::precompute_recover`]. Only for a channel this node holds with `from` (a
+    /// ledger channel with it, a V it is on, or a pre-fund introducing a V from a neighbour it holds a running
+    /// ledger channel with): a stranger's message gets nothing computed ahead.
+    pub fn signatures_to_check(&self, from: Address, msg: &Message) -> Vec<(B256, Signature)> {
+        match msg {
+            Message::Ledger(m) => self.ledger.signatures_to_check(from, m),
+            Message::Virtual(m) => {
+                let id = m.channel_id();
+                if let Some(ch) = self.channels.get(&id) {
+                    return ch.signatures_to_check(&self.ctx, from, m);
+                }
+                match m {
+                    VirtualMessage::Sigs {
+                        params: Some(params),
+                        state,
+                        sigs,
+                        ..
+                    } if !self.pruned.contains(&id) => {
+                        let path = &params.participants;
+                        let Some(me) = path.iter().position(|p| *p == self.address()) else {
+                            return vec![];
+                        };
+                        // The neighbour it comes from, and the hop between us.
+                        let hop = if me > 0 && path[me - 1] == from {
+                            params.hops.get(me - 1)
+                        } else if path.get(me + 1) == Some(&from) {
+                            params.hops.get(me)
+                        } else {
+                            None
+                        };
+                        let ledger_with_from = hop
+                            .and_then(|h| self.ledger.channel(h))
+                            .is_some_and(|l| l.peer() == from && l.phase() == Phase::Running);
+                        if !ledger_with_from {
+                            return vec![];
+                        }
+                        new_signatures(&self.ctx, state, &vec![None; sigs.len()], sigs)
+                    }
+                    _ => vec![],
+                }
+            }
+        }
+    }
+
+    /// The digests of the vouchers `pays` (V, asset, amount; in the order they will be made) will sign, for a
+    /// runtime to sign ahead with [`ferry_ledger::Signer::presign`]: each on top of the one before it in the same
+    /// V and asset. A pay this node cannot make (not an endpoint, unknown V or asset) is skipped.
+    pub fn voucher_digests(&self, pays: &[(B256, Address, U256)]) -> Vec<B256> {
+        let me = self.address();
+        let mut running: std::collections::HashMap<(B256, Address), U256> =
+            std::collections::HashMap::new();
+        let mut digests = Vec::with_capacity(pays.len());
+        for (id, asset, amount) in pays {
+            let Some(ch) = self.channels.get(id) else {
+                continue;
+            };
+            let already = running.get(&(*id, *asset)).copied();
+            if let Some((digest, cumulative)) = ch.voucher_to_sign(me, asset, already, *amount) {
+                running.insert((*id, *asset), cumulative);
+                digests.push(digest);
+            }
+        }
+        digests
+    }
+}
