@@ -228,6 +228,13 @@ pub enum ProtocolError {
     /// complete that final at any time and erase every later state with it.
     #[error("a final state of this channel is signed (version {0}): the channel is closing")]
     FinalSigned(u64),
+    /// The chain reorganized below blocks whose events this channel acted on: the node signs nothing for it until
+    /// the new chain shows the same events again (`replaying`), or at all once it showed others (the operator
+    /// takes the channel on-chain with what is already signed).
+    #[error(
+        "the chain reorganized below events this channel acted on ({0}): nothing is signed for it"
+    )]
+    Reorganized(&'static str),
     /// The state leaves out a partial withdrawal of `asset` that a state this node signed before counts (S14): the
     /// peer could be paid it on-chain by the older state and keep the funds in the newer one.
     #[error("the state leaves out a partial withdrawal of {0} this node signed before")]

@@ -220,6 +220,7 @@ mod tests {
                         asset: Address::ZERO,
                         amount: U256::from(73),
                     }],
+                    reorganized: false,
                 },
                 LedgerInfo {
                     id: B256::repeat_byte(8),
@@ -236,6 +237,7 @@ mod tests {
                         asset: Address::ZERO,
                         amount: U256::from(70),
                     }],
+                    reorganized: false,
                 },
             ],
             virtuals: vec![

@@ -17,7 +17,9 @@ mod duties;
 mod node;
 pub mod ops;
 
-pub use channel::{Config, LedgerChannel, MAX_ABANDONED, MAX_QUEUED_REQUESTS, OpenPolicy, Phase};
+pub use channel::{
+    Config, LedgerChannel, MAX_ABANDONED, MAX_QUEUED_REQUESTS, OpenPolicy, Phase, RECENT_EVENTS,
+};
 pub use duties::ChainDuties;
 pub use node::{LedgerNode, NAMESPACES, NS_CHANNELS, NS_CURSOR, NS_LEAVES};
 pub use ops::{Op, Proposal};
@@ -292,6 +294,24 @@ pub enum LedgerEvent {
     Closed {
         /// The channel.
         channel_id: B256,
+    },
+    /// The chain reorganized below blocks whose events this channel had applied: those events are taken back and
+    /// the node signs nothing for the channel until the new chain shows them again (see [`LedgerEvent::Replayed`]).
+    Reorganized {
+        /// The channel.
+        channel_id: B256,
+        /// How many of its events vanished.
+        vanished: usize,
+    },
+    /// A replay after a reorganization: `unchanged` when the new chain showed every vanished event again (the
+    /// channel goes on); else, once, the new chain was read past the replaced blocks without showing them all (the
+    /// channel keeps signing nothing until it does; its operator may take it on-chain with the states already
+    /// signed).
+    Replayed {
+        /// The channel.
+        channel_id: B256,
+        /// Whether every vanished event is back.
+        unchanged: bool,
     },
     /// A transaction this channel asked for failed.
     TxFailed {

@@ -66,6 +66,8 @@ pub struct LedgerNode<S: Store> {
     /// `OpenPolicy::max_pending_total`.
     accepted_unfunded: HashSet<B256>,
     touched: BTreeSet<B256>,
+    /// The channels replaying after a reorganization (see [`LedgerNode::rewind`]).
+    replaying: BTreeSet<B256>,
     next_block: u64,
     persisted_block: u64,
     outbox: VecDeque<(Address, LedgerMessage)>,
@@ -110,6 +112,7 @@ impl<S: Store> LedgerNode<S> {
             by_peer: HashMap::new(),
             accepted_unfunded: HashSet::new(),
             touched: BTreeSet::new(),
+            replaying: BTreeSet::new(),
             next_block: 0,
             persisted_block: 0,
             outbox: VecDeque::new(),
@@ -134,6 +137,9 @@ impl<S: Store> LedgerNode<S> {
             node.tables.insert(id, table);
             node.persisted.insert(id, crate::store::fingerprint(&bytes));
             node.by_peer.entry(channel.peer()).or_default().insert(id);
+            if channel.replaying() {
+                node.replaying.insert(id);
+            }
             node.channels.insert(id, channel);
             node.index(&id);
         }
@@ -255,6 +261,11 @@ impl<S: Store> LedgerNode<S> {
             self.accepted_unfunded.insert(*id);
         } else {
             self.accepted_unfunded.remove(id);
+        }
+        if self.channels.get(id).is_some_and(LedgerChannel::replaying) {
+            self.replaying.insert(*id);
+        } else {
+            self.replaying.remove(id);
         }
         if self.timer_of.get(id).copied() != timer {
             if let Some(old) = self.timer_of.remove(id) {
@@ -690,7 +701,38 @@ impl<S: Store> LedgerNode<S> {
             }
         }
         self.next_block = self.next_block.max(number + 1);
+        // Replays that read past the blocks a reorganization replaced without the new chain showing every vanished
+        // event are reported (once).
+        let replaying: Vec<B256> = self.replaying.iter().copied().collect();
+        for id in replaying {
+            if self
+                .channels
+                .get_mut(&id)
+                .is_some_and(|ch| ch.replay_block(number))
+            {
+                self.touched.insert(id);
+            }
+        }
         self.flush()
+    }
+
+    /// The chain reorganized below the blocks read: every block from `fork` on that this node read (up to
+    /// `read_up_to`) was replaced. Every channel that applied events from those blocks takes them back (the
+    /// deposits and payouts they counted come off) and signs nothing until the new chain shows them all again
+    /// ([`LedgerEvent::Replayed`]); the cursor goes back to `fork`, so the new chain's events are read and applied
+    /// (an event the old chain also had is applied once again, after being taken back). Returns how many channels
+    /// replay.
+    pub fn rewind(&mut self, fork: u64, read_up_to: u64) -> Result<usize> {
+        let mut count = 0;
+        for (id, ch) in &mut self.channels {
+            if ch.rewind(fork, read_up_to) {
+                self.touched.insert(*id);
+                count += 1;
+            }
+        }
+        self.next_block = self.next_block.min(fork);
+        self.flush()?;
+        Ok(count)
     }
 
     /// Local time passed: every channel whose timer is due resends, reports an unresponsive peer or sends a

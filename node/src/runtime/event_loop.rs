@@ -383,11 +383,19 @@ impl<S: Store + 'static> Runtime<S> {
             }
             ChainOutcome::Reorg(reorg) => {
                 self.stats.reorgs += 1;
+                // Replayed from the block after the newest one still on the chain (from the start when none of
+                // those kept is): the channels that applied events from the replaced blocks take them back and
+                // sign nothing until the new chain was read past them.
+                let fork = reorg.kept.map_or(0, |k| k + 1);
+                let replaying = self.core.rewind(fork, reorg.read_up_to, now_ms());
                 tracing::error!(
                     node = %self.address,
                     kept = ?reorg.kept,
                     read_up_to = reorg.read_up_to,
-                    "the chain reorganized below the blocks this node read: raise `confirmations`"
+                    fork,
+                    replaying = ?replaying,
+                    "the chain reorganized below the blocks this node read (raise `confirmations`): reading again \
+                     from the fork"
                 );
                 self.emit(NodeEvent::ChainReorg {
                     kept: reorg.kept,

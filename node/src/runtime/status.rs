@@ -25,6 +25,10 @@ pub struct LedgerInfo {
     /// Per asset, what those virtual channels lock in it (both sides' contributions and the fees they hold).
     #[serde(default)]
     pub locked: Vec<AssetAmount>,
+    /// A chain reorganization took events this channel acted on: it signs nothing until the new chain shows them
+    /// again (README, "Reorganizations").
+    #[serde(default)]
+    pub reorganized: bool,
 }
 
 /// An amount of one asset.
@@ -163,6 +167,7 @@ impl<S: Store + 'static> Runtime<S> {
                     balances,
                     sub_channels: ledger.table(&c.id()).map(|t| t.len()).unwrap_or(0),
                     locked,
+                    reorganized: c.reorganized(),
                 }
             })
             .collect();

@@ -1,6 +1,7 @@
 //! The node's chain side on a real anvil: the loop never waits for the chain, several transactions from one
 //! account are in flight at once, a stuck transaction is replaced with a higher fee, and a reorganization below
-//! the blocks a node read is detected and reported.
+//! the blocks a node read is detected, reported and replayed from the fork (a deposit it took away pauses the
+//! channel until the new chain shows it again).
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,8 +15,10 @@ use alloy::providers::Provider;
 use ferry_node::adjudicator::{AdjudicatorClient, Chain, RpcChain, RpcConfig};
 use ferry_node::ledger::Signer;
 use ferry_node::ledger::contracts::Artifact;
+use ferry_node::ledger::protocol::LedgerEvent;
 use ferry_node::ledger::store::RedbStore;
 use ferry_node::runtime::{MemoryNetwork, Node, NodeConfig, NodeEvent};
+use ferry_node::virtual_channels::protocol::VirtualEvent;
 
 const ETH: Address = Address::ZERO;
 const WEI: u64 = 1_000_000_000_000_000_000;
@@ -304,6 +307,130 @@ async fn a_reorganization_below_the_blocks_read_is_reported() {
         .await
         .unwrap();
     assert_eq!(s2.stats.reorgs, s.stats.reorgs);
+}
+
+/// The transaction `who` sent most recently, searched from block `head` down: its block and its raw bytes.
+async fn last_tx_from(
+    chain: &RpcChain,
+    who: Address,
+    head: u64,
+) -> (u64, alloy::primitives::Bytes) {
+    for n in (1..=head).rev() {
+        let block: serde_json::Value = chain
+            .provider()
+            .raw_request("eth_getBlockByNumber".into(), (format!("{n:#x}"), true))
+            .await
+            .unwrap();
+        for tx in block["transactions"].as_array().into_iter().flatten() {
+            let from: Address = tx["from"].as_str().unwrap().parse().unwrap();
+            if from == who {
+                let raw = chain
+                    .provider()
+                    .raw_request(
+                        "eth_getRawTransactionByHash".into(),
+                        (tx["hash"].as_str().unwrap(),),
+                    )
+                    .await
+                    .unwrap();
+                return (n, raw);
+            }
+        }
+    }
+    panic!("no transaction from {who}");
+}
+
+/// The next ledger event of `channel` that `pick` takes, from a node's event stream.
+async fn ledger_event(
+    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    pick: impl Fn(&LedgerEvent) -> bool,
+) -> LedgerEvent {
+    tokio::time::timeout(T, async {
+        loop {
+            if let NodeEvent::Channel(VirtualEvent::Ledger(e)) = events.recv().await.unwrap()
+                && pick(&e)
+            {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the ledger event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorganization_that_takes_a_deposit_away_pauses_the_channel_until_the_deposit_is_mined_again()
+ {
+    let anvil = anvil();
+    let base = deployed(&anvil).await;
+    let n = nodes(&anvil, &base, &[1, 2]).await;
+    let (a, b) = (&n[0], &n[1]);
+    let mut events = a.subscribe();
+    let amounts = vec![(ETH, [U256::from(WEI), U256::from(WEI)])];
+    let id = a.open_ledger(b.address(), amounts, 60).await.unwrap();
+    a.wait_ledger_running(id, T).await.unwrap();
+    b.wait_ledger_running(id, T).await.unwrap();
+    // Bob's deposit, then two more blocks, all read by both nodes (one confirmation).
+    let head = base.head().await.unwrap().number;
+    let (deposit_block, raw) = last_tx_from(&base, b.address(), head).await;
+    mine(&base).await;
+    mine(&base).await;
+    let read = head + 2;
+    for n in [a, b] {
+        n.wait_until("the blocks read", T, |s| s.stats.next_block > read)
+            .await
+            .unwrap();
+    }
+    // The blocks from Bob's deposit on are replaced by empty ones: the deposit is gone.
+    base.provider()
+        .raw_request::<_, serde_json::Value>(
+            "anvil_reorg".into(),
+            serde_json::json!({"depth": read - deposit_block + 1, "tx_block_pairs": []}),
+        )
+        .await
+        .unwrap();
+    mine(&base).await;
+    let reorganized = ledger_event(
+        &mut events,
+        |e| matches!(e, LedgerEvent::Reorganized { channel_id, .. } if *channel_id == id),
+    )
+    .await;
+    assert!(
+        matches!(reorganized, LedgerEvent::Reorganized { vanished, .. } if vanished >= 1),
+        "{reorganized:?}"
+    );
+    ledger_event(&mut events, |e| {
+        matches!(e, LedgerEvent::Replayed { channel_id, unchanged: false } if *channel_id == id)
+    })
+    .await;
+    let paused = a.status().await.unwrap();
+    let version = paused.ledgers[0].version;
+    // Nothing is signed while the deposit is missing: Alice's close is refused by name and the channel stays.
+    a.close_ledger(id).await.unwrap();
+    let refused = ledger_event(&mut events, |e| matches!(e, LedgerEvent::Refused { .. })).await;
+    assert!(
+        matches!(&refused, LedgerEvent::Refused { reason, .. } if reason.contains("reorganized")),
+        "{refused:?}"
+    );
+    let still = a.status().await.unwrap();
+    assert!(still.ledgers[0].reorganized);
+    assert_eq!(still.ledgers[0].version, version);
+    assert_eq!(still.ledgers[0].phase, "running");
+    // Bob's deposit is mined again (the same signed transaction): the channel goes on and closes.
+    base.provider()
+        .raw_request::<_, serde_json::Value>("eth_sendRawTransaction".into(), (raw,))
+        .await
+        .unwrap();
+    ledger_event(
+        &mut events,
+        |e| matches!(e, LedgerEvent::Replayed { channel_id, unchanged: true } if *channel_id == id),
+    )
+    .await;
+    assert!(!a.status().await.unwrap().ledgers[0].reorganized);
+    a.close_ledger(id).await.unwrap();
+    a.wait_ledger_closed(id, T).await.unwrap();
+    b.wait_ledger_closed(id, T).await.unwrap();
+    let s = a.status().await.unwrap();
+    assert!(s.stats.reorgs >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

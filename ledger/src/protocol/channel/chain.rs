@@ -26,6 +26,7 @@ impl LedgerChannel {
             return Ok(());
         }
         self.last_event = Some(pos);
+        self.record_applied(pos, event);
         match event {
             Event::Deposited(e) => {
                 let p = usize::try_from(e.participant).unwrap_or(2);

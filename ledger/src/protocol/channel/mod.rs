@@ -18,6 +18,7 @@ mod follower;
 mod funding;
 mod leader;
 mod liveness;
+mod reorg;
 mod update;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use config::{Config, OpenPolicy};
 pub use leader::{MAX_ABANDONED, MAX_QUEUED_REQUESTS};
 use liveness::TxKey;
+pub use reorg::RECENT_EVENTS;
 
 use super::ops::{self, Proposal, UndoStep};
 use super::{ChainTx, LedgerEvent, LedgerMessage, ProtocolError, SubChannelGuard};
@@ -177,6 +179,15 @@ pub struct LedgerChannel {
     chain_withdrawn: BTreeMap<Address, [U256; 2]>,
     /// The last chain event applied (block, log index): events at or before it are ignored on re-delivery.
     last_event: Option<(u64, u64)>,
+    /// The newest chain events applied (at most [`RECENT_EVENTS`]), to take back after a reorganization.
+    recent: Vec<reorg::Applied>,
+    /// Older events were dropped from `recent`.
+    recent_truncated: bool,
+    /// A reorganization's replay in progress: nothing is signed meanwhile.
+    replay: Option<reorg::Replay>,
+    /// A reorganization took events this channel acted on and the new chain did not show them again: nothing more
+    /// is signed for it off-chain.
+    reorged: bool,
     #[serde(skip)]
     chain_time: u64,
     /// Leader: operations waiting for the next batch. Follower: unused.
@@ -258,6 +269,10 @@ impl LedgerChannel {
             chain_deposited: BTreeMap::new(),
             chain_withdrawn: BTreeMap::new(),
             last_event: None,
+            recent: Vec::new(),
+            recent_truncated: false,
+            replay: None,
+            reorged: false,
             chain_time: 0,
             queue: Vec::new(),
             next_seq: 1,
@@ -383,6 +398,11 @@ impl LedgerChannel {
         &self.chain_deposited
     }
 
+    /// Per asset, the cumulative payouts the chain shows for each participant.
+    pub fn chain_withdrawn(&self) -> &BTreeMap<Address, [U256; 2]> {
+        &self.chain_withdrawn
+    }
+
     /// Whether the channel holds anything of this node's as `state` settles it: a balance, leaves (whose payouts may
     /// be its), a withdrawal `state` agrees that the chain has not paid, or a top-up of its own on-chain that
     /// `state` does not count yet or (in an asset it does not list) that the chain has not paid back, in an asset
@@ -496,6 +516,8 @@ impl LedgerChannel {
     /// signed a final state it signs no other: the peer can complete that final at any time (countersign it, even
     /// after refusing it) and `conclude` with it, which would erase every later state. Raises `signed_up_to`.
     fn sign(&mut self, env: &Env<'_>, state: &State) -> Result<Signature> {
+        // Nothing on the strength of chain events that may have vanished.
+        self.check_not_reorganized()?;
         if let Some(f) = &self.signed_final
             && f != state
         {

@@ -14,6 +14,7 @@ use crate::{ChainContext, Error, Signer};
 mod close;
 mod open;
 mod persistence;
+mod reorg;
 mod s14;
 mod strangers;
 mod sub_channels;

@@ -274,6 +274,19 @@ impl<S: Store> VirtualNode<S> {
         })
     }
 
+    /// The chain reorganized from block `fork` on, below the blocks read (up to `read_up_to`): see
+    /// [`ferry_ledger::protocol::LedgerNode::rewind`]. The ledger channels that applied events from the replaced
+    /// blocks sign nothing until the new chain was read past them, and the cursor goes back to `fork`. A V's own
+    /// events read again (a registration, a progress) change nothing it did not already do. Returns how many
+    /// ledger channels replay.
+    pub fn rewind(&mut self, fork: u64, read_up_to: u64, now: u64) -> Result<usize> {
+        self.input(now, |n| {
+            let count = n.ledger.rewind(fork, read_up_to)?;
+            n.after_clock(now);
+            Ok(count)
+        })
+    }
+
     /// Local time passed: the ledger's timers, and retries of leaf additions and removals.
     pub fn handle_timeout(&mut self, now: u64) -> Result<()> {
         self.input(now, |n| {
