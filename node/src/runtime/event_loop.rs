@@ -225,6 +225,7 @@ impl<S: Store + 'static> Runtime<S> {
         let mut pairs: Vec<(B256, ferry_ledger::Signature)> = burst
             .iter()
             .flat_map(|m| match m {
+                // At most MAX_PATH per message, whatever it holds.
                 Inbound::Message { from, msg, .. } => self.core.signatures_to_check(*from, msg),
                 _ => vec![],
             })

@@ -12,6 +12,7 @@ mod chain_side;
 mod cli;
 mod hostile;
 mod node_runtime;
+mod outside_attack_8;
 mod processes;
 mod rpc_api;
 mod slow_blocks;

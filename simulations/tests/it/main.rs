@@ -30,4 +30,5 @@ mod outside_attack_4;
 mod outside_attack_5;
 mod outside_attack_6;
 mod outside_attack_7;
+mod outside_attack_8;
 mod virtual_channels;

@@ -290,6 +290,11 @@ pub struct IntermediaryPolicy {
     pub max_opening_per_peer: usize,
 }
 
+/// The most members a virtual channel's path may have (six intermediaries): a node refuses a longer path, at open
+/// and before any other check of a pre-fund that introduces one (checking a path costs the square of its length,
+/// and a peer could otherwise send one of thousands of members in a frame).
+pub const MAX_PATH: usize = 8;
+
 /// [`IntermediaryPolicy::max_opening`] by default: a hub opening a few hundred channels a second clears this many
 /// well within the open timeout.
 pub const DEFAULT_MAX_OPENING: usize = 4_096;

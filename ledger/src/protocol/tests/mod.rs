@@ -141,13 +141,19 @@ impl Pair {
         }));
     }
 
-    fn open(&mut self) -> B256 {
-        let b = self.addr(1);
+    /// Node 0 opens a channel with node 1, depositing `a` against node 1's `b` (ETH); both sign the pre-fund.
+    fn propose(&mut self, a: u64, b: u64) -> B256 {
+        let peer = self.addr(1);
         let id = self
             .node(0)
-            .open(b, &[(ETH, [U256::from(100), U256::from(100)])], 3600, 0)
+            .open(peer, &[(ETH, [U256::from(a), U256::from(b)])], 3600, 0)
             .unwrap();
         self.pump();
+        id
+    }
+
+    fn open(&mut self) -> B256 {
+        let id = self.propose(100, 100);
         self.deposit(id, 0, 100);
         self.pump();
         self.deposit(id, 1, 100);

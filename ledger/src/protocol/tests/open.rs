@@ -6,12 +6,7 @@ use super::*;
 #[test]
 fn open_deposits_in_participant_order_then_post_fund() {
     let mut p = Pair::new();
-    let b = p.addr(1);
-    let id = p
-        .node(0)
-        .open(b, &[(ETH, [U256::from(100), U256::from(50)])], 3600, 0)
-        .unwrap();
-    p.pump();
+    let id = p.propose(100, 50);
     assert_eq!(p.phase(0, id), Phase::Funding);
     assert_eq!(p.phase(1, id), Phase::Funding);
     // Only participant 0 deposits first, with expectedHeld 0.

@@ -27,12 +27,7 @@ impl Pair {
 fn a_deposit_that_vanished_is_taken_back_and_the_post_fund_waits_until_the_new_chain_shows_it_again()
  {
     let mut p = Pair::new();
-    let b = p.addr(1);
-    let id = p
-        .node(0)
-        .open(b, &[(ETH, [U256::from(100), U256::from(50)])], 3600, 0)
-        .unwrap();
-    p.pump();
+    let id = p.propose(100, 50);
     p.deposit(id, 0, 100);
     let fork = p.pos;
     p.pump();

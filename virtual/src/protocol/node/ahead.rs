@@ -15,7 +15,19 @@ impl<S: Store> VirtualNode<S> {
     /// with [`ferry_ledger::signature::precompute_recover`]. Only for a channel this node holds with `from` (a
     /// ledger channel with it, a V it is on, or a pre-fund introducing a V from a neighbour it holds a running
     /// ledger channel with): a stranger's message gets nothing computed ahead.
+    ///
+    /// At most [`crate::protocol::MAX_PATH`] pairs: no message makes the core recover more than one signature per
+    /// path member, so a message that would yield more gets nothing computed ahead (what a peer's message can
+    /// cost here is bounded whatever it holds).
     pub fn signatures_to_check(&self, from: Address, msg: &Message) -> Vec<(B256, Signature)> {
+        let pairs = self.predicted_recoveries(from, msg);
+        if pairs.len() > crate::protocol::MAX_PATH {
+            return vec![];
+        }
+        pairs
+    }
+
+    fn predicted_recoveries(&self, from: Address, msg: &Message) -> Vec<(B256, Signature)> {
         match msg {
             Message::Ledger(m) => self.ledger.signatures_to_check(from, m),
             Message::Virtual(m) => {
@@ -30,7 +42,23 @@ impl<S: Store> VirtualNode<S> {
                         sigs,
                         ..
                     } if !self.pruned.contains(&id) => {
+                        // What the core checks first, before any recovery (so a pre-fund it refuses at once costs
+                        // no recovery ahead): a path of at most MAX_PATH members with one signature slot each, of
+                        // this chain and adjudicator, and a pre-fund of this V.
                         let path = &params.participants;
+                        if path.len() > crate::protocol::MAX_PATH
+                            || sigs.len() != path.len()
+                            || ferry_ledger::params::validate_for(
+                                params,
+                                self.ctx.chain_id,
+                                self.ctx.adjudicator,
+                            )
+                            .ok()
+                                != Some(state.channelId)
+                            || state.version.to::<u64>() != 0
+                        {
+                            return vec![];
+                        }
                         let Some(me) = path.iter().position(|p| *p == self.address()) else {
                             return vec![];
                         };

@@ -417,6 +417,11 @@ impl<S: Store> VirtualNode<S> {
         if path.first() != Some(&self.address()) {
             return Err(verr(VirtualError::NotMember("the first endpoint")));
         }
+        if path.len() > super::MAX_PATH {
+            return Err(verr(VirtualError::InvalidPrefund(
+                "a path of at most MAX_PATH members",
+            )));
+        }
         // Moves each endpoint may make on-chain after a challenge (S7): a payee redeems its vouchers, netted, in one
         // move; a round of the game takes two moves of the first player and one of the other.
         let rules = self.parts().1.app_at(app)?;

@@ -102,6 +102,13 @@ impl<S: Store> VirtualNode<S> {
         now: u64,
     ) -> Result<()> {
         let id = state.channelId;
+        if params.participants.len() > super::super::MAX_PATH
+            || sigs.len() != params.participants.len()
+        {
+            return Err(verr(VirtualError::InvalidPrefund(
+                "a path of at most MAX_PATH members, one signature slot each",
+            )));
+        }
         let me = params
             .participants
             .iter()
