@@ -295,22 +295,23 @@ pub enum LedgerEvent {
         /// The channel.
         channel_id: B256,
     },
-    /// The chain reorganized below blocks whose events this channel had applied: those events are taken back and
-    /// the node signs nothing for the channel until the new chain shows them again (see [`LedgerEvent::Replayed`]).
+    /// The chain reorganized below blocks whose events this channel had applied: those events are taken back (a
+    /// vanished challenge, checkpoint or conclusion undone) and, if a deposit vanished, the node signs nothing for
+    /// the channel until the chain shows the deposits again (see [`LedgerEvent::Replayed`]).
     Reorganized {
         /// The channel.
         channel_id: B256,
         /// How many of its events vanished.
         vanished: usize,
     },
-    /// A replay after a reorganization: `unchanged` when the new chain showed every vanished event again (the
-    /// channel goes on); else, once, the new chain was read past the replaced blocks without showing them all (the
-    /// channel keeps signing nothing until it does; its operator may take it on-chain with the states already
-    /// signed).
+    /// A replay after a reorganization: `unchanged` when the chain shows each participant's deposits at least as
+    /// high as before (the channel goes on); else, once, the new chain was read past the replaced blocks without
+    /// them (the channel keeps signing nothing until it does; its operator may take it on-chain with the states
+    /// already signed).
     Replayed {
         /// The channel.
         channel_id: B256,
-        /// Whether every vanished event is back.
+        /// Whether the deposits are back.
         unchanged: bool,
     },
     /// A transaction this channel asked for failed.

@@ -701,8 +701,8 @@ impl<S: Store> LedgerNode<S> {
             }
         }
         self.next_block = self.next_block.max(number + 1);
-        // Replays that read past the blocks a reorganization replaced without the new chain showing every vanished
-        // event are reported (once).
+        // Replays that read past the blocks a reorganization replaced without the chain showing the deposits again
+        // are reported (once).
         let replaying: Vec<B256> = self.replaying.iter().copied().collect();
         for id in replaying {
             if self
@@ -718,17 +718,21 @@ impl<S: Store> LedgerNode<S> {
 
     /// The chain reorganized below the blocks read: every block from `fork` on that this node read (up to
     /// `read_up_to`) was replaced. Every channel that applied events from those blocks takes them back (the
-    /// deposits and payouts they counted come off) and signs nothing until the new chain shows them all again
-    /// ([`LedgerEvent::Replayed`]); the cursor goes back to `fork`, so the new chain's events are read and applied
-    /// (an event the old chain also had is applied once again, after being taken back). Returns how many channels
-    /// replay.
-    pub fn rewind(&mut self, fork: u64, read_up_to: u64) -> Result<usize> {
+    /// deposits and payouts they counted come off; a challenge, checkpoint or conclusion is undone) and, if a
+    /// deposit vanished, signs nothing until the chain shows the deposits again ([`LedgerEvent::Replayed`]); every
+    /// transaction due is asked for again. The cursor goes back to `fork`, so the new chain's events are read and
+    /// applied (an event the old chain also had is applied once again, after being taken back). Returns how many
+    /// channels had applied events there.
+    pub fn rewind(&mut self, fork: u64, read_up_to: u64, now: u64) -> Result<usize> {
         let mut count = 0;
-        for (id, ch) in &mut self.channels {
-            if ch.rewind(fork, read_up_to) {
-                self.touched.insert(*id);
-                count += 1;
-            }
+        let ids: Vec<B256> = self.channels.keys().copied().collect();
+        for id in ids {
+            let mut rewound = false;
+            self.with_channel(id, |ch, env, table| {
+                rewound = ch.rewind(env, table, fork, read_up_to, now)?;
+                Ok(())
+            })?;
+            count += usize::from(rewound);
         }
         self.next_block = self.next_block.min(fork);
         self.flush()?;

@@ -96,6 +96,7 @@ impl LedgerChannel {
             }
             _ => {}
         }
+        self.end_replay_if_whole();
         self.drive(env, now);
         self.maybe_propose(env, table, now);
         Ok(())
@@ -143,7 +144,7 @@ impl LedgerChannel {
 
     /// A challenge registered on-chain: adopts the registered state if newer, abandons what is in flight, refuses what
     /// was only queued, and stops updates until a checkpoint.
-    fn on_challenge(
+    pub(super) fn on_challenge(
         &mut self,
         env: &Env<'_>,
         table: &mut SubTree,

@@ -13,6 +13,7 @@ use crate::{ChainContext, Error, Signer};
 
 mod close;
 mod open;
+mod outside_attack_9;
 mod persistence;
 mod reorg;
 mod s14;

@@ -288,7 +288,7 @@ impl<S: Store> VirtualNode<S> {
     /// ledger channels replay.
     pub fn rewind(&mut self, fork: u64, read_up_to: u64, now: u64) -> Result<usize> {
         self.input(now, |n| {
-            let count = n.ledger.rewind(fork, read_up_to)?;
+            let count = n.ledger.rewind(fork, read_up_to, now)?;
             n.after_clock(now);
             Ok(count)
         })
