@@ -45,10 +45,16 @@ pub async fn read(chain: &dyn Chain, from: u64) -> Result<Option<ChainRead>> {
     if last < from {
         return Ok(None);
     }
+    // The last block before and after the events: a reorganization in between could pair one chain's events
+    // with the other's hash (and the next check would pass on that hash): read again next time instead.
+    let before = chain.block(last).await?;
     let events = chain.events_between(from, last).await?;
     // Chain time is that of the last block read, not the head's: an event in the unconfirmed blocks above it (a
     // newer state registered, a checkpoint) may still change a challenge whose deadline the head passed (S10).
     let confirmed = chain.block(last).await?;
+    if confirmed.hash != before.hash {
+        return Ok(None);
+    }
     Ok(Some(ChainRead {
         from,
         last,
@@ -91,6 +97,34 @@ pub async fn check_reorg(
         kept: None,
         read_up_to,
     }))
+}
+
+/// What [`checked_read`] found: a read (or nothing new), or a reorganization below the blocks read before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// The blocks read before are still on the chain; what the read found.
+    Read(Option<ChainRead>),
+    /// They are not.
+    Reorg(Reorg),
+}
+
+/// [`check_reorg`] of the blocks read before (`known`), [`read`] from `from`, and [`check_reorg`] again: a read
+/// is returned only when the blocks read before are on the chain both before and after it, so a reorganization
+/// that lands while it runs is reported rather than read past (a reorganization replaces a suffix of the chain,
+/// so the newest block read before is replaced by any that replaces an older one).
+pub async fn checked_read(
+    chain: &dyn Chain,
+    from: u64,
+    known: &[(u64, alloy::primitives::B256)],
+) -> Result<Checked> {
+    if let Some(reorg) = check_reorg(chain, known).await? {
+        return Ok(Checked::Reorg(reorg));
+    }
+    let read = read(chain, from).await?;
+    if let Some(reorg) = check_reorg(chain, known).await? {
+        return Ok(Checked::Reorg(reorg));
+    }
+    Ok(Checked::Read(read))
 }
 
 /// Hands what [`read`] found to the core: each event, then the last block with its timestamp; returns how many

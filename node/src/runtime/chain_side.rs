@@ -142,16 +142,11 @@ impl ChainSide {
         let chain = self.client.chain().clone();
         let known: Vec<_> = self.recent.iter().copied().collect();
         let handle = self.tasks.spawn(async move {
-            match watcher::check_reorg(chain.as_ref(), &known).await {
-                Ok(Some(reorg)) => return ChainOutcome::Reorg(reorg),
-                Ok(None) => {}
-                Err(e) => return ChainOutcome::Read(Err(e.to_string())),
+            match watcher::checked_read(chain.as_ref(), from, &known).await {
+                Ok(watcher::Checked::Reorg(reorg)) => ChainOutcome::Reorg(reorg),
+                Ok(watcher::Checked::Read(read)) => ChainOutcome::Read(Ok(read)),
+                Err(e) => ChainOutcome::Read(Err(e.to_string())),
             }
-            ChainOutcome::Read(
-                watcher::read(chain.as_ref(), from)
-                    .await
-                    .map_err(|e| e.to_string()),
-            )
         });
         self.jobs.insert(handle.id(), Job::Read);
     }

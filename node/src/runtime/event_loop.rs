@@ -368,14 +368,14 @@ impl<S: Store + 'static> Runtime<S> {
                 self.core.tx_failed(&tx, reason)
             }
             ChainOutcome::Read(Ok(Some(read))) => {
-                watcher::apply::<_, ferry_virtual::Error>(&mut self.core, &read, now_ms()).map(
-                    |applied| {
-                        if applied.is_some() {
-                            let recent = chain.applied(&read);
-                            self.keep_recent_blocks(&recent);
-                        }
-                    },
-                )
+                // The read's last block is kept before the cursor moves past it (a crash in between leaves a block
+                // to check that is still on the chain, never a cursor past a block no longer checked).
+                if read.from == self.core.ledger().next_block() {
+                    let recent = chain.applied(&read);
+                    self.keep_recent_blocks(&recent);
+                }
+                watcher::apply::<_, ferry_virtual::Error>(&mut self.core, &read, now_ms())
+                    .map(|_| ())
             }
             ChainOutcome::Read(Ok(None)) => Ok(()),
             ChainOutcome::Read(Err(e)) => {

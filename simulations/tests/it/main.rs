@@ -31,4 +31,5 @@ mod outside_attack_5;
 mod outside_attack_6;
 mod outside_attack_7;
 mod outside_attack_8;
+mod outside_attack_9;
 mod virtual_channels;

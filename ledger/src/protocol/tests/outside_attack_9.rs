@@ -206,3 +206,52 @@ fn a_vanished_checkpoint_makes_the_challenge_live_again_and_it_is_answered() {
         p.txs[0]
     );
 }
+
+/// Same root cause on a cooperative close: B (the closer) got its `concludeAndWithdraw` mined, then dropped by a
+/// reorganization and never mined again. `rewind` took the payouts back but left A's channel `Closed`: A, holding
+/// the fully signed final, never sent its own `concludeAndWithdraw` (nor could its user challenge or close), so its
+/// funds stayed in the adjudicator for as long as B liked. The conclusion is undone now: A is closing again and
+/// concludes with the final after the grace period.
+#[test]
+fn a_vanished_conclusion_is_undone_and_the_victim_concludes_itself() {
+    let mut p = Pair::new();
+    let id = p.open();
+    p.node(1).close(id, 0).unwrap();
+    p.pump();
+    let fin = p.ch(0, id).supported().unwrap().clone();
+    assert!(fin.state.isFinal);
+    let (a, b) = (p.addr(0), p.addr(1));
+    let fork = p.pos + 1;
+    p.chain(Ev::Concluded(IAdjudicator::Concluded {
+        channelId: id,
+        version: fin.state.version,
+    }));
+    for to in [a, b] {
+        p.chain(Ev::Withdrawn(IAdjudicator::Withdrawn {
+            channelId: id,
+            asset: ETH,
+            to,
+            amount: U256::from(100),
+        }));
+    }
+    p.pump();
+    assert_eq!(p.phase(0, id), Phase::Closed);
+    p.rewind_both(fork);
+    assert_eq!(
+        p.phase(0, id),
+        Phase::Closing,
+        "not concluded on the chain it keeps"
+    );
+    p.txs[0].clear();
+    p.now = 3_600_000;
+    let now = p.now;
+    p.node(0).handle_timeout(now).unwrap();
+    p.pump();
+    assert!(
+        p.txs[0].iter().any(
+            |t| matches!(t, ChainTx::ConcludeAndWithdraw { state, .. } if state.state == fin.state)
+        ),
+        "A concludes with the final: {:?}",
+        p.txs[0]
+    );
+}
