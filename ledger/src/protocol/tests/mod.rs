@@ -164,6 +164,25 @@ impl Pair {
         id
     }
 
+    /// Both nodes learn that every block from `fork` on that they read was replaced (as the runtime does on
+    /// `ChainOutcome::Reorg`).
+    fn rewind_both(&mut self, fork: u64) {
+        let read_up_to = self.pos;
+        for i in 0..2 {
+            self.node(i).rewind(fork, read_up_to, 0).unwrap();
+        }
+        self.pump();
+    }
+
+    /// The deposits node `i` counts in `id` (ETH), per participant.
+    fn deposits(&self, i: usize, id: B256) -> [U256; 2] {
+        self.ch(i, id)
+            .chain_deposited()
+            .get(&ETH)
+            .copied()
+            .unwrap_or_default()
+    }
+
     fn ch(&self, i: usize, id: B256) -> &LedgerChannel {
         self.n[i].as_ref().unwrap().channel(&id).unwrap()
     }

@@ -6,24 +6,6 @@ use alloy::primitives::aliases::U48;
 use super::*;
 
 impl Pair {
-    /// Both nodes learn that every block from `fork` on that they read was replaced (as the runtime does on
-    /// `ChainOutcome::Reorg`).
-    fn rewind_both(&mut self, fork: u64) {
-        let read_up_to = self.pos;
-        for i in 0..2 {
-            self.node(i).rewind(fork, read_up_to, 0).unwrap();
-        }
-        self.pump();
-    }
-
-    fn deposits(&self, i: usize, id: B256) -> [U256; 2] {
-        self.ch(i, id)
-            .chain_deposited()
-            .get(&ETH)
-            .copied()
-            .unwrap_or_default()
-    }
-
     fn challenge_event(&mut self, id: B256, s: &SignedState, finalizes_at: u32) {
         self.chain(Ev::ChallengeRegistered(IAdjudicator::ChallengeRegistered {
             channelId: id,

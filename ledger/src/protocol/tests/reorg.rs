@@ -4,25 +4,6 @@
 
 use super::*;
 
-impl Pair {
-    /// Both nodes learn that every block from `fork` on that they read was replaced.
-    fn reorg(&mut self, fork: u64) {
-        let read_up_to = self.pos;
-        for i in 0..2 {
-            self.node(i).rewind(fork, read_up_to, 0).unwrap();
-        }
-        self.pump();
-    }
-
-    fn deposited(&self, i: usize, id: B256) -> [U256; 2] {
-        self.ch(i, id)
-            .chain_deposited()
-            .get(&ETH)
-            .copied()
-            .unwrap_or_default()
-    }
-}
-
 #[test]
 fn a_deposit_that_vanished_is_taken_back_and_the_post_fund_waits_until_the_new_chain_shows_it_again()
  {
@@ -33,9 +14,9 @@ fn a_deposit_that_vanished_is_taken_back_and_the_post_fund_waits_until_the_new_c
     p.pump();
     p.block(10);
     // The block with A's deposit is replaced: both take it back and wait.
-    p.reorg(fork);
+    p.rewind_both(fork);
     for i in 0..2 {
-        assert_eq!(p.deposited(i, id), [U256::ZERO; 2], "node {i}");
+        assert_eq!(p.deposits(i, id), [U256::ZERO; 2], "node {i}");
         assert!(p.ch(i, id).reorganized());
         assert!(p.events[i].contains(&LedgerEvent::Reorganized {
             channel_id: id,
@@ -62,7 +43,7 @@ fn a_deposit_that_vanished_is_taken_back_and_the_post_fund_waits_until_the_new_c
     p.deposit(id, 0, 100);
     p.pump();
     for i in 0..2 {
-        assert_eq!(p.deposited(i, id), [U256::from(100), U256::from(50)]);
+        assert_eq!(p.deposits(i, id), [U256::from(100), U256::from(50)]);
         assert!(!p.ch(i, id).reorganized());
         assert!(p.events[i].contains(&LedgerEvent::Replayed {
             channel_id: id,
@@ -85,8 +66,8 @@ fn a_running_channel_signs_nothing_while_a_vanished_top_up_is_missing() {
     let fork = p.pos;
     p.pump();
     let topped = p.version(0, id);
-    p.reorg(fork);
-    assert_eq!(p.deposited(0, id), [U256::from(100), U256::from(100)]);
+    p.rewind_both(fork);
+    assert_eq!(p.deposits(0, id), [U256::from(100), U256::from(100)]);
     // Nothing is signed meanwhile: a payment waits (refused by name).
     let paid = p.node(0).pay(id, ETH, U256::from(1), 0);
     p.pump();
@@ -95,8 +76,8 @@ fn a_running_channel_signs_nothing_while_a_vanished_top_up_is_missing() {
     // The same deposit in the new chain: counted once, and the channel goes on.
     p.deposit(id, 0, 10);
     p.pump();
-    assert_eq!(p.deposited(0, id), [U256::from(110), U256::from(100)]);
-    assert_eq!(p.deposited(1, id), [U256::from(110), U256::from(100)]);
+    assert_eq!(p.deposits(0, id), [U256::from(110), U256::from(100)]);
+    assert_eq!(p.deposits(1, id), [U256::from(110), U256::from(100)]);
     assert!(!p.ch(0, id).reorganized());
     p.node(0).pay(id, ETH, U256::from(1), 0).unwrap();
     p.pump();
@@ -110,7 +91,7 @@ fn a_reorg_above_every_event_changes_nothing_and_a_replay_survives_a_restart() {
     let id = p.open();
     p.block(10);
     let fork = p.pos + 1;
-    p.reorg(fork);
+    p.rewind_both(fork);
     assert!(!p.ch(0, id).reorganized());
     assert!(
         !p.events[0]
@@ -133,7 +114,7 @@ fn a_reorg_above_every_event_changes_nothing_and_a_replay_survives_a_restart() {
         amount: U256::from(5),
     }));
     let fork = p.pos;
-    p.reorg(fork);
+    p.rewind_both(fork);
     assert_eq!(paid(&p), [U256::ZERO; 2]);
     assert!(!p.ch(0, id).reorganized());
     p.crash_restart(0);
@@ -148,7 +129,7 @@ fn a_reorg_above_every_event_changes_nothing_and_a_replay_survives_a_restart() {
     p.deposit(id, 1, 7);
     let fork = p.pos;
     p.pump();
-    p.reorg(fork);
+    p.rewind_both(fork);
     p.crash_restart(0);
     assert!(p.ch(0, id).reorganized(), "the replay is kept in the store");
     p.deposit(id, 1, 7);
