@@ -108,18 +108,15 @@ pub enum Checked {
     Reorg(Reorg),
 }
 
-/// [`check_reorg`] of the blocks read before (`known`), [`read`] from `from`, and [`check_reorg`] again: a read
-/// is returned only when the blocks read before are on the chain both before and after it, so a reorganization
-/// that lands while it runs is reported rather than read past (a reorganization replaces a suffix of the chain,
-/// so the newest block read before is replaced by any that replaces an older one).
+/// [`read`] from `from`, then [`check_reorg`] of the blocks read before (`known`): a read is returned only when
+/// the blocks read before are still on the chain after it, so a reorganization that lands before or while it runs
+/// is reported rather than read past (a reorganization replaces a suffix of the chain, so the newest block read
+/// before is replaced by any that replaces an older one).
 pub async fn checked_read(
     chain: &dyn Chain,
     from: u64,
     known: &[(u64, alloy::primitives::B256)],
 ) -> Result<Checked> {
-    if let Some(reorg) = check_reorg(chain, known).await? {
-        return Ok(Checked::Reorg(reorg));
-    }
     let read = read(chain, from).await?;
     if let Some(reorg) = check_reorg(chain, known).await? {
         return Ok(Checked::Reorg(reorg));

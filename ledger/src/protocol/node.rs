@@ -725,7 +725,13 @@ impl<S: Store> LedgerNode<S> {
     /// channels had applied events there.
     pub fn rewind(&mut self, fork: u64, read_up_to: u64, now: u64) -> Result<usize> {
         let mut count = 0;
-        let ids: Vec<B256> = self.channels.keys().copied().collect();
+        // Only the channels that applied events from the fork on (each step commits on its own).
+        let ids: Vec<B256> = self
+            .channels
+            .iter()
+            .filter(|(_, ch)| ch.applied_from(fork))
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             let mut rewound = false;
             self.with_channel(id, |ch, env, table| {

@@ -34,8 +34,6 @@ pub(super) struct Runtime<S: Store> {
     pub(super) net: Arc<dyn Network>,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) address: Address,
-    /// The node's key, to sign ahead what the core will sign ([`Runtime::sign_ahead`]).
-    pub(super) signer: ferry_ledger::Signer,
     pub(super) apps: BTreeMap<AppKindKey, Address>,
     pub(super) stats: NodeStats,
     pub(super) chain_poll: Duration,
@@ -210,7 +208,7 @@ impl<S: Store + 'static> Runtime<S> {
             return; // one signature gains nothing from another core
         }
         let digests = self.core.voucher_digests(&pays);
-        let signer = &self.signer;
+        let signer = self.core.ledger().signer();
         digests.par_iter().for_each(|d| signer.presign(d));
     }
 

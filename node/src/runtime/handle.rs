@@ -132,7 +132,6 @@ impl Node {
             net,
             events: events.clone(),
             address: signer.address(),
-            signer: signer.clone(),
             apps: apps.into_iter().map(|(a, k)| (app_key(k), a)).collect(),
             stats: NodeStats::default(),
             chain_poll: config.chain_poll,

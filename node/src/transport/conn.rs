@@ -280,7 +280,7 @@ impl Link {
         self.shared.notify.notify_one();
     }
 
-    pub(super) fn ack(&self, id: u64) {
+    fn ack(&self, id: u64) {
         self.shared.pending_ack.fetch_max(id, Ordering::AcqRel);
         self.wake();
     }

@@ -19,7 +19,8 @@ use ferry_virtual::protocol::{AppKind, VirtualPhase};
 const ETH: Address = Address::ZERO;
 const T: Duration = Duration::from_secs(20);
 
-fn config(i: usize) -> NodeConfig {
+/// Account `i`'s node on the embedded chain, quick to time out and to read the chain (also the outside attack tests').
+pub(crate) fn config(i: usize) -> NodeConfig {
     let signer = Signer::from_bytes(&EmbeddedChain::account_key(i)).unwrap();
     let mut c = NodeConfig::new(signer);
     c.ledger.open.max_own_deposit = U256::from(1_000_000u64);

@@ -29,22 +29,15 @@ use ferry_node::adjudicator::{Chain, DEFAULT_CHAIN_ID, EmbeddedChain};
 use ferry_node::ledger::signature::memo;
 use ferry_node::ledger::store::RedbStore;
 use ferry_node::ledger::{ChainContext, Signature, Signer, channel};
-use ferry_node::runtime::{Inbound, MemoryNetwork, Node, NodeConfig};
+use ferry_node::runtime::{Inbound, MemoryNetwork, Node};
 use ferry_node::wire::{self, Frame};
 use ferry_virtual::protocol::{Message, VirtualMessage};
 use tokio::sync::mpsc;
 
+use crate::node_runtime::config;
+
 const ETH: Address = Address::ZERO;
 const T: Duration = Duration::from_secs(30);
-
-fn config(i: usize) -> NodeConfig {
-    let signer = Signer::from_bytes(&EmbeddedChain::account_key(i)).unwrap();
-    let mut c = NodeConfig::new(signer);
-    c.ledger.open.max_own_deposit = U256::from(1_000_000u64);
-    c.ledger.grace_ms = 200;
-    c.chain_poll = Duration::from_millis(20);
-    c
-}
 
 /// A hub and an attacker (a node holding a running ledger channel with the hub) on the embedded chain, and a
 /// handle to put messages into the hub's inbound queue as if they came from the attacker over its connection

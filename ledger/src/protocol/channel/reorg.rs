@@ -130,6 +130,11 @@ impl LedgerChannel {
         }
     }
 
+    /// Whether this channel applied an event from block `fork` on.
+    pub(crate) fn applied_from(&self, fork: u64) -> bool {
+        self.last_event.is_some_and(|(block, _)| block >= fork)
+    }
+
     /// The chain reorganized from block `fork` on (every block at or above it read before is replaced), and the
     /// blocks read went up to `read_up_to`: takes back the events applied from those blocks and, when a deposit
     /// was among them, starts a replay. Returns whether the channel had applied any event there.
@@ -141,7 +146,7 @@ impl LedgerChannel {
         read_up_to: u64,
         now: u64,
     ) -> Result<bool> {
-        if self.last_event.is_none_or(|(block, _)| block < fork) {
+        if !self.applied_from(fork) {
             return Ok(false);
         }
         let deposited_before = self.chain_deposited.clone();
@@ -257,7 +262,8 @@ impl LedgerChannel {
         match live {
             None => {
                 // No challenge stands: not disputed, and not finalized by one's deadline.
-                if self.dispute.take().is_some() && !self.concluded {
+                // (Not concluded either: a conclusion kept returned above.)
+                if self.dispute.take().is_some() {
                     self.finalized = None;
                     self.finalized_since = None;
                 }

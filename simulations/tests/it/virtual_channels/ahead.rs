@@ -165,6 +165,19 @@ fn a_strangers_message_gets_nothing_computed_ahead_and_a_wrong_guess_changes_not
         precompute_recover(&digest, &s);
     }
     assert!(net.inject(0, 2, forged).is_err());
+    // A voucher above what the payer holds in V (A put in 50) is refused before its signature: nothing ahead.
+    let too_much = Message::Virtual(VirtualMessage::Voucher {
+        channel_id,
+        asset,
+        cumulative: U256::from(51),
+        sig: sig.clone(),
+    });
+    assert!(
+        net.node(2)
+            .signatures_to_check(net.addr(0), &too_much)
+            .is_empty()
+    );
+    assert!(net.inject(0, 2, too_much).is_err());
     net.inject(0, 2, voucher).unwrap();
     assert_eq!(net.channel(2, v).unwrap().balance(0), U256::from(25));
 }

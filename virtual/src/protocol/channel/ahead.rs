@@ -32,7 +32,16 @@ impl VirtualChannel {
                 }
                 let version = state.version.to::<u64>();
                 let have = if state.isFinal {
-                    if self.final_state.as_ref().is_some_and(|f| f != state) {
+                    // As the core: a final conflicting with the one kept, or a new one that fails its checks or
+                    // comes without A's signature, is refused before any signature is checked.
+                    let acceptable = match &self.final_state {
+                        Some(f) => f == state,
+                        None => {
+                            self.check_final(state).is_ok()
+                                && sigs.first().is_some_and(Option::is_some)
+                        }
+                    };
+                    if !acceptable {
                         return vec![];
                     }
                     &self.final_sigs
@@ -50,9 +59,10 @@ impl VirtualChannel {
                 cumulative,
                 sig,
                 ..
-            } if from_other_endpoint => self
-                .asset_index(asset)
-                .filter(|j| *cumulative > self.received[*j])
+            } => self
+                .voucher_checks(from, asset, *cumulative)
+                .ok()
+                .flatten()
                 .map(|_| {
                     let v = voucher(&self.params, from, *asset, *cumulative);
                     (

@@ -57,21 +57,19 @@ impl VirtualChannel {
         Ok(())
     }
 
-    /// A voucher from `from`, the other endpoint: counted when it raises the payer's cumulative total of `asset`
-    /// within what the payer holds in V, and V is funded and neither settling nor registered on-chain.
-    pub(crate) fn on_voucher<S: Store>(
-        &mut self,
-        cx: &mut NodeContext<'_, S>,
+    /// The checks of a voucher from `from` made before its signature's: the asset's index, or `None` for an old or
+    /// repeated voucher (nothing to count). Shared with the prediction of what a message will make this member
+    /// recover (`ahead.rs`), so nothing is recovered ahead for a voucher refused before its signature.
+    pub(super) fn voucher_checks(
+        &self,
         from: Address,
-        asset: Address,
+        asset: &Address,
         cumulative: U256,
-        sig: Signature,
-    ) -> Result<()> {
+    ) -> Result<Option<usize>> {
         let payer_index = self
             .other_endpoint()
             .ok_or(verr(VirtualError::NotMember("an endpoint")))?;
-        let payer = self.params.participants[payer_index];
-        if from != payer {
+        if from != self.params.participants[payer_index] {
             return Err(verr(VirtualError::NotNeighbour(from)));
         }
         if !self.is_funded() {
@@ -83,18 +81,34 @@ impl VirtualChannel {
             return Err(verr(VirtualError::Settling));
         }
         let j = self
-            .asset_index(&asset)
+            .asset_index(asset)
             .ok_or(verr(VirtualError::InvalidState("asset not in the channel")))?;
         if cumulative <= self.received[j] {
-            return Ok(()); // an old or repeated voucher
+            return Ok(None);
         }
         let payer_funds = self.prefund.outcome.assets[j].balances[payer_index] + self.paid[j];
         if cumulative > payer_funds {
             return Err(verr(VirtualError::InsufficientFunds));
         }
+        Ok(Some(j))
+    }
+
+    /// A voucher from `from`, the other endpoint: counted when it raises the payer's cumulative total of `asset`
+    /// within what the payer holds in V, and V is funded and neither settling nor registered on-chain.
+    pub(crate) fn on_voucher<S: Store>(
+        &mut self,
+        cx: &mut NodeContext<'_, S>,
+        from: Address,
+        asset: Address,
+        cumulative: U256,
+        sig: Signature,
+    ) -> Result<()> {
+        let Some(j) = self.voucher_checks(from, &asset, cumulative)? else {
+            return Ok(()); // an old or repeated voucher
+        };
         verify_voucher(
             &self.params,
-            &voucher(&self.params, payer, asset, cumulative),
+            &voucher(&self.params, from, asset, cumulative),
             &sig,
         )?;
         let amount = cumulative - self.received[j];

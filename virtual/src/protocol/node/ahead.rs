@@ -43,35 +43,24 @@ impl<S: Store> VirtualNode<S> {
                         ..
                     } if !self.pruned.contains(&id) => {
                         // What the core checks first, before any recovery (so a pre-fund it refuses at once costs
-                        // no recovery ahead): a path of at most MAX_PATH members with one signature slot each, of
-                        // this chain and adjudicator, and a pre-fund of this V.
-                        let path = &params.participants;
-                        if path.len() > crate::protocol::MAX_PATH
-                            || sigs.len() != path.len()
-                            || ferry_ledger::params::validate_for(
-                                params,
-                                self.ctx.chain_id,
-                                self.ctx.adjudicator,
-                            )
-                            .ok()
-                                != Some(state.channelId)
+                        // no recovery ahead): the introduction (path, slots, neighbour), params of this chain and
+                        // adjudicator, a pre-fund of this V, and a running ledger with `from` on the hop between.
+                        let Ok((_, hop)) = self.introduction(from, params, sigs) else {
+                            return vec![];
+                        };
+                        if ferry_ledger::params::validate_for(
+                            params,
+                            self.ctx.chain_id,
+                            self.ctx.adjudicator,
+                        )
+                        .ok()
+                            != Some(state.channelId)
                             || state.version.to::<u64>() != 0
                         {
                             return vec![];
                         }
-                        let Some(me) = path.iter().position(|p| *p == self.address()) else {
-                            return vec![];
-                        };
-                        // The neighbour it comes from, and the hop between us.
-                        let hop = if me > 0 && path[me - 1] == from {
-                            params.hops.get(me - 1)
-                        } else if path.get(me + 1) == Some(&from) {
-                            params.hops.get(me)
-                        } else {
-                            None
-                        };
                         let ledger_with_from = hop
-                            .and_then(|h| self.ledger.channel(h))
+                            .and_then(|h| self.ledger.channel(&h))
                             .is_some_and(|l| l.peer() == from && l.phase() == Phase::Running);
                         if !ledger_with_from {
                             return vec![];

@@ -89,6 +89,36 @@ impl<S: Store> VirtualNode<S> {
         }
     }
 
+    /// The checks of a pre-fund introducing V that cost next to nothing, made first (by the core, and by the
+    /// prediction of what it will recover): a path of at most `MAX_PATH` members with one
+    /// signature slot each, this node on it, and `from` its neighbour there. Returns this node's index on the path
+    /// and the hop between it and `from` (when the params name one).
+    pub(super) fn introduction(
+        &self,
+        from: Address,
+        params: &ChannelParams,
+        sigs: &[Option<Signature>],
+    ) -> Result<(usize, Option<B256>)> {
+        let path = &params.participants;
+        if path.len() > super::super::MAX_PATH || sigs.len() != path.len() {
+            return Err(verr(VirtualError::InvalidPrefund(
+                "a path of at most MAX_PATH members, one signature slot each",
+            )));
+        }
+        let me = path
+            .iter()
+            .position(|p| *p == self.address())
+            .ok_or(verr(VirtualError::NotMember("a path member")))?;
+        let hop = if me > 0 && path[me - 1] == from {
+            params.hops.get(me - 1)
+        } else if path.get(me + 1) == Some(&from) {
+            params.hops.get(me)
+        } else {
+            return Err(verr(VirtualError::NotNeighbour(from)));
+        };
+        Ok((me, hop.copied()))
+    }
+
     /// A pre-fund from `from` introducing V: this node joins after checking it in full — it is on V's path, `from`
     /// is its neighbour there, V's params and pre-fund pass [`check_prefund`] (S1, S2, S3, S6), and the open
     /// keeps this node's policy and liquidity.
@@ -102,26 +132,7 @@ impl<S: Store> VirtualNode<S> {
         now: u64,
     ) -> Result<()> {
         let id = state.channelId;
-        if params.participants.len() > super::super::MAX_PATH
-            || sigs.len() != params.participants.len()
-        {
-            return Err(verr(VirtualError::InvalidPrefund(
-                "a path of at most MAX_PATH members, one signature slot each",
-            )));
-        }
-        let me = params
-            .participants
-            .iter()
-            .position(|p| *p == self.address())
-            .ok_or(verr(VirtualError::NotMember("a path member")))?;
-        let neighbours = [me.checked_sub(1), Some(me + 1)];
-        if !neighbours
-            .iter()
-            .flatten()
-            .any(|i| params.participants.get(*i) == Some(&from))
-        {
-            return Err(verr(VirtualError::NotNeighbour(from)));
-        }
+        let (me, _) = self.introduction(from, &params, &sigs)?;
         let checked = check_prefund(&self.parts().1, &params, &state, me)?;
         if checked != id {
             return Err(verr(VirtualError::InvalidPrefund("the id")));
