@@ -123,7 +123,7 @@ impl AdjudicatorClient {
         self.send(from, call.abi_encode(), U256::ZERO).await
     }
 
-    /// `challenge` (with V's certificate where needed).
+    /// `challenge` (with V's certificate where needed), sending `params.challengeBond` as the bond (S17).
     pub async fn challenge(
         &self,
         from: Address,
@@ -139,7 +139,8 @@ impl AdjudicatorClient {
             sigs: sigs.to_vec(),
             cert,
         };
-        self.send(from, call.abi_encode(), U256::ZERO).await
+        let bond = U256::from(params.challengeBond);
+        self.send(from, call.abi_encode(), bond).await
     }
 
     /// `checkpoint` (ledger channels).
@@ -258,6 +259,45 @@ impl AdjudicatorClient {
             U256::ZERO,
         )
         .await
+    }
+
+    /// `reclaimBond`: pays a finalized channel's challenge bond back to its challenger (S17).
+    pub async fn reclaim_bond(&self, from: Address, channel_id: B256) -> Result<Receipt> {
+        self.send(
+            from,
+            Adj::reclaimBondCall {
+                channelId: channel_id,
+            }
+            .abi_encode(),
+            U256::ZERO,
+        )
+        .await
+    }
+
+    /// `reclaimBond`, sent only when the bond held for the channel is `from`'s own (S17): nobody pays gas to return
+    /// another challenger's bond, and no transaction is sent that would revert. [`Error::NotOurBond`] otherwise.
+    pub async fn reclaim_own_bond(&self, from: Address, channel_id: B256) -> Result<Receipt> {
+        let (poster, amount) = self.bond_of(channel_id).await?;
+        if poster != from || amount.is_zero() {
+            return Err(Error::NotOurBond {
+                channel_id,
+                sender: from,
+            });
+        }
+        self.reclaim_bond(from, channel_id).await
+    }
+
+    /// `bondOf`: the challenge bond held for a channel, `(poster, amount)`, both zero when none is (S17).
+    pub async fn bond_of(&self, channel_id: B256) -> Result<(Address, U256)> {
+        let r: Adj::bondOfReturn = self
+            .view(
+                self.chain.adjudicator(),
+                Adj::bondOfCall {
+                    channelId: channel_id,
+                },
+            )
+            .await?;
+        Ok((r.poster, r.amount))
     }
 
     /// `statusOf`.

@@ -135,6 +135,15 @@ pub enum Error {
     /// The channel protocol refused an input or its store failed.
     #[error(transparent)]
     Ledger(#[from] ferry_ledger::Error),
+    /// No challenge bond of the sender's is held for the channel (S17): none at all, or another challenger's, which
+    /// the sender does not pay gas to return. Nothing was sent.
+    #[error("no challenge bond of {sender} is held for channel {channel_id}")]
+    NotOurBond {
+        /// The channel.
+        channel_id: alloy::primitives::B256,
+        /// Who would have sent `reclaimBond`.
+        sender: Address,
+    },
 }
 
 impl Error {

@@ -237,6 +237,7 @@ pub async fn submit(client: &AdjudicatorClient, from: Address, tx: &ChainTx) -> 
             state,
             asset,
         } => client.withdraw_unlisted(from, params, state, *asset).await,
+        ChainTx::ReclaimBond { channel_id } => client.reclaim_own_bond(from, *channel_id).await,
     }
 }
 

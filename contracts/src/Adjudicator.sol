@@ -56,6 +56,8 @@ contract Adjudicator is IAdjudicator {
     mapping(bytes32 => bytes32) internal _certTotals;
     /// (asset, owner) => payouts that could not be pushed (S11).
     mapping(address => mapping(address => uint256)) public credit;
+    /// channel => poster | amount << 160: the challenge bond held while a bonded challenge's state stands (S17).
+    mapping(bytes32 => uint256) internal _bonds;
 
     /// Reentrancy lock (S11); a full transient word, so setting it needs no read-modify-write.
     uint256 transient _locked;
@@ -114,6 +116,12 @@ contract Adjudicator is IAdjudicator {
         return block.chainid == _cachedChainId
             ? _cachedSeparator
             : ChannelLib.domainSeparator(block.chainid, address(this));
+    }
+
+    /// The challenge bond held for a channel (S17); zero when none is.
+    function bondOf(bytes32 channelId) external view returns (address poster, uint256 amount) {
+        uint256 b = _bonds[channelId];
+        return (address(uint160(b)), b >> 160);
     }
 
     /// Whether a leaf slot of a ledger was claimed.
@@ -189,7 +197,8 @@ contract Adjudicator is IAdjudicator {
         State calldata state,
         Signature[] calldata sigs,
         Certificate calldata cert
-    ) external nonReentrant {
+    ) external payable nonReentrant {
+        if (msg.value != params.challengeBond) revert WrongValue(); // S17
         bytes32 id = _checkedId(params);
         if (state.channelId != id) revert WrongChannel();
         Status memory st = _status[id];
@@ -212,6 +221,13 @@ contract Adjudicator is IAdjudicator {
         _status[id] = st;
         _registered[id] = sh; // S15
         emit ChallengeRegistered(id, st.finalizesAt, state, sigs);
+        if (msg.value != 0) {
+            // S17: this challenge's bond now stands for the registered state; a replaced challenger's bond goes to
+            // the caller, whose newer state replaced it.
+            uint256 replaced = _bonds[id];
+            _bonds[id] = uint160(msg.sender) | (msg.value << 160);
+            if (replaced != 0) _payBond(id, msg.sender, replaced >> 160);
+        }
     }
 
     /// Raises a ledger channel's version with a newer state signed by all, clearing any challenge; the channel goes on
@@ -232,6 +248,7 @@ contract Adjudicator is IAdjudicator {
         // No challenge pending: nothing reads `_registered` until the next challenge or conclude writes it.
         _status[id] = Status(state.version, 0, 0, 0, false, false);
         emit Checkpointed(id, state.version, state, sigs);
+        if (params.challengeBond != 0) _forfeitBond(id); // S17
     }
 
     /// Registers an app move by an endpoint on top of V's registered state (S7). Virtual channels only (S13): a
@@ -401,6 +418,16 @@ contract Adjudicator is IAdjudicator {
         }
     }
 
+    /// Pays a finalized channel's challenge bond back to its challenger (S17): the bonded state, or the moves made
+    /// from it, finalized, since anything newer registered over it would have taken the bond. Anyone may call it.
+    function reclaimBond(bytes32 channelId) external nonReentrant {
+        if (!_finalized(_status[channelId])) revert NotFinalized();
+        uint256 b = _bonds[channelId];
+        if (b == 0) revert NoBond();
+        delete _bonds[channelId];
+        _payBond(channelId, address(uint160(b)), b >> 160);
+    }
+
     /// Pulls the caller's credited payouts of `asset` (S11).
     function withdrawCredit(address asset) external nonReentrant {
         uint256 amount = credit[asset][msg.sender];
@@ -454,6 +481,8 @@ contract Adjudicator is IAdjudicator {
             Status(state.version, uint48(block.timestamp), st.movesFirst, st.movesLast, st.certified, !register);
         if (register) _registered[id] = sh; // S15
         emit Concluded(id, state.version);
+        // S17: a pending challenge's state did not finalize, the final replaced it.
+        if (params.challengeBond != 0) _forfeitBond(id);
     }
 
     /// S4 for a challenge: a ledger state or V up to its post-fund signed by all (V's post-fund certifies V), or an
@@ -651,6 +680,20 @@ contract Adjudicator is IAdjudicator {
         }
         _pay(id, asset, params.participants[0], pay[0]);
         _pay(id, asset, params.participants[1], pay[1]);
+    }
+
+    /// S17: a newer state (a checkpoint, a final) replaced a bonded challenge's state: its bond goes to the caller.
+    function _forfeitBond(bytes32 id) internal {
+        uint256 b = _bonds[id];
+        if (b == 0) return;
+        delete _bonds[id];
+        _payBond(id, msg.sender, b >> 160);
+    }
+
+    /// Pays a bond in ETH, pushed or credited (S11).
+    function _payBond(bytes32 id, address to, uint256 amount) internal {
+        emit BondPaid(id, to, amount);
+        _pay(bytes32(0), address(0), to, amount);
     }
 
     /// Pushes a payout; a recipient that cannot take it is credited instead (S11).

@@ -50,7 +50,7 @@ library ChannelLib {
 
     /// The channel id: `keccak256(abi.encode(params))`.
     function channelId(ChannelParams calldata params) internal pure returns (bytes32 h) {
-        // The canonical encoding of the one-tuple `(params)`: offset 0x20, the nine head words, then the arrays.
+        // The canonical encoding of the one-tuple `(params)`: offset 0x20, the ten head words, then the arrays.
         uint256 kind = params.kind;
         uint256 chainId_ = params.chainId;
         address adjudicator = params.adjudicator;
@@ -58,6 +58,7 @@ library ChannelLib {
         address app = params.app;
         uint256 duration = params.challengeDuration;
         uint256 maxMoves = params.maxMoves;
+        uint256 bond = params.challengeBond;
         address[] calldata ps = params.participants;
         bytes32[] calldata hops = params.hops;
         assembly ("memory-safe") {
@@ -66,17 +67,18 @@ library ChannelLib {
             mstore(add(ptr, 0x20), kind)
             mstore(add(ptr, 0x40), chainId_)
             mstore(add(ptr, 0x60), adjudicator)
-            mstore(add(ptr, 0x80), 0x120)
+            mstore(add(ptr, 0x80), 0x140)
             mstore(add(ptr, 0xa0), nonce)
             mstore(add(ptr, 0xc0), app)
             mstore(add(ptr, 0xe0), duration)
             mstore(add(ptr, 0x100), maxMoves)
+            mstore(add(ptr, 0x120), bond)
             let psBytes := shl(5, ps.length)
-            mstore(add(ptr, 0x120), add(0x140, psBytes))
-            mstore(add(ptr, 0x140), ps.length)
+            mstore(add(ptr, 0x140), add(0x160, psBytes))
+            mstore(add(ptr, 0x160), ps.length)
             // Copied raw: a dirty address word gives an id no registered channel has (`validate` rejects it).
-            calldatacopy(add(ptr, 0x160), ps.offset, psBytes)
-            let hp := add(add(ptr, 0x160), psBytes)
+            calldatacopy(add(ptr, 0x180), ps.offset, psBytes)
+            let hp := add(add(ptr, 0x180), psBytes)
             mstore(hp, hops.length)
             let hopsBytes := shl(5, hops.length)
             calldatacopy(add(hp, 0x20), hops.offset, hopsBytes)

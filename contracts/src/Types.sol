@@ -27,6 +27,10 @@ struct ChannelParams {
     /// Maximum number of `progress` moves on-chain per endpoint (S7; counted up to 255 each). Ledger channels:
     /// always 0 (S13).
     uint48 maxMoves;
+    /// S17: the ETH (in wei) that `challenge` takes as a bond with every registration: it goes to whoever
+    /// registers a newer state over it (`challenge`, `checkpoint`, `conclude`), back to the challenger once its
+    /// state (or the moves made from it) finalizes (`reclaimBond`). 0 = no bond.
+    uint96 challengeBond;
     /// Virtual channels: hops[k] is the ledger channel between participants[k] and participants[k+1] (S2).
     /// Ledger channels: empty.
     bytes32[] hops;
@@ -190,6 +194,9 @@ interface IAdjudicator {
     );
     /// A payout could not be pushed and was credited to its owner.
     event PayoutCredited(address indexed asset, address indexed to, uint256 amount);
+    /// A challenge bond left the adjudicator (S17): to whoever registered a newer state over the bonded one, or
+    /// back to its challenger once the channel finalized (pushed, or credited as ETH if the push failed).
+    event BondPaid(bytes32 indexed channelId, address indexed to, uint256 amount);
 
     /// Reentrant call.
     error Reentrancy();
@@ -251,6 +258,8 @@ interface IAdjudicator {
     error CreditTransferFailed();
     /// `withdrawUnlisted` was asked for an asset the registered state lists (use `withdraw`).
     error AssetListed();
+    /// No challenge bond is held for this channel (S17).
+    error NoBond();
 
     /// Deposits into a ledger channel for participant 0 or 1 (ETH: `msg.value == amount`; tokens: pulled):
     /// takes what brings that participant's own cumulative deposit from `expectedHeld` (reverts if below it) to
@@ -266,13 +275,13 @@ interface IAdjudicator {
     function concludeAndWithdraw(ChannelParams calldata params, State calldata state, Signature[] calldata sigs)
         external;
 
-    /// Registers a supported, non-final state (S5).
+    /// Registers a supported, non-final state (S5), taking `params.challengeBond` as `msg.value` (S17).
     function challenge(
         ChannelParams calldata params,
         State calldata state,
         Signature[] calldata sigs,
         Certificate calldata cert
-    ) external;
+    ) external payable;
 
     /// Clears a ledger channel's challenge with a newer state signed by all (S5).
     function checkpoint(ChannelParams calldata params, State calldata state, Signature[] calldata sigs) external;
@@ -312,6 +321,13 @@ interface IAdjudicator {
 
     /// Pulls the caller's credited payouts of `asset` (S11).
     function withdrawCredit(address asset) external;
+
+    /// Pays a finalized channel's challenge bond back to the challenger whose state (or the moves from it)
+    /// finalized (S17); anyone may call it.
+    function reclaimBond(bytes32 channelId) external;
+
+    /// The challenge bond held for a channel (S17): who posted it and how much (zero when none is held).
+    function bondOf(bytes32 channelId) external view returns (address poster, uint256 amount);
 
     /// The registered status of a channel. `fingerprint` is the full EIP-712 struct hash (`hashStruct(State)`, not
     /// the digest) of the registered state while a challenge is pending or once finalized, zero otherwise (S15).

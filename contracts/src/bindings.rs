@@ -8,7 +8,7 @@
 //! `From` converts between the two sets in both directions, field by field (no encoding round trip). The crate's
 //! tests check that the interfaces in `Types.sol` and the compiled ABIs agree selector by selector.
 
-use alloy::primitives::aliases::U48;
+use alloy::primitives::aliases::{U48, U96};
 use alloy::primitives::{Address, B256, Bytes, U256};
 
 /// Generated items carry the ABI's names and no docs of their own.
@@ -116,7 +116,7 @@ macro_rules! conv_identity {
         }
     )*};
 }
-conv_identity!(bool, u8, u32, U48, U256, Address, B256, Bytes);
+conv_identity!(bool, u8, u32, U48, U96, U256, Address, B256, Bytes);
 
 impl<T: Conv<U>, U> Conv<Vec<U>> for Vec<T> {
     #[inline]
@@ -158,7 +158,7 @@ macro_rules! convert {
 macro_rules! convert_state {
     ($($module:ident),*) => {$(
         convert!($module:
-            ChannelParams { kind, chainId, adjudicator, participants, nonce, app, challengeDuration, maxMoves, hops }
+            ChannelParams { kind, chainId, adjudicator, participants, nonce, app, challengeDuration, maxMoves, challengeBond, hops }
             AssetOutcome { asset, balances, deposited, withdrawn, locked }
             Outcome { assets, subRoot }
             State { channelId, version, outcome, appData, isFinal }

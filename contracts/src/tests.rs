@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use alloy::primitives::aliases::U48;
+use alloy::primitives::aliases::{U48, U96};
 use alloy::sol_types::{SolCall, SolValue};
 use proptest::prelude::*;
 
@@ -56,6 +56,7 @@ fn params() -> impl Strategy<Value = ChannelParams> {
                     app,
                     challengeDuration: U48::saturating_from(cd),
                     maxMoves: U48::saturating_from(mm),
+                    challengeBond: U96::saturating_from(mm.wrapping_mul(cd)),
                     hops,
                 }
             },
@@ -455,7 +456,7 @@ proptest! {
     fn channel_id_hashes_params_as_one_tuple(p in params()) {
         let fields = (
             U256::from(p.kind), p.chainId, p.adjudicator, p.participants.clone(), p.nonce, p.app,
-            U256::from(p.challengeDuration), U256::from(p.maxMoves), p.hops.clone(),
+            U256::from(p.challengeDuration), U256::from(p.maxMoves), U256::from(p.challengeBond), p.hops.clone(),
         );
         // abi.encode(params) of a dynamic struct: the offset 0x20, then the tuple.
         let mut encoded = U256::from(0x20u8).to_be_bytes::<32>().to_vec();

@@ -202,7 +202,7 @@ contract HashingTest is FerryBase {
         uint48 maxMoves = (r >> 8) % 3 == 0 ? 0 : uint48(seed >> 200);
         uint48 duration = [uint48(0), 1, 365 days, 365 days + 1, type(uint48).max][(r >> 16) % 5];
         ChannelParams memory p = ChannelParams(
-            uint8(bound(kind, 0, 2)), seed, address(uint160(seed >> 96)), ps, seed >> 3, app, duration, maxMoves, hops
+            uint8(bound(kind, 0, 2)), seed, address(uint160(seed >> 96)), ps, seed >> 3, app, duration, maxMoves, uint96(seed >> 160), hops
         );
         same(abi.encodeCall(IFerryHarness.channelId, (p)));
         same(abi.encodeCall(IFerryHarness.validateParams, (p)));

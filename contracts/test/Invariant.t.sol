@@ -32,7 +32,7 @@ contract Handler {
             ps[1] = vm.addr(keys[c][1]);
             vm.deal(ps[0], 1_000 ether);
             vm.deal(ps[1], 1_000 ether);
-            chans[c] = ChannelParams(0, block.chainid, address(a), ps, c + 1, address(0), 100, 0, new bytes32[](0));
+            chans[c] = ChannelParams(0, block.chainid, address(a), ps, c + 1, address(0), 100, 0, 0, new bytes32[](0));
         }
     }
 

@@ -1,6 +1,6 @@
 //! Builders for params, outcomes and states: what an app builder or a test needs to put a channel together.
 
-use alloy::primitives::aliases::U48;
+use alloy::primitives::aliases::{U48, U96};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use ferry_contracts::{
     AssetOutcome, ChannelParams, KIND_LEDGER, KIND_VIRTUAL, Outcome, Signature, State, channel_id,
@@ -27,6 +27,7 @@ pub fn ledger_params(
         app: Address::ZERO,
         challengeDuration: U48::saturating_from(challenge_duration),
         maxMoves: U48::ZERO,
+        challengeBond: U96::ZERO,
         hops: vec![],
     }
 }
@@ -49,6 +50,7 @@ pub fn virtual_params(
         app,
         challengeDuration: U48::saturating_from(challenge_duration),
         maxMoves: U48::saturating_from(max_moves),
+        challengeBond: U96::ZERO,
         hops,
     }
 }

@@ -1,5 +1,6 @@
 //! Channel params: validation (S1, S2), ids, fresh nonces, and where a ledger sits on a virtual channel's path.
 
+use alloy::primitives::aliases::U96;
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{ChannelParams, KIND_LEDGER, KIND_VIRTUAL};
 use rand::RngCore;
@@ -157,22 +158,37 @@ pub fn path_position(ledger: &ChannelParams, virt: &ChannelParams) -> Result<Pat
     })
 }
 
-/// A node's duration policy (S6): the shortest challenge window its watcher can guarantee to answer in, and the
-/// longest it accepts to have funds locked by one channel.
+/// A node's dispute policy: the shortest challenge window its watcher can guarantee to answer in and the longest
+/// it accepts to have funds locked by one channel (S6), and the challenge bond (S17) it writes into the params it
+/// creates and the most it accepts in a peer's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DurationPolicy {
     /// Minimum `challenge_duration` in seconds (the watcher's guaranteed response time).
     pub min_challenge: u64,
     /// Maximum time in seconds one channel may keep funds locked on-chain.
     pub max_lock: u64,
+    /// S17: the challenge bond (wei of ETH) this node writes into the params of channels it opens.
+    #[serde(default)]
+    pub challenge_bond: U96,
+    /// S17: the largest challenge bond this node accepts in a channel another member opens. A challenge needs the
+    /// bond in ETH, so a bond above what the node keeps at hand would stop it from challenging at all.
+    #[serde(default)]
+    pub max_challenge_bond: U96,
 }
 
 impl DurationPolicy {
-    /// S6: refuses, at open, a channel whose challenge window is shorter than `min_challenge`, or whose worst-case
+    /// S17: refuses, at open, a channel whose challenge bond is above `max_challenge_bond`. S6: refuses a channel
+    /// whose challenge window is shorter than `min_challenge`, or whose worst-case
     /// on-chain lock time exceeds `max_lock`: for a ledger channel its challenge duration, for a virtual channel
     /// `challenge_duration * (1 + 2 * max_moves)` (each endpoint has `max_moves` moves, and every `progress` move
     /// may push the deadline one window further).
     pub fn check(&self, params: &ChannelParams) -> Result<()> {
+        if params.challengeBond > self.max_challenge_bond {
+            return Err(Error::DurationPolicy(format!(
+                "challenge bond {} wei is above the maximum {} wei (S17)",
+                params.challengeBond, self.max_challenge_bond
+            )));
+        }
         let duration = params.challengeDuration.to::<u64>();
         if duration < self.min_challenge {
             return Err(Error::DurationPolicy(format!(

@@ -73,6 +73,7 @@ pub async fn submit_virtual(
                 .claim(from, ledger, ledger_state, leaf, proof, virt, virt_state)
                 .await
         }
+        VirtualTx::ReclaimBond { channel_id } => client.reclaim_own_bond(from, *channel_id).await,
     }
 }
 

@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::aliases::U48;
+use alloy::primitives::aliases::{U48, U96};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::SolCall;
 use ferry_adjudicator::{Chain, EmbeddedChain, Error as ChainError};
@@ -118,6 +118,7 @@ impl AppCheck {
             app: self.address,
             challengeDuration: U48::from(60u8),
             maxMoves: U48::from(2u8),
+            challengeBond: U96::ZERO,
             hops: (1..n)
                 .map(|i| B256::with_last_byte(u8::try_from(i).unwrap_or(u8::MAX)))
                 .collect(),

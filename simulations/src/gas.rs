@@ -1,6 +1,6 @@
 //! The gas report: runs every on-chain path on the embedded chain and sets each figure beside the anchors'.
 //!
-//! Rows are per operation (deposits, the happy-path close, challenge, checkpoint, withdraw, claim) and per
+//! Rows are per operation (deposits, the happy-path close, challenge, checkpoint, withdraw, claim, S17's bonds) and per
 //! lifecycle (a ledger channel's happy path, a direct dispute, a ledger-funded dispute and a virtual-funded dispute
 //! with a claim, each as one party's exit). Claims are also measured against sub-channel tables of growing size:
 //! the proof carries ⌈log2 n⌉ siblings, so the claim's gas grows as O(log n).
@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use alloy::primitives::aliases::U96;
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use ferry_adjudicator::{AdjudicatorClient, Chain, EmbeddedChain};
 use ferry_contracts::{
@@ -373,6 +374,9 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
         Some("checkpoint_clearing_a_challenge"),
     );
 
+    // Griefing bonds (S17).
+    bonds(&mut b).await?;
+
     // Ledger-funded dispute: V = [alice, bob] inside their direct ledger.
     ledger_funded(&mut b).await?;
     // Virtual-funded dispute: V = [alice, hub, bob]; alice exits through L1.
@@ -386,6 +390,84 @@ pub async fn measure(claim_sizes: &[usize]) -> Result<GasReport> {
         rows: b.rows,
         claims,
     })
+}
+
+/// S17's rows: a ledger channel whose params name a 0.001 ETH challenge bond. A stale challenge answered by a
+/// newer one (the bond goes to the answerer, who posts its own) and by a checkpoint; a challenge whose state
+/// finalizes, its bond reclaimed.
+async fn bonds(b: &mut Bench) -> Result<()> {
+    let (alice, hub) = (b.alice.clone(), b.hub.clone());
+    let bonded = |b: &Bench| {
+        let mut p = b.ledger(&alice, &hub);
+        p.challengeBond = U96::from(1_000_000_000_000_000u64);
+        p
+    };
+    let at = |p: &ChannelParams, v| {
+        state(
+            p,
+            v,
+            vec![funded_asset(Address::ZERO, vec![eth(1), eth(1)])],
+            Bytes::new(),
+            false,
+        )
+    };
+    // Stale challenge, answered by a newer challenge.
+    let lb = bonded(b);
+    b.fund(&lb, eth(1), eth(1)).await?;
+    let (stale, newer) = (at(&lb, 5), at(&lb, 8));
+    let posted = b
+        .client
+        .challenge(b.tx[0], &lb, &stale, &b.sign(&stale, &[&alice, &hub]), None)
+        .await?
+        .gas_used;
+    let answered = b
+        .client
+        .challenge(b.tx[1], &lb, &newer, &b.sign(&newer, &[&alice, &hub]), None)
+        .await?
+        .gas_used;
+    b.chain.advance_time(3601).await?;
+    let reclaimed = b
+        .client
+        .reclaim_bond(b.tx[1], channel_id(&lb))
+        .await?
+        .gas_used;
+    b.row(
+        "griefing bonds (S17)",
+        "challenge posting a bond (ledger)",
+        posted,
+        None,
+    );
+    b.row(
+        "griefing bonds (S17)",
+        "stale bonded challenge answered by a newer challenge (bond taken, own bond posted)",
+        answered,
+        None,
+    );
+    b.row(
+        "griefing bonds (S17)",
+        "reclaimBond after the challenger's state finalized",
+        reclaimed,
+        None,
+    );
+    // Stale challenge, answered by a checkpoint.
+    let lc = bonded(b);
+    b.fund(&lc, eth(1), eth(1)).await?;
+    let (stale, newer) = (at(&lc, 5), at(&lc, 8));
+    b.client
+        .challenge(b.tx[0], &lc, &stale, &b.sign(&stale, &[&alice, &hub]), None)
+        .await?;
+    let checkpointed = b
+        .client
+        .checkpoint(b.tx[1], &lc, &newer, &b.sign(&newer, &[&alice, &hub]))
+        .await?
+        .gas_used;
+    b.row(
+        "griefing bonds (S17)",
+        "stale bonded challenge answered by checkpoint (bond taken)",
+        checkpointed,
+        None,
+    );
+    Ok(())
 }
 
 /// One party's exit from a virtual channel over `path` (one ledger per hop, each funded with 5 ETH a side, V

@@ -54,6 +54,8 @@ pub struct Party<S: Store> {
     pub online: bool,
     /// Errors the node returned on inputs (bad messages are refused with a typed error).
     pub refused: Vec<String>,
+    /// Gas of every transaction its node sent that landed (what it paid on a chain with a gas price).
+    pub gas_used: u64,
 }
 
 /// A network of ledger nodes over one embedded chain.
@@ -151,6 +153,7 @@ impl<S: Store> LedgerNet<S> {
                 sent_signed: Default::default(),
                 online: true,
                 refused: Vec::new(),
+                gas_used: 0,
             });
         }
         Ok(Self {
@@ -300,6 +303,7 @@ impl<S: Store> LedgerNet<S> {
                 now,
             )
             .await?;
+            self.parties[i].gas_used += round.landed.iter().map(|(_, gas)| gas).sum::<u64>();
             self.landed.extend(round.landed);
             self.failed.extend(round.failed);
         }

@@ -53,14 +53,14 @@ abstract contract FerryBase is Test {
         address[] memory ps = new address[](2);
         ps[0] = a;
         ps[1] = b;
-        p = ChannelParams(0, block.chainid, address(adj), ps, ++nonceCounter, address(0), DURATION, 0, new bytes32[](0));
+        p = ChannelParams(0, block.chainid, address(adj), ps, ++nonceCounter, address(0), DURATION, 0, 0, new bytes32[](0));
     }
 
     function virtualParams(address[] memory path, bytes32[] memory hops, address app, uint48 maxMoves)
         internal
         returns (ChannelParams memory)
     {
-        return ChannelParams(1, block.chainid, address(adj), path, ++nonceCounter, app, DURATION, maxMoves, hops);
+        return ChannelParams(1, block.chainid, address(adj), path, ++nonceCounter, app, DURATION, maxMoves, 0, hops);
     }
 
     function id(ChannelParams memory p) internal pure returns (bytes32) {

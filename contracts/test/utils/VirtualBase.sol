@@ -27,7 +27,7 @@ abstract contract VirtualBase is FerryBase {
     uint256 internal constant B_FUNDS = 1 ether;
     uint256 internal constant LEAF = A_FUNDS + B_FUNDS;
 
-    function setUp() public override {
+    function setUp() public virtual override {
         super.setUp();
         l1 = ledgerParams(alice, hub);
         l2 = ledgerParams(hub, bob);

@@ -18,7 +18,8 @@ mod node;
 pub mod ops;
 
 pub use channel::{
-    Config, LedgerChannel, MAX_ABANDONED, MAX_QUEUED_REQUESTS, OpenPolicy, Phase, RECENT_EVENTS,
+    Config, DEFAULT_MAX_CHALLENGE_BOND, LedgerChannel, MAX_ABANDONED, MAX_QUEUED_REQUESTS,
+    OpenPolicy, Phase, RECENT_EVENTS,
 };
 pub use duties::ChainDuties;
 pub use node::{LedgerNode, NAMESPACES, NS_CHANNELS, NS_CURSOR, NS_LEAVES};
@@ -169,13 +170,22 @@ pub enum ChainTx {
         /// The asset.
         asset: Address,
     },
+    /// `reclaimBond` after finalization (S17): the challenge bond back to its challenger, sent by the runtime only
+    /// when the bond held is this node's own (asked for once per start by every participant of a finalized
+    /// channel whose params name a bond; the node cannot tell from the chain's events whose bond is held).
+    ReclaimBond {
+        /// The channel.
+        channel_id: B256,
+    },
 }
 
 impl ChainTx {
     /// The channel the transaction is for.
     pub fn channel_id(&self) -> B256 {
         match self {
-            ChainTx::Deposit { channel_id, .. } => *channel_id,
+            ChainTx::Deposit { channel_id, .. } | ChainTx::ReclaimBond { channel_id } => {
+                *channel_id
+            }
             ChainTx::ConcludeAndWithdraw { state, .. }
             | ChainTx::Challenge { state, .. }
             | ChainTx::WithdrawPartial { state, .. } => state.state.channelId,
@@ -194,6 +204,7 @@ impl ChainTx {
             ChainTx::Withdraw { .. } => "withdraw",
             ChainTx::WithdrawPartial { .. } => "withdrawPartial",
             ChainTx::WithdrawUnlisted { .. } => "withdrawUnlisted",
+            ChainTx::ReclaimBond { .. } => "reclaimBond",
         }
     }
 }

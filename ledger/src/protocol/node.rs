@@ -463,8 +463,8 @@ impl<S: Store> LedgerNode<S> {
 
     // ------------------------------------------------------------------------------------------- commands
 
-    /// Opens a ledger channel with `peer` as its participant 0 (the leader): fresh params with a random nonce and
-    /// the challenge duration given, and the amounts each side deposits per asset (`[ours, peer's]`). Returns the
+    /// Opens a ledger channel with `peer` as its participant 0 (the leader): fresh params with a random nonce, the
+    /// challenge duration given and the configured challenge bond (S17), and the amounts each side deposits per asset (`[ours, peer's]`). Returns the
     /// channel id. The peer must accept; deposits follow in participant order once the pre-fund state is signed.
     pub fn open(
         &mut self,
@@ -473,8 +473,9 @@ impl<S: Store> LedgerNode<S> {
         challenge_duration: u64,
         now: u64,
     ) -> Result<B256> {
-        let params =
+        let mut params =
             crate::channel::ledger_params(&self.ctx, self.address(), peer, challenge_duration);
+        params.challengeBond = self.config.durations.challenge_bond; // S17
         self.open_with_params(params, amounts, now)
     }
 

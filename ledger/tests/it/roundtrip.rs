@@ -1,7 +1,7 @@
 //! Every encoded type round-trips: ABI (what goes on-chain), serde JSON (the API) and bincode 2 (the wire/store).
 #![allow(non_snake_case)] // field names follow the Solidity structs
 
-use alloy::primitives::aliases::U48;
+use alloy::primitives::aliases::{U48, U96};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::SolValue;
 use ferry_contracts::{
@@ -35,7 +35,7 @@ pub fn params() -> impl Strategy<Value = ChannelParams> {
         u256(),
         address(),
         u48(),
-        u48(),
+        (u48(), any::<u64>()),
         prop::collection::vec(b256(), 0..4),
     )
         .prop_map(
@@ -47,7 +47,7 @@ pub fn params() -> impl Strategy<Value = ChannelParams> {
                 nonce,
                 app,
                 challengeDuration,
-                maxMoves,
+                (maxMoves, bond),
                 hops,
             )| ChannelParams {
                 kind,
@@ -58,6 +58,7 @@ pub fn params() -> impl Strategy<Value = ChannelParams> {
                 app,
                 challengeDuration,
                 maxMoves,
+                challengeBond: U96::from(bond),
                 hops,
             },
         )

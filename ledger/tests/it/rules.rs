@@ -1,6 +1,6 @@
 //! Params (S1, S2) and outcome rules (S12, S2): one test per rejection, with the contract's reason codes.
 
-use alloy::primitives::aliases::U48;
+use alloy::primitives::aliases::{U48, U96};
 use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{
     AssetAmount, AssetOutcome, ChannelParams, KIND_LEDGER, KIND_VIRTUAL, Outcome, SubAlloc,
@@ -23,6 +23,7 @@ fn ledger() -> ChannelParams {
         app: Address::ZERO,
         challengeDuration: U48::from(60u8),
         maxMoves: U48::ZERO,
+        challengeBond: U96::ZERO,
         hops: vec![],
     }
 }
@@ -367,7 +368,7 @@ proptest! {
 
 mod s6 {
     use alloy::primitives::Address;
-    use alloy::primitives::aliases::U48;
+    use alloy::primitives::aliases::{U48, U96};
     use ferry_ledger::Error;
     use ferry_ledger::channel::{ledger_params, virtual_params};
     use ferry_ledger::params::DurationPolicy;
@@ -376,6 +377,8 @@ mod s6 {
     const POLICY: DurationPolicy = DurationPolicy {
         min_challenge: 600,
         max_lock: 6 * 3600,
+        challenge_bond: U96::ZERO,
+        max_challenge_bond: U96::from_limbs([1_000, 0]),
     };
 
     fn ctx() -> ChainContext {
@@ -411,6 +414,23 @@ mod s6 {
             6 * 3600 + 1,
         );
         assert!(matches!(POLICY.check(&long), Err(Error::DurationPolicy(_))));
+    }
+
+    #[test]
+    fn s17_a_bond_above_the_nodes_maximum_is_refused() {
+        let mut p = ledger_params(
+            &ctx(),
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            600,
+        );
+        p.challengeBond = POLICY.max_challenge_bond;
+        assert_eq!(POLICY.check(&p), Ok(()), "the maximum itself is accepted");
+        p.challengeBond = POLICY.max_challenge_bond + U96::from(1u8);
+        match POLICY.check(&p) {
+            Err(Error::DurationPolicy(why)) => assert!(why.contains("S17"), "{why}"),
+            other => panic!("a bond above the maximum must be refused, got {other:?}"),
+        }
     }
 
     #[test]

@@ -4,12 +4,17 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use alloy::primitives::aliases::U96;
 use alloy::primitives::{Address, B256, U256};
 use ferry_ledger::Signer;
 use serde::Deserialize;
 
 use crate::{Error, Result};
 use ferry_virtual::protocol::IntermediaryPolicy;
+
+/// The challenge bond (S17) a node writes into the channels it opens unless `[ledger] challenge_bond` says
+/// otherwise: 0.001 ETH, about what an answer to a stale challenge (~110,000 gas) costs at 9 gwei.
+pub const DEFAULT_CHALLENGE_BOND: u64 = 1_000_000_000_000_000;
 
 /// The config file, as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -131,6 +136,13 @@ pub struct LedgerFile {
     pub funding_timeout_ms: u64,
     /// The shortest challenge duration this node accepts, in seconds.
     pub min_challenge: u64,
+    /// S17: the challenge bond, in wei of ETH, this node writes into the channels it opens (ledger and virtual):
+    /// every `challenge` of such a channel sends it along, and it goes to whoever answers with a newer state, or
+    /// back to the challenger once its state finalizes. 0 = no bond.
+    pub challenge_bond: U256,
+    /// S17: the largest challenge bond, in wei, this node accepts in a channel another member opens. The node needs
+    /// that much ETH at hand to challenge, so keep it below what its account holds.
+    pub max_challenge_bond: U256,
 }
 
 impl Default for LedgerFile {
@@ -145,6 +157,8 @@ impl Default for LedgerFile {
             peer_timeout_ms: d.peer_timeout_ms,
             funding_timeout_ms: d.funding_timeout_ms,
             min_challenge: d.durations.min_challenge,
+            challenge_bond: U256::from(DEFAULT_CHALLENGE_BOND),
+            max_challenge_bond: U256::from(d.durations.max_challenge_bond),
         }
     }
 }
@@ -237,6 +251,19 @@ impl NodeSettings {
         }
         if file.confirmations == Some(0) {
             return Err("confirmations must be at least 1 (the block of the event itself)".into());
+        }
+        let l = &file.ledger;
+        if l.challenge_bond > l.max_challenge_bond {
+            return Err(format!(
+                "[ledger] challenge_bond = {} is above max_challenge_bond = {}: this node would refuse its own opens",
+                l.challenge_bond, l.max_challenge_bond
+            ));
+        }
+        if l.max_challenge_bond > U256::from(U96::MAX) {
+            return Err(format!(
+                "[ledger] max_challenge_bond = {} does not fit the contract's 96-bit bond",
+                l.max_challenge_bond
+            ));
         }
         if file.replace_after_secs == Some(0) {
             return Err("replace_after_secs must be positive".into());
@@ -336,6 +363,9 @@ impl NodeSettings {
         c.peer_timeout_ms = l.peer_timeout_ms;
         c.funding_timeout_ms = l.funding_timeout_ms;
         c.durations.min_challenge = l.min_challenge;
+        // Both fit 96 bits: `parse` checked `challenge_bond <= max_challenge_bond < 2^96`.
+        c.durations.challenge_bond = U96::saturating_from(l.challenge_bond);
+        c.durations.max_challenge_bond = U96::saturating_from(l.max_challenge_bond);
         c
     }
 }

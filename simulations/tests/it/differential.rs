@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::aliases::U48;
+use alloy::primitives::aliases::{U48, U96};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::{SolCall, SolValue};
 use ferry_adjudicator::{AdjudicatorClient, Chain, EmbeddedChain, Error as ChainError};
@@ -85,6 +85,7 @@ fn params_strategy() -> impl Strategy<Value = ChannelParams> {
                 app: Address::ZERO,
                 challengeDuration: U48::from(duration),
                 maxMoves: U48::from(3u8),
+                challengeBond: U96::from(duration),
                 hops,
             },
         )

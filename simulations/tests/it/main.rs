@@ -19,6 +19,7 @@
 mod common;
 mod differential;
 mod gas_report;
+mod griefing;
 mod ledger_e2e;
 mod ledger_hoarder;
 mod ledger_props;

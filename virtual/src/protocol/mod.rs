@@ -178,6 +178,12 @@ pub enum VirtualTx {
         /// V's finalized state.
         virt_state: State,
     },
+    /// `reclaimBond` of V once final on-chain (S17), sent by the runtime only when the bond held is this member's
+    /// own; asked for once per start by every member of a V whose params name a bond.
+    ReclaimBond {
+        /// V.
+        channel_id: B256,
+    },
 }
 
 impl VirtualTx {
@@ -188,6 +194,7 @@ impl VirtualTx {
             VirtualTx::Progress { .. } => "progress V",
             VirtualTx::Conclude { .. } => "conclude V",
             VirtualTx::Claim { .. } => "claim",
+            VirtualTx::ReclaimBond { .. } => "reclaimBond V",
         }
     }
 }

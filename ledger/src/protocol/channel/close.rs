@@ -93,6 +93,12 @@ impl LedgerChannel {
                 .finalized_since
                 .is_some_and(|t| now >= t.saturating_add(env.config.grace_ms));
         self.drive_unlisted();
+        if !self.params.challengeBond.is_zero() && self.once(TxKey::ReclaimBond) {
+            // S17: a bond of this node's (its challenge's state, or a move from it, finalized) comes back.
+            self.txs.push(ChainTx::ReclaimBond {
+                channel_id: self.id,
+            });
+        }
         let state = self.finalized_state().cloned();
         if due
             && let Some(state) = state

@@ -2,6 +2,7 @@
 //! may ask of it, S1's one open per channel id is the node's), the ERC-20 tokens it takes (SECURITY.md assumption 3)
 //! and the protocol's timers. Persisted as part of no record: a node's configuration, not the store format.
 
+use alloy::primitives::aliases::U96;
 use alloy::primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,10 @@ impl Default for OpenPolicy {
     }
 }
 
+/// The largest challenge bond (S17) a node accepts by default: 0.01 ETH, enough to pay an answer (a `challenge`,
+/// ~110,000 gas) at up to ~90 gwei.
+pub const DEFAULT_MAX_CHALLENGE_BOND: u128 = 10_000_000_000_000_000;
+
 /// A node's protocol settings. Times are local milliseconds, except the durations policy (chain seconds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
@@ -70,7 +75,7 @@ pub struct Config {
     pub max_batch: usize,
     /// Most sub-channels one ledger hosts.
     pub max_sub_channels: u64,
-    /// S6: the challenge durations this node accepts.
+    /// S6: the challenge durations this node accepts; S17: the challenge bond it proposes and accepts.
     pub durations: DurationPolicy,
     /// What this node accepts when a peer opens a channel.
     pub open: OpenPolicy,
@@ -90,6 +95,8 @@ impl Default for Config {
             durations: DurationPolicy {
                 min_challenge: 60,
                 max_lock: 30 * 24 * 3600,
+                challenge_bond: U96::ZERO,
+                max_challenge_bond: U96::from(DEFAULT_MAX_CHALLENGE_BOND),
             },
             open: OpenPolicy::default(),
         }

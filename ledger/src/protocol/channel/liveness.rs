@@ -24,6 +24,8 @@ pub(super) enum TxKey {
     Partial(u64),
     /// `withdrawUnlisted` of an asset.
     Unlisted(Address),
+    /// `reclaimBond` (S17).
+    ReclaimBond,
 }
 
 impl TxKey {
@@ -36,6 +38,7 @@ impl TxKey {
             ChainTx::Withdraw { state, .. } => Self::Withdraw(version_of(state)),
             ChainTx::WithdrawPartial { state, .. } => Self::Partial(state.version()),
             ChainTx::WithdrawUnlisted { asset, .. } => Self::Unlisted(*asset),
+            ChainTx::ReclaimBond { .. } => Self::ReclaimBond,
         }
     }
 }
@@ -190,7 +193,11 @@ impl LedgerChannel {
 
     /// A transaction this channel asked for failed: report it and let it be asked for again later.
     pub(crate) fn handle_tx_failed(&mut self, tx: &ChainTx, reason: String) {
-        self.submitted.remove(&TxKey::of(tx));
+        // A bond's reclaim is asked once per start, failed or not: it fails whenever the bond held is not this
+        // node's (S17), and asking again would only read the chain again.
+        if !matches!(tx, ChainTx::ReclaimBond { .. }) {
+            self.submitted.remove(&TxKey::of(tx));
+        }
         self.events.push(LedgerEvent::TxFailed {
             channel_id: self.id,
             tx: tx.name(),

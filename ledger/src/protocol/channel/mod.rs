@@ -27,7 +27,7 @@ use alloy::primitives::{Address, B256, U256};
 use ferry_contracts::{ChannelParams, Signature, State, SubAlloc};
 use serde::{Deserialize, Serialize};
 
-pub use config::{Config, OpenPolicy};
+pub use config::{Config, DEFAULT_MAX_CHALLENGE_BOND, OpenPolicy};
 pub use leader::{MAX_ABANDONED, MAX_QUEUED_REQUESTS};
 use liveness::TxKey;
 pub use reorg::RECENT_EVENTS;

@@ -61,6 +61,8 @@ pub(super) enum Tx {
     WithdrawPartial(SignedState, usize),
     /// An asset the state does not list: the model's one asset (ETH) is always listed, so the contract refuses it.
     WithdrawUnlisted,
+    /// The model's params name no challenge bond (S17), so no bond is ever held and the contract refuses it.
+    ReclaimBond,
 }
 
 impl Tx {
@@ -86,6 +88,7 @@ impl Tx {
                 state, participant, ..
             } => Tx::WithdrawPartial(state, usize::from(participant)),
             ChainTx::WithdrawUnlisted { .. } => Tx::WithdrawUnlisted,
+            ChainTx::ReclaimBond { .. } => Tx::ReclaimBond,
         }
     }
 }
@@ -215,6 +218,7 @@ impl Chain {
             }
             Tx::Withdraw(state) => events.extend(self.withdraw(params, state)?),
             Tx::WithdrawUnlisted => return Err("AssetListed".into()),
+            Tx::ReclaimBond => return Err("NoBond".into()),
             Tx::WithdrawPartial(s, p) => {
                 support::check_withdraw_partial(&ctx, params, &s.state, &s.sigs, *p)
                     .map_err(|e| e.to_string())?;

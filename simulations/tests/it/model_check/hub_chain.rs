@@ -77,6 +77,8 @@ impl World<'_> {
                 virt_state,
             }) => self.claim(ledger, ledger_state, leaf, proof, virt, virt_state),
             VTx::Virtual(VirtualTx::Progress { .. }) => Err("progress: a hub never moves".into()),
+            // The model's params name no challenge bond (S17): none is ever held.
+            VTx::Virtual(VirtualTx::ReclaimBond { .. }) => Err("NoBond".into()),
         }
     }
 

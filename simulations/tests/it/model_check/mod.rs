@@ -148,6 +148,7 @@ fn config() -> Config {
         durations: DurationPolicy {
             min_challenge: WINDOW,
             max_lock: 1_000,
+            ..Config::default().durations
         },
         open: OpenPolicy {
             accept: true,

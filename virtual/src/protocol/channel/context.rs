@@ -57,6 +57,8 @@ pub(crate) enum Once {
     },
     /// This ledger taken on-chain because a resolved V's leaf stayed in it ([`ESCALATE_MS`](super::ESCALATE_MS)).
     Escalate(B256),
+    /// V's challenge bond asked back once V is final on-chain (S17).
+    ReclaimBond(B256),
 }
 
 impl Once {
@@ -66,7 +68,8 @@ impl Once {
             Once::Challenge(v)
             | Once::Answer(v, _)
             | Once::OwnMove(v, _)
-            | Once::Conclude(v, _) => Some(*v),
+            | Once::Conclude(v, _)
+            | Once::ReclaimBond(v) => Some(*v),
             Once::Claim { channel, .. } | Once::RightRemoval { channel, .. } => Some(*channel),
             Once::Escalate(_) => None,
         }

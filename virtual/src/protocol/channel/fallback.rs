@@ -94,9 +94,10 @@ impl VirtualChannel {
     fn best_version(&self) -> Option<u64> {
         match self.best_challenge()? {
             VirtualTx::Challenge { state, .. } => Some(state.version()),
-            VirtualTx::Progress { .. } | VirtualTx::Conclude { .. } | VirtualTx::Claim { .. } => {
-                None
-            }
+            VirtualTx::Progress { .. }
+            | VirtualTx::Conclude { .. }
+            | VirtualTx::Claim { .. }
+            | VirtualTx::ReclaimBond { .. } => None,
         }
     }
 
@@ -362,6 +363,19 @@ impl VirtualChannel {
             if cx.holds(hop, &self.id) && cx.is_running(hop) && cx.once(Once::Escalate(hop)) {
                 let _ = cx.ledger.challenge(hop);
             }
+        }
+    }
+
+    /// S17: V final on-chain with a bond in its params: the bond is asked back, once per start (the runtime sends
+    /// it only when the bond held is this member's own, whatever this member holds in V).
+    pub(super) fn reclaim_bond_once_final_onchain<S: Store>(&self, cx: &mut NodeContext<'_, S>) {
+        if !self.params.challengeBond.is_zero()
+            && self.onchain_final.is_some()
+            && cx.asked.insert(Once::ReclaimBond(self.id))
+        {
+            cx.tx(VirtualTx::ReclaimBond {
+                channel_id: self.id,
+            });
         }
     }
 

@@ -53,6 +53,7 @@ impl VirtualChannel {
         self.request_payout(cx, &fin, now);
         self.request_payout_from_b_side_once_final_onchain(cx, &fin, now);
         self.claim_leaves_in_finalized_ledgers(cx);
+        self.reclaim_bond_once_final_onchain(cx);
         self.release_once_leaves_gone(cx, now);
     }
 }

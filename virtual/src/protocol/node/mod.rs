@@ -425,7 +425,7 @@ impl<S: Store> VirtualNode<S> {
         // Moves each endpoint may make on-chain after a challenge (S7): a payee redeems its vouchers, netted, in one
         // move; a round of the game takes two moves of the first player and one of the other.
         let rules = self.parts().1.app_at(app)?;
-        let params = virtual_params(
+        let mut params = virtual_params(
             &self.ctx,
             path,
             hops,
@@ -433,6 +433,7 @@ impl<S: Store> VirtualNode<S> {
             challenge_duration,
             rules.max_moves(),
         );
+        params.challengeBond = self.durations.challenge_bond; // S17
         let n = params.participants.len();
         let mut sorted = balances;
         sorted.sort_by_key(|(a, _)| *a);

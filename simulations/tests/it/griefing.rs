@@ -1,0 +1,158 @@
+//! S17, griefing bonds, property-based on the embedded chain: a participant of a bonded ledger channel registers a
+//! stale state it holds (any state both signed, generated among every state of the channel's life) from its own
+//! account and goes away; the honest node answers with its newest state, and once the channel finalized it is
+//! paid and takes its own bond back.
+//!
+//! Invariant: the griefer ends poorer than its victim. Each side's cost is the gas it spent from the attack on,
+//! priced at `GAS_PRICE`, minus the bonds it took in net; the griefer loses its bond to the answer, and the victim
+//! is paid its whole balance in its newest state. Each case also checks that the chain holds no bond afterwards.
+//!
+//! Cases: `FERRY_PROPTEST_CASES` (default 16: a case runs a channel's whole life on the embedded chain).
+
+use crate::common::*;
+use alloy::primitives::U256;
+use alloy::primitives::aliases::U96;
+use ferry_ledger::SignedState;
+use ferry_ledger::protocol::{Config, Phase};
+use ferry_ledger::store::MemoryStore;
+use ferry_simulations::ledger_net::LedgerNet;
+use proptest::prelude::*;
+
+/// The bond in the params: a node's default, 0.001 ETH.
+const BOND: u64 = 1_000_000_000_000_000;
+/// The gas price the costs are compared at: the default bond's reference (9 gwei).
+const GAS_PRICE: u64 = 9_000_000_000;
+
+fn bonded() -> Config {
+    let mut c = config();
+    c.durations.challenge_bond = U96::from(BOND);
+    c
+}
+
+fn supported(net: &LedgerNet<MemoryStore>, i: usize, id: alloy::primitives::B256) -> SignedState {
+    net.parties[i]
+        .node
+        .as_ref()
+        .and_then(|n| n.channel(&id))
+        .and_then(|c| c.supported().cloned())
+        .expect("a supported state")
+}
+
+/// Runs one case; returns `(griefer's cost, victim's cost)` in wei.
+async fn grief(
+    payments: Vec<(bool, u64)>,
+    back: usize,
+    griefer: usize,
+    seed: u64,
+) -> Result<(i128, i128), TestCaseError> {
+    let victim = 1 - griefer;
+    let (mut net, id) = running_channel_with(bonded(), 1, seed).await;
+    let params = channel_params(&mut net, id);
+    prop_assert_eq!(
+        params.challengeBond,
+        U96::from(BOND),
+        "the opener wrote its bond"
+    );
+    let mut held = vec![supported(&net, griefer, id)];
+    for (by_victim, amount) in payments {
+        let payer = if by_victim { victim } else { griefer };
+        let now = net.now;
+        net.node(payer)
+            .pay(id, ETH, U256::from(amount), now)
+            .expect("pay");
+        let quiet = net.run_until(200, |n| n.quiet()).await.expect("run");
+        prop_assert!(quiet, "the payment did not settle");
+        held.push(supported(&net, griefer, id));
+    }
+    let newest = supported(&net, victim, id);
+    let stale = held[held.len() - 1 - back.min(held.len() - 1)].clone();
+    prop_assume!(stale.version() < newest.version());
+
+    let balance = |net: &LedgerNet<MemoryStore>, i: usize| {
+        let (chain, who) = (net.chain.clone(), net.address(i));
+        async move { chain.balance(who).await.expect("balance") }
+    };
+    let before = [balance(&net, 0).await, balance(&net, 1).await];
+    let victim_gas_before = net.parties[victim].gas_used;
+    // The griefer registers the stale state from its own account, bond attached, and goes away.
+    let receipt = net
+        .client
+        .challenge(
+            net.address(griefer),
+            &params,
+            &stale.state,
+            &stale.sigs,
+            None,
+        )
+        .await
+        .expect("the stale challenge lands");
+    net.crash(griefer);
+    let griefer_gas = receipt.gas_used;
+    steps_silent(&mut net, 20).await;
+    after_window(&mut net, 1).await;
+    let done = net
+        .run_until(400, |n| {
+            matches!(phase(n, victim, id), Some(Phase::Finalized | Phase::Closed))
+        })
+        .await
+        .expect("run");
+    prop_assert!(done, "the victim's channel did not finalize");
+    // Let the withdrawal (the follower waits its grace period) and the bond's reclaim land.
+    steps_silent(&mut net, 40).await;
+    let (poster, amount) = net.client.bond_of(id).await.expect("bondOf");
+    prop_assert!(
+        amount.is_zero(),
+        "a bond is still held by {poster}: the victim did not reclaim its own"
+    );
+    let after = [balance(&net, 0).await, balance(&net, 1).await];
+    let paid = |i: usize| newest.state.outcome.assets[0].balances[i];
+    // The embedded chain charges no gas: a balance moves by the payout and the bonds only.
+    let bonds_in = |i: usize| -> i128 {
+        let delta =
+            i128::try_from(after[i]).expect("fits") - i128::try_from(before[i]).expect("fits");
+        delta - i128::try_from(paid(i)).expect("fits")
+    };
+    prop_assert_eq!(
+        bonds_in(griefer),
+        -i128::from(BOND),
+        "the griefer lost its bond"
+    );
+    prop_assert_eq!(
+        bonds_in(victim),
+        i128::from(BOND),
+        "the victim took the griefer's bond and got its own back"
+    );
+    let victim_gas = net.parties[victim].gas_used - victim_gas_before;
+    prop_assert!(victim_gas > 0, "the victim answered on-chain");
+    let cost = |gas: u64, bonds: i128| i128::from(gas) * i128::from(GAS_PRICE) - bonds;
+    Ok((
+        cost(griefer_gas, bonds_in(griefer)),
+        cost(victim_gas, bonds_in(victim)),
+    ))
+}
+
+fn cases() -> u32 {
+    std::env::var("FERRY_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .map_or(16, |n| (n / 4).max(1))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 50, ..ProptestConfig::default() })]
+
+    #[test]
+    fn s17_a_griefer_registering_a_stale_state_ends_poorer_than_its_victim(
+        payments in proptest::collection::vec((any::<bool>(), 1..1_000u64), 1..6),
+        back in 1..6usize,
+        griefer in 0..2usize,
+        seed in any::<u64>(),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let (griefer_cost, victim_cost) = rt.block_on(grief(payments, back, griefer, seed))?;
+        prop_assert!(
+            griefer_cost > victim_cost,
+            "the griefer spent {griefer_cost} wei, its victim {victim_cost}"
+        );
+    }
+}
