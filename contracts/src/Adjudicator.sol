@@ -223,10 +223,17 @@ contract Adjudicator is IAdjudicator {
         emit ChallengeRegistered(id, st.finalizesAt, state, sigs);
         if (msg.value != 0) {
             // S17: this challenge's bond now stands for the registered state; a replaced challenger's bond goes to
-            // the caller, whose newer state replaced it.
+            // the caller, whose newer state replaced it, unless the replaced challenger is an intermediary of V and
+            // the newer state is the endpoints' alone (version >= 2): an intermediary never signs those, so they
+            // prove nothing stale of it, and its bond goes back to it.
             uint256 replaced = _bonds[id];
             _bonds[id] = uint160(msg.sender) | (msg.value << 160);
-            if (replaced != 0) _payBond(id, msg.sender, replaced >> 160);
+            if (replaced != 0) {
+                address poster = address(uint160(replaced));
+                address to = msg.sender;
+                if (state.version >= 2 && _isIntermediary(params, poster)) to = poster;
+                _payBond(id, to, replaced >> 160);
+            }
         }
     }
 
@@ -680,6 +687,15 @@ contract Adjudicator is IAdjudicator {
         }
         _pay(id, asset, params.participants[0], pay[0]);
         _pay(id, asset, params.participants[1], pay[1]);
+    }
+
+    /// Whether `who` is one of V's intermediaries (neither endpoint); never for a ledger, which has none.
+    function _isIntermediary(ChannelParams calldata params, address who) internal pure returns (bool) {
+        address[] calldata ps = params.participants;
+        for (uint256 k = 1; k + 1 < ps.length; k++) {
+            if (ps[k] == who) return true;
+        }
+        return false;
     }
 
     /// S17: a newer state (a checkpoint, a final) replaced a bonded challenge's state: its bond goes to the caller.

@@ -12,6 +12,7 @@
 use crate::common::*;
 use alloy::primitives::U256;
 use alloy::primitives::aliases::U96;
+use ferry_adjudicator::Chain;
 use ferry_ledger::SignedState;
 use ferry_ledger::protocol::{Config, Phase};
 use ferry_ledger::store::MemoryStore;
