@@ -19,6 +19,7 @@ use std::time::Duration;
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, B256, U256};
 use ferry_node::adjudicator::{Chain, RpcChain, RpcConfig};
+use ferry_node::cli::config::DEFAULT_CHALLENGE_BOND;
 use ferry_node::rpc::{self, FerryApiClient};
 use ferry_node::runtime::{NodeStatus, OpenVirtual};
 use ferry_virtual::protocol::{AppKind, VirtualPhase};
@@ -404,6 +405,11 @@ async fn processes_dispute_when_bob_dies_for_good() {
     // Alice's deposit, then her challenge of V.
     a.wait("V's challenge to land", |s| s.stats.txs_landed >= 2)
         .await;
+    // S17: the challenge sent the bond the opener (Alice, the nodes' default) wrote into V's params.
+    assert_eq!(
+        bond_held(&w.chain, v).await,
+        (a.address, U256::from(DEFAULT_CHALLENGE_BOND))
+    );
     w.chain.advance_time(31).await.unwrap();
     // Alice and Ingrid settle V's leaf in their ledger from V's on-chain outcome; Ingrid's ledger with the dead
     // Bob is challenged (peer timeout) and V's leaf claimed there once its window passes.
@@ -437,4 +443,31 @@ async fn processes_dispute_when_bob_dies_for_good() {
     // Nothing of the two ledgers is left in the adjudicator but Bob's own due (paid out on the withdraw).
     let held = w.chain.holdings(hops.1, ETH).await.unwrap().held();
     assert_eq!(held, U256::ZERO);
+    // S17: Alice's challenge of V and Ingrid's of her ledger with Bob finalized: each node took its bond back.
+    for (id, who) in [
+        (v, "Alice's bond on V"),
+        (hops.1, "Ingrid's bond on her ledger with Bob"),
+    ] {
+        let mut left = 600;
+        while bond_held(&w.chain, id).await.1 != U256::ZERO {
+            left -= 1;
+            assert!(left > 0, "{who} was never reclaimed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The challenge bond the adjudicator holds for a channel (S17): `(poster, amount)`.
+async fn bond_held(chain: &RpcChain, id: B256) -> (Address, U256) {
+    use alloy::sol_types::SolCall;
+    use ferry_ledger::contracts::IAdjudicator::bondOfCall;
+    let out = chain
+        .call(
+            chain.adjudicator(),
+            bondOfCall { channelId: id }.abi_encode().into(),
+        )
+        .await
+        .unwrap();
+    let r = bondOfCall::abi_decode_returns(&out).unwrap();
+    (r.poster, r.amount)
 }
