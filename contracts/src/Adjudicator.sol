@@ -29,6 +29,13 @@ contract Adjudicator is IAdjudicator {
         bool settled;
     }
 
+    /// S17: a newer state takes a held bond only if it is at least this many versions above the bonded one. An
+    /// honest challenger registers its newest state signed by all, but may have signed up to 65 newer ones it never
+    /// got back countersigned (a ledger leader's pending proposal and up to 64 refused ones, `MAX_ABANDONED` in
+    /// `ferry-ledger`; a V member's move or post-fund in flight): a newer state within that reach proves nothing
+    /// stale of it, and its bond goes back to it.
+    uint256 public constant BOND_GRACE = 66;
+
     /// Gas given to an app's `validTransition` (S7).
     uint256 public constant APP_GAS = 1_000_000;
     /// Gas a pushed ETH payout's recipient gets (S11): the EVM's value-transfer stipend, as `transfer` gives it.
@@ -217,22 +224,21 @@ contract Adjudicator is IAdjudicator {
         }
         // A replacement keeps the deadline (S5) and the move counts: each move extends the deadline, so resetting
         // them would let colluding endpoints hold V open forever (S6: at most duration * (1 + 2 * maxMoves)).
+        uint256 replacedVersion = st.version;
         st.version = state.version;
         _status[id] = st;
         _registered[id] = sh; // S15
         emit ChallengeRegistered(id, st.finalizesAt, state, sigs);
         if (msg.value != 0) {
             // S17: this challenge's bond now stands for the registered state; a replaced challenger's bond goes to
-            // the caller, whose newer state replaced it, unless the replaced challenger is an intermediary of V and
-            // the newer state is the endpoints' alone (version >= 2): an intermediary never signs those, so they
-            // prove nothing stale of it, and its bond goes back to it.
+            // the caller if the newer state proves the replaced one stale (`_bondTo`), back to its poster if not.
             uint256 replaced = _bonds[id];
             _bonds[id] = uint160(msg.sender) | (msg.value << 160);
             if (replaced != 0) {
                 address poster = address(uint160(replaced));
-                address to = msg.sender;
-                if (state.version >= 2 && _isIntermediary(params, poster)) to = poster;
-                _payBond(id, to, replaced >> 160);
+                // An intermediary of V never signs the endpoints' states (version >= 2): they prove nothing of it.
+                bool proves = !(state.version >= 2 && _isIntermediary(params, poster));
+                _payBond(id, _bondTo(proves, poster, replacedVersion, state.version), replaced >> 160);
             }
         }
     }
@@ -255,7 +261,7 @@ contract Adjudicator is IAdjudicator {
         // No challenge pending: nothing reads `_registered` until the next challenge or conclude writes it.
         _status[id] = Status(state.version, 0, 0, 0, false, false);
         emit Checkpointed(id, state.version, state, sigs);
-        if (params.challengeBond != 0) _forfeitBond(id); // S17
+        if (params.challengeBond != 0) _releaseBond(id, true, st.version, state.version); // S17
     }
 
     /// Registers an app move by an endpoint on top of V's registered state (S7). Virtual channels only (S13): a
@@ -488,8 +494,10 @@ contract Adjudicator is IAdjudicator {
             Status(state.version, uint48(block.timestamp), st.movesFirst, st.movesLast, st.certified, !register);
         if (register) _registered[id] = sh; // S15
         emit Concluded(id, state.version);
-        // S17: a pending challenge's state did not finalize, the final replaced it.
-        if (params.challengeBond != 0) _forfeitBond(id);
+        // S17: a final, signed by all, is the channel's agreed end, not an answer to a stale state: a held bond goes
+        // back to its poster (a member may have signed the final and challenged while the last signature was
+        // withheld from it).
+        if (params.challengeBond != 0) _releaseBond(id, false, 0, 0);
     }
 
     /// S4 for a challenge: a ledger state or V up to its post-fund signed by all (V's post-fund certifies V), or an
@@ -698,12 +706,22 @@ contract Adjudicator is IAdjudicator {
         return false;
     }
 
-    /// S17: a newer state (a checkpoint, a final) replaced a bonded challenge's state: its bond goes to the caller.
-    function _forfeitBond(bytes32 id) internal {
+    /// S17: who gets a bond whose state a newer one replaced: the caller, if the newer state `proves` the bonded
+    /// one stale and is at least `BOND_GRACE` versions above it; its poster otherwise.
+    function _bondTo(bool proves, address poster, uint256 registered, uint256 newer)
+        internal
+        view
+        returns (address)
+    {
+        return proves && newer >= registered + BOND_GRACE ? msg.sender : poster;
+    }
+
+    /// S17: a checkpoint or a final replaced a bonded challenge's state: its bond is paid as `_bondTo` says.
+    function _releaseBond(bytes32 id, bool proves, uint256 registered, uint256 newer) internal {
         uint256 b = _bonds[id];
         if (b == 0) return;
         delete _bonds[id];
-        _payBond(id, msg.sender, b >> 160);
+        _payBond(id, _bondTo(proves, address(uint160(b)), registered, newer), b >> 160);
     }
 
     /// Pays a bond in ETH, pushed or credited (S11).

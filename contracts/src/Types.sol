@@ -329,6 +329,9 @@ interface IAdjudicator {
     /// The challenge bond held for a channel (S17): who posted it and how much (zero when none is held).
     function bondOf(bytes32 channelId) external view returns (address poster, uint256 amount);
 
+    /// S17: how many versions above a bonded state a newer one must be to take its bond (66).
+    function BOND_GRACE() external view returns (uint256);
+
     /// The registered status of a channel. `fingerprint` is the full EIP-712 struct hash (`hashStruct(State)`, not
     /// the digest) of the registered state while a challenge is pending or once finalized, zero otherwise (S15).
     function statusOf(bytes32 channelId)

@@ -6,8 +6,9 @@ import {RefundRefuser} from "./utils/Hostile.sol";
 import {IAdjudicator, ChannelParams, State, Signature, Certificate} from "../src/Types.sol";
 
 /// S17, griefing bonds: `challenge` takes `params.challengeBond` in ETH with every registration; the bond goes to
-/// whoever registers a newer state over it (a replacing challenge, a checkpoint, a conclude) and back to the
-/// challenger once its state, or the moves made from it, finalized (`reclaimBond`).
+/// whoever registers a state at least `BOND_GRACE` versions newer over it (a replacing challenge, a checkpoint),
+/// back to the challenger if a newer state within that reach, or a final, replaces it, or once its state (or the
+/// moves made from it) finalized (`reclaimBond`).
 contract BondsTest is VirtualBase {
     uint96 internal constant BOND = 0.01 ether;
     ChannelParams internal lb; // [alice, hub] with a bond
@@ -27,8 +28,15 @@ contract BondsTest is VirtualBase {
 
     function st(uint48 version, uint256 toHub, bool fin) internal view returns (State memory s) {
         s = ledgerStateFull(
-            lbid, version, address(0), u2(5 ether - toHub, 5 ether + toHub), u2(5 ether, 5 ether), u2(0, 0), 0,
-            harness.emptyRoot(), fin
+            lbid,
+            version,
+            address(0),
+            u2(5 ether - toHub, 5 ether + toHub),
+            u2(5 ether, 5 ether),
+            u2(0, 0),
+            0,
+            harness.emptyRoot(),
+            fin
         );
     }
 
@@ -111,9 +119,10 @@ contract BondsTest is VirtualBase {
     // ------------------------------------------------------------ a newer state replaces it
 
     function test_s17_newerChallengeTakesTheStaleChallengersBond() public {
-        challengeAs(alice, st(3, 1 ether, false)); // stale: the hub holds version 4
+        uint48 newer = uint48(3 + adj.BOND_GRACE());
+        challengeAs(alice, st(3, 1 ether, false)); // stale: the hub holds a state BOND_GRACE versions newer
         uint256 hubBefore = hub.balance;
-        challengeAs(hub, st(4, 2 ether, false));
+        challengeAs(hub, st(newer, 2 ether, false));
         assertEq(hub.balance, hubBefore - BOND + BOND, "the hub posted its bond and took alice's");
         (address poster,) = bond(lbid);
         assertEq(poster, hub, "the hub's bond now stands");
@@ -122,9 +131,26 @@ contract BondsTest is VirtualBase {
         assertEq(hub.balance, hubBefore + BOND, "the hub ends one bond richer");
     }
 
+    function test_s17_newerStateWithinTheGraceReturnsTheBondToItsPoster() public {
+        // Alice may have signed up to BOND_GRACE - 1 newer states she never got back (her proposals in flight).
+        uint48 within = uint48(3 + adj.BOND_GRACE() - 1);
+        challengeAs(alice, st(3, 1 ether, false));
+        uint256 aliceBefore = alice.balance;
+        uint256 hubBefore = hub.balance;
+        challengeAs(hub, st(within, 2 ether, false));
+        assertEq(alice.balance, aliceBefore + BOND, "alice's bond came back");
+        assertEq(hub.balance, hubBefore - BOND, "the hub posted its own and took nothing");
+        State memory s = st(within + 1, 2 ether, false);
+        Signature[] memory ss = sigs(s);
+        hubBefore = hub.balance;
+        vm.prank(alice);
+        adj.checkpoint(lb, s, ss);
+        assertEq(hub.balance, hubBefore + BOND, "a checkpoint one version newer returns the hub's bond to it");
+    }
+
     function test_s17_checkpointTakesTheBond() public {
         challengeAs(alice, st(3, 1 ether, false));
-        State memory s4 = st(4, 2 ether, false);
+        State memory s4 = st(uint48(3 + adj.BOND_GRACE()), 2 ether, false);
         Signature[] memory ss = sigs(s4);
         uint256 hubBefore = hub.balance;
         vm.expectEmit(true, true, false, true, address(adj));
@@ -136,14 +162,17 @@ contract BondsTest is VirtualBase {
         assertEq(poster, address(0), "nothing held");
     }
 
-    function test_s17_concludeTakesTheBond() public {
+    function test_s17_aFinalReturnsTheBondToItsPoster() public {
+        // A final is the agreed end: the challenger may have signed it while its last signature was withheld.
         challengeAs(alice, st(3, 1 ether, false));
-        State memory fin = st(5, 2 ether, true);
+        State memory fin = st(200, 2 ether, true);
         Signature[] memory ss = sigs(fin);
+        uint256 aliceBefore = alice.balance;
         uint256 hubBefore = hub.balance;
         vm.prank(hub);
         adj.concludeAndWithdraw(lb, fin, ss);
-        assertEq(hub.balance, hubBefore + BOND + 7 ether, "the hub took the bond and its balance");
+        assertEq(alice.balance, aliceBefore + BOND + 3 ether, "alice got her bond back and her balance");
+        assertEq(hub.balance, hubBefore + 7 ether, "the hub its balance");
         vm.expectRevert(IAdjudicator.NoBond.selector);
         adj.reclaimBond(lbid);
     }
@@ -196,7 +225,7 @@ contract BondsTest is VirtualBase {
         assertEq(bob.balance, before + BOND, "the challenger's line finalized");
     }
 
-    function test_s17_finalOfVOverAnEndpointRegisteredStateTakesTheBond() public {
+    function test_s17_finalOfVOverAnEndpointRegisteredStateReturnsTheBond() public {
         bondedV();
         State memory s9 = vState(9, 0, false); // the endpoints collude: A "never paid"
         Signature[] memory es = endpointSigs(s9);
@@ -205,10 +234,10 @@ contract BondsTest is VirtualBase {
         adj.challenge{value: BOND}(v, s9, es, c);
         State memory fin = vState(7, 2 ether, true);
         Signature[] memory all = signAll(fin, pks(ALICE_PK, HUB_PK, BOB_PK));
-        uint256 before = hub.balance;
+        uint256 before = alice.balance;
         vm.prank(hub);
         adj.conclude(v, fin, all);
-        assertEq(hub.balance, before + BOND, "the hub answering with V's final took the bond");
+        assertEq(alice.balance, before + BOND, "a final returns the bond to its poster");
     }
 
     function test_s17_bondedChallengeOfVNeedsTheBondToo() public {

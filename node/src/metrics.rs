@@ -197,6 +197,7 @@ mod tests {
             }],
             fee: U256::from(fee),
             funded,
+            challenge_bond: U256::ZERO,
         }
     }
 
@@ -221,6 +222,7 @@ mod tests {
                         amount: U256::from(73),
                     }],
                     reorganized: false,
+                    challenge_bond: U256::ZERO,
                 },
                 LedgerInfo {
                     id: B256::repeat_byte(8),
@@ -238,6 +240,7 @@ mod tests {
                         amount: U256::from(70),
                     }],
                     reorganized: false,
+                    challenge_bond: U256::ZERO,
                 },
             ],
             virtuals: vec![

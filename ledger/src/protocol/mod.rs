@@ -18,8 +18,8 @@ mod node;
 pub mod ops;
 
 pub use channel::{
-    Config, DEFAULT_MAX_CHALLENGE_BOND, LedgerChannel, MAX_ABANDONED, MAX_QUEUED_REQUESTS,
-    OpenPolicy, Phase, RECENT_EVENTS,
+    BOND_GRACE, Config, DEFAULT_MAX_CHALLENGE_BOND, LedgerChannel, MAX_ABANDONED,
+    MAX_QUEUED_REQUESTS, OpenPolicy, Phase, RECENT_EVENTS,
 };
 pub use duties::ChainDuties;
 pub use node::{LedgerNode, NAMESPACES, NS_CHANNELS, NS_CURSOR, NS_LEAVES};

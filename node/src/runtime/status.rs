@@ -29,6 +29,9 @@ pub struct LedgerInfo {
     /// again (README, "Reorganizations").
     #[serde(default)]
     pub reorganized: bool,
+    /// S17: the challenge bond (wei of ETH) its params name: what a `challenge` of it sends along.
+    #[serde(default)]
+    pub challenge_bond: U256,
 }
 
 /// An amount of one asset.
@@ -62,6 +65,9 @@ pub struct VirtualInfo {
     /// intermediary's fee is earned (S9).
     #[serde(default)]
     pub funded: bool,
+    /// S17: the challenge bond (wei of ETH) V's params name.
+    #[serde(default)]
+    pub challenge_bond: U256,
 }
 
 /// Two balances of one asset.
@@ -168,6 +174,7 @@ impl<S: Store + 'static> Runtime<S> {
                     sub_channels: ledger.table(&c.id()).map(|t| t.len()).unwrap_or(0),
                     locked,
                     reorganized: c.reorganized(),
+                    challenge_bond: U256::from(c.params().challengeBond),
                 }
             })
             .collect();
@@ -235,5 +242,6 @@ fn virtual_info(ch: &VirtualChannel) -> VirtualInfo {
         balances,
         fee: ch.fees().get(ch.me()).copied().unwrap_or_default(),
         funded: ch.is_funded(),
+        challenge_bond: U256::from(ch.params().challengeBond),
     }
 }

@@ -391,6 +391,11 @@ async fn processes_dispute_when_bob_dies_for_good() {
         n.wait("V to open", |s| phase_at_least(s, &v, VirtualPhase::Open))
             .await;
     }
+    // S17: the opener's default bond is in V's params and in every ledger's, as `status` shows.
+    let bond = U256::from(DEFAULT_CHALLENGE_BOND);
+    let sa = a.status().await;
+    assert_eq!(sa.virtual_channel(&v).unwrap().challenge_bond, bond);
+    assert_eq!(sa.ledger(&hops.0).unwrap().challenge_bond, bond);
     let paid = U256::from(WEI / 2);
     a.api.pay(v, ETH, paid).await.unwrap();
     b.wait("Bob to be paid", |s| {

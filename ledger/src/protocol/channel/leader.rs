@@ -15,6 +15,13 @@ use crate::{Result, SignedState};
 /// proposal holds a bounded number of the leader's signatures and costs it bounded memory.
 pub const MAX_ABANDONED: usize = 64;
 
+/// S17: a newer state takes a challenge's bond only if it is at least this many versions above the bonded state
+/// (the adjudicator's `BOND_GRACE`). A leader challenging with its newest state signed by both may have signed its
+/// pending proposal and up to [`MAX_ABANDONED`] refused ones above it, each of which the peer may complete and
+/// register: none of them may take its bond.
+pub const BOND_GRACE: u64 = 66;
+const _: () = assert!(MAX_ABANDONED as u64 + 2 <= BOND_GRACE);
+
 /// The most requests of the follower a leader keeps queued for its next proposals; more are refused by name, so a
 /// peer flooding requests while the leader's proposal is unanswered costs it bounded memory.
 pub const MAX_QUEUED_REQUESTS: usize = 256;

@@ -28,7 +28,7 @@ use ferry_contracts::{ChannelParams, Signature, State, SubAlloc};
 use serde::{Deserialize, Serialize};
 
 pub use config::{Config, DEFAULT_MAX_CHALLENGE_BOND, OpenPolicy};
-pub use leader::{MAX_ABANDONED, MAX_QUEUED_REQUESTS};
+pub use leader::{BOND_GRACE, MAX_ABANDONED, MAX_QUEUED_REQUESTS};
 use liveness::TxKey;
 pub use reorg::RECENT_EVENTS;
 

@@ -26,6 +26,7 @@ mod case;
 
 use std::collections::BTreeMap;
 
+use alloy::primitives::aliases::U96;
 use alloy::primitives::{B256, U256};
 use ferry_adjudicator::Chain;
 use ferry_ledger::app::payment;
@@ -45,6 +46,8 @@ use case::{Attack, Case, Op, Topology, case};
 
 /// The routing fee every intermediary charges in a property case (held in V's leaves until V is funded).
 const FEE: u64 = 1;
+/// The challenge bond of every channel (S17), far above any balance here: a bond lost shows at once.
+const BOND: u64 = 1_000_000;
 
 /// V's params, as A holds them.
 fn v_params(sim: &VirtualNet, v: B256) -> ChannelParams {
@@ -100,6 +103,9 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         .seed(case.seed)
         .keep_ledger_history()
         .check_one_final()
+        // S17: every channel carries a challenge bond, so an honest member that challenges puts it at stake, and
+        // the balances below count it: an attack taking an honest member's bond shows as that member's loss.
+        .ledger_config(|c| c.durations.challenge_bond = U96::from(BOND))
         .build();
     let (start, total) = sim.initial_holdings().clone();
     let byzantine = case.attack.byzantine(n);
