@@ -207,3 +207,59 @@ async fn s17_the_adjudicators_bond_grace_is_the_protocols() {
     let grace = BOND_GRACECall::abi_decode_returns(&out).expect("decode");
     assert_eq!(grace, U256::from(BOND_GRACE));
 }
+
+/// The leader's own proposals, refused or left pending by a hoarding follower, are states it signed and never got
+/// back countersigned: when the follower goes silent and the leader challenges with its newest state signed by
+/// both, the follower completes the newest of them and registers it over the leader's challenge. That is not an
+/// answer to a stale state, and the leader's bond comes back to it (it is within `BOND_GRACE`).
+#[tokio::test]
+async fn s17_a_hoarder_completing_the_leaders_own_proposals_never_takes_its_bond() {
+    let mut a = attacked_channel_with(bonded(), 7).await;
+    let mut hoard = Vec::new();
+    for _ in 0..3 {
+        let now = a.net.now;
+        a.net
+            .node(0)
+            .pay(a.id, ETH, U256::from(10u8), now)
+            .expect("pay");
+        steps_rejecting(&mut a.net, a.id, &mut hoard, 3).await;
+    }
+    let now = a.net.now;
+    a.net
+        .node(0)
+        .pay(a.id, ETH, U256::from(10u8), now)
+        .expect("pay");
+    hoard.extend(last_proposal(&mut a.net, 3).await);
+    assert!(
+        hoard.len() >= 2,
+        "the leader signed proposals the hoarder kept"
+    );
+    let before = a.net.chain.balance(a.honest).await.expect("balance");
+    // The follower is silent: the leader times out and challenges with its newest state signed by both.
+    steps_silent(&mut a.net, 100).await;
+    let (poster, amount) = a.net.client.bond_of(a.id).await.expect("bondOf");
+    assert_eq!(
+        (poster, amount),
+        (a.honest, U256::from(BOND)),
+        "the leader challenged"
+    );
+    // The hoarder completes the leader's newest proposal and registers it over the leader's challenge.
+    let (state, sig) = hoard
+        .iter()
+        .max_by_key(|(s, _)| s.version)
+        .cloned()
+        .expect("a proposal");
+    let sigs = complete(&a.net, &state, sig);
+    a.net
+        .client
+        .challenge(a.attacker, &a.params, &state, &sigs, None)
+        .await
+        .expect("the hoarder's registration lands");
+    assert_eq!(
+        a.net.chain.balance(a.honest).await.expect("balance"),
+        before,
+        "the leader's bond came back"
+    );
+    let (poster, _) = a.net.client.bond_of(a.id).await.expect("bondOf");
+    assert_eq!(poster, a.attacker, "only the hoarder's own bond is held");
+}

@@ -319,7 +319,11 @@ async fn run_case(
     steps: Vec<Step>,
     seed: u64,
 ) -> Result<(), TestCaseError> {
-    let mut net = LedgerNet::in_memory_confirmed(2, config(), seed, 2)
+    // S17: the channel carries a challenge bond, counted in the balances below: an honest party losing its bond to
+    // the hoarder (a state it signed and never got back, registered over its challenge) shows as a loss.
+    let mut config = config();
+    config.durations.challenge_bond = alloy::primitives::aliases::U96::from(DEPOSIT);
+    let mut net = LedgerNet::in_memory_confirmed(2, config, seed, 2)
         .await
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let adjudicator = net.chain.adjudicator();
