@@ -33,7 +33,7 @@ function compileSources(sources) {
     language: 'Solidity',
     sources,
     settings: {
-      optimizer: { enabled: true, runs: 2000 },
+      optimizer: { enabled: true, runs: 1500 },
       viaIR: true,
       evmVersion: 'cancun',
       metadata: { bytecodeHash: 'none', appendCBOR: false },

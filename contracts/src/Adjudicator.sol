@@ -339,7 +339,7 @@ contract Adjudicator is IAdjudicator {
             }
         }
         // The state's view of the asset is zero; nothing of it is locked, so nothing of it can be claimed.
-        _payoutAsset(id, params, asset, [uint256(0), 0], [uint256(0), 0], 0);
+        _payoutAsset(id, params, asset, 0, 0, 0, 0, 0);
     }
 
     /// Pays `participant` the partial withdrawals a fully signed state agreed, while the channel stays open (S12).
@@ -656,7 +656,7 @@ contract Adjudicator is IAdjudicator {
             uint256[] calldata b = a.balances;
             uint256[] calldata dep = a.deposited;
             uint256[] calldata wd = a.withdrawn;
-            _payoutAsset(id, params, a.asset, [b[0] + wd[0], b[1] + wd[1]], [dep[0], dep[1]], a.locked);
+            _payoutAsset(id, params, a.asset, b[0] + wd[0], b[1] + wd[1], dep[0], dep[1], a.locked);
         }
     }
 
@@ -667,34 +667,45 @@ contract Adjudicator is IAdjudicator {
         bytes32 id,
         ChannelParams calldata params,
         address asset,
-        uint256[2] memory credits,
-        uint256[2] memory debits,
+        uint256 credit0,
+        uint256 credit1,
+        uint256 debit0,
+        uint256 debit1,
         uint256 locked
     ) internal {
         uint256 d = _deposits[id][asset];
         uint256 w = _withdrawals[id][asset];
-        uint256 avail = _available(id, asset, locked, w);
-        uint256[2] memory pay;
-        for (uint256 p = 0; p < 2; p++) {
-            uint256 shift = p * 128;
-            uint256 plus = credits[p] + ((d >> shift) & type(uint128).max);
-            uint256 minus = debits[p] + ((w >> shift) & type(uint128).max);
-            uint256 owed = plus > minus ? plus - minus : 0;
-            uint256 paid = owed < avail ? owed : avail;
-            avail -= paid;
-            pay[p] = paid;
+        // What withdrawals may pay without touching `locked`: deposits - withdrawals - locked (`_available`), from
+        // the totals read once.
+        uint256 avail;
+        {
+            uint256 inflow = uint128(d) + (d >> 128);
+            uint256 outflow = uint128(w) + (w >> 128) + locked;
+            avail = inflow > outflow ? inflow - outflow : 0;
         }
-        if (avail == 0 && locked == 0) {
+        uint256 plus = credit0 + uint128(d);
+        uint256 minus = debit0 + uint128(w);
+        uint256 pay0 = plus > minus ? plus - minus : 0;
+        if (pay0 > avail) pay0 = avail;
+        plus = credit1 + (d >> 128);
+        minus = debit1 + (w >> 128);
+        uint256 pay1 = plus > minus ? plus - minus : 0;
+        unchecked {
+            avail -= pay0; // pay0 <= avail
+        }
+        if (pay1 > avail) pay1 = avail;
+        if (avail == pay1 && locked == 0) {
+            // Everything left is paid out: clear the totals.
             if (d != 0) delete _deposits[id][asset];
             if (w != 0) delete _withdrawals[id][asset];
-        } else if (pay[0] != 0 || pay[1] != 0) {
-            uint256 w0 = uint128(w) + pay[0];
-            uint256 w1 = (w >> 128) + pay[1];
+        } else if (pay0 != 0 || pay1 != 0) {
+            uint256 w0 = uint128(w) + pay0;
+            uint256 w1 = (w >> 128) + pay1;
             if (w0 > type(uint128).max || w1 > type(uint128).max) revert AmountOverflow();
             _withdrawals[id][asset] = w0 | (w1 << 128);
         }
-        _pay(id, asset, params.participants[0], pay[0]);
-        _pay(id, asset, params.participants[1], pay[1]);
+        _pay(id, asset, params.participants[0], pay0);
+        _pay(id, asset, params.participants[1], pay1);
     }
 
     /// Whether `who` is one of V's intermediaries (neither endpoint); never for a ledger, which has none.

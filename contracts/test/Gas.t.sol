@@ -271,7 +271,7 @@ contract GasTest is FerryBase {
         address[] memory touched = new address[](1);
         touched[0] = address(payApp);
         bytes memory data = abi.encodeCall(IAdjudicator.progress, (v, from, to, 2, signState(to, BOB_PK)));
-        report("progress, payee redeems a voucher", txGas(sender, 0, data, touched), 110_000);
+        report("progress, payee redeems a voucher", txGas(sender, 0, data, touched), 110_500);
     }
 
     function payData(uint256 paidByFirst, Signature[] memory vs) internal pure returns (bytes memory) {
