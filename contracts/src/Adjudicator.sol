@@ -236,8 +236,11 @@ contract Adjudicator is IAdjudicator {
             _bonds[id] = uint160(msg.sender) | (msg.value << 160);
             if (replaced != 0) {
                 address poster = address(uint160(replaced));
-                // An intermediary of V never signs the endpoints' states (version >= 2): they prove nothing of it.
-                bool proves = !(state.version >= 2 && _isIntermediary(params, poster));
+                // An intermediary of V never signs the endpoints' states (version >= 2): they prove nothing stale of
+                // a state it signed (its certificate or V's pre-fund, version <= 1). An endpoint-signed state it
+                // posted is no state of its own, and loses the bond like anyone's (outside attacker 11).
+                bool proves =
+                    !(replacedVersion <= 1 && state.version >= 2 && _isIntermediary(params, poster));
                 _payBond(id, _bondTo(proves, poster, replacedVersion, state.version), replaced >> 160);
             }
         }

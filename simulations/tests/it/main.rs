@@ -25,6 +25,7 @@ mod ledger_hoarder;
 mod ledger_props;
 mod model_check;
 mod outside_attack;
+mod outside_attack_11;
 mod outside_attack_2;
 mod outside_attack_3;
 mod outside_attack_4;

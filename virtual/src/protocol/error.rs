@@ -90,6 +90,18 @@ pub enum MoveError {
     /// A reveal in a game channel where this node committed no hand.
     #[error("no committed hand to reveal in this channel")]
     NoCommittedHand,
+    /// S17: V is registered on-chain and the move would be `MAX_AHEAD_OF_REGISTRATION` or more versions above the
+    /// registered state: a state both endpoints signed that far above could take the bond of whoever registered it;
+    /// the move waits until the chain's registration catches up (each move is also played there).
+    #[error(
+        "V's registration on-chain is at version {registered}: no move signed at {version} or above until it catches up"
+    )]
+    AheadOfRegistration {
+        /// The registered version.
+        registered: u64,
+        /// The refused move's version.
+        version: u64,
+    },
 }
 
 /// Which of an intermediary's terms ([`IntermediaryPolicy`](super::IntermediaryPolicy)) an open breaks.

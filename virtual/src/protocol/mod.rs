@@ -302,6 +302,12 @@ pub struct IntermediaryPolicy {
 /// and a peer could otherwise send one of thousands of members in a frame).
 pub const MAX_PATH: usize = 8;
 
+/// S17: while V is registered on-chain, the most versions above the registered state an endpoint signs a move at
+/// (exclusive). With its own move in flight on top, every state it signed stays below the registered version plus
+/// `BOND_GRACE` (the adjudicator's, [`ferry_ledger::protocol::BOND_GRACE`]), so none can take a bond of that
+/// registration.
+pub const MAX_AHEAD_OF_REGISTRATION: u64 = ferry_ledger::protocol::BOND_GRACE - 2;
+
 /// [`IntermediaryPolicy::max_opening`] by default: a hub opening a few hundred channels a second clears this many
 /// well within the open timeout.
 pub const DEFAULT_MAX_OPENING: usize = 4_096;

@@ -6,7 +6,10 @@ use alloy::primitives::Address;
 use ferry_ledger::store::Store;
 use ferry_ledger::{Signature, State, outcome};
 
-use super::super::{AppRules, MoveError, VirtualError, VirtualEvent, VirtualMessage, VirtualTx};
+use super::super::{
+    AppRules, MAX_AHEAD_OF_REGISTRATION, MoveError, VirtualError, VirtualEvent, VirtualMessage,
+    VirtualTx,
+};
 use super::{NodeContext, VirtualChannel, verr};
 use crate::{Error, Result};
 
@@ -63,6 +66,25 @@ impl VirtualChannel {
         verdict.map_err(|e| bad(MoveError::AppRules(e)))
     }
 
+    /// S17: while V is registered on-chain and not final, neither endpoint signs a move
+    /// [`MAX_AHEAD_OF_REGISTRATION`] or more versions above the registered state. Every state both signed then stays
+    /// within `BOND_GRACE` of any registration of it, so no honest registration's bond is taken by states signed
+    /// after it (play goes on once the chain's registration, moved by these same moves, catches up).
+    fn check_not_ahead_of_registration(&self, to: &State) -> Result<()> {
+        if self.onchain_final.is_none()
+            && let Some(registered) = self.registered.as_ref().map(|(s, _)| s.version.to::<u64>())
+        {
+            let version = to.version.to::<u64>();
+            if version >= registered.saturating_add(MAX_AHEAD_OF_REGISTRATION) {
+                return Err(bad(MoveError::AheadOfRegistration {
+                    registered,
+                    version,
+                }));
+            }
+        }
+        Ok(())
+    }
+
     /// Makes an app move: `to` is V's next state; it is checked by the app's rules, signed and sent to the other
     /// endpoint, which countersigns it. While V is registered on-chain (not final yet) the move is also played
     /// there (S7).
@@ -77,6 +99,7 @@ impl VirtualChannel {
         if self.my_move.is_some() {
             return Err(bad(MoveError::AlreadyWaiting));
         }
+        self.check_not_ahead_of_registration(&to)?;
         self.check_move(cx, &to, self.me)?;
         let sig = cx.sign(&to);
         let peer = self.params.participants[other];
@@ -127,6 +150,7 @@ impl VirtualChannel {
                 index: other,
             }));
         }
+        self.check_not_ahead_of_registration(&to)?;
         self.check_move(cx, &to, other)?;
         let ours = cx.sign(&to);
         let sigs = if self.me == 0 {
