@@ -5,6 +5,8 @@
 //! endpoint signs no move `MAX_AHEAD_OF_REGISTRATION` (64) or more versions above V's registration, so every state
 //! both signed stays within the grace of it.
 
+#![allow(clippy::unwrap_used)]
+
 use alloy::primitives::{B256, U256};
 use ferry_ledger::app::rps::{self, Hand};
 use ferry_ledger::protocol::BOND_GRACE;
