@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {VirtualBase} from "./utils/VirtualBase.sol";
+import {BondBase} from "./utils/BondBase.sol";
 import {RefundRefuser} from "./utils/Hostile.sol";
 import {IAdjudicator, ChannelParams, State, Signature, Certificate} from "../src/Types.sol";
 
@@ -9,39 +9,9 @@ import {IAdjudicator, ChannelParams, State, Signature, Certificate} from "../src
 /// whoever registers a state at least `BOND_GRACE` versions newer over it (a replacing challenge, a checkpoint),
 /// back to the challenger if a newer state within that reach, or a final, replaces it, or once its state (or the
 /// moves made from it) finalized (`reclaimBond`).
-contract BondsTest is VirtualBase {
-    uint96 internal constant BOND = 0.01 ether;
-    ChannelParams internal lb; // [alice, hub] with a bond
-    bytes32 internal lbid;
-
-    function setUp() public override {
-        super.setUp();
-        lb = ledgerParams(alice, hub);
-        lb.challengeBond = BOND;
-        lbid = id(lb);
-        fundEth(lbid, 5 ether, 5 ether, alice, hub);
-    }
-
-    function sigs(State memory s) internal view returns (Signature[] memory) {
-        return signAll(s, pks(ALICE_PK, HUB_PK));
-    }
-
-    function st(uint48 version, uint256 toHub, bool fin) internal view returns (State memory s) {
-        s = ledgerStateFull(
-            lbid,
-            version,
-            address(0),
-            u2(5 ether - toHub, 5 ether + toHub),
-            u2(5 ether, 5 ether),
-            u2(0, 0),
-            0,
-            harness.emptyRoot(),
-            fin
-        );
-    }
-
+contract BondsTest is BondBase {
     function challengeAs(address who, State memory s) internal {
-        Signature[] memory ss = sigs(s);
+        Signature[] memory ss = bondedSigs(s);
         vm.prank(who);
         adj.challenge{value: BOND}(lb, s, ss, noCert());
     }
@@ -53,8 +23,8 @@ contract BondsTest is VirtualBase {
     // ------------------------------------------------------------ taking the bond
 
     function test_s17_challengeTakesExactlyTheBond() public {
-        State memory s = st(3, 1 ether, false);
-        Signature[] memory ss = sigs(s);
+        State memory s = bondedState(3, 1 ether, false);
+        Signature[] memory ss = bondedSigs(s);
         vm.prank(alice);
         vm.expectRevert(IAdjudicator.WrongValue.selector);
         adj.challenge{value: BOND - 1}(lb, s, ss, noCert());
@@ -90,7 +60,7 @@ contract BondsTest is VirtualBase {
     // ------------------------------------------------------------ the challenger's state finalizes
 
     function test_s17_bondReturnsToTheChallengerWhenItsStateFinalizes() public {
-        challengeAs(alice, st(3, 1 ether, false));
+        challengeAs(alice, bondedState(3, 1 ether, false));
         vm.expectRevert(IAdjudicator.NotFinalized.selector);
         adj.reclaimBond(lbid);
         vm.warp(block.timestamp + DURATION);
@@ -103,7 +73,7 @@ contract BondsTest is VirtualBase {
         vm.expectRevert(IAdjudicator.NoBond.selector);
         adj.reclaimBond(lbid);
         // The channel's own funds are untouched by the bond.
-        adj.withdraw(lb, st(3, 1 ether, false));
+        adj.withdraw(lb, bondedState(3, 1 ether, false));
         assertEq(address(adj).balance, 10 ether + 10 ether, "only L1 and L2 remain");
     }
 
@@ -120,9 +90,9 @@ contract BondsTest is VirtualBase {
 
     function test_s17_newerChallengeTakesTheStaleChallengersBond() public {
         uint48 newer = uint48(3 + adj.BOND_GRACE());
-        challengeAs(alice, st(3, 1 ether, false)); // stale: the hub holds a state BOND_GRACE versions newer
+        challengeAs(alice, bondedState(3, 1 ether, false)); // stale: the hub holds a state BOND_GRACE versions newer
         uint256 hubBefore = hub.balance;
-        challengeAs(hub, st(newer, 2 ether, false));
+        challengeAs(hub, bondedState(newer, 2 ether, false));
         assertEq(hub.balance, hubBefore - BOND + BOND, "the hub posted its bond and took alice's");
         (address poster,) = bond(lbid);
         assertEq(poster, hub, "the hub's bond now stands");
@@ -134,14 +104,14 @@ contract BondsTest is VirtualBase {
     function test_s17_newerStateWithinTheGraceReturnsTheBondToItsPoster() public {
         // Alice may have signed up to BOND_GRACE - 1 newer states she never got back (her proposals in flight).
         uint48 within = uint48(3 + adj.BOND_GRACE() - 1);
-        challengeAs(alice, st(3, 1 ether, false));
+        challengeAs(alice, bondedState(3, 1 ether, false));
         uint256 aliceBefore = alice.balance;
         uint256 hubBefore = hub.balance;
-        challengeAs(hub, st(within, 2 ether, false));
+        challengeAs(hub, bondedState(within, 2 ether, false));
         assertEq(alice.balance, aliceBefore + BOND, "alice's bond came back");
         assertEq(hub.balance, hubBefore - BOND, "the hub posted its own and took nothing");
-        State memory s = st(within + 1, 2 ether, false);
-        Signature[] memory ss = sigs(s);
+        State memory s = bondedState(within + 1, 2 ether, false);
+        Signature[] memory ss = bondedSigs(s);
         hubBefore = hub.balance;
         vm.prank(alice);
         adj.checkpoint(lb, s, ss);
@@ -149,9 +119,9 @@ contract BondsTest is VirtualBase {
     }
 
     function test_s17_checkpointTakesTheBond() public {
-        challengeAs(alice, st(3, 1 ether, false));
-        State memory s4 = st(uint48(3 + adj.BOND_GRACE()), 2 ether, false);
-        Signature[] memory ss = sigs(s4);
+        challengeAs(alice, bondedState(3, 1 ether, false));
+        State memory s4 = bondedState(uint48(3 + adj.BOND_GRACE()), 2 ether, false);
+        Signature[] memory ss = bondedSigs(s4);
         uint256 hubBefore = hub.balance;
         vm.expectEmit(true, true, false, true, address(adj));
         emit IAdjudicator.BondPaid(lbid, hub, BOND);
@@ -164,9 +134,9 @@ contract BondsTest is VirtualBase {
 
     function test_s17_aFinalReturnsTheBondToItsPoster() public {
         // A final is the agreed end: the challenger may have signed it while its last signature was withheld.
-        challengeAs(alice, st(3, 1 ether, false));
-        State memory fin = st(200, 2 ether, true);
-        Signature[] memory ss = sigs(fin);
+        challengeAs(alice, bondedState(3, 1 ether, false));
+        State memory fin = bondedState(200, 2 ether, true);
+        Signature[] memory ss = bondedSigs(fin);
         uint256 aliceBefore = alice.balance;
         uint256 hubBefore = hub.balance;
         vm.prank(hub);
@@ -178,17 +148,17 @@ contract BondsTest is VirtualBase {
     }
 
     function test_s17_checkpointWithoutAChallengeLeavesNothingToTake() public {
-        State memory s4 = st(4, 2 ether, false);
+        State memory s4 = bondedState(4, 2 ether, false);
         uint256 before = address(adj).balance;
-        adj.checkpoint(lb, s4, sigs(s4));
+        adj.checkpoint(lb, s4, bondedSigs(s4));
         assertEq(address(adj).balance, before, "no bond moved");
     }
 
     function test_s17_bondToARecipientThatRefusesEthIsCredited() public {
         RefundRefuser refuser = new RefundRefuser();
         vm.deal(address(refuser), 1 ether);
-        State memory s3 = st(3, 1 ether, false);
-        Signature[] memory ss = sigs(s3);
+        State memory s3 = bondedState(3, 1 ether, false);
+        Signature[] memory ss = bondedSigs(s3);
         vm.prank(address(refuser));
         adj.challenge{value: BOND}(lb, s3, ss, noCert());
         vm.warp(block.timestamp + DURATION);
@@ -197,11 +167,6 @@ contract BondsTest is VirtualBase {
     }
 
     // ------------------------------------------------------------ virtual channels
-
-    function bondedV() internal {
-        v.challengeBond = BOND;
-        vid = id(v);
-    }
 
     /// A's own payment move on top of `from` (a mover may always pay the other on its own signature).
     function payMove(State memory from, uint256 paidA) internal view returns (State memory to) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {VirtualBase} from "./utils/VirtualBase.sol";
+import {BondBase} from "./utils/BondBase.sol";
 import {
     IAdjudicator, ChannelParams, State, Signature, Certificate, PaymentData, Voucher
 } from "../src/Types.sol";
@@ -9,34 +9,10 @@ import {
 /// Outside review 10: S17 griefing bonds. `test_defends_*` pass when the defence holds (the first one was an attack
 /// that worked, fixed since); `test_limit_*` pin down what S17 accepts, recorded in SECURITY.md: the griefer still
 /// pays a transaction for each of its steps, more than its victim.
-contract OutsideAttack10 is VirtualBase {
-    uint96 internal constant BOND = 0.01 ether;
-    ChannelParams internal lb; // [alice, hub] ledger with a bond
-    bytes32 internal lbid;
-
+contract OutsideAttack10 is BondBase {
     function setUp() public override {
         super.setUp();
-        lb = ledgerParams(alice, hub);
-        lb.challengeBond = BOND;
-        lbid = id(lb);
-        fundEth(lbid, 5 ether, 5 ether, alice, hub);
-        // V with a bond (V's own params; the ledgers of VirtualBase carry V's leaf)
-        v.challengeBond = BOND;
-        vid = id(v);
-        vm.deal(alice, 100 ether);
-        vm.deal(hub, 100 ether);
-        vm.deal(bob, 100 ether);
-    }
-
-    function lst(uint48 version, uint256 toHub) internal view returns (State memory s) {
-        s = ledgerStateFull(
-            lbid, version, address(0), u2(5 ether - toHub, 5 ether + toHub), u2(5 ether, 5 ether), u2(0, 0), 0,
-            harness.emptyRoot(), false
-        );
-    }
-
-    function lsigs(State memory s) internal view returns (Signature[] memory) {
-        return signAll(s, pks(ALICE_PK, HUB_PK));
+        bondedV();
     }
 
     // ======================================================================= the attack that worked, fixed
@@ -71,10 +47,10 @@ contract OutsideAttack10 is VirtualBase {
     /// the hub's answer reverts (it paid gas for nothing), her v3 bond finalizes and she reclaims it.
     function test_limit_staleChallengerRecoversBondBySelfAnswering() public {
         uint256 alice0 = alice.balance;
-        State memory stale = lst(1, 0);
-        State memory latest = lst(3, 1 ether);
-        Signature[] memory s1 = lsigs(stale);
-        Signature[] memory s3 = lsigs(latest);
+        State memory stale = bondedState(1, 0, false);
+        State memory latest = bondedState(3, 1 ether, false);
+        Signature[] memory s1 = bondedSigs(stale);
+        Signature[] memory s3 = bondedSigs(latest);
         vm.prank(alice);
         adj.challenge{value: BOND}(lb, stale, s1, noCert());
         vm.prank(alice); // front-runs the hub's answer
@@ -133,8 +109,8 @@ contract OutsideAttack10 is VirtualBase {
     /// Anyone may call `reclaimBond`; a stranger front-running the node's own reclaim (sent after `bondOf` named the
     /// node) makes the node's transaction revert: gas spent for nothing (the bond still reaches the node).
     function test_limit_strangerFrontRunsOwnReclaimSoNodeTxReverts() public {
-        State memory s = lst(3, 1 ether);
-        Signature[] memory ss = lsigs(s);
+        State memory s = bondedState(3, 1 ether, false);
+        Signature[] memory ss = bondedSigs(s);
         vm.prank(hub);
         adj.challenge{value: BOND}(lb, s, ss, noCert());
         vm.warp(block.timestamp + DURATION + 1);
@@ -167,8 +143,8 @@ contract OutsideAttack10 is VirtualBase {
 
     /// A dirty high word in the uint96 bond is refused by the ABI decoder rather than aliasing another id.
     function test_defends_dirtyBondWordReverts() public {
-        State memory s = lst(3, 1 ether);
-        Signature[] memory ss = lsigs(s);
+        State memory s = bondedState(3, 1 ether, false);
+        Signature[] memory ss = bondedSigs(s);
         bytes memory data = abi.encodeCall(adj.challenge, (lb, s, ss, noCert()));
         // params head: selector(4) + 4 offsets(128) -> tuple at 4 + 0x80; challengeBond is word 8 of the tuple
         uint256 pos = 4 + uint256(_paramsOffset(data)) + 8 * 32;
@@ -193,8 +169,8 @@ contract OutsideAttack10 is VirtualBase {
     /// channel holdings + the bond at every step.
     function test_defends_bondAndChannelFundsStaySeparate() public {
         uint256 start = address(adj).balance;
-        State memory s = lst(3, 1 ether);
-        Signature[] memory ss = lsigs(s);
+        State memory s = bondedState(3, 1 ether, false);
+        Signature[] memory ss = bondedSigs(s);
         vm.prank(alice);
         adj.challenge{value: BOND}(lb, s, ss, noCert());
         vm.prank(alice); // same poster replaces with the same state? stale -> reverts
@@ -219,10 +195,10 @@ contract OutsideAttack10 is VirtualBase {
     function test_defends_samePosterReplacementHoldsOneBond() public {
         uint256 a0 = alice.balance;
         uint256 start = address(adj).balance;
-        State memory s1 = lst(1, 0);
-        State memory s3 = lst(3, 1 ether);
-        Signature[] memory g1 = lsigs(s1);
-        Signature[] memory g3 = lsigs(s3);
+        State memory s1 = bondedState(1, 0, false);
+        State memory s3 = bondedState(3, 1 ether, false);
+        Signature[] memory g1 = bondedSigs(s1);
+        Signature[] memory g3 = bondedSigs(s3);
         vm.startPrank(alice);
         adj.challenge{value: BOND}(lb, s1, g1, noCert());
         adj.challenge{value: BOND}(lb, s3, g3, noCert());
@@ -232,8 +208,8 @@ contract OutsideAttack10 is VirtualBase {
     }
 
     function test_defends_noReclaimBeforeFinalization() public {
-        State memory s = lst(3, 1 ether);
-        Signature[] memory ss = lsigs(s);
+        State memory s = bondedState(3, 1 ether, false);
+        Signature[] memory ss = bondedSigs(s);
         vm.prank(alice);
         adj.challenge{value: BOND}(lb, s, ss, noCert());
         vm.expectRevert(IAdjudicator.NotFinalized.selector);
@@ -259,11 +235,11 @@ contract OutsideAttack10 is VirtualBase {
     /// Reentrancy: a bond recipient gets only the 2,300 stipend; a refusing recipient is credited (S11).
     function test_defends_bondPaidWithStipendOnly() public {
         Reenter r = new Reenter(adj, lbid);
-        State memory s1 = lst(1, 0);
+        State memory s1 = bondedState(1, 0, false);
         // At least BOND_GRACE versions newer, so the hub's bond goes to the replacing caller.
-        State memory s3 = lst(uint48(1 + adj.BOND_GRACE()), 1 ether);
-        Signature[] memory g1 = lsigs(s1);
-        Signature[] memory g3 = lsigs(s3);
+        State memory s3 = bondedState(uint48(1 + adj.BOND_GRACE()), 1 ether, false);
+        Signature[] memory g1 = bondedSigs(s1);
+        Signature[] memory g3 = bondedSigs(s3);
         vm.deal(address(r), 1 ether);
         vm.prank(hub);
         adj.challenge{value: BOND}(lb, s1, g1, noCert());

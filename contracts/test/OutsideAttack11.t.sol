@@ -1,36 +1,17 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {VirtualBase} from "./utils/VirtualBase.sol";
+import {BondBase} from "./utils/BondBase.sol";
 import {IAdjudicator, ChannelParams, State, Signature, Certificate, InvalidParams} from "../src/Types.sol";
 
 /// Outside review 11: S17 griefing bonds, revised (BOND_GRACE = 66, intermediary exception, finals refund).
 /// `test_defends_*` pass when the defence holds (A1 was an attack that worked, fixed since); `test_rule_*` pin the
 /// contract's rule that A2 met: a state both endpoints signed 66 versions above a registration takes its bond, which
 /// is why the nodes sign no move that far above V's registration (`outside_attack_11.rs`).
-contract OutsideAttack11 is VirtualBase {
-    uint96 internal constant BOND = 0.01 ether;
-    ChannelParams internal lb; // [alice, hub] ledger with a bond
-    bytes32 internal lbid;
-
+contract OutsideAttack11 is BondBase {
     function setUp() public override {
         super.setUp();
-        lb = ledgerParams(alice, hub);
-        lb.challengeBond = BOND;
-        lbid = id(lb);
-        fundEth(lbid, 5 ether, 5 ether, alice, hub);
-        v.challengeBond = BOND;
-        vid = id(v);
-        vm.deal(alice, 100 ether);
-        vm.deal(hub, 100 ether);
-        vm.deal(bob, 100 ether);
-    }
-
-    function lst(uint48 version, uint256 toHub) internal view returns (State memory s) {
-        s = ledgerStateFull(
-            lbid, version, address(0), u2(5 ether - toHub, 5 ether + toHub), u2(5 ether, 5 ether), u2(0, 0), 0,
-            harness.emptyRoot(), false
-        );
+        bondedV();
     }
 
     // ================================================================== A1: griefing through an intermediary's account (fixed)
@@ -147,11 +128,11 @@ contract OutsideAttack11 is VirtualBase {
     /// Ledger: the same poster replacing its own stale state gets its bond back (the paid-to is msg.sender, itself)
     /// — no third party loses anything; the victim's answer can then revert (accepted limit, OA10).
     function test_defends_ledgerGriefer66StaleLosesBondToCheckpoint() public {
-        State memory stale = lst(1, 0);
+        State memory stale = bondedState(1, 0, false);
         Signature[] memory s1 = signAll(stale, pks(ALICE_PK, HUB_PK));
         vm.prank(alice);
         adj.challenge{value: BOND}(lb, stale, s1, noCert());
-        State memory n = lst(67, 1 ether);
+        State memory n = bondedState(67, 1 ether, false);
         Signature[] memory sn = signAll(n, pks(ALICE_PK, HUB_PK));
         uint256 hub0 = hub.balance;
         vm.prank(hub);
@@ -162,11 +143,11 @@ contract OutsideAttack11 is VirtualBase {
     /// Version arithmetic near 2^48: `_bondTo` adds in uint256, no wrap; a bond at the top version is only
     /// reclaimable after finalization.
     function test_defends_versionNearTopDoesNotWrap() public {
-        State memory top = lst(type(uint48).max - 10, 0);
+        State memory top = bondedState(type(uint48).max - 10, 0, false);
         Signature[] memory st = signAll(top, pks(ALICE_PK, HUB_PK));
         vm.prank(alice);
         adj.challenge{value: BOND}(lb, top, st, noCert());
-        State memory n = lst(type(uint48).max, 1 ether);
+        State memory n = bondedState(type(uint48).max, 1 ether, false);
         Signature[] memory sn = signAll(n, pks(ALICE_PK, HUB_PK));
         uint256 alice0 = alice.balance;
         vm.prank(hub);
