@@ -167,6 +167,14 @@ pub fn render(status: &NodeStatus) -> String {
         registry.register(name, help, counter);
     }
 
+    let short = Gauge::<i64>::default();
+    short.set(i64::from(s.bond_funds_short));
+    registry.register(
+        "bond_funds_short",
+        "1 when the account holds less ETH than a challenge bond of its open channels (S17)",
+        short,
+    );
+
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = encode(&mut out, &registry);
@@ -260,6 +268,7 @@ mod tests {
                 txs_in_flight: 3,
                 next_block: 42,
                 reorgs: 1,
+                bond_funds_short: true,
             },
         };
         let text = render(&status);
@@ -280,6 +289,7 @@ mod tests {
             "ferry_transactions_in_flight 3".to_string(),
             "ferry_chain_next_block 42".to_string(),
             "ferry_chain_reorgs_total 1".to_string(),
+            "ferry_bond_funds_short 1".to_string(),
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use ferry_adjudicator::AdjudicatorClient;
 use ferry_adjudicator::watcher::{self, ChainRead, Reorg, Submit};
 use ferry_virtual::protocol::Tx;
@@ -27,6 +27,10 @@ pub const MAX_TXS_IN_FLIGHT: usize = 64;
 
 /// Blocks read whose hashes are kept to detect a reorganization below the cursor (one per read).
 pub const REORG_HORIZON: usize = 64;
+
+/// How often a node reads its own account's ETH balance by default, to check it can pay its channels' challenge
+/// bonds (S17; [`NodeConfig::balance_every`](super::NodeConfig::balance_every)).
+pub const DEFAULT_BALANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a chain task found.
 #[derive(Debug)]
@@ -49,6 +53,8 @@ pub(super) enum ChainOutcome {
     Read(Result<Option<ChainRead>, String>),
     /// Blocks read before are no longer on the chain (found before reading on).
     Reorg(Reorg),
+    /// The node's account's ETH balance, or why it could not be read.
+    Balance(Result<U256, String>),
 }
 
 /// What a running task is, to know what a task that panicked was doing.
@@ -56,6 +62,7 @@ pub(super) enum ChainOutcome {
 enum Job {
     Submit(Box<Tx>),
     Read,
+    Balance,
 }
 
 /// The chain tasks of one node.
@@ -67,11 +74,20 @@ pub(super) struct ChainSide {
     jobs: HashMap<Id, Job>,
     /// The last block of each read applied, oldest first, at most [`REORG_HORIZON`].
     recent: VecDeque<(u64, B256)>,
+    /// When the account's balance was last asked for.
+    balance_asked: Option<std::time::Instant>,
+    /// How often it is asked for.
+    balance_every: std::time::Duration,
 }
 
 impl ChainSide {
     /// The chain side of the node `from`, which read `recent` (the blocks kept from before a restart).
-    pub(super) fn new(client: AdjudicatorClient, from: Address, recent: Vec<(u64, B256)>) -> Self {
+    pub(super) fn new(
+        client: AdjudicatorClient,
+        from: Address,
+        recent: Vec<(u64, B256)>,
+        balance_every: std::time::Duration,
+    ) -> Self {
         let mut recent: VecDeque<_> = recent.into();
         while recent.len() > REORG_HORIZON {
             recent.pop_front();
@@ -82,6 +98,8 @@ impl ChainSide {
             tasks: JoinSet::new(),
             jobs: HashMap::new(),
             recent,
+            balance_asked: None,
+            balance_every,
         }
     }
 
@@ -151,6 +169,24 @@ impl ChainSide {
         self.jobs.insert(handle.id(), Job::Read);
     }
 
+    /// Reads the account's ETH balance in a task, at most every `balance_every` (S17: the node must be able to pay
+    /// its channels' challenge bonds).
+    pub(super) fn read_balance(&mut self) {
+        if self
+            .balance_asked
+            .is_some_and(|t| t.elapsed() < self.balance_every)
+            || self.jobs.values().any(|j| matches!(j, Job::Balance))
+        {
+            return;
+        }
+        self.balance_asked = Some(std::time::Instant::now());
+        let (chain, from) = (self.client.chain().clone(), self.from);
+        let handle = self.tasks.spawn(async move {
+            ChainOutcome::Balance(chain.balance(from).await.map_err(|e| e.to_string()))
+        });
+        self.jobs.insert(handle.id(), Job::Balance);
+    }
+
     /// The next outcome of a task; pending forever while none runs (for `select!`).
     pub(super) async fn next(&mut self) -> ChainOutcome {
         loop {
@@ -180,6 +216,9 @@ impl ChainSide {
             }),
             Some(Job::Read) => Some(ChainOutcome::Read(Err(format!(
                 "chain read task ended: {e}"
+            )))),
+            Some(Job::Balance) => Some(ChainOutcome::Balance(Err(format!(
+                "balance read task ended: {e}"
             )))),
             None => None,
         }

@@ -37,6 +37,8 @@ pub(super) struct Runtime<S: Store> {
     pub(super) apps: BTreeMap<AppKindKey, Address>,
     pub(super) stats: NodeStats,
     pub(super) chain_poll: Duration,
+    /// How often the account's balance is checked against the challenge bonds (S17).
+    pub(super) balance_every: Duration,
     pub(super) refusals: RefusalBudget,
     /// Answers waiting for the next flush.
     pub(super) replies: Vec<Answer>,
@@ -121,7 +123,12 @@ impl<S: Store + 'static> Runtime<S> {
         let mut chain_tick = tokio::time::interval(self.chain_poll);
         chain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Dropped with the loop: a shutdown aborts what is in flight (the core asks again after the restart).
-        let mut chain = ChainSide::new(self.client.clone(), self.address, self.recent_blocks());
+        let mut chain = ChainSide::new(
+            self.client.clone(),
+            self.address,
+            self.recent_blocks(),
+            self.balance_every,
+        );
         let mut inbound_open = true;
         loop {
             let wake = self
@@ -339,6 +346,35 @@ impl<S: Store + 'static> Runtime<S> {
             }
         }
         chain.read(self.core.ledger().next_block());
+        chain.read_balance();
+    }
+
+    /// S17: whether the account holds the largest challenge bond among the channels still open on-chain (a ledger
+    /// not closed, a V not released): a node that cannot pay a bond cannot challenge or answer a challenge. Reported
+    /// in `status` (`bond_funds_short`) and by one WARN line each time it turns short.
+    fn check_bond_funds(&mut self, balance: U256) {
+        let ledgers = self
+            .core
+            .ledger()
+            .channels()
+            .filter(|c| c.phase() != ferry_ledger::protocol::Phase::Closed)
+            .map(|c| U256::from(c.params().challengeBond));
+        let virtuals = self
+            .core
+            .channels()
+            .filter(|c| c.phase() != ferry_virtual::protocol::VirtualPhase::Released)
+            .map(|c| U256::from(c.params().challengeBond));
+        let needed = ledgers.chain(virtuals).max().unwrap_or_default();
+        let short = balance < needed;
+        if short && !self.stats.bond_funds_short {
+            tracing::warn!(
+                node = %self.address,
+                %balance,
+                %needed,
+                "the node's account holds less ETH than a challenge bond of its channels: it could not challenge                  or answer a challenge there (S17); fund the account"
+            );
+        }
+        self.stats.bond_funds_short = short;
     }
 
     /// What a chain task found, handed to the core.
@@ -376,6 +412,14 @@ impl<S: Store + 'static> Runtime<S> {
                     .map(|_| ())
             }
             ChainOutcome::Read(Ok(None)) => Ok(()),
+            ChainOutcome::Balance(Ok(balance)) => {
+                self.check_bond_funds(balance);
+                Ok(())
+            }
+            ChainOutcome::Balance(Err(e)) => {
+                tracing::debug!(node = %self.address, "chain: balance: {e}");
+                Ok(())
+            }
             ChainOutcome::Read(Err(e)) => {
                 tracing::warn!(node = %self.address, "chain: {e}");
                 Ok(())

@@ -135,6 +135,7 @@ impl Node {
             apps: apps.into_iter().map(|(a, k)| (app_key(k), a)).collect(),
             stats: NodeStats::default(),
             chain_poll: config.chain_poll,
+            balance_every: config.balance_every,
             refusals: super::event_loop::RefusalBudget::new(
                 config.max_refusals,
                 config.refusal_window,

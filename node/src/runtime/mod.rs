@@ -58,11 +58,15 @@ pub struct NodeConfig {
     pub max_refusals: u32,
     /// The window `max_refusals` is counted in.
     pub refusal_window: Duration,
+    /// How often the node reads its account's ETH balance to check it can pay its channels' challenge bonds (S17;
+    /// `status` reports `bond_funds_short`).
+    pub balance_every: Duration,
 }
 
 impl NodeConfig {
     /// Defaults for `signer`: the ledger protocol's defaults, no routing fee, chain duties every 200 ms, released
-    /// virtual channels kept a day, a peer disconnected after more than 1,000 refused messages in a minute.
+    /// virtual channels kept a day, a peer disconnected after more than 1,000 refused messages in a minute, the
+    /// account's balance checked against the challenge bonds every 30 s.
     pub fn new(signer: Signer) -> Self {
         Self {
             signer,
@@ -76,6 +80,7 @@ impl NodeConfig {
             ),
             max_refusals: DEFAULT_MAX_REFUSALS,
             refusal_window: DEFAULT_REFUSAL_WINDOW,
+            balance_every: chain_side::DEFAULT_BALANCE_EVERY,
         }
     }
 }

@@ -106,6 +106,10 @@ pub struct NodeStats {
     /// Reorganizations of the chain deeper than its confirmations, seen below blocks the node had read.
     #[serde(default)]
     pub reorgs: u64,
+    /// S17: at the last check (every 30 s), the node's account held less ETH than the largest challenge bond of its
+    /// channels still open: it could not challenge or answer a challenge there until it is funded.
+    #[serde(default)]
+    pub bond_funds_short: bool,
 }
 
 /// A node's channels and counters.

@@ -302,3 +302,44 @@ async fn node_runtime_restart_from_store_keeps_channels() {
     let l = b2.status().await.unwrap();
     assert_eq!(l.ledger(&bi).unwrap().balances[0].mine, U256::from(540));
 }
+
+/// S17: a node whose account holds less ETH than a challenge bond of its channels could not challenge there: its
+/// status says so (`bond_funds_short`) once it checked its balance, and not before such a channel exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_runtime_reports_an_account_short_of_a_channels_challenge_bond() {
+    use alloy::primitives::aliases::U96;
+    let chain = Arc::new(EmbeddedChain::with_accounts(DEFAULT_CHAIN_ID, 3).unwrap());
+    let net = MemoryNetwork::new();
+    // 20,000 ETH: more than an embedded account's 10,000.
+    let bond = U96::from(20_000u64) * U96::from(10u64).pow(U96::from(18u8));
+    let mut nodes = vec![];
+    for i in 1..=2 {
+        let mut c = config(i);
+        c.ledger.durations.challenge_bond = bond;
+        c.ledger.durations.max_challenge_bond = bond;
+        c.balance_every = Duration::from_millis(50);
+        let (link, inbound) = net.join(c.signer.address());
+        let store = RedbStore::in_memory().unwrap();
+        nodes.push(
+            Node::start(c, store, chain.clone(), link, inbound)
+                .await
+                .unwrap(),
+        );
+    }
+    let (a, i) = (&nodes[0], &nodes[1]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !a.status().await.unwrap().stats.bond_funds_short,
+        "no channel, no bond to pay"
+    );
+    let amounts = vec![(ETH, [U256::from(1_000u64), U256::from(1_000u64)])];
+    let id = a.open_ledger(i.address(), amounts, 3_600).await.unwrap();
+    for n in [a, i] {
+        n.wait_ledger_running(id, T).await.unwrap();
+        let s = n
+            .wait_until("the bond check", T, |s| s.stats.bond_funds_short)
+            .await
+            .unwrap();
+        assert_eq!(s.ledger(&id).unwrap().challenge_bond, U256::from(bond));
+    }
+}
