@@ -370,7 +370,7 @@ contract Adjudicator is IAdjudicator {
             uint256 mine = (w >> shift) & type(uint128).max;
             if (a.withdrawn[participant] <= mine) continue;
             uint256 amount = a.withdrawn[participant] - mine;
-            uint256 avail = _available(id, a.asset, a.locked, w);
+            uint256 avail = _available(_deposits[id][a.asset], w, a.locked);
             if (amount > avail) amount = avail;
             if (amount == 0) continue;
             uint256 total = mine + amount;
@@ -640,8 +640,7 @@ contract Adjudicator is IAdjudicator {
     }
 
     /// What withdrawals may pay of an asset without touching `locked`: deposits - withdrawals - locked.
-    function _available(bytes32 id, address asset, uint256 locked, uint256 w) internal view returns (uint256) {
-        uint256 d = _deposits[id][asset];
+    function _available(uint256 d, uint256 w, uint256 locked) internal pure returns (uint256) {
         uint256 inflow = uint128(d) + (d >> 128);
         uint256 outflow = uint128(w) + (w >> 128) + locked;
         return inflow > outflow ? inflow - outflow : 0;
@@ -678,14 +677,7 @@ contract Adjudicator is IAdjudicator {
     ) internal {
         uint256 d = _deposits[id][asset];
         uint256 w = _withdrawals[id][asset];
-        // What withdrawals may pay without touching `locked`: deposits - withdrawals - locked (`_available`), from
-        // the totals read once.
-        uint256 avail;
-        {
-            uint256 inflow = uint128(d) + (d >> 128);
-            uint256 outflow = uint128(w) + (w >> 128) + locked;
-            avail = inflow > outflow ? inflow - outflow : 0;
-        }
+        uint256 avail = _available(d, w, locked);
         uint256 plus = credit0 + uint128(d);
         uint256 minus = debit0 + uint128(w);
         uint256 pay0 = plus > minus ? plus - minus : 0;
